@@ -1,0 +1,5 @@
+"""``python -m mlwarden``."""
+
+from mlwarden.cli import main
+
+main()

@@ -1,0 +1,258 @@
+"""The embedded workspace: a private folder holding a keyring and the data keys of its objects.
+
+Layout (folders 0700, files 0600)::
+
+    <home>/
+      workspace.json          {"format": "mlwarden-workspace", "version": 1, "id": ..., "created": ...}
+      keys/keyring.json       versioned key-encryption keys, wrapped by the master key
+      keys/data/xx/<id>.json  one wrapped data key (or tombstone) per workspace object
+      .lock                   advisory lock serialising key changes across processes
+
+``workspace.json`` is written last by :meth:`Workspace.init`, so a folder without it is not a
+workspace, whatever else it holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from mlwarden._fsio import atomic_write, file_lock, private_dir
+from mlwarden.config import Settings
+from mlwarden.crypto._data_keys import DataKeyStore
+from mlwarden.crypto._envelope import decrypt_envelope, encrypt_envelope, open_object, seal_object
+from mlwarden.crypto._kdf import KdfParams
+from mlwarden.crypto._keyring import Clock, Keyring, _timestamp, read_keyring_document, utc_now
+from mlwarden.crypto._master_key import EnvMasterKeyProvider, MasterKeyProvider, PassphraseMasterKeyProvider
+from mlwarden.crypto._streaming_aead import Progress
+from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound
+
+__all__ = ["KeyVersionInfo", "Rotation", "Workspace"]
+
+WORKSPACE_FORMAT = "mlwarden-workspace"
+WORKSPACE_VERSION = 1
+PassphrasePrompt = Callable[[bool], str]
+
+
+@dataclass(frozen=True)
+class KeyVersionInfo:
+    """One key-encryption key version and how many live data keys it wraps."""
+
+    version: int
+    created: str
+    primary: bool
+    data_keys: int
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The outcome of a key rotation."""
+
+    new_version: int
+    rewrapped: int
+
+
+def _provider(
+    kind: str,
+    settings: Settings,
+    passphrase: str | None,
+    prompt: PassphrasePrompt | None,
+    *,
+    new: bool,
+    kdf: KdfParams | None = None,
+) -> MasterKeyProvider:
+    if kind == "env":
+        return EnvMasterKeyProvider(settings.master_key)
+    if kind == "passphrase":
+
+        def get() -> str:
+            if passphrase:
+                return passphrase
+            if settings.passphrase:
+                return settings.passphrase
+            if prompt is not None:
+                return prompt(new)
+            raise BadInput("this workspace needs a passphrase: set MLWARDEN_PASSPHRASE or run in a terminal")
+
+        return PassphraseMasterKeyProvider(get, kdf)
+    raise BadInput(f"unknown key source {kind!r}: use passphrase or env")
+
+
+class Workspace:
+    """An unlocked workspace. Create one with :meth:`init`, open one with :meth:`open`."""
+
+    def __init__(self, home: Path, meta: dict[str, Any], keyring: Keyring, clock: Clock = utc_now) -> None:
+        self.home = home
+        self.id: str = meta["id"]
+        self.created: str = meta["created"]
+        self.keyring = keyring
+        self.data_keys = DataKeyStore(home / "keys" / "data", keyring, clock)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"<Workspace {self.home} id={self.id[:12]}>"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("an open workspace holds key material and cannot be pickled")
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        key_source: str | None = None,
+        passphrase: str | None = None,
+        kdf: KdfParams | None = None,
+        prompt: PassphrasePrompt | None = None,
+        settings: Settings | None = None,
+        clock: Clock = utc_now,
+    ) -> Workspace:
+        """Create a workspace at ``home`` (default ``$MLWARDEN_HOME``, else ``./.mlwarden``).
+
+        ``key_source`` is ``"passphrase"`` or ``"env"``; by default ``env`` when
+        ``MLWARDEN_MASTER_KEY`` is set, else ``passphrase``. Refuses to touch an existing
+        workspace or a non-empty folder.
+        """
+        settings = settings or Settings.from_env(home)
+        path = settings.home if home is None else Path(home).expanduser()
+        if (path / "workspace.json").exists():
+            raise AlreadyExists(f"a workspace already exists at {path}; refusing to overwrite it")
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise AlreadyExists(f"{path} exists and is not an empty folder; choose another --home")
+        kind = key_source or ("env" if settings.master_key else "passphrase")
+        provider = _provider(kind, settings, passphrase, prompt, new=True, kdf=kdf)
+        private_dir(path)
+        private_dir(path / "keys")
+        workspace_id = os.urandom(16)
+        keyring = Keyring.create(
+            path / "keys" / "keyring.json", provider, workspace_id=workspace_id, clock=clock
+        )
+        meta = {
+            "format": WORKSPACE_FORMAT,
+            "version": WORKSPACE_VERSION,
+            "id": workspace_id.hex(),
+            "created": _timestamp(clock()),
+        }
+        atomic_write(path / "workspace.json", (json.dumps(meta, indent=2) + "\n").encode())
+        return cls(path, meta, keyring, clock)
+
+    @classmethod
+    def open(
+        cls,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        passphrase: str | None = None,
+        prompt: PassphrasePrompt | None = None,
+        settings: Settings | None = None,
+        clock: Clock = utc_now,
+    ) -> Workspace:
+        """Open and unlock the workspace at ``home`` (default as for :meth:`init`)."""
+        settings = settings or Settings.from_env(home)
+        path = settings.home if home is None else Path(home).expanduser()
+        meta = read_workspace_meta(path)
+        doc = read_keyring_document(path / "keys" / "keyring.json")
+        if doc["workspace_id"] != meta["id"]:
+            raise IntegrityError(f"the keyring at {path} belongs to another workspace")
+        provider = _provider(str(doc["master"].get("kind")), settings, passphrase, prompt, new=False)
+        keyring = Keyring.open(path / "keys" / "keyring.json", provider, clock=clock)
+        return cls(path, meta, keyring, clock)
+
+    @contextlib.contextmanager
+    def _lock(self, *, exclusive: bool) -> Iterator[None]:
+        with file_lock(self.home / ".lock", exclusive=exclusive):
+            self.keyring.reload()
+            yield
+
+    # -- envelope files -------------------------------------------------------------------
+
+    def encrypt_file(self, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
+        """Envelope-encrypt ``src`` into ``dst`` (see ``docs/formats.md``); returns plaintext bytes."""
+        return encrypt_envelope(self.keyring, src, dst, progress=progress)
+
+    def decrypt_file(self, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
+        """Decrypt an envelope file; raises :class:`~mlwarden.errors.IntegrityError` if tampered."""
+        return decrypt_envelope(self.keyring, src, dst, progress=progress)
+
+    # -- workspace objects ----------------------------------------------------------------
+
+    def seal_object(
+        self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
+    ) -> int:
+        """Encrypt a workspace object under a new data key held in this workspace."""
+        with self._lock(exclusive=False):
+            data_key = self.data_keys.create(object_id)
+        return seal_object(data_key, object_id, src, dst, progress=progress)
+
+    def open_object(
+        self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
+    ) -> int:
+        """Decrypt a workspace object; :class:`~mlwarden.errors.Shredded` if its key was destroyed."""
+        return open_object(self.data_keys.data_key(object_id), object_id, src, dst, progress=progress)
+
+    def shred_object(self, object_id: bytes, *, by: str) -> None:
+        """Crypto-shred a workspace object: destroy its data key, leave a tombstone."""
+        with self._lock(exclusive=True):
+            self.data_keys.shred(object_id, by=by)
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def key_versions(self) -> list[KeyVersionInfo]:
+        counts = self.data_keys.count_by_version()
+        return [
+            KeyVersionInfo(v.version, v.created, v.primary, counts.get(v.version, 0))
+            for v in self.keyring.versions()
+        ]
+
+    def rotate_keys(self, *, progress: Progress | None = None) -> Rotation:
+        """Add a key version, make it primary, and rewrap every data key under it.
+
+        Payloads are not touched. Crash-safe: the new version is durable before any data key
+        moves to it, and each data key record is replaced atomically.
+        """
+        with self._lock(exclusive=True):
+            version = self.keyring.add_version()
+            rewrapped = self.data_keys.rewrap_all(progress)
+        return Rotation(version, rewrapped)
+
+    def destroy_key_version(self, version: int) -> None:
+        """Destroy an old key version. Refused while any workspace data key still uses it.
+
+        Envelope files made with ``mlwarden encrypt`` under that version become unreadable.
+        """
+        with self._lock(exclusive=True):
+            in_use = self.data_keys.count_by_version().get(version, 0)
+            if in_use:
+                raise BadInput(
+                    f"key version {version} still wraps {in_use} data keys; run `mlwarden keys rotate`"
+                )
+            self.keyring.destroy_version(version)
+
+
+def read_workspace_meta(path: Path) -> dict[str, Any]:
+    try:
+        raw = (path / "workspace.json").read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"no workspace at {path}; create one with `mlwarden init`") from None
+    except NotADirectoryError:
+        raise NotFound(f"no workspace at {path}: it is not a folder") from None
+    try:
+        meta = json.loads(raw)
+        ok = (
+            isinstance(meta, dict)
+            and meta.get("format") == WORKSPACE_FORMAT
+            and isinstance(meta.get("id"), str)
+        )
+    except ValueError:
+        ok = False
+    if not ok:
+        raise IntegrityError(f"{path / 'workspace.json'} is damaged")
+    if meta.get("version") != WORKSPACE_VERSION:
+        raise BadInput(f"workspace format version {meta.get('version')} is not supported by this mlwarden")
+    return meta  # type: ignore[no-any-return]

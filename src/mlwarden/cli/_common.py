@@ -1,0 +1,124 @@
+"""Helpers shared by commands: opening the workspace, inputs and outputs, progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import click
+
+from mlwarden.cli._app import Context
+from mlwarden.errors import AlreadyExists, BadInput, NotFound
+
+if TYPE_CHECKING:
+    from mlwarden._workspace import Workspace
+
+PROGRESS_THRESHOLD = 32 * 1024 * 1024
+
+
+def prompt_passphrase(new: bool) -> str:
+    """Ask for the passphrase on the terminal; only when stdin is one."""
+    if not sys.stdin.isatty():
+        raise BadInput("this workspace needs a passphrase: set MLWARDEN_PASSPHRASE or run in a terminal")
+    text: str = click.prompt(
+        "New workspace passphrase" if new else "Workspace passphrase",
+        hide_input=True,
+        confirmation_prompt=new,
+        err=True,
+    )
+    return text
+
+
+def open_workspace(ctx: Context) -> Workspace:
+    from mlwarden._workspace import Workspace
+
+    return Workspace.open(ctx.home, prompt=prompt_passphrase)
+
+
+@contextlib.contextmanager
+def open_input(name: str) -> Iterator[tuple[IO[bytes], int | None]]:
+    """Yield ``(stream, size or None)`` for a path, or stdin when ``name`` is ``-``."""
+    if name == "-":
+        yield sys.stdin.buffer, None
+        return
+    path = Path(name)
+    if not path.exists():
+        raise NotFound(f"input file {name} does not exist")
+    if path.is_dir():
+        raise BadInput(f"input {name} is a folder; give a file")
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+    except PermissionError:
+        raise BadInput(f"input file {name} is not readable (permission denied)") from None
+    with handle:
+        yield handle, os.fstat(handle.fileno()).st_size
+
+
+@contextlib.contextmanager
+def open_output(name: str, *, force: bool, mode: int, source: str | None = None) -> Iterator[IO[bytes]]:
+    """Yield a stream for OUT: stdout for ``-``, else a temporary file renamed over OUT on success.
+
+    On failure OUT is left as it was: no partial file is ever visible.
+    """
+    if name == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    from mlwarden._fsio import atomic_output
+
+    path = Path(name)
+    if source is not None and source != "-" and path.exists() and path.samefile(source):
+        raise BadInput("OUT is the same file as IN; write to another path")
+    if path.is_dir():
+        raise BadInput(f"output {name} is a folder; give a file path")
+    if path.exists() and not force:
+        raise AlreadyExists(f"output {name} exists; use --force to overwrite it")
+    if not path.parent.is_dir():
+        raise NotFound(f"the folder of output {name} does not exist")
+    with atomic_output(path, mode) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def progress_bar(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A transfer progress bar on stderr when it is a terminal and the job is large; else nothing."""
+    if not sys.stderr.isatty() or (total is not None and total < PROGRESS_THRESHOLD):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        yield advance
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

@@ -1,0 +1,82 @@
+"""``mlwarden init``, ``encrypt`` and ``decrypt``."""
+
+from __future__ import annotations
+
+import click
+
+from mlwarden.cli._app import Context, cli, emit_json
+from mlwarden.cli._common import (
+    human_size,
+    open_input,
+    open_output,
+    open_workspace,
+    progress_bar,
+    prompt_passphrase,
+)
+
+
+@cli.command()
+@click.option(
+    "--key-source",
+    type=click.Choice(["passphrase", "env"]),
+    default=None,
+    help="What unlocks the workspace (default: env when MLWARDEN_MASTER_KEY is set, else passphrase).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def init(ctx: Context, key_source: str | None, as_json: bool) -> None:
+    """Create a workspace (refuses to overwrite an existing one)."""
+    from mlwarden._workspace import Workspace
+
+    ws = Workspace.init(ctx.home, key_source=key_source, prompt=prompt_passphrase)
+    if as_json:
+        emit_json({"home": str(ws.home), "id": ws.id, "key_source": ws.keyring.master_kind, "key_version": 1})
+        return
+    click.echo(
+        f"created workspace {ws.id[:12]} at {ws.home} (unlocked by {ws.keyring.master_kind}, key version 1)"
+    )
+
+
+@cli.command()
+@click.argument("input_name", metavar="IN")
+@click.option(
+    "-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout."
+)
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@click.pass_obj
+def encrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> None:
+    """Envelope-encrypt IN (a file, or - for stdin) into OUT with the workspace's keys."""
+    ws = open_workspace(ctx)
+    with (
+        open_input(input_name) as (src, size),
+        open_output(output_name, force=force, mode=0o644, source=input_name) as dst,
+        progress_bar(size, "encrypting") as advance,
+    ):
+        total = ws.encrypt_file(src, dst, progress=advance)
+    click.echo(
+        f"mlwarden: encrypted {human_size(total)} with key version {ws.keyring.primary} -> {output_name}",
+        err=True,
+    )
+
+
+@cli.command()
+@click.argument("input_name", metavar="IN")
+@click.option(
+    "-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout."
+)
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@click.pass_obj
+def decrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> None:
+    """Decrypt IN (made by `mlwarden encrypt`) into OUT; nothing is written unless all of it verifies.
+
+    With OUT = - (stdout) each 1 MiB segment is written once it verifies, and a failure (exit 3)
+    can come after some output: discard the output of a failed run.
+    """
+    ws = open_workspace(ctx)
+    with (
+        open_input(input_name) as (src, size),
+        open_output(output_name, force=force, mode=0o600, source=input_name) as dst,
+        progress_bar(size, "decrypting") as advance,
+    ):
+        total = ws.decrypt_file(src, dst, progress=advance)
+    click.echo(f"mlwarden: decrypted {human_size(total)} -> {output_name}", err=True)

@@ -1,0 +1,43 @@
+"""Settings: where the workspace is and how it is unlocked. Environment parsing happens only here.
+
+==========================  ============================================================
+``MLWARDEN_HOME``           the workspace folder (default ``./.mlwarden``)
+``MLWARDEN_PASSPHRASE``     the passphrase of a passphrase-unlocked workspace
+``MLWARDEN_MASTER_KEY``     base64 of the 32-byte master key of an env-unlocked workspace
+``MLWARDEN_DEBUG``          ``1`` to show tracebacks on errors (CLI)
+==========================  ============================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_HOME", "Settings"]
+
+DEFAULT_HOME = ".mlwarden"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; secrets are kept out of ``repr``."""
+
+    home: Path
+    passphrase: str | None = field(default=None, repr=False)
+    master_key: str | None = field(default=None, repr=False)
+    debug: bool = False
+
+    @classmethod
+    def from_env(
+        cls, home: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        chosen = home if home is not None else (env.get("MLWARDEN_HOME") or DEFAULT_HOME)
+        return cls(
+            home=Path(chosen).expanduser(),
+            passphrase=env.get("MLWARDEN_PASSPHRASE") or None,
+            master_key=env.get("MLWARDEN_MASTER_KEY") or None,
+            debug=env.get("MLWARDEN_DEBUG", "") not in ("", "0"),
+        )

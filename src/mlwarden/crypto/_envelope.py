@@ -1,0 +1,155 @@
+"""Envelope encryption: a fresh data key per object, wrapped by the keyring, payload in a stream.
+
+Two shapes share one payload format (the Tink-compatible stream of :mod:`._streaming_aead`):
+
+**Envelope files** (``mlwarden encrypt``), self-contained, for moving data around. Version 1::
+
+    offset  size  field
+    0       6     magic  b"MLWENC"
+    6       1     format version (1)
+    7       1     flags (0; anything else is refused)
+    8       4     key-encryption key version, uint32 big-endian
+    12      16    workspace id (names the keyring that can open the file)
+    28      16    object id (random)
+    44      2     wrapped data key length, uint16 big-endian (60 in version 1)
+    46      60    wrapped data key: nonce || AES-256-GCM(kek, data_key) || tag
+    106     ...   streaming AEAD ciphertext of the payload, key = data key,
+                  associated data = the 106 header bytes above
+
+The wrapped data key is bound to the object id and key version (see :mod:`._keyring`), and the
+payload stream is bound to the whole header, so no header byte can change without decryption
+failing. An envelope file stays readable as long as its key version is in the keyring: rotation
+keeps old versions (``mlwarden keys destroy`` removes one, and with it every envelope file it
+wrapped; to move such a file to the primary version, decrypt and encrypt it again).
+
+**Workspace objects** (the dataset store), whose data key lives in the workspace's
+:class:`~._data_keys.DataKeyStore` so that rotation and crypto-shredding reach it. The payload is
+the bare stream with associated data ``b"mlwarden/object/v1" || object_id``.
+
+Bump ``ENVELOPE_VERSION`` for any layout change and keep reading every older version.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import IO
+
+from mlwarden.crypto._keyring import WRAPPED_KEY_SIZE, Keyring, WrappedKey
+from mlwarden.crypto._streaming_aead import Progress, StreamingAead, _read_full
+from mlwarden.errors import AccessDenied, BadInput, IntegrityError
+
+__all__ = [
+    "ENVELOPE_HEADER_SIZE",
+    "ENVELOPE_MAGIC",
+    "ENVELOPE_VERSION",
+    "EnvelopeHeader",
+    "decrypt_envelope",
+    "encrypt_envelope",
+    "open_object",
+    "read_envelope_header",
+    "seal_object",
+]
+
+ENVELOPE_MAGIC = b"MLWENC"
+ENVELOPE_VERSION = 1
+_FIXED = struct.Struct(">6sBBI16s16sH")
+ENVELOPE_HEADER_SIZE = _FIXED.size + WRAPPED_KEY_SIZE  # 106
+_OBJECT_AAD = b"mlwarden/object/v1"
+
+
+@dataclass(frozen=True)
+class EnvelopeHeader:
+    """The parsed header of an envelope file; nothing here is secret."""
+
+    kek_version: int
+    workspace_id: bytes
+    object_id: bytes
+    wrapped_key: bytes
+    raw: bytes
+
+    @property
+    def wrapped(self) -> WrappedKey:
+        return WrappedKey(self.kek_version, self.wrapped_key)
+
+
+def _build_header(kek_version: int, workspace_id: bytes, object_id: bytes, wrapped: bytes) -> bytes:
+    fixed = _FIXED.pack(
+        ENVELOPE_MAGIC, ENVELOPE_VERSION, 0, kek_version, workspace_id, object_id, len(wrapped)
+    )
+    return fixed + wrapped
+
+
+def read_envelope_header(src: IO[bytes]) -> EnvelopeHeader:
+    """Read and check the header at the start of ``src``, leaving ``src`` at the payload."""
+    head = memoryview(bytearray(_FIXED.size))
+    got = _read_full(src, head)
+    if got < len(ENVELOPE_MAGIC) or bytes(head[: len(ENVELOPE_MAGIC)]) != ENVELOPE_MAGIC:
+        raise BadInput("not an mlwarden-encrypted file (no MLWENC header)")
+    if got < _FIXED.size:
+        raise IntegrityError("the encrypted file is truncated inside its header")
+    _magic, version, flags, kek_version, workspace_id, object_id, wrapped_len = _FIXED.unpack(head)
+    if version != ENVELOPE_VERSION:
+        raise BadInput(f"envelope format version {version} is not supported by this mlwarden; upgrade it")
+    if flags != 0 or wrapped_len != WRAPPED_KEY_SIZE:
+        raise IntegrityError("the encrypted file's header is damaged")
+    wrapped = memoryview(bytearray(wrapped_len))
+    if _read_full(src, wrapped) != wrapped_len:
+        raise IntegrityError("the encrypted file is truncated inside its header")
+    raw = bytes(head) + bytes(wrapped)
+    return EnvelopeHeader(kek_version, workspace_id, object_id, bytes(wrapped), raw)
+
+
+def encrypt_envelope(
+    keyring: Keyring, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
+) -> int:
+    """Encrypt ``src`` into ``dst`` as an envelope file under a fresh data key; returns plaintext bytes."""
+    object_id = os.urandom(16)
+    data_key = os.urandom(32)
+    wrapped = keyring.wrap(data_key, object_id)
+    header = _build_header(wrapped.kek_version, keyring.workspace_id, object_id, wrapped.blob)
+    dst.write(header)
+    return StreamingAead(data_key).encrypt(src, dst, header, progress=progress)
+
+
+def _envelope_data_key(keyring: Keyring, header: EnvelopeHeader) -> bytes:
+    if header.workspace_id != keyring.workspace_id:
+        raise AccessDenied(
+            f"this file was encrypted by workspace {header.workspace_id.hex()[:12]}, not this one "
+            f"({keyring.workspace_id.hex()[:12]})"
+        )
+    try:
+        return keyring.unwrap(header.wrapped, header.object_id)
+    except IntegrityError:
+        raise IntegrityError("the encrypted file failed authentication") from None
+
+
+def decrypt_envelope(
+    keyring: Keyring, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
+) -> int:
+    """Decrypt an envelope file from ``src`` into ``dst``; returns plaintext bytes.
+
+    Raises :class:`IntegrityError` on any tampering; ``dst`` then may hold an authenticated
+    prefix, which the caller discards.
+    """
+    header = read_envelope_header(src)
+    data_key = _envelope_data_key(keyring, header)
+    try:
+        return StreamingAead(data_key).decrypt(src, dst, header.raw, progress=progress)
+    except IntegrityError:
+        raise IntegrityError("the encrypted file failed authentication") from None
+
+
+def seal_object(
+    data_key: bytes, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
+) -> int:
+    """Encrypt a workspace object under its data key (from the data key store); returns plaintext bytes."""
+    return StreamingAead(data_key).encrypt(src, dst, _OBJECT_AAD + object_id, progress=progress)
+
+
+def open_object(
+    data_key: bytes, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
+) -> int:
+    """Decrypt a workspace object sealed by :func:`seal_object`; returns plaintext bytes."""
+    return StreamingAead(data_key).decrypt(src, dst, _OBJECT_AAD + object_id, progress=progress)

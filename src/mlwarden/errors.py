@@ -1,0 +1,71 @@
+"""The one error tree of mlwarden.
+
+Every error mlwarden raises on purpose derives from :class:`MlwardenError`::
+
+    MlwardenError
+     ├── BadInput            the caller gave something malformed or unusable (exit 2)
+     │    ├── NotFound        a named thing does not exist (exit 2)
+     │    └── AlreadyExists   refusing to overwrite something that exists (exit 2)
+     ├── IntegrityError      data failed authentication or a consistency check (exit 3)
+     ├── AccessDenied        the caller may not do this, or the key does not unlock it (exit 3)
+     └── Shredded            the object's data key was destroyed on purpose (exit 2)
+
+Security failures say nothing an attacker could use: a failed decryption is always the same
+``IntegrityError("... failed authentication")`` whatever went wrong inside, like Fernet's single
+``InvalidToken``. The exit codes are the CLI's contract (0 ok, 1 findings, 2 bad input or usage,
+3 integrity or access failure); each class carries its own so that only ``mlwarden.cli`` has to
+map them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "BadInput",
+    "IntegrityError",
+    "MlwardenError",
+    "NotFound",
+    "Shredded",
+]
+
+
+class MlwardenError(Exception):
+    """Base class of every error mlwarden raises on purpose."""
+
+    exit_code: int = 2
+
+
+class BadInput(MlwardenError):
+    """Malformed or unusable input: a bad argument, file, name or setting. Exit code 2."""
+
+    exit_code = 2
+
+
+class NotFound(BadInput):
+    """A named workspace, key, object or file does not exist. Exit code 2."""
+
+
+class AlreadyExists(BadInput):
+    """Refusing to overwrite something that already exists. Exit code 2."""
+
+
+class IntegrityError(MlwardenError):
+    """Data failed authentication or a consistency check: tampered, truncated or corrupted. Exit code 3."""
+
+    exit_code = 3
+
+
+class AccessDenied(MlwardenError):
+    """The caller may not do this, or the key or passphrase given does not unlock it. Exit code 3."""
+
+    exit_code = 3
+
+
+class Shredded(MlwardenError):
+    """The object's data key was destroyed on purpose (crypto-shredding): it can never be read again.
+
+    Not an integrity failure: nothing was tampered with, the data is gone by design. Exit code 2.
+    """
+
+    exit_code = 2
