@@ -89,7 +89,7 @@ def pick_workdir(parent: str | None, need_bytes: int, prefix: str) -> tuple[Path
         shm = Path("/dev/shm")
         if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free >= need_bytes:
             base = shm
-            why = "tmpfs, memory-backed"
+            why = "/dev/shm, memory-backed"
         else:
             base = Path(tempfile.gettempdir())
             why = (

@@ -338,7 +338,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     workdir, why = pick_workdir(args.dir, size + biggest_ciphertext + size + 64 * MIB, "mlwarden-bench-")
     try:
         fstype = filesystem_type(workdir)
-        _log(quiet, f"working directory: {workdir} ({fstype}; {why})")
+        _log(quiet, f"working directory: {workdir} on {fstype} ({why})")
         plain = workdir / "input.bin"
         sealed = workdir / "sealed.bin"
         opened = workdir / "opened.bin"
@@ -549,25 +549,25 @@ def _verdict(report: dict[str, Any]) -> str:
 
 def _preamble(report: dict[str, Any]) -> list[str]:
     v = report["versions"]
-    lines = [
-        f"Encryption benchmark: {format_size(report['size_bytes'])} file, median of {report['repeat']}"
-        " run(s), each encryption and decryption in its own process",
-        f"files in {report['workdir_fs']} ({report['workdir_why']})",
-        f"machine: {report['machine']}",
-        f"cryptography {v['cryptography']} ({v['openssl']}), tink {v['tink']}, mlwarden {v['mlwarden']}",
-        "MiB/s = plaintext MiB per second of wall time (median; range = slowest-fastest run); peak RSS ="
-        " the largest ru_maxrss over the runs,",
-        f"  including the interpreter ({report['interpreter_baseline_rss_mib']:.1f} MiB for a bare child)."
-        " (a)-(d) time the work only; (e) times the whole CLI process, start-up included"
-        + (
-            f" (about {report['cli_startup_s'] * 1000:.0f} ms for `mlwarden --help`)."
-            if report["cli_startup_s"] is not None
-            else "."
-        ),
-    ]
+    size = format_size(report["size_bytes"])
+    startup = report["cli_startup_s"]
     before, after = report["loadavg_1min_before_after"]
-    lines.append(f"1-minute load average before/after: {before:.2f} / {after:.2f}")
-    return lines
+    return [
+        f"Encryption benchmark: {size} file, {report['repeat']} run(s) per method,"
+        " every encryption and decryption in a process of its own",
+        f"files: {report['workdir']} on {report['workdir_fs']} ({report['workdir_why']})",
+        f"machine: {report['machine']}; 1-minute load average {before:.2f} before, {after:.2f} after",
+        f"versions: cryptography {v['cryptography']} ({v['openssl']}), tink {v['tink']},"
+        f" mlwarden {v['mlwarden']}",
+        "MiB/s: plaintext MiB per second of wall time, median over the runs (range: slowest-fastest run);"
+        " (a)-(d) time the work only,",
+        "  (e) the whole CLI process, start-up included"
+        + (
+            f" (`mlwarden --help` alone takes about {startup * 1000:.0f} ms)." if startup is not None else "."
+        ),
+        "peak RSS: the largest over the runs (VmHWM; for (e) the CLI's ru_maxrss), interpreter included"
+        f" ({report['interpreter_baseline_rss_mib']:.1f} MiB for an idle child).",
+    ]
 
 
 def print_report(report: dict[str, Any], markdown: bool) -> None:

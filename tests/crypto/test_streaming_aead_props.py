@@ -357,3 +357,33 @@ def test_repr_and_str_show_no_key_material() -> None:
         assert key.hex()[:8] not in text.lower()
     assert "StreamingAead" in repr(sa)
     assert not hasattr(sa, "__dict__")
+
+
+class PartialWriteRaw(io.RawIOBase):
+    """A raw (unbuffered) binary file, like ``open(path, "wb", buffering=0)`` on a pipe or socket:
+    ``write`` may write fewer bytes than given and returns how many it wrote, as ``RawIOBase`` allows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        n = min(len(data), 65_536)
+        self.data += bytes(memoryview(data)[:n])
+        return n
+
+
+def test_raw_destination_with_partial_writes_gets_everything() -> None:
+    sa = StreamingAead(KEY)
+    plaintext = _plaintext(200_000, 5)
+    ciphertext = sa.encrypt_bytes(plaintext)
+    opened = PartialWriteRaw()
+    returned = sa.decrypt(io.BytesIO(ciphertext), opened)
+    assert bytes(opened.data) == plaintext[:returned]
+    assert returned == len(plaintext)
+    sealed = PartialWriteRaw()
+    sa.encrypt(io.BytesIO(plaintext), sealed)
+    assert len(sealed.data) == len(ciphertext)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from mlwarden.crypto._keyring import WRAPPED_KEY_SIZE, Keyring, WrappedKey
-from mlwarden.crypto._streaming_aead import Progress, StreamingAead, _read_full
+from mlwarden.crypto._streaming_aead import Progress, StreamingAead, _read_full, _write_all
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError
 
 __all__ = [
@@ -109,7 +109,7 @@ def encrypt_envelope(
     data_key = os.urandom(32)
     wrapped = keyring.wrap(data_key, object_id)
     header = _build_header(wrapped.kek_version, keyring.workspace_id, object_id, wrapped.blob)
-    dst.write(header)
+    _write_all(dst, header)
     return StreamingAead(data_key).encrypt(src, dst, header, progress=progress)
 
 

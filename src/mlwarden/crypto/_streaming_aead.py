@@ -66,6 +66,7 @@ MAX_SEGMENTS = 1 << 32
 
 _FAILED = "stream failed authentication"
 _PIPELINE_DEPTH = 4
+_PROBE_SIZE = 64 * 1024
 
 Progress = Callable[[int], None]
 
@@ -99,12 +100,24 @@ def _read_full(src: IO[bytes] | _Readable, buf: memoryview) -> int:
                 raise BadInput("the input stream is non-blocking and had no data; give a blocking stream")
         else:
             chunk = src.read(want - total)
+            if chunk is None:
+                raise BadInput("the input stream is non-blocking and had no data; give a blocking stream")
             got = len(chunk)
             buf[total : total + got] = chunk
         if got == 0:
             break
         total += got
     return total
+
+
+def _write_all(dst: IO[bytes], data: memoryview | bytes) -> None:
+    """Write all of ``data``: raw (unbuffered) streams may take fewer bytes than given."""
+    view = memoryview(data)
+    while view:
+        written = dst.write(view)
+        if written is None:
+            raise BadInput("the output stream is non-blocking and full; give a blocking stream")
+        view = view[written:]
 
 
 def _segments(
@@ -115,9 +128,16 @@ def _segments(
     A segment is last when it is short or when the read after it finds end of file, so one
     segment of look-ahead is always held. Each view is valid only until the next item is asked for.
     """
-    views = (memoryview(bytearray(max(first_size, size))), memoryview(bytearray(size)))
+    # Read a small probe first, so that a small stream never pays for a 1 MiB buffer.
+    probe = memoryview(bytearray(min(first_size, _PROBE_SIZE)))
+    filled = _read_full(src, probe)
+    if filled == len(probe) < first_size:
+        full = memoryview(bytearray(first_size))
+        full[:filled] = probe
+        filled += _read_full(src, full[filled:])
+        probe = full
+    views = [probe]
     current = 0
-    filled = _read_full(src, views[current][:first_size])
     expected = first_size
     index = 0
     while True:
@@ -125,6 +145,10 @@ def _segments(
             following = 0
             last = True
         else:
+            if len(views) == 1:  # the look-ahead buffer, only for streams of more than one segment
+                views.append(memoryview(bytearray(size)))
+            if len(views[1 - current]) < size:  # the probe, or a first segment smaller than the rest
+                views[1 - current] = memoryview(bytearray(size))
             following = _read_full(src, views[1 - current][:size])
             last = following == 0
         yield index, views[current][:filled], last
@@ -145,12 +169,13 @@ class _Sink:
 
     def __init__(self, dst: IO[bytes], buffer_size: int) -> None:
         self._dst = dst
+        self._buffer_size = buffer_size
+        self._allocated = 0  # buffers are made on demand, at most _PIPELINE_DEPTH
         self._free: queue.Queue[memoryview] = queue.Queue()
-        for _ in range(_PIPELINE_DEPTH):
-            self._free.put(memoryview(bytearray(buffer_size)))
         self._work: queue.Queue[tuple[memoryview, int] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._failed = False  # sticky: once a write fails, nothing more is written
 
     def start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mlwarden-stream-writer", daemon=True)
@@ -163,9 +188,10 @@ class _Sink:
                 return
             buf, length = item
             try:
-                if self._error is None:
-                    self._dst.write(buf[:length])
+                if not self._failed:
+                    _write_all(self._dst, buf[:length])
             except BaseException as exc:  # handed back to the producer, never swallowed
+                self._failed = True
                 self._error = exc
             finally:
                 self._free.put(buf)
@@ -175,21 +201,25 @@ class _Sink:
             error, self._error = self._error, None
             raise error
 
-    def buffer(self) -> memoryview:
+    def buffer(self, length: int) -> memoryview:
+        """A buffer of at least ``length`` bytes (exactly ``length`` when not pipelined)."""
         self._raise_pending()
+        if self._thread is None:
+            return memoryview(bytearray(length))
+        if self._free.empty() and self._allocated < _PIPELINE_DEPTH:
+            self._allocated += 1
+            return memoryview(bytearray(self._buffer_size))
         return self._free.get()
 
     def submit(self, buf: memoryview, length: int) -> None:
         if self._thread is None:
-            try:
-                self._dst.write(buf[:length])
-            finally:
-                self._free.put(buf)
+            _write_all(self._dst, buf[:length])
             return
         self._work.put((buf, length))
 
     def release(self, buf: memoryview) -> None:
-        self._free.put(buf)
+        if self._thread is not None:
+            self._free.put(buf)
 
     def close(self) -> None:
         """Wait until every submitted buffer is written; raise the writer's error, if any."""
@@ -241,7 +271,7 @@ class StreamingAead:
         salt = os.urandom(SALT_SIZE)
         prefix = os.urandom(NONCE_PREFIX_SIZE)
         aead = _derive_key(self._key, salt, bytes(associated_data))
-        dst.write(bytes([HEADER_SIZE]) + salt + prefix)
+        _write_all(dst, bytes([HEADER_SIZE]) + salt + prefix)
         sink = _Sink(dst, CIPHERTEXT_SEGMENT_SIZE)
         total = 0
         try:
@@ -250,8 +280,8 @@ class StreamingAead:
                     raise BadInput("the input is too large for one stream (2**32 segments)")
                 if index == 0 and not last:
                     sink.start_thread()
-                out = sink.buffer()
                 length = len(plain) + TAG_SIZE
+                out = sink.buffer(length)
                 aead.encrypt_into(_nonce(prefix, index, last), plain, None, out[:length])
                 sink.submit(out, length)
                 total += len(plain)
@@ -288,8 +318,8 @@ class StreamingAead:
                     raise IntegrityError(_FAILED)
                 if index == 0 and not last:
                     sink.start_thread()
-                out = sink.buffer()
                 length = len(sealed) - TAG_SIZE
+                out = sink.buffer(length)
                 try:
                     aead.decrypt_into(_nonce(prefix, index, last), sealed, None, out[:length])
                 except InvalidTag:
