@@ -25,7 +25,14 @@ from typing import IO, Any
 from mlwarden._fsio import atomic_write, file_lock, private_dir
 from mlwarden.config import Settings
 from mlwarden.crypto._data_keys import DataKeyStore
-from mlwarden.crypto._envelope import decrypt_envelope, encrypt_envelope, open_object, seal_object
+from mlwarden.crypto._envelope import (
+    decrypt_envelope,
+    envelope_data_key,
+    open_object,
+    read_envelope_header,
+    seal_object,
+    write_envelope,
+)
 from mlwarden.crypto._kdf import KdfParams
 from mlwarden.crypto._keyring import Clock, Keyring, _timestamp, read_keyring_document, utc_now
 from mlwarden.crypto._master_key import EnvMasterKeyProvider, MasterKeyProvider, PassphraseMasterKeyProvider
@@ -131,9 +138,7 @@ class Workspace:
         private_dir(path)
         private_dir(path / "keys")
         workspace_id = os.urandom(16)
-        keyring = Keyring.create(
-            path / "keys" / "keyring.json", provider, workspace_id=workspace_id, clock=clock
-        )
+        keyring = Keyring.create(path / "keys" / "keyring.json", provider, workspace_id=workspace_id, clock=clock)
         meta = {
             "format": WORKSPACE_FORMAT,
             "version": WORKSPACE_VERSION,
@@ -173,26 +178,43 @@ class Workspace:
     # -- envelope files -------------------------------------------------------------------
 
     def encrypt_file(self, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
-        """Envelope-encrypt ``src`` into ``dst`` (see ``docs/formats.md``); returns plaintext bytes."""
-        return encrypt_envelope(self.keyring, src, dst, progress=progress)
+        """Envelope-encrypt ``src`` into ``dst`` (see ``docs/formats.md``); returns plaintext bytes.
+
+        The file's data key is recorded in this workspace too, so that rotation rewraps it and
+        :meth:`shred_file` can destroy it.
+        """
+        object_id = os.urandom(16)
+        with self._lock(exclusive=False):
+            data_key, wrapped = self.data_keys.create_wrapped(object_id)
+        return write_envelope(self.keyring.workspace_id, object_id, data_key, wrapped, src, dst, progress=progress)
 
     def decrypt_file(self, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
-        """Decrypt an envelope file; raises :class:`~mlwarden.errors.IntegrityError` if tampered."""
-        return decrypt_envelope(self.keyring, src, dst, progress=progress)
+        """Decrypt an envelope file; raises :class:`~mlwarden.errors.IntegrityError` if tampered
+        and :class:`~mlwarden.errors.Shredded` if its data key was shredded."""
+        return decrypt_envelope(self.keyring, src, dst, data_keys=self.data_keys, progress=progress)
+
+    def shred_file(self, src: IO[bytes], *, by: str) -> bytes:
+        """Crypto-shred an envelope file: destroy its data key here; returns its object id.
+
+        Every copy of the file becomes unreadable through this workspace. The header still holds
+        the wrap made at encryption time, under the key version it names; destroying that version
+        after a rotation (:meth:`destroy_key_version`) makes that copy useless too.
+        """
+        header = read_envelope_header(src)
+        envelope_data_key(self.keyring, header, self.data_keys)  # refuses other workspaces and damage
+        with self._lock(exclusive=True):
+            self.data_keys.shred(header.object_id, by=by)
+        return header.object_id
 
     # -- workspace objects ----------------------------------------------------------------
 
-    def seal_object(
-        self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
-    ) -> int:
+    def seal_object(self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
         """Encrypt a workspace object under a new data key held in this workspace."""
         with self._lock(exclusive=False):
             data_key = self.data_keys.create(object_id)
         return seal_object(data_key, object_id, src, dst, progress=progress)
 
-    def open_object(
-        self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
-    ) -> int:
+    def open_object(self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
         """Decrypt a workspace object; :class:`~mlwarden.errors.Shredded` if its key was destroyed."""
         return open_object(self.data_keys.data_key(object_id), object_id, src, dst, progress=progress)
 
@@ -206,8 +228,7 @@ class Workspace:
     def key_versions(self) -> list[KeyVersionInfo]:
         counts = self.data_keys.count_by_version()
         return [
-            KeyVersionInfo(v.version, v.created, v.primary, counts.get(v.version, 0))
-            for v in self.keyring.versions()
+            KeyVersionInfo(v.version, v.created, v.primary, counts.get(v.version, 0)) for v in self.keyring.versions()
         ]
 
     def rotate_keys(self, *, progress: Progress | None = None) -> Rotation:
@@ -224,14 +245,14 @@ class Workspace:
     def destroy_key_version(self, version: int) -> None:
         """Destroy an old key version. Refused while any workspace data key still uses it.
 
-        Envelope files made with ``mlwarden encrypt`` under that version become unreadable.
+        Files whose data key this workspace records keep working (their record was rewrapped by
+        rotation); an envelope file whose record is gone can only be read through its header's
+        wrap, and becomes unreadable if that wrap is under this version.
         """
         with self._lock(exclusive=True):
             in_use = self.data_keys.count_by_version().get(version, 0)
             if in_use:
-                raise BadInput(
-                    f"key version {version} still wraps {in_use} data keys; run `mlwarden keys rotate`"
-                )
+                raise BadInput(f"key version {version} still wraps {in_use} data keys; run `mlwarden keys rotate`")
             self.keyring.destroy_version(version)
 
 
@@ -244,11 +265,7 @@ def read_workspace_meta(path: Path) -> dict[str, Any]:
         raise NotFound(f"no workspace at {path}: it is not a folder") from None
     try:
         meta = json.loads(raw)
-        ok = (
-            isinstance(meta, dict)
-            and meta.get("format") == WORKSPACE_FORMAT
-            and isinstance(meta.get("id"), str)
-        )
+        ok = isinstance(meta, dict) and meta.get("format") == WORKSPACE_FORMAT and isinstance(meta.get("id"), str)
     except ValueError:
         ok = False
     if not ok:

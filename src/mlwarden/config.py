@@ -30,9 +30,7 @@ class Settings:
     debug: bool = False
 
     @classmethod
-    def from_env(
-        cls, home: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
-    ) -> Settings:
+    def from_env(cls, home: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         chosen = home if home is not None else (env.get("MLWARDEN_HOME") or DEFAULT_HOME)
         return cls(

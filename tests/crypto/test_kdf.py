@@ -86,9 +86,7 @@ def test_every_argon2id_cost_parameter_is_used(changed: dict[str, int]) -> None:
     assert Argon2idParams(salt=SALT, **{**CHEAP_ARGON, **changed}).derive(b"pw") != base
 
 
-@pytest.mark.parametrize(
-    "changed", [{"log2_n": 11}, {"r": 4}, {"p": 2}], ids=["log2_n", "r", "p"]
-)
+@pytest.mark.parametrize("changed", [{"log2_n": 11}, {"r": 4}, {"p": 2}], ids=["log2_n", "r", "p"])
 def test_every_scrypt_cost_parameter_is_used(changed: dict[str, int]) -> None:
     base = ScryptParams(salt=SALT, **CHEAP_SCRYPT).derive(b"pw")
     assert ScryptParams(salt=SALT, **{**CHEAP_SCRYPT, **changed}).derive(b"pw") != base

@@ -7,6 +7,7 @@ import click
 from mlwarden.cli._app import Context, cli, emit_json
 from mlwarden.cli._common import (
     human_size,
+    local_user,
     open_input,
     open_output,
     open_workspace,
@@ -32,16 +33,12 @@ def init(ctx: Context, key_source: str | None, as_json: bool) -> None:
     if as_json:
         emit_json({"home": str(ws.home), "id": ws.id, "key_source": ws.keyring.master_kind, "key_version": 1})
         return
-    click.echo(
-        f"created workspace {ws.id[:12]} at {ws.home} (unlocked by {ws.keyring.master_kind}, key version 1)"
-    )
+    click.echo(f"created workspace {ws.id[:12]} at {ws.home} (unlocked by {ws.keyring.master_kind}, key version 1)")
 
 
 @cli.command()
 @click.argument("input_name", metavar="IN")
-@click.option(
-    "-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout."
-)
+@click.option("-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @click.pass_obj
 def encrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> None:
@@ -61,9 +58,7 @@ def encrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
 
 @cli.command()
 @click.argument("input_name", metavar="IN")
-@click.option(
-    "-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout."
-)
+@click.option("-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @click.pass_obj
 def decrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> None:
@@ -80,3 +75,22 @@ def decrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
     ):
         total = ws.decrypt_file(src, dst, progress=advance)
     click.echo(f"mlwarden: decrypted {human_size(total)} -> {output_name}", err=True)
+
+
+@cli.command()
+@click.argument("input_name", metavar="FILE")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def shred(ctx: Context, input_name: str, yes: bool) -> None:
+    """Crypto-shred FILE (made by `mlwarden encrypt`): destroy its data key, so no copy can be read.
+
+    The file itself is left in place; it becomes noise. Shredding is complete once the key
+    version named in the file's header is destroyed (`mlwarden keys rotate`, then
+    `mlwarden keys destroy VERSION`), since the header keeps a wrap made under that version.
+    """
+    ws = open_workspace(ctx)
+    if not yes:
+        click.confirm(f"Destroy the data key of {input_name}? It can never be decrypted again", abort=True, err=True)
+    with open_input(input_name) as (src, _size):
+        object_id = ws.shred_file(src, by=local_user())
+    click.echo(f"shredded {input_name} (object {object_id.hex()})")

@@ -42,9 +42,7 @@ def keys_ls(ctx: Context, as_json: bool) -> None:
         return
     click.echo(f"{'VERSION':>7}  {'CREATED':<20}  {'DATA KEYS':>9}  STATE")
     for v in versions:
-        click.echo(
-            f"{v.version:>7}  {v.created:<20}  {v.data_keys:>9}  {'primary' if v.primary else 'decrypt-only'}"
-        )
+        click.echo(f"{v.version:>7}  {v.created:<20}  {v.data_keys:>9}  {'primary' if v.primary else 'decrypt-only'}")
 
 
 @keys.command("rotate")
@@ -57,9 +55,7 @@ def keys_rotate(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json({"primary": result.new_version, "rewrapped": result.rewrapped})
         return
-    click.echo(
-        f"rotated: key version {result.new_version} is primary; {result.rewrapped} data keys rewrapped"
-    )
+    click.echo(f"rotated: key version {result.new_version} is primary; {result.rewrapped} data keys rewrapped")
 
 
 @keys.command("destroy")

@@ -75,6 +75,10 @@ class DataKeyStore:
 
     def create(self, object_id: bytes) -> bytes:
         """Make, wrap and durably record a fresh data key for a new object; returns the key."""
+        return self.create_wrapped(object_id)[0]
+
+    def create_wrapped(self, object_id: bytes) -> tuple[bytes, WrappedKey]:
+        """As :meth:`create`, also returning the key's wrapped form (for a file header)."""
         _check_object_id(object_id)
         path = self._path(object_id)
         if path.exists():
@@ -83,16 +87,14 @@ class DataKeyStore:
         wrapped = self._keyring.wrap(data_key, object_id)
         private_dir(path.parent)
         atomic_write(path, self._record_bytes(object_id, wrapped, _timestamp(self._clock())))
-        return data_key
+        return data_key, wrapped
 
     def data_key(self, object_id: bytes) -> bytes:
         """The object's data key; :class:`Shredded` if it was destroyed, :class:`NotFound` if unknown."""
         _check_object_id(object_id)
         doc = self._read(object_id)
         if "shredded" in doc:
-            raise Shredded(
-                f"object {object_id.hex()} was shredded at {doc['shredded']} by {doc['shredded_by']}"
-            )
+            raise Shredded(f"object {object_id.hex()} was shredded at {doc['shredded']} by {doc['shredded_by']}")
         return self._keyring.unwrap(self._wrapped(doc), object_id)
 
     def record(self, object_id: bytes) -> DataKeyRecord:

@@ -18,9 +18,14 @@ Two shapes share one payload format (the Tink-compatible stream of :mod:`._strea
 
 The wrapped data key is bound to the object id and key version (see :mod:`._keyring`), and the
 payload stream is bound to the whole header, so no header byte can change without decryption
-failing. An envelope file stays readable as long as its key version is in the keyring: rotation
-keeps old versions (``mlwarden keys destroy`` removes one, and with it every envelope file it
-wrapped; to move such a file to the primary version, decrypt and encrypt it again).
+failing.
+
+A workspace also records each file's data key in its data key store (below), keyed by the object
+id. Decryption prefers that record, which rotation keeps rewrapped under the primary key version
+and which ``mlwarden shred`` replaces by a tombstone; the header's own wrap is the fallback for a
+file whose record is gone. That wrap uses the key version in the header, so once that version is
+destroyed (``mlwarden keys destroy``) the header copy is useless and a shredded file is gone for
+good.
 
 **Workspace objects** (the dataset store), whose data key lives in the workspace's
 :class:`~._data_keys.DataKeyStore` so that rotation and crypto-shredding reach it. The payload is
@@ -36,9 +41,10 @@ import struct
 from dataclasses import dataclass
 from typing import IO
 
+from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._keyring import WRAPPED_KEY_SIZE, Keyring, WrappedKey
 from mlwarden.crypto._streaming_aead import Progress, StreamingAead, _read_full, _write_all
-from mlwarden.errors import AccessDenied, BadInput, IntegrityError
+from mlwarden.errors import AccessDenied, BadInput, IntegrityError, NotFound
 
 __all__ = [
     "ENVELOPE_HEADER_SIZE",
@@ -47,9 +53,11 @@ __all__ = [
     "EnvelopeHeader",
     "decrypt_envelope",
     "encrypt_envelope",
+    "envelope_data_key",
     "open_object",
     "read_envelope_header",
     "seal_object",
+    "write_envelope",
 ]
 
 ENVELOPE_MAGIC = b"MLWENC"
@@ -75,9 +83,7 @@ class EnvelopeHeader:
 
 
 def _build_header(kek_version: int, workspace_id: bytes, object_id: bytes, wrapped: bytes) -> bytes:
-    fixed = _FIXED.pack(
-        ENVELOPE_MAGIC, ENVELOPE_VERSION, 0, kek_version, workspace_id, object_id, len(wrapped)
-    )
+    fixed = _FIXED.pack(ENVELOPE_MAGIC, ENVELOPE_VERSION, 0, kek_version, workspace_id, object_id, len(wrapped))
     return fixed + wrapped
 
 
@@ -102,31 +108,71 @@ def read_envelope_header(src: IO[bytes]) -> EnvelopeHeader:
 
 
 def encrypt_envelope(
-    keyring: Keyring, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
+    keyring: Keyring,
+    src: IO[bytes],
+    dst: IO[bytes],
+    *,
+    data_keys: DataKeyStore | None = None,
+    progress: Progress | None = None,
 ) -> int:
-    """Encrypt ``src`` into ``dst`` as an envelope file under a fresh data key; returns plaintext bytes."""
+    """Encrypt ``src`` into ``dst`` as an envelope file under a fresh data key; returns plaintext bytes.
+
+    With ``data_keys`` (a workspace's store) the data key is also recorded there, so that key
+    rotation rewraps it and crypto-shredding can destroy it; the header keeps the wrap made now.
+    """
     object_id = os.urandom(16)
-    data_key = os.urandom(32)
-    wrapped = keyring.wrap(data_key, object_id)
-    header = _build_header(wrapped.kek_version, keyring.workspace_id, object_id, wrapped.blob)
+    if data_keys is not None:
+        data_key, wrapped = data_keys.create_wrapped(object_id)
+    else:
+        data_key = os.urandom(32)
+        wrapped = keyring.wrap(data_key, object_id)
+    return write_envelope(keyring.workspace_id, object_id, data_key, wrapped, src, dst, progress=progress)
+
+
+def write_envelope(
+    workspace_id: bytes,
+    object_id: bytes,
+    data_key: bytes,
+    wrapped: WrappedKey,
+    src: IO[bytes],
+    dst: IO[bytes],
+    *,
+    progress: Progress | None = None,
+) -> int:
+    """Write the header and the encrypted payload of an envelope file; returns plaintext bytes."""
+    header = _build_header(wrapped.kek_version, workspace_id, object_id, wrapped.blob)
     _write_all(dst, header)
     return StreamingAead(data_key).encrypt(src, dst, header, progress=progress)
 
 
-def _envelope_data_key(keyring: Keyring, header: EnvelopeHeader) -> bytes:
+def envelope_data_key(keyring: Keyring, header: EnvelopeHeader, data_keys: DataKeyStore | None = None) -> bytes:
+    """The data key of an envelope file: from ``data_keys`` when it has the object, else from the header.
+
+    Raises :class:`~mlwarden.errors.Shredded` when the workspace shredded the file's key.
+    """
     if header.workspace_id != keyring.workspace_id:
         raise AccessDenied(
             f"this file was encrypted by workspace {header.workspace_id.hex()[:12]}, not this one "
             f"({keyring.workspace_id.hex()[:12]})"
         )
     try:
+        if data_keys is not None:
+            try:
+                return data_keys.data_key(header.object_id)
+            except NotFound:
+                pass  # made without registration (or elsewhere): the header's wrap is the key
         return keyring.unwrap(header.wrapped, header.object_id)
     except IntegrityError:
         raise IntegrityError("the encrypted file failed authentication") from None
 
 
 def decrypt_envelope(
-    keyring: Keyring, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None
+    keyring: Keyring,
+    src: IO[bytes],
+    dst: IO[bytes],
+    *,
+    data_keys: DataKeyStore | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Decrypt an envelope file from ``src`` into ``dst``; returns plaintext bytes.
 
@@ -134,7 +180,7 @@ def decrypt_envelope(
     prefix, which the caller discards.
     """
     header = read_envelope_header(src)
-    data_key = _envelope_data_key(keyring, header)
+    data_key = envelope_data_key(keyring, header, data_keys)
     try:
         return StreamingAead(data_key).decrypt(src, dst, header.raw, progress=progress)
     except IntegrityError:

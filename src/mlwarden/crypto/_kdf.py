@@ -58,9 +58,7 @@ class Argon2idParams:
         if not 1 <= self.lanes <= ARGON2_MAX_LANES:
             raise IntegrityError(f"argon2id lanes {self.lanes} outside 1..{ARGON2_MAX_LANES}")
         if not 8 * self.lanes <= self.memory_kib <= ARGON2_MAX_MEMORY_KIB:
-            raise IntegrityError(
-                f"argon2id memory {self.memory_kib} KiB outside 8*lanes..{ARGON2_MAX_MEMORY_KIB}"
-            )
+            raise IntegrityError(f"argon2id memory {self.memory_kib} KiB outside 8*lanes..{ARGON2_MAX_MEMORY_KIB}")
 
     def derive(self, secret: bytes) -> bytes:
         self.check()
@@ -155,9 +153,7 @@ def kdf_params_from_json(data: object) -> KdfParams:
                 lanes=_int(data["lanes"]),
             )
         elif data["name"] == "scrypt":
-            params = ScryptParams(
-                salt=salt, log2_n=_int(data["log2_n"]), r=_int(data["r"]), p=_int(data["p"])
-            )
+            params = ScryptParams(salt=salt, log2_n=_int(data["log2_n"]), r=_int(data["r"]), p=_int(data["p"]))
         else:
             raise IntegrityError(f"keyring names an unknown KDF {data['name']!r}")
     except (KeyError, TypeError, ValueError) as exc:

@@ -118,9 +118,7 @@ class Keyring:
     # -- creation and loading ---------------------------------------------------------------
 
     @classmethod
-    def create(
-        cls, path: Path, provider: MasterKeyProvider, *, workspace_id: bytes, clock: Clock = utc_now
-    ) -> Keyring:
+    def create(cls, path: Path, provider: MasterKeyProvider, *, workspace_id: bytes, clock: Clock = utc_now) -> Keyring:
         """Create a keyring with one fresh KEK (version 1) at ``path``, which must not exist."""
         if path.exists():
             raise BadInput(f"a keyring already exists at {path}")
@@ -154,9 +152,7 @@ class Keyring:
         return self._kek_aad_for(self.workspace_id, version)
 
     @classmethod
-    def _new_entry(
-        cls, master: MasterKey, workspace_id: bytes, version: int, now: datetime
-    ) -> dict[str, Any]:
+    def _new_entry(cls, master: MasterKey, workspace_id: bytes, version: int, now: datetime) -> dict[str, Any]:
         kek = AESGCM.generate_key(bit_length=256)
         wrapped = master.wrap(kek, cls._kek_aad_for(workspace_id, version))
         return {"version": version, "created": _timestamp(now), "wrapped": base64.b64encode(wrapped).decode()}
@@ -197,9 +193,7 @@ class Keyring:
         if len(wrapped.blob) != WRAPPED_KEY_SIZE:
             raise IntegrityError("a wrapped data key has the wrong length")
         try:
-            return kek.decrypt(
-                wrapped.blob[:12], wrapped.blob[12:], self._dek_aad(object_id, wrapped.kek_version)
-            )
+            return kek.decrypt(wrapped.blob[:12], wrapped.blob[12:], self._dek_aad(object_id, wrapped.kek_version))
         except InvalidTag:
             raise IntegrityError("a wrapped data key failed authentication") from None
 
@@ -252,14 +246,8 @@ def read_keyring_document(path: Path) -> dict[str, Any]:
         doc = json.loads(raw)
     except ValueError:
         doc = None
-    if (
-        isinstance(doc, dict)
-        and doc.get("format") == KEYRING_FORMAT
-        and doc.get("version") != KEYRING_VERSION
-    ):
-        raise BadInput(
-            f"keyring format version {doc.get('version')} is not supported by this mlwarden; upgrade it"
-        )
+    if isinstance(doc, dict) and doc.get("format") == KEYRING_FORMAT and doc.get("version") != KEYRING_VERSION:
+        raise BadInput(f"keyring format version {doc.get('version')} is not supported by this mlwarden; upgrade it")
     try:
         ok = (
             isinstance(doc, dict)

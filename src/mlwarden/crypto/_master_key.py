@@ -122,9 +122,7 @@ def parse_master_key(text: str) -> bytes:
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise BadInput(
-            f"{MASTER_KEY_ENV} is not valid base64; make one with `mlwarden keys generate`"
-        ) from None
+        raise BadInput(f"{MASTER_KEY_ENV} is not valid base64; make one with `mlwarden keys generate`") from None
     if len(key) != 32:
         raise BadInput(f"{MASTER_KEY_ENV} must be base64 of 32 bytes, it decodes to {len(key)}")
     return key

@@ -120,9 +120,7 @@ def _write_all(dst: IO[bytes], data: memoryview | bytes) -> None:
         view = view[written:]
 
 
-def _segments(
-    src: IO[bytes] | _Readable, first_size: int, size: int
-) -> Iterator[tuple[int, memoryview, bool]]:
+def _segments(src: IO[bytes] | _Readable, first_size: int, size: int) -> Iterator[tuple[int, memoryview, bool]]:
     """Yield ``(index, view, is_last)`` for consecutive segments of ``src``.
 
     A segment is last when it is short or when the read after it finds end of file, so one
