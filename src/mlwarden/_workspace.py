@@ -15,6 +15,7 @@ workspace, whatever else it holds.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ from mlwarden.crypto._envelope import (
 from mlwarden.crypto._kdf import KdfParams
 from mlwarden.crypto._keyring import Clock, Keyring, _timestamp, read_keyring_document, utc_now
 from mlwarden.crypto._master_key import EnvMasterKeyProvider, MasterKeyProvider, PassphraseMasterKeyProvider
-from mlwarden.crypto._streaming_aead import Progress
+from mlwarden.crypto._streaming_aead import Progress, StreamingAead
 from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound
 
 __all__ = ["KeyVersionInfo", "Rotation", "Workspace"]
@@ -200,8 +201,13 @@ class Workspace:
         the wrap made at encryption time, under the key version it names; destroying that version
         after a rotation (:meth:`destroy_key_version`) makes that copy useless too.
         """
+        # Authenticate the whole file first: a forged header could otherwise name another object.
         header = read_envelope_header(src)
-        envelope_data_key(self.keyring, header, self.data_keys)  # refuses other workspaces and damage
+        data_key = envelope_data_key(self.keyring, header, self.data_keys)
+        try:
+            StreamingAead(data_key).decrypt(src, _Discard(), header.raw)
+        except IntegrityError:
+            raise IntegrityError("the encrypted file failed authentication; nothing was shredded") from None
         with self._lock(exclusive=True):
             self.data_keys.shred(header.object_id, by=by)
         return header.object_id
@@ -254,6 +260,16 @@ class Workspace:
             if in_use:
                 raise BadInput(f"key version {version} still wraps {in_use} data keys; run `mlwarden keys rotate`")
             self.keyring.destroy_version(version)
+
+
+class _Discard(io.RawIOBase):
+    """A sink that drops what it is given (verification without keeping plaintext)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return len(data)
 
 
 def read_workspace_meta(path: Path) -> dict[str, Any]:

@@ -22,7 +22,6 @@ import pytest
 
 MLWARDEN = (sys.executable, "-m", "mlwarden")
 TIMEOUT_S = 120
-MIB = 1024 * 1024
 
 
 def new_master_key() -> str:
@@ -64,7 +63,7 @@ class Cli:
     def run(
         self,
         *args: str | os.PathLike[str],
-        input: bytes | None = None,  # noqa: A002 - mirrors subprocess.run
+        input: bytes | None = None,
         env: Mapping[str, str | None] | None = None,
         python_args: tuple[str, ...] = (),
     ) -> subprocess.CompletedProcess[bytes]:
@@ -86,7 +85,7 @@ class Cli:
             check=False,
         )
 
-    def ok(self, *args: str | os.PathLike[str], input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:  # noqa: A002
+    def ok(self, *args: str | os.PathLike[str], input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         """Run and insist on exit 0."""
         proc = self.run(*args, input=input)
         assert proc.returncode == 0, describe(proc)
@@ -106,9 +105,7 @@ def stderr_lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:
     return proc.stderr.decode(errors="replace").splitlines()
 
 
-def assert_error(
-    proc: subprocess.CompletedProcess[bytes], code: int, *needles: str
-) -> str:
+def assert_error(proc: subprocess.CompletedProcess[bytes], code: int, *needles: str) -> str:
     """Exit ``code``, nothing on stdout, and exactly one ``mlwarden: error:`` line on stderr.
 
     Each of ``needles`` must appear (case-insensitively) in that line, which is returned.
@@ -142,14 +139,10 @@ class Workspace:
         data: dict[str, Any] = json.loads((self.home / "keys" / "keyring.json").read_text())
         return data
 
-    def run(
-        self, *args: str | os.PathLike[str], input: bytes | None = None  # noqa: A002
-    ) -> subprocess.CompletedProcess[bytes]:
+    def run(self, *args: str | os.PathLike[str], input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return self.cli.run(*args, input=input)
 
-    def ok(
-        self, *args: str | os.PathLike[str], input: bytes | None = None  # noqa: A002
-    ) -> subprocess.CompletedProcess[bytes]:
+    def ok(self, *args: str | os.PathLike[str], input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return self.cli.ok(*args, input=input)
 
 
@@ -201,9 +194,7 @@ def run(cli: Cli):  # type: ignore[no-untyped-def]
 def workspace(cli: Cli, tmp_path: Path, master_key: str) -> Workspace:
     """A fresh env-key workspace at tmp_path/ws."""
     proc = cli.ok("init")
-    return Workspace(
-        home=tmp_path / "ws", master_key=master_key, cli=cli, init_output=proc.stdout.decode()
-    )
+    return Workspace(home=tmp_path / "ws", master_key=master_key, cli=cli, init_output=proc.stdout.decode())
 
 
 @pytest.fixture

@@ -434,15 +434,15 @@ def test_tampered_ciphertext_keeps_existing_out(sealed, tmp_path, check_error, h
 
 
 def test_tampered_ciphertext_on_stdin(sealed, show):
-    ws, _data, cipher = sealed
+    ws, data, cipher = sealed
     proc = ws.run("decrypt", "-", "-o", "-", input=TAMPERS["payload-last-byte"](cipher))
     assert proc.returncode == 3, show(proc)
     lines = proc.stderr.decode().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("mlwarden: error:")
     # Only verified segments may have been written: a prefix of the plaintext, never all of it.
-    assert _data.startswith(proc.stdout)
-    assert len(proc.stdout) < len(_data)
+    assert data.startswith(proc.stdout)
+    assert len(proc.stdout) < len(data)
 
 
 def test_unmodified_ciphertext_still_decrypts(sealed, tmp_path):
@@ -540,7 +540,8 @@ def test_decrypt_to_closed_pipe_is_quiet(sealed, tmp_path):
         cwd=tmp_path,
         env=ws.cli.env,
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     head = proc.stdout.read(10)
     proc.stdout.close()
     err = proc.stderr.read()

@@ -33,11 +33,11 @@ __all__ = [
 
 _KEY_SIZE = 32
 _SALT_MIN, _SALT_MAX = 16, 64
-ARGON2_MAX_MEMORY_KIB = 4 * 1024 * 1024  # 4 GiB
+ARGON2_MAX_MEMORY_KIB = 2 * 1024 * 1024  # 2 GiB
 ARGON2_MAX_ITERATIONS = 32
 ARGON2_MAX_LANES = 64
 SCRYPT_MAX_LOG2_N = 22
-SCRYPT_MAX_MEMORY = 4 * 1024 * 1024 * 1024  # 128 * N * r bytes
+SCRYPT_MAX_MEMORY = 2 * 1024 * 1024 * 1024  # 128 * N * r bytes
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class ScryptParams:
         if not 1 <= self.r <= 32 or not 1 <= self.p <= 16:
             raise IntegrityError("scrypt r or p outside 1..32 / 1..16")
         if 128 * (1 << self.log2_n) * self.r > SCRYPT_MAX_MEMORY:
-            raise IntegrityError("scrypt parameters need more than 4 GiB of memory")
+            raise IntegrityError("scrypt parameters need more than 2 GiB of memory")
 
     def derive(self, secret: bytes) -> bytes:
         self.check()

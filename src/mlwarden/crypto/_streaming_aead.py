@@ -35,7 +35,7 @@ import queue
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -75,6 +75,12 @@ class _Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
+class Writable(Protocol):
+    """Anything with a binary ``write`` (files, sockets' makefile, io.RawIOBase, BytesIO)."""
+
+    def write(self, data: Any, /) -> int | None: ...
+
+
 def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
     """RFC 5869 HKDF with SHA-256 (extract and expand), from pyca/cryptography."""
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
@@ -110,7 +116,7 @@ def _read_full(src: IO[bytes] | _Readable, buf: memoryview) -> int:
     return total
 
 
-def _write_all(dst: IO[bytes], data: memoryview | bytes) -> None:
+def _write_all(dst: IO[bytes] | Writable, data: memoryview | bytes) -> None:
     """Write all of ``data``: raw (unbuffered) streams may take fewer bytes than given."""
     view = memoryview(data)
     while view:
@@ -165,7 +171,7 @@ class _Sink:
     raised again on the producing side at the next ``buffer``, ``submit`` or ``close``.
     """
 
-    def __init__(self, dst: IO[bytes], buffer_size: int) -> None:
+    def __init__(self, dst: IO[bytes] | Writable, buffer_size: int) -> None:
         self._dst = dst
         self._buffer_size = buffer_size
         self._allocated = 0  # buffers are made on demand, at most _PIPELINE_DEPTH
@@ -260,7 +266,7 @@ class StreamingAead:
     def encrypt(
         self,
         src: IO[bytes] | _Readable,
-        dst: IO[bytes],
+        dst: IO[bytes] | Writable,
         associated_data: bytes = b"",
         *,
         progress: Progress | None = None,
@@ -292,7 +298,7 @@ class StreamingAead:
     def decrypt(
         self,
         src: IO[bytes] | _Readable,
-        dst: IO[bytes],
+        dst: IO[bytes] | Writable,
         associated_data: bytes = b"",
         *,
         progress: Progress | None = None,

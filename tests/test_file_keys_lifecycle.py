@@ -1,0 +1,95 @@
+"""Envelope files through their whole key life: registration, rotation, shredding, version destruction."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from mlwarden import IntegrityError, Shredded, Workspace
+from mlwarden.config import Settings
+from mlwarden.crypto import read_envelope_header
+from mlwarden.errors import AccessDenied
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    key = base64.b64encode(os.urandom(32)).decode()
+    return Workspace.init(tmp_path / "ws", settings=Settings(home=tmp_path / "ws", master_key=key))
+
+
+def _encrypt(ws: Workspace, data: bytes) -> bytes:
+    out = io.BytesIO()
+    ws.encrypt_file(io.BytesIO(data), out)
+    return out.getvalue()
+
+
+def _decrypt(ws: Workspace, blob: bytes) -> bytes:
+    out = io.BytesIO()
+    ws.decrypt_file(io.BytesIO(blob), out)
+    return out.getvalue()
+
+
+def test_encrypted_file_is_registered_and_rotation_rewraps_it(ws: Workspace) -> None:
+    blob = _encrypt(ws, b"payload")
+    header = read_envelope_header(io.BytesIO(blob))
+    assert ws.data_keys.record(header.object_id).kek_version == 1
+    rotation = ws.rotate_keys()
+    assert rotation.rewrapped == 1
+    assert ws.data_keys.record(header.object_id).kek_version == 2
+    # The file itself is untouched and still opens, now through the rewrapped record.
+    assert read_envelope_header(io.BytesIO(blob)).kek_version == 1
+    assert _decrypt(ws, blob) == b"payload"
+    ws.destroy_key_version(1)
+    assert _decrypt(ws, blob) == b"payload"
+
+
+def test_unregistered_file_falls_back_to_its_header_until_its_version_is_destroyed(ws: Workspace) -> None:
+    blob = _encrypt(ws, b"payload")
+    header = read_envelope_header(io.BytesIO(blob))
+    record = next((ws.home / "keys" / "data").rglob(f"{header.object_id.hex()}.json"))
+    record.unlink()
+    assert _decrypt(ws, blob) == b"payload"
+    ws.rotate_keys()
+    ws.destroy_key_version(1)
+    with pytest.raises(AccessDenied):
+        _decrypt(ws, blob)
+
+
+def test_shredding_a_file_destroys_every_copy(ws: Workspace) -> None:
+    blob = _encrypt(ws, b"secret rows")
+    copy = bytes(blob)
+    object_id = ws.shred_file(io.BytesIO(blob), by="alice")
+    assert object_id == read_envelope_header(io.BytesIO(blob)).object_id
+    for candidate in (blob, copy):
+        with pytest.raises(Shredded, match="alice"):
+            _decrypt(ws, candidate)
+    with pytest.raises(Shredded):
+        ws.shred_file(io.BytesIO(blob), by="alice")
+    # The old record's bytes were overwritten in place before being let go of; only the tombstone is left.
+    record = ws.data_keys.record(object_id)
+    assert record.shredded is not None
+    assert record.kek_version is None
+
+
+def test_shredding_refuses_a_tampered_or_foreign_file(ws: Workspace, tmp_path: Path) -> None:
+    blob = bytearray(_encrypt(ws, b"x"))
+    blob[60] ^= 1  # inside the wrapped data key
+    with pytest.raises(IntegrityError):
+        ws.shred_file(io.BytesIO(bytes(blob)), by="alice")
+    key = base64.b64encode(os.urandom(32)).decode()
+    other = Workspace.init(tmp_path / "other", settings=Settings(home=tmp_path / "other", master_key=key))
+    foreign = _encrypt(other, b"theirs")
+    with pytest.raises(AccessDenied, match="not this one"):
+        ws.shred_file(io.BytesIO(foreign), by="alice")
+
+
+def test_header_object_id_swapped_to_another_files_record_fails(ws: Workspace) -> None:
+    first = _encrypt(ws, b"first")
+    second = bytearray(_encrypt(ws, b"second"))
+    second[28:44] = first[28:44]  # point the second file at the first file's data key
+    with pytest.raises(IntegrityError):
+        _decrypt(ws, bytes(second))
