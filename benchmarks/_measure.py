@@ -136,10 +136,11 @@ def write_random_file(path: Path, size: int, chunk: int = MIB) -> str:
 def prefault_memory(directory: Path, size: int, chunk: int = MIB) -> None:
     """Write ``size`` bytes to a scratch file in ``directory`` (meant for tmpfs) and delete it.
 
-    On a virtual machine whose memory the host backs lazily, the first touch of a guest page is
-    far slower than any later one, so whichever method first needs fresh pages would pay for it
-    (seen here: the same run at 450 MiB/s first, 2,000 MiB/s after). Touching the pages once
-    up front, outside any timing, takes that out of the measurements.
+    On a virtual machine whose host backs guest memory lazily, or takes freed guest memory back
+    (virtio-balloon free page reporting, after about two seconds), touching such a page costs a
+    host-side fault, so a run that writes its output to fresh tmpfs pages measures the host more
+    than itself (seen: the same run at 350 MiB/s, then 3,000 MiB/s). Called right before a timed
+    run, this leaves that many bytes of freshly touched free pages for the run to take.
     """
     scratch = directory / "prefault.tmp"
     block = bytes(chunk)
@@ -171,13 +172,11 @@ class ChildError(RuntimeError):
     """A measurement child exited badly or printed no result."""
 
 
-def run_child(
-    argv: Sequence[str], spec: Mapping[str, Any], env: Mapping[str, str] | None = None
-) -> dict[str, Any]:
+def run_child(argv: Sequence[str], spec: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Run ``argv`` with ``spec`` as JSON on stdin; return the JSON object on the last stdout line.
 
     Used with a script's own ``--child`` mode: the child reads its spec, does (and times) one
-    piece of work, and prints ``{"seconds": ..., "maxrss_kib": ...}``. Raises :class:`ChildError`
+    piece of work, and prints ``{"seconds": ..., "peak_rss_kib": ...}``. Raises :class:`ChildError`
     with the last line of the child's stderr when it fails.
     """
     proc = subprocess.run(

@@ -36,10 +36,14 @@ Where the files go
     By default a fresh directory under ``/dev/shm`` (memory-backed) when it exists and has room
     for the input, one ciphertext and one decrypted copy, else the system temporary directory.
     Writing to a real disk measures page-cache writeback more than encryption. ``--dir PARENT``
-    puts the working directory inside PARENT instead. It is removed at the end either way. On
-    tmpfs a scratch file of three times the input size is written and deleted before the first
-    run, so that no method pays for the first touch of memory pages (slow on virtual machines
-    whose host backs guest memory lazily).
+    puts the working directory inside PARENT instead. It is removed at the end either way.
+
+    On tmpfs, right before every run, the parent writes and deletes a scratch file of twice the
+    input size (untimed), so that the run's output lands on memory pages that were touched a
+    moment ago. On a virtual machine with free page reporting (virtio-balloon, as on the machine
+    this was written on) memory freed for a couple of seconds goes back to the host, and touching
+    it again costs a host-side fault per page: without the scratch file the same run measured
+    anywhere from 350 to 3,000 MiB/s. ``--no-prefault`` turns it off.
 
 How to run (from the repository root)::
 
@@ -189,21 +193,21 @@ def _envelope(spec: dict[str, Any]) -> dict[str, Any]:
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         raise SystemExit(f"mlwarden {op} failed ({proc.returncode}): {lines[-1] if lines else 'no message'}")
-    return {"seconds": seconds, "maxrss_kib": _peak_rss_kib(resource.RUSAGE_CHILDREN)}
+    return {"seconds": seconds, "peak_rss_kib": _peak_rss_kib(resource.RUSAGE_CHILDREN)}
 
 
 def _child_main() -> int:
-    """``--child``: read a JSON spec on stdin, do one timed run, print ``{"seconds", "maxrss_kib"}``."""
+    """``--child``: read a JSON spec on stdin, do one timed run, print ``{"seconds", "peak_rss_kib"}``."""
     spec: dict[str, Any] = json.loads(sys.stdin.read())
     method = spec["method"]
     if method == "null":  # the interpreter and the imports above, nothing else
-        result = {"seconds": 0.0, "maxrss_kib": _peak_rss_kib()}
+        result = {"seconds": 0.0, "peak_rss_kib": _peak_rss_kib()}
     elif method == "envelope":
         result = _envelope(spec)
     else:
         work = {"bare": _bare, "tink": _tink, "fernet": _fernet, "hazmat": _hazmat}[method]
         seconds = work(spec["op"], bytes.fromhex(spec["key"]), spec["src"], spec["dst"])
-        result = {"seconds": seconds, "maxrss_kib": _peak_rss_kib()}
+        result = {"seconds": seconds, "peak_rss_kib": _peak_rss_kib()}
     print(json.dumps(result), flush=True)
     return 0
 
@@ -335,7 +339,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     size: int = args.size
     methods = [m for m in METHODS if not (m == "fernet" and args.skip_fernet)]
     biggest_ciphertext = size * 4 // 3 + 4 * MIB if "fernet" in methods else size + size // 16 + MIB
-    workdir, why = pick_workdir(args.dir, size + biggest_ciphertext + size + 64 * MIB, "mlwarden-bench-")
+    # Input, a ciphertext, and the larger of a decrypted copy or the scratch file.
+    need = size + biggest_ciphertext + 2 * size + 64 * MIB
+    workdir, why = pick_workdir(args.dir, need, "mlwarden-bench-")
     try:
         fstype = filesystem_type(workdir)
         _log(quiet, f"working directory: {workdir} on {fstype} ({why})")
@@ -344,8 +350,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         opened = workdir / "opened.bin"
         _log(quiet, f"writing {format_size(size)} of random bytes ...")
         expected = write_random_file(plain, size)
-        if fstype == "tmpfs":
-            prefault_memory(workdir, 3 * size)
+        prefault = fstype == "tmpfs" and not args.no_prefault
 
         results = {m: MethodResult(m) for m in methods}
         keys = {m: os.urandom(32).hex() for m in methods}
@@ -354,7 +359,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             results["envelope"].unavailable = reason
             _log(quiet, f"envelope (CLI): not available: {reason}")
 
-        baseline_rss = run_child(_child_argv(), {"method": "null", "op": "none"})["maxrss_kib"] / KIB
+        baseline_rss = run_child(_child_argv(), {"method": "null", "op": "none"})["peak_rss_kib"] / KIB
         load_before = os.getloadavg()
 
         for rep in range(1, args.repeat + 1):
@@ -365,6 +370,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 for op, src, dst in (("encrypt", plain, sealed), ("decrypt", sealed, opened)):
                     spec: dict[str, Any] = {"method": method, "op": op, "src": str(src), "dst": str(dst)}
                     spec.update((envelope or {}) if method == "envelope" else {"key": keys[method]})
+                    if prefault:
+                        prefault_memory(workdir, 2 * size)
                     try:
                         out = run_child(_child_argv(), spec)
                     except ChildError as exc:
@@ -372,11 +379,11 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         break
                     series = result.ops[op]
                     series.seconds.append(out["seconds"])
-                    series.rss_kib.append(out["maxrss_kib"])
+                    series.rss_kib.append(out["peak_rss_kib"])
                     _log(
                         quiet,
                         f"[{rep}/{args.repeat}] {method:8} {op}: {size / MIB / out['seconds']:9.1f} MiB/s,"
-                        f" peak RSS {out['maxrss_kib'] / KIB:8.1f} MiB",
+                        f" peak RSS {out['peak_rss_kib'] / KIB:8.1f} MiB",
                     )
                 if result.unavailable is None and sha256_file(opened) != expected:
                     result.unavailable = "decrypted output does not match the input"
@@ -396,6 +403,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         workdir=str(workdir),
         baseline_rss=baseline_rss,
         cli_startup=cli_startup,
+        prefault=prefault,
         load=(load_before[0], load_after[0]),
     )
 
@@ -475,6 +483,7 @@ def _summarise(args: argparse.Namespace, results: dict[str, MethodResult], **inf
         "versions": _versions(),
         "interpreter_baseline_rss_mib": info["baseline_rss"],
         "cli_startup_s": info["cli_startup"],
+        "prefault": info["prefault"],
         "loadavg_1min_before_after": list(info["load"]),
         "methods": methods,
         "targets": targets,
@@ -535,10 +544,7 @@ def _tables(
 
 def _verdict(report: dict[str, Any]) -> str:
     checks = [
-        cell["met"]
-        for row in report["targets"]
-        for key in (*BASELINES, "rss")
-        if (cell := row.get(key)) is not None
+        cell["met"] for row in report["targets"] for key in (*BASELINES, "rss") if (cell := row.get(key)) is not None
     ]
     missing = sum(1 for row in report["targets"] if row["rss"] is None)
     text = f"targets met: {sum(checks)} of {len(checks)}"
@@ -555,16 +561,14 @@ def _preamble(report: dict[str, Any]) -> list[str]:
     return [
         f"Encryption benchmark: {size} file, {report['repeat']} run(s) per method,"
         " every encryption and decryption in a process of its own",
-        f"files: {report['workdir']} on {report['workdir_fs']} ({report['workdir_why']})",
+        f"files: {report['workdir']} on {report['workdir_fs']} ({report['workdir_why']})"
+        + ("; memory pre-touched before each run" if report["prefault"] else ""),
         f"machine: {report['machine']}; 1-minute load average {before:.2f} before, {after:.2f} after",
-        f"versions: cryptography {v['cryptography']} ({v['openssl']}), tink {v['tink']},"
-        f" mlwarden {v['mlwarden']}",
+        f"versions: cryptography {v['cryptography']} ({v['openssl']}), tink {v['tink']}, mlwarden {v['mlwarden']}",
         "MiB/s: plaintext MiB per second of wall time, median over the runs (range: slowest-fastest run);"
         " (a)-(d) time the work only,",
         "  (e) the whole CLI process, start-up included"
-        + (
-            f" (`mlwarden --help` alone takes about {startup * 1000:.0f} ms)." if startup is not None else "."
-        ),
+        + (f" (`mlwarden --help` alone takes about {startup * 1000:.0f} ms)." if startup is not None else "."),
         "peak RSS: the largest over the runs (VmHWM; for (e) the CLI's ru_maxrss), interpreter included"
         f" ({report['interpreter_baseline_rss_mib']:.1f} MiB for an idle child).",
     ]
@@ -605,18 +609,17 @@ def _size(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument(
-        "--size", type=_size, default="1GiB", help="input size, e.g. 1GiB, 64MiB (default 1GiB)"
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per method; the median is reported (default 3)"
-    )
+    parser.add_argument("--size", type=_size, default="1GiB", help="input size, e.g. 1GiB, 64MiB (default 1GiB)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per method; the median is reported (default 3)")
     parser.add_argument(
         "--dir",
         help="parent of the working directory (default: /dev/shm when it has room, else the temp dir)",
     )
     parser.add_argument("--skip-fernet", action="store_true", help="leave out Fernet (the slow one)")
     parser.add_argument("--json", action="store_true", help="print only a JSON report on stdout")
+    parser.add_argument(
+        "--no-prefault", action="store_true", help="do not touch fresh memory pages before each run (tmpfs)"
+    )
     parser.add_argument("--markdown", action="store_true", help="also print the tables as markdown")
     args = parser.parse_args(argv)
     if args.repeat < 1:

@@ -74,8 +74,10 @@ def main() -> None:
         print(f"  sample data: {data.name}, {data.stat().st_size:,} bytes, SHA-256 {sha256(data)[:16]}...")
         run(["encrypt", str(data), "-o", str(tmp / "loans.csv.mlw")], env)
         sealed = (tmp / "loans.csv.mlw").read_bytes()
-        print(f"  ciphertext starts {sealed[:6]!r} (format version {sealed[6]}, key version "
-              f"{int.from_bytes(sealed[8:12], 'big')}); contains 'applicant_id': {b'applicant_id' in sealed}")
+        print(
+            f"  ciphertext starts {sealed[:6]!r} (format version {sealed[6]}, key version "
+            f"{int.from_bytes(sealed[8:12], 'big')}); contains 'applicant_id': {b'applicant_id' in sealed}"
+        )
         run(["keys", "ls"], env)
 
         step("3. Rotate: key version 2 becomes primary, every data key is rewrapped, payloads untouched")

@@ -28,8 +28,15 @@ def fsync_dir(path: Path) -> None:
 
 
 def private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) if needed, and make sure it is 0700."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create ``path`` (and any missing parents, all 0700) and make sure ``path`` itself is 0700."""
+    missing = []
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
     os.chmod(path, 0o700)
 
 

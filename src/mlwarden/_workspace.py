@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,18 +136,29 @@ class Workspace:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise AlreadyExists(f"{path} exists and is not an empty folder; choose another --home")
         kind = key_source or ("env" if settings.master_key else "passphrase")
-        provider = _provider(kind, settings, passphrase, prompt, new=True, kdf=kdf)
-        private_dir(path)
-        private_dir(path / "keys")
-        workspace_id = os.urandom(16)
-        keyring = Keyring.create(path / "keys" / "keyring.json", provider, workspace_id=workspace_id, clock=clock)
-        meta = {
-            "format": WORKSPACE_FORMAT,
-            "version": WORKSPACE_VERSION,
-            "id": workspace_id.hex(),
-            "created": _timestamp(clock()),
-        }
-        atomic_write(path / "workspace.json", (json.dumps(meta, indent=2) + "\n").encode())
+        # Everything that can fail for want of a key fails here, before anything touches the disk.
+        master, descriptor = _provider(kind, settings, passphrase, prompt, new=True, kdf=kdf).create()
+        created_home = not path.exists()
+        try:
+            private_dir(path)
+            private_dir(path / "keys")
+            workspace_id = os.urandom(16)
+            keyring = Keyring.create_with_master(
+                path / "keys" / "keyring.json", master, descriptor, workspace_id=workspace_id, clock=clock
+            )
+            meta = {
+                "format": WORKSPACE_FORMAT,
+                "version": WORKSPACE_VERSION,
+                "id": workspace_id.hex(),
+                "created": _timestamp(clock()),
+            }
+            atomic_write(path / "workspace.json", (json.dumps(meta, indent=2) + "\n").encode())
+        except BaseException:
+            # The folder was empty or absent when we started: leave it that way.
+            shutil.rmtree(path / "keys", ignore_errors=True)
+            if created_home:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
         return cls(path, meta, keyring, clock)
 
     @classmethod

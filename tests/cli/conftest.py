@@ -32,7 +32,7 @@ def new_master_key() -> str:
 def clean_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """``os.environ`` without ``MLWARDEN_*`` variables, updated by ``extra`` (``None`` removes one)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLWARDEN_")}
-    # Keep Python's own warnings and colours from leaking into stderr assertions.
+    # Keep Python's own warnings out of stderr, where the tests count lines.
     env.pop("PYTHONWARNINGS", None)
     env.pop("PYTHONDEVMODE", None)
     for key, value in (extra or {}).items():

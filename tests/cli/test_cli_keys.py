@@ -15,6 +15,12 @@ def ls_json(ws) -> dict:
     return json.loads(proc.stdout)
 
 
+def record_path(ws, envelope):
+    """The workspace's data key record of an envelope file (named by the object id in its header)."""
+    object_id = envelope.read_bytes()[28:44].hex()
+    return ws.home / "keys" / "data" / object_id[:2] / f"{object_id}.json"
+
+
 def table_rows(stdout: bytes) -> list[list[str]]:
     lines = stdout.decode().splitlines()
     assert lines[0].split() == ["VERSION", "CREATED", "DATA", "KEYS", "STATE"]
@@ -75,6 +81,24 @@ class TestRotate:
         data = json.loads(workspace.ok("keys", "rotate", "--json").stdout)
         assert data == {"primary": 2, "rewrapped": 0}
 
+    def test_rewraps_the_data_keys_of_encrypted_files(self, workspace, tmp_path, show):
+        for i in range(3):
+            (tmp_path / f"p{i}").write_bytes(os.urandom(100))
+            workspace.ok("encrypt", f"p{i}", "-o", f"c{i}.mlw")
+        counts = {v["version"]: v["data_keys"] for v in ls_json(workspace)["versions"]}
+        assert counts == {1: 3}
+        proc = workspace.run("keys", "rotate")
+        assert proc.returncode == 0, show(proc)
+        assert "key version 2 is primary; 3 data keys rewrapped" in proc.stdout.decode()
+        counts = {v["version"]: v["data_keys"] for v in ls_json(workspace)["versions"]}
+        assert counts == {1: 0, 2: 3}
+        rows = table_rows(workspace.ok("keys", "ls").stdout)
+        assert [(r[0], r[2], r[3]) for r in rows] == [("1", "0", "decrypt-only"), ("2", "3", "primary")]
+        assert json.loads(workspace.ok("keys", "rotate", "--json").stdout) == {"primary": 3, "rewrapped": 3}
+        for i in range(3):
+            workspace.ok("decrypt", f"c{i}.mlw", "-o", f"back{i}")
+            assert (tmp_path / f"back{i}").read_bytes() == (tmp_path / f"p{i}").read_bytes()
+
     def test_new_files_use_new_primary(self, workspace, write_file, show):
         src = write_file("p", b"data")
         workspace.ok("keys", "rotate")
@@ -96,9 +120,21 @@ class TestRotate:
 
 
 class TestDestroy:
-    def test_destroy_old_version_shreds_its_files(self, workspace, tmp_path, check_error, show):
-        (tmp_path / "p1").write_bytes(b"made under version 1")
+    def test_destroy_old_version(self, workspace, tmp_path, check_error, show):
+        """After a rotation and ``keys destroy 1``, a file made under version 1 whose data key
+        record the workspace no longer holds (only the header's wrap, under version 1, is left)
+        can never be decrypted again; files whose record was rewrapped by the rotation still can."""
+        (tmp_path / "p1").write_bytes(b"made under version 1, record lost")
         workspace.ok("encrypt", "p1", "-o", "c1.mlw")
+        (tmp_path / "p1k").write_bytes(b"made under version 1, record kept")
+        workspace.ok("encrypt", "p1k", "-o", "c1k.mlw")
+        lost = record_path(workspace, tmp_path / "c1.mlw")
+        assert lost.is_file()
+        lost.unlink()  # as if the workspace were restored from a backup older than the file
+        # The header's wrap still opens it while version 1 exists.
+        workspace.ok("decrypt", "c1.mlw", "-o", "still-readable")
+        assert (tmp_path / "still-readable").read_bytes() == b"made under version 1, record lost"
+
         workspace.ok("keys", "rotate")
         (tmp_path / "p2").write_bytes(b"made under version 2")
         workspace.ok("encrypt", "p2", "-o", "c2.mlw")
@@ -115,6 +151,8 @@ class TestDestroy:
         outdir.mkdir()
         check_error(workspace.run("decrypt", "c1.mlw", "-o", outdir / "p1"), 3)
         assert os.listdir(outdir) == []
+        workspace.ok("decrypt", "c1k.mlw", "-o", outdir / "p1k")
+        assert (outdir / "p1k").read_bytes() == b"made under version 1, record kept"
         workspace.ok("decrypt", "c2.mlw", "-o", outdir / "p2")
         assert (outdir / "p2").read_bytes() == b"made under version 2"
 
@@ -145,12 +183,14 @@ class TestDestroy:
         assert "Traceback" not in proc.stderr.decode()
         assert [v["version"] for v in ls_json(workspace)["versions"]] == [1, 2]
 
-    def test_destroy_confirmed_on_stdin(self, workspace, show):
+    def test_destroy_without_a_terminal_needs_yes(self, workspace, check_error):
+        # A "y" piped in is not a person confirming: without a terminal only --yes destroys.
         workspace.ok("keys", "rotate")
-        proc = workspace.run("keys", "destroy", "1", input=b"n\n")
-        assert [v["version"] for v in ls_json(workspace)["versions"]] == [1, 2], show(proc)
         proc = workspace.run("keys", "destroy", "1", input=b"y\n")
-        assert proc.returncode == 0, show(proc)
+        check_error(proc, 2)
+        assert "--yes" in proc.stderr.decode()
+        assert [v["version"] for v in ls_json(workspace)["versions"]] == [1, 2]
+        workspace.ok("keys", "destroy", "1", "--yes")
         assert [v["version"] for v in ls_json(workspace)["versions"]] == [2]
 
     def test_rotate_after_destroy_keeps_counting_up(self, workspace):

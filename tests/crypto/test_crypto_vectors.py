@@ -77,10 +77,7 @@ def _exact_slice(length: int, margin: int = 7) -> tuple[bytearray, memoryview]:
 
 
 def _untouched_margins(backing: bytearray, length: int, margin: int = 7) -> bool:
-    return (
-        backing[:margin] == bytes([SENTINEL]) * margin
-        and backing[margin + length :] == bytes([SENTINEL]) * margin
-    )
+    return backing[:margin] == bytes([SENTINEL]) * margin and backing[margin + length :] == bytes([SENTINEL]) * margin
 
 
 def test_parser_is_tolerant(tmp_path: Path) -> None:

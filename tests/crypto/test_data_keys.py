@@ -287,13 +287,6 @@ def test_damaged_record_is_an_integrity_error_naming_the_object(store: DataKeySt
         store.count_by_version()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="BUG: a live record that also has a 'shredded' field but no 'shredded_by' passes "
-    "DataKeyStore._read's check (the kek_version/wrapped branch), then data_key()/record() "
-    "read doc['shredded_by'] and raise a raw KeyError",
-)
 def test_half_tombstone_is_an_integrity_error(store: DataKeyStore, root: Path) -> None:
     store.create(OID_A)
     path = record_path(root, OID_A)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import struct
 from pathlib import Path
 
 import pytest
 
+from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._envelope import (
     ENVELOPE_HEADER_SIZE,
     ENVELOPE_MAGIC,
@@ -23,7 +25,7 @@ from mlwarden.crypto._envelope import (
 from mlwarden.crypto._keyring import Keyring, WrappedKey
 from mlwarden.crypto._master_key import EnvMasterKeyProvider
 from mlwarden.crypto.hazmat import FIRST_SEGMENT_PLAINTEXT_SIZE, HEADER_SIZE, TAG_SIZE, StreamingAead
-from mlwarden.errors import AccessDenied, BadInput, IntegrityError
+from mlwarden.errors import AccessDenied, BadInput, IntegrityError, Shredded
 
 MASTER_B64 = base64.b64encode(bytes(range(32))).decode()
 MIB = 1 << 20
@@ -286,6 +288,59 @@ def test_decryption_after_rotation(keyring: Keyring) -> None:
     with pytest.raises(AccessDenied):
         decrypt(keyring, old)
     assert decrypt(keyring, new) == b"new"
+
+
+# -- envelope files recorded in a data key store ---------------------------------------------------
+
+
+def test_recorded_envelope_uses_the_record(keyring: Keyring, tmp_path: Path) -> None:
+    store = DataKeyStore(tmp_path / "ws" / "data", keyring)
+    dst = io.BytesIO()
+    encrypt_envelope(keyring, io.BytesIO(PLAIN), dst, data_keys=store)
+    ciphertext = dst.getvalue()
+    object_id = ciphertext[28:44]
+    # The header's wrap and the record hold the same data key.
+    assert store.record(object_id).kek_version == 1
+    assert keyring.unwrap(WrappedKey(1, ciphertext[46:106]), object_id) == store.data_key(object_id)
+
+    keyring.add_version()
+    assert store.rewrap_all() == 1
+    keyring.destroy_version(1)
+    out = io.BytesIO()
+    decrypt_envelope(keyring, io.BytesIO(ciphertext), out, data_keys=store)
+    assert out.getvalue() == PLAIN
+    with pytest.raises(AccessDenied):  # the header's own wrap is under the destroyed version
+        decrypt(keyring, ciphertext)
+
+    store.shred(object_id, by="alice")
+    with pytest.raises(Shredded):
+        decrypt_envelope(keyring, io.BytesIO(ciphertext), io.BytesIO(), data_keys=store)
+
+
+def test_unrecorded_envelope_falls_back_to_the_header(keyring: Keyring, tmp_path: Path) -> None:
+    store = DataKeyStore(tmp_path / "ws" / "data", keyring)
+    ciphertext = encrypt(keyring, PLAIN)
+    out = io.BytesIO()
+    decrypt_envelope(keyring, io.BytesIO(ciphertext), out, data_keys=store)
+    assert out.getvalue() == PLAIN
+    assert list(store.object_ids()) == []
+
+
+def test_damaged_record_of_an_envelope_fails(keyring: Keyring, tmp_path: Path) -> None:
+    store = DataKeyStore(tmp_path / "ws" / "data", keyring)
+    dst = io.BytesIO()
+    encrypt_envelope(keyring, io.BytesIO(PLAIN), dst, data_keys=store)
+    ciphertext = dst.getvalue()
+    other = io.BytesIO()
+    encrypt_envelope(keyring, io.BytesIO(PLAIN), other, data_keys=store)
+    # Give this file's record the other file's wrapped key: bound to the other object id.
+    record = tmp_path / "ws" / "data" / ciphertext[28:29].hex() / f"{ciphertext[28:44].hex()}.json"
+    donor = tmp_path / "ws" / "data" / other.getvalue()[28:29].hex() / f"{other.getvalue()[28:44].hex()}.json"
+    doc = json.loads(record.read_text())
+    doc["wrapped"] = json.loads(donor.read_text())["wrapped"]
+    record.write_text(json.dumps(doc))
+    with pytest.raises(IntegrityError, match="failed authentication"):
+        decrypt_envelope(keyring, io.BytesIO(ciphertext), io.BytesIO(), data_keys=store)
 
 
 # -- workspace objects -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from mlwarden.crypto._kdf import (
     ARGON2_MAX_LANES,
     ARGON2_MAX_MEMORY_KIB,
     SCRYPT_MAX_LOG2_N,
+    SCRYPT_MAX_MEMORY,
     Argon2idParams,
     ScryptParams,
     derive_key,
@@ -95,9 +96,9 @@ def test_every_scrypt_cost_parameter_is_used(changed: dict[str, int]) -> None:
 def test_argon2id_matches_cryptography_directly() -> None:
     # Distinct, asymmetric values so that a swapped or dropped parameter shows.
     params = Argon2idParams(salt=bytes(range(100, 124)), iterations=2, memory_kib=1032, lanes=3)
-    expected = Argon2id(
-        salt=bytes(range(100, 124)), length=32, iterations=2, lanes=3, memory_cost=1032
-    ).derive(b"secret passphrase")
+    expected = Argon2id(salt=bytes(range(100, 124)), length=32, iterations=2, lanes=3, memory_cost=1032).derive(
+        b"secret passphrase"
+    )
     assert params.derive(b"secret passphrase") == expected
     assert derive_key(params, "secret passphrase") == expected
 
@@ -211,6 +212,10 @@ def _b64(size: int) -> str:
     return base64.b64encode(bytes(size)).decode()
 
 
+# The largest r whose memory (128 * N * r bytes) fits the cap at the largest N.
+SCRYPT_R_AT_CAP = SCRYPT_MAX_MEMORY // (128 << SCRYPT_MAX_LOG2_N)
+assert 1 <= SCRYPT_R_AT_CAP < 16
+
 OVER_CAPS = {
     "argon-memory-cap+1": _argon_json(memory_kib=ARGON2_MAX_MEMORY_KIB + 1),
     "argon-memory-huge": _argon_json(memory_kib=2**62),
@@ -230,8 +235,9 @@ OVER_CAPS = {
     "scrypt-r-zero": _scrypt_json(r=0),
     "scrypt-p-17": _scrypt_json(p=17),
     "scrypt-p-zero": _scrypt_json(p=0),
-    "scrypt-memory-over-4GiB": _scrypt_json(log2_n=22, r=9),
-    "scrypt-memory-over-4GiB-b": _scrypt_json(log2_n=21, r=17),
+    "scrypt-memory-over-cap": _scrypt_json(log2_n=SCRYPT_MAX_LOG2_N, r=SCRYPT_R_AT_CAP + 1),
+    "scrypt-memory-over-cap-b": _scrypt_json(log2_n=SCRYPT_MAX_LOG2_N - 1, r=2 * SCRYPT_R_AT_CAP + 1),
+    "scrypt-memory-over-cap-max-r": _scrypt_json(log2_n=SCRYPT_MAX_LOG2_N, r=32),
     "salt-15": _argon_json(salt=_b64(15)),
     "salt-65": _argon_json(salt=_b64(65)),
     "salt-empty": _scrypt_json(salt=""),
@@ -301,7 +307,7 @@ def test_params_at_the_caps_are_accepted() -> None:
     )
     assert isinstance(argon, Argon2idParams)
     assert argon.memory_kib == ARGON2_MAX_MEMORY_KIB
-    scrypt = kdf_params_from_json(_scrypt_json(salt=_b64(16), log2_n=SCRYPT_MAX_LOG2_N, r=8, p=16))
+    scrypt = kdf_params_from_json(_scrypt_json(salt=_b64(16), log2_n=SCRYPT_MAX_LOG2_N, r=SCRYPT_R_AT_CAP, p=16))
     assert isinstance(scrypt, ScryptParams)
     assert scrypt.log2_n == SCRYPT_MAX_LOG2_N
     lowest = kdf_params_from_json(_argon_json(lanes=4, memory_kib=32, iterations=1))

@@ -257,7 +257,7 @@ def test_env_provider_refuses_a_malformed_key() -> None:
 
 
 def test_passphrase_provider_is_lazy() -> None:
-    asked = Counter("pw")
+    asked = Counter("pw-long-enough")
     provider = PassphraseMasterKeyProvider(asked, cheap_kdf())
     assert asked.calls == 0
     _master, descriptor = provider.create()
@@ -268,22 +268,22 @@ def test_passphrase_provider_is_lazy() -> None:
 
 def test_passphrase_provider_create_then_open() -> None:
     kdf = cheap_kdf()
-    master, descriptor = PassphraseMasterKeyProvider(lambda: "pw", kdf).create()
+    master, descriptor = PassphraseMasterKeyProvider(lambda: "pw-long-enough", kdf).create()
     assert descriptor == {"kind": "passphrase", "kdf": kdf.to_json()}
     assert master.kind == "passphrase"
     wrapped = master.wrap(SECRET, AAD)
-    assert PassphraseMasterKeyProvider(lambda: "pw").open(descriptor).unwrap(wrapped, AAD) == SECRET
+    assert PassphraseMasterKeyProvider(lambda: "pw-long-enough").open(descriptor).unwrap(wrapped, AAD) == SECRET
     # Composed and decomposed forms are the same passphrase.
-    master2, descriptor2 = PassphraseMasterKeyProvider(lambda: "caf\u00e9", kdf).create()
+    master2, descriptor2 = PassphraseMasterKeyProvider(lambda: "caf\u00e9 au lait", kdf).create()
     wrapped2 = master2.wrap(SECRET, AAD)
-    opened = PassphraseMasterKeyProvider(lambda: "cafe\u0301").open(descriptor2)
+    opened = PassphraseMasterKeyProvider(lambda: "cafe\u0301 au lait").open(descriptor2)
     assert opened.unwrap(wrapped2, AAD) == SECRET
 
 
 def test_passphrase_provider_wrong_passphrase_is_denied() -> None:
-    master, descriptor = PassphraseMasterKeyProvider(lambda: "right", cheap_kdf()).create()
+    master, descriptor = PassphraseMasterKeyProvider(lambda: "right passphrase", cheap_kdf()).create()
     wrapped = master.wrap(SECRET, AAD)
-    wrong = PassphraseMasterKeyProvider(lambda: "wrong").open(descriptor)
+    wrong = PassphraseMasterKeyProvider(lambda: "wrong passphrase").open(descriptor)
     with pytest.raises(AccessDenied):
         wrong.unwrap(wrapped, AAD)
 
@@ -302,14 +302,14 @@ def test_passphrase_provider_refuses_an_empty_passphrase() -> None:
     ],
 )
 def test_passphrase_provider_does_not_ask_for_a_broken_descriptor(descriptor: dict[str, object]) -> None:
-    asked = Counter("pw")
+    asked = Counter("pw-long-enough")
     with pytest.raises(IntegrityError):
         PassphraseMasterKeyProvider(asked).open(descriptor)
     assert asked.calls == 0
 
 
 def test_passphrase_provider_refuses_over_cap_params_before_asking() -> None:
-    asked = Counter("pw")
+    asked = Counter("pw-long-enough")
     kdf = cheap_kdf().to_json()
     kdf["memory_kib"] = 2**40
     with pytest.raises(IntegrityError):

@@ -37,9 +37,7 @@ WRITER_THREAD = "mlwarden-stream-writer"
 
 STRATEGIC = [0, 1, 4096, S, S + SPT, S + 2 * SPT]
 
-near_boundary = st.builds(
-    lambda base, delta: max(0, base + delta), st.sampled_from(STRATEGIC), st.integers(-3, 3)
-)
+near_boundary = st.builds(lambda base, delta: max(0, base + delta), st.sampled_from(STRATEGIC), st.integers(-3, 3))
 # Two thirds of the draws land within 3 bytes of a segment boundary (of up to three segments).
 sizes = st.one_of(st.integers(0, 3000), near_boundary, near_boundary)
 associated_data = st.one_of(st.just(b""), st.binary(min_size=1, max_size=80))

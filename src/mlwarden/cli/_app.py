@@ -44,8 +44,13 @@ class Context:
     home: str | None
 
 
+def _one_line(text: str) -> str:
+    """Escape control characters (a newline in a file name, say) so an error stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    click.echo(f"mlwarden: error: {message}", err=True)
+    click.echo(f"mlwarden: error: {_one_line(message)}", err=True)
     sys.exit(code)
 
 
@@ -53,7 +58,25 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class HelpfulGroup(click.Group):
+    """A group that, called without a command, prints its help on stdout and exits 0."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("invoke_without_command", True)
+        kwargs.setdefault("no_args_is_help", False)
+        super().__init__(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if not ctx.protected_args and ctx.invoked_subcommand is None and not ctx.args:
+            click.echo(ctx.get_help())
+            return None
+        return super().invoke(ctx)
+
+
+@click.group(
+    cls=HelpfulGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="mlwarden")
 @click.option(
     "--home",
@@ -72,9 +95,46 @@ def cli(ctx: click.Context, home: str | None) -> None:
     ctx.obj = Context(home=home)
 
 
+def _set_home(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(Context).home = value  # type: ignore[union-attr]
+
+
+home_option = click.option(
+    "--home",
+    metavar="DIR",
+    default=None,
+    expose_value=False,
+    callback=_set_home,
+    help="Workspace folder (default: $MLWARDEN_HOME, else ./.mlwarden).",
+)
+"""``--home DIR`` on a command, the same as on ``mlwarden`` itself."""
+
+
 def _describe_os_error(exc: OSError) -> str:
     where = f" {exc.filename}" if exc.filename else ""
     return f"cannot access{where}: {exc.strerror or exc}"
+
+
+def _run(argv: list[str] | None) -> None:
+    """Parse and run one command; exceptions travel to :func:`main`, which maps them to exits."""
+    args = sys.argv[1:] if argv is None else argv
+    with cli.make_context("mlwarden", list(args)) as ctx:
+        cli.invoke(ctx)
+
+
+def _exit_code(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one-line message for an exception escaping a command."""
+    if isinstance(exc, MlwardenError):
+        return exc.exit_code, str(exc)
+    if isinstance(exc, click.UsageError):
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        return EXIT_BAD_INPUT, f"{exc.format_message()}{hint}"
+    if isinstance(exc, click.ClickException):
+        return EXIT_BAD_INPUT, exc.format_message()
+    if isinstance(exc, OSError):
+        return EXIT_BAD_INPUT, _describe_os_error(exc)
+    return EXIT_INTERNAL, f"internal error ({type(exc).__name__}); please report it with the output of MLWARDEN_DEBUG=1"
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -84,39 +144,22 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
     debug = os.environ.get("MLWARDEN_DEBUG", "") not in ("", "0")
     try:
-        cli.main(args=argv, prog_name="mlwarden", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+        _run(argv)
+    except click.exceptions.Exit as exc:  # --help, --version, ctx.exit(n)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:  # usage errors
-        if debug:
-            raise
-        hint = ""
-        if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            hint = f" (see `{exc.ctx.command_path} --help`)"
-        fail(f"{exc.format_message()}{hint}", EXIT_BAD_INPUT)
-    except click.exceptions.Abort:
-        click.echo("mlwarden: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except MlwardenError as exc:
-        if debug:
-            raise
-        fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("mlwarden: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("\nmlwarden: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
-        # The reader of our stdout went away (`mlwarden decrypt x -o - | head`): not an error of ours.
-        sys.stderr.close()
+        # The reader of our stdout went away (`mlwarden decrypt x -o - | head`): not our failure.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         sys.exit(EXIT_OK)
-    except OSError as exc:
-        if debug:
-            raise
-        fail(_describe_os_error(exc), EXIT_BAD_INPUT)
     except Exception as exc:
+        code, message = _exit_code(exc)
         if debug:
-            raise
-        fail(
-            f"internal error ({type(exc).__name__}); please report it with the output of MLWARDEN_DEBUG=1",
-            EXIT_INTERNAL,
-        )
+            import traceback
+
+            traceback.print_exc()
+        fail(message, code)
     sys.exit(EXIT_OK)

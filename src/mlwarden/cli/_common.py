@@ -132,3 +132,10 @@ def local_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid {os.getuid()}"
+
+
+def confirm(question: str) -> None:
+    """Ask a yes/no question on the terminal; without one, refuse and point at ``--yes``."""
+    if not sys.stdin.isatty():
+        raise BadInput("this needs confirmation: run it in a terminal or pass --yes")
+    click.confirm(question, abort=True, err=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from mlwarden.cli._app import Context, cli, emit_json
+from mlwarden.cli._app import Context, cli, emit_json, home_option
 from mlwarden.cli._common import (
+    confirm,
     human_size,
     local_user,
     open_input,
@@ -24,6 +25,7 @@ from mlwarden.cli._common import (
     help="What unlocks the workspace (default: env when MLWARDEN_MASTER_KEY is set, else passphrase).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@home_option
 @click.pass_obj
 def init(ctx: Context, key_source: str | None, as_json: bool) -> None:
     """Create a workspace (refuses to overwrite an existing one)."""
@@ -40,6 +42,7 @@ def init(ctx: Context, key_source: str | None, as_json: bool) -> None:
 @click.argument("input_name", metavar="IN")
 @click.option("-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@home_option
 @click.pass_obj
 def encrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> None:
     """Envelope-encrypt IN (a file, or - for stdin) into OUT with the workspace's keys."""
@@ -60,6 +63,7 @@ def encrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
 @click.argument("input_name", metavar="IN")
 @click.option("-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@home_option
 @click.pass_obj
 def decrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> None:
     """Decrypt IN (made by `mlwarden encrypt`) into OUT; nothing is written unless all of it verifies.
@@ -80,6 +84,7 @@ def decrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
 @cli.command()
 @click.argument("input_name", metavar="FILE")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@home_option
 @click.pass_obj
 def shred(ctx: Context, input_name: str, yes: bool) -> None:
     """Crypto-shred FILE (made by `mlwarden encrypt`): destroy its data key, so no copy can be read.
@@ -90,7 +95,7 @@ def shred(ctx: Context, input_name: str, yes: bool) -> None:
     """
     ws = open_workspace(ctx)
     if not yes:
-        click.confirm(f"Destroy the data key of {input_name}? It can never be decrypted again", abort=True, err=True)
+        confirm(f"Destroy the data key of {input_name}? It can never be decrypted again")
     with open_input(input_name) as (src, _size):
         object_id = ws.shred_file(src, by=local_user())
     click.echo(f"shredded {input_name} (object {object_id.hex()})")

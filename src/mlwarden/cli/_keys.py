@@ -7,17 +7,18 @@ import os
 
 import click
 
-from mlwarden.cli._app import Context, cli, emit_json
-from mlwarden.cli._common import open_workspace
+from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, home_option
+from mlwarden.cli._common import confirm, open_workspace
 
 
-@cli.group()
+@cli.group(cls=HelpfulGroup)
 def keys() -> None:
     """Key-encryption key versions of the workspace."""
 
 
 @keys.command("ls")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@home_option
 @click.pass_obj
 def keys_ls(ctx: Context, as_json: bool) -> None:
     """List key versions, the primary one, and how many data keys each wraps."""
@@ -47,6 +48,7 @@ def keys_ls(ctx: Context, as_json: bool) -> None:
 
 @keys.command("rotate")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@home_option
 @click.pass_obj
 def keys_rotate(ctx: Context, as_json: bool) -> None:
     """Add a key version, make it primary, and rewrap every data key under it (payloads untouched)."""
@@ -61,18 +63,19 @@ def keys_rotate(ctx: Context, as_json: bool) -> None:
 @keys.command("destroy")
 @click.argument("version", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@home_option
 @click.pass_obj
 def keys_destroy(ctx: Context, version: int, yes: bool) -> None:
     """Destroy an old key VERSION for good (completes crypto-shredding).
 
-    Refused for the primary version and while a workspace data key still uses it. Files made
-    with `mlwarden encrypt` under that version can never be decrypted again.
+    Refused for the primary version and while any data key this workspace records still uses
+    it (`mlwarden keys rotate` moves them all). Afterwards the wraps made under VERSION, such as
+    the one in the header of a file encrypted then, are useless: a file whose data key record is
+    gone (shredded, or lost with an old backup of the workspace) can no longer be decrypted.
     """
     ws = open_workspace(ctx)
     if not yes:
-        click.confirm(
-            f"Destroy key version {version}? Files encrypted under it become unreadable", abort=True, err=True
-        )
+        confirm(f"Destroy key version {version} for good?")
     ws.destroy_key_version(version)
     click.echo(f"destroyed key version {version}")
 

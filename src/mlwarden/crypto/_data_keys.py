@@ -184,8 +184,17 @@ class DataKeyStore:
                 and doc.get("version") == DATA_KEY_VERSION
                 and doc.get("object_id") == object_id.hex()
                 and (
-                    ("shredded" in doc and isinstance(doc.get("shredded_by"), str))
-                    or (type(doc.get("kek_version")) is int and isinstance(doc.get("wrapped"), str))
+                    (
+                        isinstance(doc.get("shredded"), str)
+                        and isinstance(doc.get("shredded_by"), str)
+                        and "wrapped" not in doc
+                    )
+                    or (
+                        "shredded" not in doc
+                        and type(doc.get("kek_version")) is int
+                        and isinstance(doc.get("wrapped"), str)
+                        and isinstance(doc.get("created"), str)
+                    )
                 )
             )
         except ValueError:
@@ -199,7 +208,7 @@ class DataKeyStore:
         try:
             blob = base64.b64decode(doc["wrapped"], validate=True)
         except ValueError:
-            raise IntegrityError("a data key record is damaged") from None
+            raise IntegrityError(f"the data key record of object {doc['object_id']} is damaged") from None
         return WrappedKey(doc["kek_version"], blob)
 
     @staticmethod

@@ -102,7 +102,11 @@ class Keyring:
         for entry in doc["keys"]:
             version = entry["version"]
             try:
-                kek = master.unwrap(base64.b64decode(entry["wrapped"]), self._kek_aad(version))
+                wrapped = base64.b64decode(entry["wrapped"], validate=True)
+            except ValueError:
+                raise IntegrityError(f"the keyring's key version {version} is damaged") from None
+            try:
+                kek = master.unwrap(wrapped, self._kek_aad(version))
             except AccessDenied:
                 if master.kind == "passphrase":
                     raise AccessDenied("wrong passphrase for this workspace") from None
@@ -120,18 +124,30 @@ class Keyring:
     @classmethod
     def create(cls, path: Path, provider: MasterKeyProvider, *, workspace_id: bytes, clock: Clock = utc_now) -> Keyring:
         """Create a keyring with one fresh KEK (version 1) at ``path``, which must not exist."""
+        master, descriptor = provider.create()
+        return cls.create_with_master(path, master, descriptor, workspace_id=workspace_id, clock=clock)
+
+    @classmethod
+    def create_with_master(
+        cls,
+        path: Path,
+        master: MasterKey,
+        descriptor: dict[str, Any],
+        *,
+        workspace_id: bytes,
+        clock: Clock = utc_now,
+    ) -> Keyring:
+        """As :meth:`create`, with a master key already made by its provider."""
         if path.exists():
             raise BadInput(f"a keyring already exists at {path}")
-        master, descriptor = provider.create()
         doc: dict[str, Any] = {
             "format": KEYRING_FORMAT,
             "version": KEYRING_VERSION,
             "workspace_id": workspace_id.hex(),
             "master": descriptor,
             "primary": 1,
-            "keys": [],
+            "keys": [cls._new_entry(master, workspace_id, 1, clock())],
         }
-        doc["keys"].append(cls._new_entry(master, workspace_id, 1, clock()))
         atomic_write(path, _dump(doc))
         return cls(path, doc, master, clock)
 
@@ -198,6 +214,8 @@ class Keyring:
             raise IntegrityError("a wrapped data key failed authentication") from None
 
     def _kek(self, version: int) -> AESGCM:
+        if version not in self._keks:
+            self.reload()  # another process may have rotated since this handle was opened
         try:
             return self._keks[version]
         except KeyError:
@@ -246,7 +264,12 @@ def read_keyring_document(path: Path) -> dict[str, Any]:
         doc = json.loads(raw)
     except ValueError:
         doc = None
-    if isinstance(doc, dict) and doc.get("format") == KEYRING_FORMAT and doc.get("version") != KEYRING_VERSION:
+    if (
+        isinstance(doc, dict)
+        and doc.get("format") == KEYRING_FORMAT
+        and type(doc.get("version")) is int
+        and doc["version"] != KEYRING_VERSION
+    ):
         raise BadInput(f"keyring format version {doc.get('version')} is not supported by this mlwarden; upgrade it")
     try:
         ok = (
@@ -254,11 +277,17 @@ def read_keyring_document(path: Path) -> dict[str, Any]:
             and doc.get("format") == KEYRING_FORMAT
             and isinstance(doc.get("master"), dict)
             and isinstance(doc.get("keys"), list)
+            and doc.get("version") == KEYRING_VERSION
             and doc["keys"]
             and all(
-                isinstance(e, dict) and type(e.get("version")) is int and isinstance(e.get("wrapped"), str)
+                isinstance(e, dict)
+                and type(e.get("version")) is int
+                and 1 <= e["version"] < 2**32
+                and isinstance(e.get("wrapped"), str)
+                and isinstance(e.get("created"), str)
                 for e in doc["keys"]
             )
+            and len({e["version"] for e in doc["keys"]}) == len(doc["keys"])
             and type(doc.get("primary")) is int
             and any(e["version"] == doc["primary"] for e in doc["keys"])
             and len(bytes.fromhex(doc["workspace_id"])) == 16

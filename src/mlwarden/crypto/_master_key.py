@@ -46,6 +46,7 @@ __all__ = [
 
 _NONCE = 12
 MASTER_KEY_ENV = "MLWARDEN_MASTER_KEY"
+MIN_PASSPHRASE_LENGTH = 8
 
 
 class MasterKey(Protocol):
@@ -169,8 +170,11 @@ class PassphraseMasterKeyProvider:
         self._kdf = kdf
 
     def create(self) -> tuple[MasterKey, dict[str, Any]]:
+        passphrase = self._passphrase()
+        if len(passphrase) < MIN_PASSPHRASE_LENGTH:
+            raise BadInput(f"a new passphrase needs at least {MIN_PASSPHRASE_LENGTH} characters")
         params = self._kdf or new_params()
-        key = derive_key(params, self._passphrase())
+        key = derive_key(params, passphrase)
         return LocalMasterKey(key, self.kind), {"kind": self.kind, "kdf": params.to_json()}
 
     def open(self, descriptor: dict[str, Any]) -> MasterKey:
