@@ -4,8 +4,10 @@ What it measures
     One random input file (1 GiB by default) is encrypted and the ciphertext decrypted again by
     each method below, in turn, ``--repeat`` times (methods interleaved: a, b, c, d, e, a, b, ...
     so that drift on the machine hits them all alike). Every encryption and every decryption runs
-    in a child process of its own, so the peak resident set size reported (``ru_maxrss``) is that
-    method's alone; it includes the Python interpreter itself, whose baseline is printed too.
+    in a child process of its own, so the peak resident set size reported is that method's alone
+    (``VmHWM`` on Linux: ``ru_maxrss`` of a child started by ``subprocess`` would include the
+    parent's peak, see ``_peak_rss_kib``); it includes the Python interpreter itself, whose
+    baseline is printed too.
     Throughput is plaintext MiB per second of wall time (median over the repeats); the time is
     taken inside the child around the work only (open the files, transform, close the output),
     so interpreter start-up and imports are excluded. Peak RSS is the largest seen over the
@@ -14,8 +16,10 @@ What it measures
 
     (a) bare loop: 1 MiB ``read`` chunks, ``AESGCM(key).encrypt(nonce_i, chunk, None)`` from
         pyca/cryptography, written out; decryption reads 1 MiB + 16 chunks. Not a secure file
-        format (no header, truncation at a chunk boundary goes unnoticed): it is the ceiling for
-        any format built on AES-GCM in Python.
+        format (no header, truncation at a chunk boundary goes unnoticed). The issue takes it as
+        the limit for any format; it is the limit for the naive loop, which allocates two fresh
+        1 MiB objects per chunk and runs on one core, so a format that encrypts into reused
+        buffers (``encrypt_into``) and writes on a second thread can beat it.
     (b) Tink streaming AEAD, ``AES256_GCM_HKDF_1MB`` (the ``tink`` package), copied through with
         1 MiB chunks. mlwarden's format is byte-compatible with this one.
     (c) Fernet (``cryptography.fernet``) on the whole file: read it all, ``encrypt``, write. The
@@ -181,7 +185,11 @@ def _peak_rss_kib(who: int = resource.RUSAGE_SELF) -> int:
 
 
 def _envelope(spec: dict[str, Any]) -> dict[str, Any]:
-    """A wrapper: time the whole CLI process and read its peak RSS once it has been waited on."""
+    """A wrapper: time the whole CLI process and read its peak RSS once it has been waited on.
+
+    The CLI's ``ru_maxrss`` cannot read below this wrapper's own peak (about 12 MiB, see
+    ``_peak_rss_kib``), which is well under what the CLI itself needs.
+    """
     import subprocess
 
     op = spec["op"]
