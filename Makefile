@@ -34,7 +34,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: $(RUN_STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/encryption.py
 
 clean:

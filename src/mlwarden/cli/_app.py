@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the ``mlwarden`` console script."""
     # Importing the commands registers them on the group.
     from mlwarden.cli import _files, _keys  # noqa: F401
+    from mlwarden.config import Settings
 
-    debug = os.environ.get("MLWARDEN_DEBUG", "") not in ("", "0")
+    debug = Settings.from_env().debug
     try:
         _run(argv)
     except click.exceptions.Exit as exc:  # --help, --version, ctx.exit(n)

@@ -17,7 +17,8 @@ from mlwarden.errors import AlreadyExists, BadInput, NotFound
 if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
 
-PROGRESS_THRESHOLD = 32 * 1024 * 1024
+PROGRESS_THRESHOLD = 32 * 1024 * 1024  # bytes
+PROGRESS_ITEMS_THRESHOLD = 500  # records
 
 
 def prompt_passphrase(new: bool) -> str:
@@ -84,29 +85,33 @@ def open_output(name: str, *, force: bool, mode: int, source: str | None = None)
 
 
 @contextlib.contextmanager
-def progress_bar(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A transfer progress bar on stderr when it is a terminal and the job is large; else nothing."""
-    if not sys.stderr.isatty() or (total is not None and total < PROGRESS_THRESHOLD):
+def progress_bar(total: int | None, label: str, *, unit: str = "bytes") -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal and the job is large; else nothing.
+
+    ``unit`` is ``"bytes"`` (sizes and speed shown) or ``"items"`` (a count, such as data keys).
+    """
+    threshold = PROGRESS_THRESHOLD if unit == "bytes" else PROGRESS_ITEMS_THRESHOLD
+    if not sys.stderr.isatty() or (total is not None and total < threshold):
         yield None
         return
     from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
+        MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
+    columns: list[str | ProgressColumn] = ["[progress.description]{task.description}", BarColumn()]
+    if unit == "bytes":
+        columns += [DownloadColumn(binary_units=True), TransferSpeedColumn()]
+    else:
+        columns += [MofNCompleteColumn()]
+    columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
 
         def advance(n: int) -> None:

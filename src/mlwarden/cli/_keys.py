@@ -8,7 +8,7 @@ import os
 import click
 
 from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, home_option
-from mlwarden.cli._common import confirm, open_workspace
+from mlwarden.cli._common import confirm, open_workspace, progress_bar
 
 
 @cli.group(cls=HelpfulGroup)
@@ -53,7 +53,8 @@ def keys_ls(ctx: Context, as_json: bool) -> None:
 def keys_rotate(ctx: Context, as_json: bool) -> None:
     """Add a key version, make it primary, and rewrap every data key under it (payloads untouched)."""
     ws = open_workspace(ctx)
-    result = ws.rotate_keys()
+    with progress_bar(ws.data_keys.count(), "rewrapping data keys", unit="items") as advance:
+        result = ws.rotate_keys(progress=advance)
     if as_json:
         emit_json({"primary": result.new_version, "rewrapped": result.rewrapped})
         return

@@ -137,6 +137,10 @@ class DataKeyStore:
                 if _RECORD_NAME.match(entry.name):
                     yield bytes.fromhex(entry.name[:-5])
 
+    def count(self) -> int:
+        """How many objects have a record (tombstones included); reads no record."""
+        return sum(1 for _ in self.object_ids())
+
     def records(self) -> Iterator[DataKeyRecord]:
         for object_id in self.object_ids():
             yield self.record(object_id)
