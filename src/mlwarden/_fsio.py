@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_output", "atomic_write", "file_lock", "fsync_dir", "private_dir"]
+__all__ = ["atomic_create", "atomic_output", "atomic_write", "file_lock", "fsync_dir", "private_dir"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -67,6 +67,29 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` atomically and durably."""
     with atomic_output(path, mode) as handle:
         handle.write(data)
+
+
+def atomic_create(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Create ``path`` with ``data`` atomically and durably; FileExistsError if it exists already.
+
+    Unlike :func:`atomic_write` this never replaces a file, even one created a moment ago by a
+    concurrent writer: the complete temporary file is hard-linked into place, which fails if the
+    name is taken.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(directory)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mlwarden._fsio import atomic_write, file_lock, private_dir
+from mlwarden._fsio import atomic_create, file_lock, private_dir
 from mlwarden.config import Settings
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._envelope import (
@@ -152,7 +152,12 @@ class Workspace:
                 "id": workspace_id.hex(),
                 "created": _timestamp(clock()),
             }
-            atomic_write(path / "workspace.json", (json.dumps(meta, indent=2) + "\n").encode())
+            atomic_create(path / "workspace.json", (json.dumps(meta, indent=2) + "\n").encode())
+        except (AlreadyExists, FileExistsError):
+            # Another `init` of the same folder won the race: its files are not ours to remove.
+            raise AlreadyExists(
+                f"a workspace was created at {path} at the same time; refusing to overwrite it"
+            ) from None
         except BaseException:
             # The folder was empty or absent when we started: leave it that way.
             shutil.rmtree(path / "keys", ignore_errors=True)
@@ -293,7 +298,12 @@ def read_workspace_meta(path: Path) -> dict[str, Any]:
         raise NotFound(f"no workspace at {path}: it is not a folder") from None
     try:
         meta = json.loads(raw)
-        ok = isinstance(meta, dict) and meta.get("format") == WORKSPACE_FORMAT and isinstance(meta.get("id"), str)
+        ok = (
+            isinstance(meta, dict)
+            and meta.get("format") == WORKSPACE_FORMAT
+            and isinstance(meta.get("id"), str)
+            and isinstance(meta.get("created"), str)
+        )
     except ValueError:
         ok = False
     if not ok:

@@ -43,9 +43,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from mlwarden._fsio import atomic_write
+from mlwarden._fsio import atomic_create, atomic_write
 from mlwarden.crypto._master_key import MasterKey, MasterKeyProvider
-from mlwarden.errors import AccessDenied, BadInput, IntegrityError, NotFound
+from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityError, NotFound
 
 __all__ = ["KEYRING_VERSION", "KeyVersion", "Keyring", "WrappedKey"]
 
@@ -138,8 +138,6 @@ class Keyring:
         clock: Clock = utc_now,
     ) -> Keyring:
         """As :meth:`create`, with a master key already made by its provider."""
-        if path.exists():
-            raise BadInput(f"a keyring already exists at {path}")
         doc: dict[str, Any] = {
             "format": KEYRING_FORMAT,
             "version": KEYRING_VERSION,
@@ -148,7 +146,10 @@ class Keyring:
             "primary": 1,
             "keys": [cls._new_entry(master, workspace_id, 1, clock())],
         }
-        atomic_write(path, _dump(doc))
+        try:
+            atomic_create(path, _dump(doc))
+        except FileExistsError:
+            raise AlreadyExists(f"a keyring already exists at {path}") from None
         return cls(path, doc, master, clock)
 
     @classmethod
