@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlwarden._fsio import atomic_write, private_dir
+from mlwarden._fsio import atomic_create, atomic_write, private_dir
 from mlwarden.crypto._keyring import Clock, Keyring, WrappedKey, _timestamp, utc_now
 from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound, Shredded
 
@@ -81,12 +81,13 @@ class DataKeyStore:
         """As :meth:`create`, also returning the key's wrapped form (for a file header)."""
         _check_object_id(object_id)
         path = self._path(object_id)
-        if path.exists():
-            raise AlreadyExists(f"object {object_id.hex()} already has a data key")
         data_key = os.urandom(32)
         wrapped = self._keyring.wrap(data_key, object_id)
         private_dir(path.parent)
-        atomic_write(path, self._record_bytes(object_id, wrapped, _timestamp(self._clock())))
+        try:
+            atomic_create(path, self._record_bytes(object_id, wrapped, _timestamp(self._clock())))
+        except FileExistsError:
+            raise AlreadyExists(f"object {object_id.hex()} already has a data key") from None
         return data_key, wrapped
 
     def data_key(self, object_id: bytes) -> bytes:
