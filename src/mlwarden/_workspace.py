@@ -265,6 +265,30 @@ class Workspace:
             rewrapped = self.data_keys.rewrap_all(progress)
         return Rotation(version, rewrapped)
 
+    def change_master_key(
+        self,
+        key_source: str,
+        *,
+        passphrase: str | None = None,
+        prompt: PassphrasePrompt | None = None,
+        settings: Settings | None = None,
+        kdf: KdfParams | None = None,
+    ) -> None:
+        """Put the workspace under a new master key: a new passphrase, or a new environment key.
+
+        ``key_source`` is ``"passphrase"`` (the new passphrase from ``passphrase``, else
+        ``MLWARDEN_NEW_PASSPHRASE``, else ``prompt``) or ``"env"`` (``MLWARDEN_NEW_MASTER_KEY``).
+        Only the keyring is rewritten, atomically; data keys and payloads are untouched.
+        """
+        settings = settings or Settings.from_env(self.home)
+        new_settings = Settings(home=self.home, passphrase=settings.new_passphrase, master_key=settings.new_master_key)
+        if key_source == "env" and not new_settings.master_key:
+            raise BadInput("set MLWARDEN_NEW_MASTER_KEY to the new key (make one with `mlwarden keys generate`)")
+        provider = _provider(key_source, new_settings, passphrase, prompt, new=True, kdf=kdf)
+        master, descriptor = provider.create()
+        with self._lock(exclusive=True):
+            self.keyring.change_master(master, descriptor)
+
     def destroy_key_version(self, version: int) -> None:
         """Destroy an old key version. Refused while any workspace data key still uses it.
 

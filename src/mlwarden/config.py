@@ -4,6 +4,8 @@
 ``MLWARDEN_HOME``           the workspace folder (default ``./.mlwarden``)
 ``MLWARDEN_PASSPHRASE``     the passphrase of a passphrase-unlocked workspace
 ``MLWARDEN_MASTER_KEY``     base64 of the 32-byte master key of an env-unlocked workspace
+``MLWARDEN_NEW_PASSPHRASE`` the new passphrase, for ``mlwarden keys change-master``
+``MLWARDEN_NEW_MASTER_KEY`` the new master key, for ``mlwarden keys change-master``
 ``MLWARDEN_DEBUG``          ``1`` to show tracebacks on errors (CLI)
 ==========================  ============================================================
 """
@@ -27,6 +29,8 @@ class Settings:
     home: Path
     passphrase: str | None = field(default=None, repr=False)
     master_key: str | None = field(default=None, repr=False)
+    new_passphrase: str | None = field(default=None, repr=False)
+    new_master_key: str | None = field(default=None, repr=False)
     debug: bool = False
 
     @classmethod
@@ -37,5 +41,7 @@ class Settings:
             home=Path(chosen).expanduser(),
             passphrase=env.get("MLWARDEN_PASSPHRASE") or None,
             master_key=env.get("MLWARDEN_MASTER_KEY") or None,
+            new_passphrase=env.get("MLWARDEN_NEW_PASSPHRASE") or None,
+            new_master_key=env.get("MLWARDEN_NEW_MASTER_KEY") or None,
             debug=env.get("MLWARDEN_DEBUG", "") not in ("", "0"),
         )

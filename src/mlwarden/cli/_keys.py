@@ -8,7 +8,7 @@ import os
 import click
 
 from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, home_option
-from mlwarden.cli._common import confirm, open_workspace, progress_bar
+from mlwarden.cli._common import confirm, open_workspace, progress_bar, prompt_passphrase
 
 
 @cli.group(cls=HelpfulGroup)
@@ -59,6 +59,27 @@ def keys_rotate(ctx: Context, as_json: bool) -> None:
         emit_json({"primary": result.new_version, "rewrapped": result.rewrapped})
         return
     click.echo(f"rotated: key version {result.new_version} is primary; {result.rewrapped} data keys rewrapped")
+
+
+@keys.command("change-master")
+@click.option(
+    "--key-source",
+    type=click.Choice(["passphrase", "env"]),
+    default=None,
+    help="What will unlock the workspace (default: what unlocks it now).",
+)
+@home_option
+@click.pass_obj
+def keys_change_master(ctx: Context, key_source: str | None) -> None:
+    """Put the workspace under a new passphrase or master key (data keys and payloads untouched).
+
+    The current secret unlocks it as usual; the new one comes from MLWARDEN_NEW_PASSPHRASE (or a
+    prompt) or MLWARDEN_NEW_MASTER_KEY.
+    """
+    ws = open_workspace(ctx)
+    kind = key_source or ws.keyring.master_kind
+    ws.change_master_key(kind, prompt=prompt_passphrase)
+    click.echo(f"the workspace is now unlocked by its new {kind} key")
 
 
 @keys.command("destroy")

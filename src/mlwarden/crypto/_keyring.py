@@ -239,6 +239,22 @@ class Keyring:
         self.reload()
         return version
 
+    def change_master(self, master: MasterKey, descriptor: dict[str, Any]) -> None:
+        """Rewrap every KEK under a new master key (a new passphrase, say), in one atomic write.
+
+        Data keys and payloads are untouched. After a crash the keyring is wholly under the old
+        master key or wholly under the new one.
+        """
+        doc = json.loads(json.dumps(self._doc))
+        for entry in doc["keys"]:
+            aad = self._kek_aad(entry["version"])
+            kek = self._master.unwrap(base64.b64decode(entry["wrapped"], validate=True), aad)
+            entry["wrapped"] = base64.b64encode(master.wrap(kek, aad)).decode()
+        doc["master"] = descriptor
+        atomic_write(self._path, _dump(doc))
+        self._master = master
+        self.reload()
+
     def destroy_version(self, version: int) -> None:
         """Remove KEK ``version`` for good; whatever it still wraps becomes unreadable."""
         if version == self.primary:
