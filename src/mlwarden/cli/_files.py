@@ -24,14 +24,22 @@ from mlwarden.cli._common import (
     default=None,
     help="What unlocks the workspace (default: env when MLWARDEN_MASTER_KEY is set, else passphrase).",
 )
+@click.option(
+    "--kdf",
+    type=click.Choice(["argon2id", "scrypt"]),
+    default="argon2id",
+    show_default=True,
+    help="How a passphrase becomes the master key (Argon2id: t=3, 64 MiB, p=4; scrypt: N=2^16, r=8, p=1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @home_option
 @click.pass_obj
-def init(ctx: Context, key_source: str | None, as_json: bool) -> None:
+def init(ctx: Context, key_source: str | None, kdf: str, as_json: bool) -> None:
     """Create a workspace (refuses to overwrite an existing one)."""
     from mlwarden._workspace import Workspace
+    from mlwarden.crypto import new_params
 
-    ws = Workspace.init(ctx.home, key_source=key_source, prompt=prompt_passphrase)
+    ws = Workspace.init(ctx.home, key_source=key_source, kdf=new_params(kdf), prompt=prompt_passphrase)
     if as_json:
         emit_json({"home": str(ws.home), "id": ws.id, "key_source": ws.keyring.master_kind, "key_version": 1})
         return
