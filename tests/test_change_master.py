@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import os
 import subprocess
 import sys
@@ -23,15 +22,11 @@ def _key() -> str:
 
 
 def _roundtrip_file(ws: Workspace) -> bytes:
-    out = io.BytesIO()
-    ws.encrypt_file(io.BytesIO(b"rows that must survive"), out)
-    return out.getvalue()
+    return ws.encrypt_bytes(b"rows that must survive")
 
 
 def _read(ws: Workspace, blob: bytes) -> bytes:
-    out = io.BytesIO()
-    ws.decrypt_file(io.BytesIO(blob), out)
-    return out.getvalue()
+    return ws.decrypt_bytes(blob)
 
 
 def test_new_passphrase_replaces_the_old(tmp_path: Path) -> None:

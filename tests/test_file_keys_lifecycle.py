@@ -22,15 +22,11 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def _encrypt(ws: Workspace, data: bytes) -> bytes:
-    out = io.BytesIO()
-    ws.encrypt_file(io.BytesIO(data), out)
-    return out.getvalue()
+    return ws.encrypt_bytes(data)
 
 
 def _decrypt(ws: Workspace, blob: bytes) -> bytes:
-    out = io.BytesIO()
-    ws.decrypt_file(io.BytesIO(blob), out)
-    return out.getvalue()
+    return ws.decrypt_bytes(blob)
 
 
 def test_encrypted_file_is_registered_and_rotation_rewraps_it(ws: Workspace) -> None:

@@ -71,15 +71,11 @@ def unseal(ws: Workspace, object_id: bytes, sealed: bytes) -> bytes:
 
 
 def encrypt(ws: Workspace, plaintext: bytes) -> bytes:
-    dst = io.BytesIO()
-    ws.encrypt_file(io.BytesIO(plaintext), dst)
-    return dst.getvalue()
+    return ws.encrypt_bytes(plaintext)
 
 
 def decrypt(ws: Workspace, ciphertext: bytes) -> bytes:
-    dst = io.BytesIO()
-    ws.decrypt_file(io.BytesIO(ciphertext), dst)
-    return dst.getvalue()
+    return ws.decrypt_bytes(ciphertext)
 
 
 def mode(path: Path) -> int:

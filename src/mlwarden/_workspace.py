@@ -211,6 +211,18 @@ class Workspace:
         and :class:`~mlwarden.errors.Shredded` if its data key was shredded."""
         return decrypt_envelope(self.keyring, src, dst, data_keys=self.data_keys, progress=progress)
 
+    def encrypt_bytes(self, plaintext: bytes) -> bytes:
+        """:meth:`encrypt_file` for a payload held in memory; returns the envelope file's bytes."""
+        out = io.BytesIO()
+        self.encrypt_file(io.BytesIO(plaintext), out)
+        return out.getvalue()
+
+    def decrypt_bytes(self, ciphertext: bytes) -> bytes:
+        """:meth:`decrypt_file` for an envelope file held in memory; returns the plaintext."""
+        out = io.BytesIO()
+        self.decrypt_file(io.BytesIO(ciphertext), out)
+        return out.getvalue()
+
     def shred_file(self, src: IO[bytes], *, by: str) -> bytes:
         """Crypto-shred an envelope file: destroy its data key here; returns its object id.
 
