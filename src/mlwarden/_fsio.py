@@ -9,6 +9,7 @@ caller asks otherwise; directories holding secrets are 0700.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -40,21 +41,55 @@ def private_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
+def _open_unnamed(directory: Path, mode: int) -> int | None:
+    """An unnamed file in ``directory`` (Linux ``O_TMPFILE``), or None where that is unsupported.
+
+    An unnamed file vanishes with the process: a crash in the middle of writing leaves nothing
+    behind, not even a partial temporary file (which, for decrypted output, would be plaintext).
+    """
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(directory, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            return None
+        raise
+
+
+def _name_unnamed(fd: int, name: Path) -> None:
+    """Give an ``O_TMPFILE`` file a name (``linkat`` following the /proc link, as open(2) shows)."""
+    dir_fd = os.open(name.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # A dir_fd makes CPython call linkat(AT_SYMLINK_FOLLOW); plain link(2) would not follow.
+        os.link(f"/proc/self/fd/{fd}", name.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+    finally:
+        os.close(dir_fd)
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
     """Write a file atomically: yields a file object; on normal exit the file replaces ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    The bytes go to an unnamed file where the system has them (else to a hidden temporary
+    file), which is fsynced, given a temporary name, renamed over ``path``, and the folder
+    fsynced. On any exception ``path`` is left as it was and nothing else remains.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
+    fd = _open_unnamed(directory, mode)
+    unnamed = fd is not None
+    if fd is None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+            if unnamed:
+                _name_unnamed(handle.fileno(), tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
