@@ -316,3 +316,13 @@ def test_passphrase_never_printed(cli, tmp_path):
     assert_no_secret(procs, [passphrase.encode(), wrong.encode()])
     keyring_text = (tmp_path / "ws" / "keys" / "keyring.json").read_bytes()
     assert passphrase.encode() not in keyring_text
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["keys"], ["--help"], ["keys", "generate"], ["encrypt", "--help"]], ids=lambda a: " ".join(a) or "bare"
+)
+def test_cli_uses_no_deprecated_click_api(bare_cli, args):
+    # click announces removals with DeprecationWarning; as errors they would exit 70 here.
+    proc = bare_cli.run(*args, python_args=("-W", "error::DeprecationWarning"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == b""

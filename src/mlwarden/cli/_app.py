@@ -59,18 +59,18 @@ def emit_json(data: Any) -> None:
 
 
 class HelpfulGroup(click.Group):
-    """A group that, called without a command, prints its help on stdout and exits 0."""
+    """A group that may be called without a command; its callback then prints the help."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("invoke_without_command", True)
         kwargs.setdefault("no_args_is_help", False)
         super().__init__(*args, **kwargs)
 
-    def invoke(self, ctx: click.Context) -> Any:
-        if not ctx.protected_args and ctx.invoked_subcommand is None and not ctx.args:
-            click.echo(ctx.get_help())
-            return None
-        return super().invoke(ctx)
+
+def show_help_if_bare(ctx: click.Context) -> None:
+    """In a :class:`HelpfulGroup`'s callback: print the help (exit 0) when no command was given."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 @click.group(
@@ -93,6 +93,7 @@ def cli(ctx: click.Context, home: str | None) -> None:
     Set MLWARDEN_DEBUG=1 to see tracebacks.
     """
     ctx.obj = Context(home=home)
+    show_help_if_bare(ctx)
 
 
 def _set_home(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

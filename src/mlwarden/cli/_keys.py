@@ -7,13 +7,15 @@ import os
 
 import click
 
-from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, home_option
+from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
 from mlwarden.cli._common import confirm, open_workspace, progress_bar, prompt_passphrase
 
 
 @cli.group(cls=HelpfulGroup)
-def keys() -> None:
+@click.pass_context
+def keys(ctx: click.Context) -> None:
     """Key-encryption key versions of the workspace."""
+    show_help_if_bare(ctx)
 
 
 @keys.command("ls")
