@@ -29,11 +29,11 @@ from mlwarden.config import Settings
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._envelope import (
     decrypt_envelope,
+    encrypt_envelope,
     envelope_data_key,
     open_object,
     read_envelope_header,
     seal_object,
-    write_envelope,
 )
 from mlwarden.crypto._kdf import KdfParams
 from mlwarden.crypto._keyring import Clock, Keyring, _timestamp, read_keyring_document, utc_now
@@ -100,7 +100,7 @@ class Workspace:
         self.id: str = meta["id"]
         self.created: str = meta["created"]
         self.keyring = keyring
-        self.data_keys = DataKeyStore(home / "keys" / "data", keyring, clock)
+        self.data_keys = DataKeyStore(home / "keys" / "data", keyring, clock, lock=home / ".lock")
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -184,12 +184,13 @@ class Workspace:
         if doc["workspace_id"] != meta["id"]:
             raise IntegrityError(f"the keyring at {path} belongs to another workspace")
         provider = _provider(str(doc["master"].get("kind")), settings, passphrase, prompt, new=False)
-        keyring = Keyring.open(path / "keys" / "keyring.json", provider, clock=clock)
+        keyring = Keyring.open(path / "keys" / "keyring.json", provider, clock=clock, document=doc)
         return cls(path, meta, keyring, clock)
 
     @contextlib.contextmanager
-    def _lock(self, *, exclusive: bool) -> Iterator[None]:
-        with file_lock(self.home / ".lock", exclusive=exclusive):
+    def _exclusive(self) -> Iterator[None]:
+        """Serialise a key change against every other process using this workspace."""
+        with file_lock(self.home / ".lock", exclusive=True):
             self.keyring.reload()
             yield
 
@@ -201,10 +202,7 @@ class Workspace:
         The file's data key is recorded in this workspace too, so that rotation rewraps it and
         :meth:`shred_file` can destroy it.
         """
-        object_id = os.urandom(16)
-        with self._lock(exclusive=False):
-            data_key, wrapped = self.data_keys.create_wrapped(object_id)
-        return write_envelope(self.keyring.workspace_id, object_id, data_key, wrapped, src, dst, progress=progress)
+        return encrypt_envelope(self.keyring, src, dst, data_keys=self.data_keys, progress=progress)
 
     def decrypt_file(self, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
         """Decrypt an envelope file; raises :class:`~mlwarden.errors.IntegrityError` if tampered
@@ -237,7 +235,7 @@ class Workspace:
             StreamingAead(data_key).decrypt(src, _Discard(), header.raw)
         except IntegrityError:
             raise IntegrityError("the encrypted file failed authentication; nothing was shredded") from None
-        with self._lock(exclusive=True):
+        with self._exclusive():
             self.data_keys.shred(header.object_id, by=by)
         return header.object_id
 
@@ -245,9 +243,7 @@ class Workspace:
 
     def seal_object(self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
         """Encrypt a workspace object under a new data key held in this workspace."""
-        with self._lock(exclusive=False):
-            data_key = self.data_keys.create(object_id)
-        return seal_object(data_key, object_id, src, dst, progress=progress)
+        return seal_object(self.data_keys.create(object_id), object_id, src, dst, progress=progress)
 
     def open_object(self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
         """Decrypt a workspace object; :class:`~mlwarden.errors.Shredded` if its key was destroyed."""
@@ -255,7 +251,7 @@ class Workspace:
 
     def shred_object(self, object_id: bytes, *, by: str) -> None:
         """Crypto-shred a workspace object: destroy its data key, leave a tombstone."""
-        with self._lock(exclusive=True):
+        with self._exclusive():
             self.data_keys.shred(object_id, by=by)
 
     # -- keys -----------------------------------------------------------------------------
@@ -272,7 +268,7 @@ class Workspace:
         Payloads are not touched. Crash-safe: the new version is durable before any data key
         moves to it, and each data key record is replaced atomically.
         """
-        with self._lock(exclusive=True):
+        with self._exclusive():
             version = self.keyring.add_version()
             rewrapped = self.data_keys.rewrap_all(progress)
         return Rotation(version, rewrapped)
@@ -298,7 +294,7 @@ class Workspace:
             raise BadInput("set MLWARDEN_NEW_MASTER_KEY to the new key (make one with `mlwarden keys generate`)")
         provider = _provider(key_source, new_settings, passphrase, prompt, new=True, kdf=kdf)
         master, descriptor = provider.create()
-        with self._lock(exclusive=True):
+        with self._exclusive():
             self.keyring.change_master(master, descriptor)
 
     def destroy_key_version(self, version: int) -> None:
@@ -308,7 +304,7 @@ class Workspace:
         rotation); an envelope file whose record is gone can only be read through its header's
         wrap, and becomes unreadable if that wrap is under this version.
         """
-        with self._lock(exclusive=True):
+        with self._exclusive():
             in_use = self.data_keys.count_by_version().get(version, 0)
             if in_use:
                 raise BadInput(f"key version {version} still wraps {in_use} data keys; run `mlwarden keys rotate`")

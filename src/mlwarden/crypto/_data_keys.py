@@ -23,6 +23,7 @@ copy useless.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlwarden._fsio import atomic_create, atomic_write, private_dir
+from mlwarden._fsio import atomic_create, atomic_write, file_lock, private_dir
 from mlwarden.crypto._keyring import Clock, Keyring, WrappedKey, _timestamp, utc_now
 from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound, Shredded
 
@@ -62,10 +63,14 @@ def _check_object_id(object_id: bytes) -> None:
 class DataKeyStore:
     """The data keys of a workspace's objects, unwrapped on demand with its :class:`Keyring`."""
 
-    def __init__(self, root: Path, keyring: Keyring, clock: Clock = utc_now) -> None:
+    def __init__(self, root: Path, keyring: Keyring, clock: Clock = utc_now, *, lock: Path | None = None) -> None:
+        """``lock`` is the workspace's lock file: new keys are then made under its shared lock,
+        with the keyring re-read, so they are never wrapped under a version that a concurrent
+        rotation has just superseded (rotation holds the lock exclusively)."""
         self._root = root
         self._keyring = keyring
         self._clock = clock
+        self._lock = lock
 
     def _path(self, object_id: bytes) -> Path:
         name = object_id.hex()
@@ -82,12 +87,16 @@ class DataKeyStore:
         _check_object_id(object_id)
         path = self._path(object_id)
         data_key = os.urandom(32)
-        wrapped = self._keyring.wrap(data_key, object_id)
-        private_dir(path.parent)
-        try:
-            atomic_create(path, self._record_bytes(object_id, wrapped, _timestamp(self._clock())))
-        except FileExistsError:
-            raise AlreadyExists(f"object {object_id.hex()} already has a data key") from None
+        with contextlib.ExitStack() as held:
+            if self._lock is not None:
+                held.enter_context(file_lock(self._lock, exclusive=False))
+                self._keyring.reload()
+            wrapped = self._keyring.wrap(data_key, object_id)
+            private_dir(path.parent)
+            try:
+                atomic_create(path, self._record_bytes(object_id, wrapped, _timestamp(self._clock())))
+            except FileExistsError:
+                raise AlreadyExists(f"object {object_id.hex()} already has a data key") from None
         return data_key, wrapped
 
     def data_key(self, object_id: bytes) -> bytes:

@@ -153,9 +153,19 @@ class Keyring:
         return cls(path, doc, master, clock)
 
     @classmethod
-    def open(cls, path: Path, provider: MasterKeyProvider, *, clock: Clock = utc_now) -> Keyring:
-        """Unlock the keyring at ``path`` with the master key from ``provider``."""
-        doc = read_keyring_document(path)
+    def open(
+        cls,
+        path: Path,
+        provider: MasterKeyProvider,
+        *,
+        clock: Clock = utc_now,
+        document: dict[str, Any] | None = None,
+    ) -> Keyring:
+        """Unlock the keyring at ``path`` with the master key from ``provider``.
+
+        ``document`` is the file's content already read by :func:`read_keyring_document`.
+        """
+        doc = read_keyring_document(path) if document is None else document
         if doc["master"].get("kind") != provider.kind:
             kind = doc["master"].get("kind")
             raise BadInput(f"this workspace is unlocked by its {kind} key, not a {provider.kind} key")

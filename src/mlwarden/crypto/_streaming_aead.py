@@ -30,6 +30,7 @@ than either). Memory use is a handful of 1 MiB buffers whatever the stream's len
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import struct
@@ -339,16 +340,12 @@ class StreamingAead:
 
     def encrypt_bytes(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         """Encrypt a whole byte string (for small payloads and tests)."""
-        import io
-
         out = io.BytesIO()
         self.encrypt(io.BytesIO(plaintext), out, associated_data)
         return out.getvalue()
 
     def decrypt_bytes(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
         """Decrypt a whole byte string; raises :class:`~mlwarden.errors.IntegrityError` on any fault."""
-        import io
-
         out = io.BytesIO()
         self.decrypt(io.BytesIO(ciphertext), out, associated_data)
         return out.getvalue()
