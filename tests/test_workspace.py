@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import copy
 import io
 import json
 import os
-import pickle
 import stat
 import subprocess
 import sys
@@ -528,14 +526,6 @@ def test_destroy_after_shredding_a_key_makes_a_surviving_copy_useless(ws: Worksp
     record.write_bytes(backup)
     with pytest.raises(AccessDenied):
         unseal(Workspace.open(settings=settings), OID_A, sealed)
-
-
-def test_handles_cannot_be_pickled(ws: Workspace) -> None:
-    for thing in (ws, ws.keyring):
-        with pytest.raises(TypeError):
-            pickle.dumps(thing)
-        with pytest.raises(TypeError):
-            copy.deepcopy(thing)
 
 
 def test_no_secrets_in_reprs(tmp_path: Path) -> None:

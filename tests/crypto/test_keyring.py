@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import os
-import pickle
 import stat
 import struct
 from collections.abc import Callable
@@ -288,15 +286,6 @@ def test_versions_are_never_reused_even_after_destroying_the_highest(keyring: Ke
 
 
 # -- handle hygiene ------------------------------------------------------------------------------------
-
-
-def test_keyring_cannot_be_pickled_or_copied(keyring: Keyring) -> None:
-    with pytest.raises(TypeError):
-        pickle.dumps(keyring)
-    with pytest.raises(TypeError):
-        copy.copy(keyring)
-    with pytest.raises(TypeError):
-        copy.deepcopy(keyring)
 
 
 def test_repr_shows_no_key_material(keyring: Keyring, path: Path) -> None:

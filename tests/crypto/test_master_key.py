@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import copy
 import os
-import pickle
 
 import pytest
 
@@ -127,17 +125,6 @@ def test_master_key_must_be_32_bytes(size: int) -> None:
 def test_kind() -> None:
     assert LocalMasterKey(KEY, "env").kind == "env"
     assert LocalMasterKey(KEY, "passphrase").kind == "passphrase"
-
-
-def test_cannot_be_pickled_or_copied() -> None:
-    master = LocalMasterKey(KEY, "test")
-    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
-        with pytest.raises(TypeError):
-            pickle.dumps(master, protocol=protocol)
-    with pytest.raises(TypeError):
-        copy.copy(master)
-    with pytest.raises(TypeError):
-        copy.deepcopy(master)
 
 
 def test_repr_shows_no_key_material() -> None:

@@ -7,9 +7,7 @@ offset, seed) rather than as raw bytes, so Hypothesis explores the boundaries ch
 
 from __future__ import annotations
 
-import copy
 import io
-import pickle
 import random
 import threading
 from collections.abc import Callable
@@ -333,17 +331,6 @@ def test_ciphertext_shorter_than_header_and_tag_is_integrity_error(length: int) 
 
 
 # -- key hygiene --------------------------------------------------------------------------------------
-
-
-def test_cannot_be_pickled_or_copied() -> None:
-    sa = StreamingAead(KEY)
-    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
-        with pytest.raises(TypeError):
-            pickle.dumps(sa, protocol=protocol)
-    with pytest.raises(TypeError):
-        copy.copy(sa)
-    with pytest.raises(TypeError):
-        copy.deepcopy(sa)
 
 
 def test_repr_and_str_show_no_key_material() -> None:
