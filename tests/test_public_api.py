@@ -19,12 +19,16 @@ def test_top_level_names() -> None:
             "AccessDenied",
             "AlreadyExists",
             "BadInput",
+            "DatasetSummary",
+            "DatasetVersion",
             "IntegrityError",
             "KeyVersionInfo",
             "MlwardenError",
             "NotFound",
+            "PutResult",
             "Rotation",
             "Shredded",
+            "Unavailable",
             "Workspace",
             "__version__",
         ]
@@ -48,17 +52,19 @@ def test_crypto_names_resolve() -> None:
 
 def test_error_tree() -> None:
     errors = mlwarden.errors
-    for name in ("BadInput", "IntegrityError", "AccessDenied", "NotFound", "AlreadyExists", "Shredded"):
+    for name in ("BadInput", "IntegrityError", "AccessDenied", "NotFound", "AlreadyExists", "Shredded", "Unavailable"):
         assert issubclass(getattr(errors, name), errors.MlwardenError)
     assert issubclass(errors.NotFound, errors.BadInput)
     assert errors.IntegrityError.exit_code == 3
     assert errors.AccessDenied.exit_code == 3
     assert errors.BadInput.exit_code == 2
     assert errors.Shredded.exit_code == 2
+    assert errors.Unavailable.exit_code == 3
 
 
 def test_importing_mlwarden_is_light() -> None:
-    code = "import sys, mlwarden; print(','.join(m for m in ('cryptography', 'rich', 'click') if m in sys.modules))"
+    heavy = "('cryptography', 'rich', 'click', 'sqlalchemy', 'pyarrow', 'pandas')"
+    code = f"import sys, mlwarden; print(','.join(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
 
@@ -66,3 +72,12 @@ def test_importing_mlwarden_is_light() -> None:
 def test_unknown_attribute() -> None:
     with pytest.raises(AttributeError, match="NoSuchThing"):
         mlwarden.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_store_names_resolve() -> None:
+    import mlwarden.catalog
+    import mlwarden.store
+
+    for module in (mlwarden.store, mlwarden.catalog):
+        for name in module.__all__:
+            assert hasattr(module, name), name

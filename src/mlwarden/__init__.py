@@ -7,6 +7,8 @@ The top of the API::
     ws = mlwarden.Workspace.init("./.mlwarden")   # or Workspace.open(); keys from a passphrase or env
     ws.encrypt_file(src, dst)                     # envelope encryption (docs/formats.md)
     ws.rotate_keys()                              # new key version, every data key rewrapped
+    ws.datasets.put("train.csv", name="credit")   # an encrypted, versioned dataset (mlwarden.store)
+    df = ws.datasets.read_frame("credit")         # decrypted in memory only
 
 Errors all derive from :class:`mlwarden.errors.MlwardenError`. Raw primitives live in
 :mod:`mlwarden.crypto.hazmat`. Importing this package is cheap: heavy parts load on first use.
@@ -24,10 +26,12 @@ from mlwarden.errors import (
     MlwardenError,
     NotFound,
     Shredded,
+    Unavailable,
 )
 
 if TYPE_CHECKING:
     from mlwarden._workspace import KeyVersionInfo, Rotation, Workspace
+    from mlwarden.store import DatasetSummary, DatasetVersion, PutResult
 
 __version__ = "0.1.0"
 
@@ -35,17 +39,22 @@ __all__ = [
     "AccessDenied",
     "AlreadyExists",
     "BadInput",
+    "DatasetSummary",
+    "DatasetVersion",
     "IntegrityError",
     "KeyVersionInfo",
     "MlwardenError",
     "NotFound",
+    "PutResult",
     "Rotation",
     "Shredded",
+    "Unavailable",
     "Workspace",
     "__version__",
 ]
 
 _LAZY = {"Workspace", "KeyVersionInfo", "Rotation"}
+_LAZY_STORE = {"DatasetSummary", "DatasetVersion", "PutResult"}
 
 
 def __getattr__(name: str) -> Any:
@@ -53,4 +62,8 @@ def __getattr__(name: str) -> Any:
         from mlwarden import _workspace
 
         return getattr(_workspace, name)
+    if name in _LAZY_STORE:
+        from mlwarden import store
+
+        return getattr(store, name)
     raise AttributeError(f"module 'mlwarden' has no attribute {name!r}")

@@ -69,12 +69,14 @@ def _name_unnamed(fd: int, name: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
+def atomic_output(path: Path, mode: int = 0o600, *, replace: bool = True) -> Iterator[BinaryIO]:
     """Write a file atomically: yields a file object; on normal exit the file replaces ``path``.
 
     The bytes go to an unnamed file where the system has them (else to a hidden temporary
-    file), which is fsynced, given a temporary name, renamed over ``path``, and the folder
-    fsynced. On any exception ``path`` is left as it was and nothing else remains.
+    file), which is fsynced, given its name, and the folder fsynced. On any exception ``path``
+    is left as it was and nothing else remains. With ``replace=False`` an existing ``path`` is
+    never replaced, even one created a moment ago by another process: the complete file is
+    linked into place, and ``FileExistsError`` is raised if the name is taken.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -88,9 +90,15 @@ def atomic_output(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-            if unnamed:
+            if unnamed and not replace:
+                _name_unnamed(handle.fileno(), path)
+            elif unnamed:
                 _name_unnamed(handle.fileno(), tmp)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        elif not unnamed:
+            os.link(tmp, path)
+            os.unlink(tmp)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -6,7 +6,10 @@ Layout (folders 0700, files 0600)::
       workspace.json          {"format": "mlwarden-workspace", "version": 1, "id": ..., "created": ...}
       keys/keyring.json       versioned key-encryption keys, wrapped by the master key
       keys/data/xx/<id>.json  one wrapped data key (or tombstone) per workspace object
+      catalog.db              the catalog of datasets and versions (SQLite, WAL mode)
+      objects/xx/<id>         encrypted dataset versions (see mlwarden.store)
       .lock                   advisory lock serialising key changes across processes
+      .store.lock             advisory lock: puts hold it shared, garbage collection exclusively
 
 ``workspace.json`` is written last by :meth:`Workspace.init`, so a folder without it is not a
 workspace, whatever else it holds.
@@ -22,10 +25,10 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from mlwarden._fsio import atomic_create, file_lock, private_dir
-from mlwarden.config import Settings
+from mlwarden.config import Settings, local_user
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._envelope import (
     decrypt_envelope,
@@ -40,6 +43,10 @@ from mlwarden.crypto._keyring import Clock, Keyring, _timestamp, read_keyring_do
 from mlwarden.crypto._master_key import EnvMasterKeyProvider, MasterKeyProvider, PassphraseMasterKeyProvider
 from mlwarden.crypto._streaming_aead import Progress, StreamingAead
 from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound
+
+if TYPE_CHECKING:
+    from mlwarden.catalog import Catalog
+    from mlwarden.store import Datasets
 
 __all__ = ["KeyVersionInfo", "Rotation", "Workspace"]
 
@@ -95,13 +102,66 @@ def _provider(
 class Workspace:
     """An unlocked workspace. Create one with :meth:`init`, open one with :meth:`open`."""
 
-    def __init__(self, home: Path, meta: dict[str, Any], keyring: Keyring, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        home: Path,
+        meta: dict[str, Any],
+        keyring: Keyring,
+        clock: Clock = utc_now,
+        *,
+        settings: Settings | None = None,
+        principal: str | None = None,
+    ) -> None:
         self.home = home
         self.id: str = meta["id"]
         self.created: str = meta["created"]
         self.keyring = keyring
         self.data_keys = DataKeyStore(home / "keys" / "data", keyring, clock, lock=home / ".lock")
+        self.principal = principal or local_user()
+        self._settings = settings or Settings.from_env(home)
         self._clock = clock
+        self._datasets: Datasets | None = None
+        self._catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        """The workspace catalog (opened, and created if missing, on first use)."""
+        if self._catalog is None:
+            from mlwarden.catalog import Catalog
+
+            url = self._settings.catalog_url
+            self._catalog = Catalog.open_url(url) if url else Catalog.open_sqlite(self.home / "catalog.db")
+        return self._catalog
+
+    @property
+    def datasets(self) -> Datasets:
+        """The workspace's encrypted, versioned datasets (see :class:`mlwarden.store.Datasets`)."""
+        if self._datasets is None:
+            from mlwarden.store import Datasets, LocalBackend
+
+            self._datasets = Datasets(
+                catalog=self.catalog,
+                backend=LocalBackend(self.home / "objects"),
+                data_keys=self.data_keys,
+                shred_key=lambda object_id, by: self.shred_object(object_id, by=by),
+                lock=self.home / ".store.lock",
+                principal=self.principal,
+                clock=self._clock,
+            )
+        return self._datasets
+
+    def close(self) -> None:
+        """Release the catalog's database connections (also done when the process ends)."""
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+            self._datasets = None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<Workspace {self.home} id={self.id[:12]}>"
@@ -164,7 +224,7 @@ class Workspace:
             if created_home:
                 shutil.rmtree(path, ignore_errors=True)
             raise
-        return cls(path, meta, keyring, clock)
+        return cls(path, meta, keyring, clock, settings=settings)
 
     @classmethod
     def open(
@@ -175,8 +235,14 @@ class Workspace:
         prompt: PassphrasePrompt | None = None,
         settings: Settings | None = None,
         clock: Clock = utc_now,
+        principal: str | None = None,
     ) -> Workspace:
-        """Open and unlock the workspace at ``home`` (default as for :meth:`init`)."""
+        """Open and unlock the workspace at ``home`` (default as for :meth:`init`).
+
+        ``passphrase`` defaults to ``MLWARDEN_PASSPHRASE``; an env-key workspace reads
+        ``MLWARDEN_MASTER_KEY``. ``principal`` is who acts (recorded as the creator of new
+        versions; by default the operating-system user).
+        """
         settings = settings or Settings.from_env(home)
         path = settings.home if home is None else Path(home).expanduser()
         meta = read_workspace_meta(path)
@@ -185,7 +251,7 @@ class Workspace:
             raise IntegrityError(f"the keyring at {path} belongs to another workspace")
         provider = _provider(str(doc["master"].get("kind")), settings, passphrase, prompt, new=False)
         keyring = Keyring.open(path / "keys" / "keyring.json", provider, clock=clock, document=doc)
-        return cls(path, meta, keyring, clock)
+        return cls(path, meta, keyring, clock, settings=settings, principal=principal)
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:

@@ -6,6 +6,8 @@
 ``MLWARDEN_MASTER_KEY``     base64 of the 32-byte master key of an env-unlocked workspace
 ``MLWARDEN_NEW_PASSPHRASE`` the new passphrase, for ``mlwarden keys change-master``
 ``MLWARDEN_NEW_MASTER_KEY`` the new master key, for ``mlwarden keys change-master``
+``MLWARDEN_CATALOG_URL``    the catalog database (default SQLite ``<home>/catalog.db``);
+                            a SQLAlchemy URL such as ``postgresql+psycopg://host/db``
 ``MLWARDEN_DEBUG``          ``1`` to show tracebacks on errors (CLI)
 ==========================  ============================================================
 """
@@ -17,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_HOME", "Settings"]
+__all__ = ["DEFAULT_HOME", "Settings", "local_user"]
 
 DEFAULT_HOME = ".mlwarden"
 
@@ -31,6 +33,7 @@ class Settings:
     master_key: str | None = field(default=None, repr=False)
     new_passphrase: str | None = field(default=None, repr=False)
     new_master_key: str | None = field(default=None, repr=False)
+    catalog_url: str | None = field(default=None, repr=False)
     debug: bool = False
 
     @classmethod
@@ -43,5 +46,16 @@ class Settings:
             master_key=env.get("MLWARDEN_MASTER_KEY") or None,
             new_passphrase=env.get("MLWARDEN_NEW_PASSPHRASE") or None,
             new_master_key=env.get("MLWARDEN_NEW_MASTER_KEY") or None,
+            catalog_url=env.get("MLWARDEN_CATALOG_URL") or None,
             debug=env.get("MLWARDEN_DEBUG", "") not in ("", "0"),
         )
+
+
+def local_user() -> str:
+    """The operating-system user running this process, for records such as who made a version."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"

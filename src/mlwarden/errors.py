@@ -8,7 +8,8 @@ Every error mlwarden raises on purpose derives from :class:`MlwardenError`::
      │    └── AlreadyExists   refusing to overwrite something that exists (exit 2)
      ├── IntegrityError      data failed authentication or a consistency check (exit 3)
      ├── AccessDenied        the caller may not do this, or the key does not unlock it (exit 3)
-     └── Shredded            the object's data key was destroyed on purpose (exit 2)
+     ├── Shredded            the object's data key was destroyed on purpose (exit 2)
+     └── Unavailable         a store or catalog cannot be used right now: locked, unreachable (exit 3)
 
 Security failures say nothing an attacker could use: a failed decryption is always the same
 ``IntegrityError("... failed authentication")`` whatever went wrong inside, like Fernet's single
@@ -27,6 +28,7 @@ __all__ = [
     "MlwardenError",
     "NotFound",
     "Shredded",
+    "Unavailable",
 ]
 
 
@@ -69,3 +71,12 @@ class Shredded(MlwardenError):
     """
 
     exit_code = 2
+
+
+class Unavailable(MlwardenError):
+    """A store or catalog cannot be used: locked for too long, unreachable, or failing. Exit code 3.
+
+    Nothing was changed: the operation that met it was abandoned whole.
+    """
+
+    exit_code = 3

@@ -131,12 +131,9 @@ def human_size(n: int) -> str:
 
 def local_user() -> str:
     """Who is running this command, for records such as shredding tombstones."""
-    import getpass
+    from mlwarden.config import local_user as user
 
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
+    return user()
 
 
 def confirm(question: str) -> None:

@@ -82,11 +82,18 @@ class DataKeyStore:
         """Make, wrap and durably record a fresh data key for a new object; returns the key."""
         return self.create_wrapped(object_id)[0]
 
-    def create_wrapped(self, object_id: bytes) -> tuple[bytes, WrappedKey]:
-        """As :meth:`create`, also returning the key's wrapped form (for a file header)."""
+    def create_wrapped(self, object_id: bytes, data_key: bytes | None = None) -> tuple[bytes, WrappedKey]:
+        """As :meth:`create`, also returning the key's wrapped form (for a file header).
+
+        ``data_key`` is a fresh random key the caller already used (a store writes the object
+        first and records its key only once the object is durable); by default a new one.
+        """
         _check_object_id(object_id)
         path = self._path(object_id)
-        data_key = os.urandom(32)
+        if data_key is None:
+            data_key = os.urandom(32)
+        elif len(data_key) != 32:
+            raise BadInput("a data key is 32 bytes")
         with contextlib.ExitStack() as held:
             if self._lock is not None:
                 held.enter_context(file_lock(self._lock, exclusive=False))

@@ -36,6 +36,7 @@ Bump ``ENVELOPE_VERSION`` for any layout change and keep reading every older ver
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -199,3 +200,8 @@ def open_object(
 ) -> int:
     """Decrypt a workspace object sealed by :func:`seal_object`; returns plaintext bytes."""
     return StreamingAead(data_key).decrypt(src, dst, _OBJECT_AAD + object_id, progress=progress)
+
+
+def object_reader(data_key: bytes, object_id: bytes, src: IO[bytes]) -> io.BufferedReader:
+    """A readable plaintext stream of a workspace object sealed by :func:`seal_object`."""
+    return StreamingAead(data_key).decrypting_reader(src, _OBJECT_AAD + object_id)

@@ -338,6 +338,15 @@ class StreamingAead:
             sink.close()
         return total
 
+    def decrypting_reader(self, src: IO[bytes] | _Readable, associated_data: bytes = b"") -> io.BufferedReader:
+        """A readable stream of the plaintext of the stream in ``src``, decrypted one segment at a time.
+
+        Every byte it returns belongs to a segment that has been authenticated; a fault raises
+        :class:`~mlwarden.errors.IntegrityError` from the read that reaches it, and a truncated
+        stream raises instead of ending early. Memory use is two segments.
+        """
+        return io.BufferedReader(_DecryptingReader(self._key, src, bytes(associated_data)), buffer_size=_PROBE_SIZE)
+
     def encrypt_bytes(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         """Encrypt a whole byte string (for small payloads and tests)."""
         out = io.BytesIO()
@@ -349,3 +358,63 @@ class StreamingAead:
         out = io.BytesIO()
         self.decrypt(io.BytesIO(ciphertext), out, associated_data)
         return out.getvalue()
+
+
+class _DecryptingReader(io.RawIOBase):
+    """Pull-side decryption: each segment is read, authenticated and then handed out."""
+
+    def __init__(self, key: bytes, src: IO[bytes] | _Readable, associated_data: bytes) -> None:
+        super().__init__()
+        self._key = key
+        self._src = src
+        self._associated_data = associated_data
+        self._segments: Iterator[tuple[int, memoryview, bool]] | None = None
+        self._aead: AESGCM | None = None
+        self._prefix = b""
+        self._plain = memoryview(b"")
+        self._done = False
+        self._buffer: bytearray | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _start(self) -> None:
+        header = memoryview(bytearray(HEADER_SIZE))
+        if _read_full(self._src, header) != HEADER_SIZE or header[0] != HEADER_SIZE:
+            raise IntegrityError(_FAILED)
+        self._prefix = bytes(header[1 + SALT_SIZE :])
+        self._aead = _derive_key(self._key, bytes(header[1 : 1 + SALT_SIZE]), self._associated_data)
+        self._segments = _segments(self._src, CIPHERTEXT_SEGMENT_SIZE - HEADER_SIZE, CIPHERTEXT_SEGMENT_SIZE)
+
+    def _next_segment(self) -> None:
+        if self._segments is None:
+            self._start()
+        assert self._segments is not None
+        assert self._aead is not None
+        try:
+            index, sealed, last = next(self._segments)
+        except StopIteration:  # only after a last segment, which sets _done
+            raise IntegrityError(_FAILED) from None
+        if index >= MAX_SEGMENTS or len(sealed) < TAG_SIZE:
+            raise IntegrityError(_FAILED)
+        length = len(sealed) - TAG_SIZE
+        if self._buffer is None or len(self._buffer) < length:
+            self._buffer = bytearray(max(length, len(sealed)))
+        out = memoryview(self._buffer)[:length]
+        try:
+            self._aead.decrypt_into(_nonce(self._prefix, index, last), sealed, None, out)
+        except InvalidTag:
+            raise IntegrityError(_FAILED) from None
+        self._plain = out
+        self._done = last
+
+    def readinto(self, b: Any) -> int:
+        target = memoryview(b).cast("B")
+        while not self._plain:
+            if self._done:
+                return 0
+            self._next_segment()
+        n = min(len(target), len(self._plain))
+        target[:n] = self._plain[:n]
+        self._plain = self._plain[n:]
+        return n

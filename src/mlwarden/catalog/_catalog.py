@@ -1,0 +1,380 @@
+"""The catalog: what the workspace knows about its datasets, over SQLAlchemy Core.
+
+Embedded workspaces keep it in ``<home>/catalog.db``, SQLite in WAL mode with
+``synchronous=FULL`` (a commit is on disk before it returns) and ``BEGIN IMMEDIATE`` for
+writes (writers queue on the database lock instead of failing on a lock upgrade). Those are
+connection settings, applied only when the URL is SQLite; every statement is portable and
+a server deployment points ``MLWARDEN_CATALOG_URL`` at PostgreSQL instead.
+
+Concurrent writers are safe on both: versions are numbered inside the writing transaction, and
+the ``(dataset, version)`` unique constraint turns a lost race (possible on PostgreSQL's read
+committed isolation) into a retry, never a duplicate or a lost version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from mlwarden.catalog._tables import (
+    CATALOG_VERSION,
+    dataset_versions,
+    datasets,
+    meta,
+    metadata,
+    version_tags,
+)
+from mlwarden.errors import BadInput, IntegrityError, NotFound, Unavailable
+
+__all__ = ["Catalog", "DatasetRow", "NewVersion", "VersionRow"]
+
+_RETRIES = 8
+_BUSY_TIMEOUT_MS = 60_000
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """The facts about a new dataset version, as the store measured them."""
+
+    object_id: str
+    sha256: str
+    size: int
+    rows: int | None
+    format: str
+    schema: Mapping[str, Any]
+    key_version: int
+    created_at: str
+    created_by: str
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One dataset version as recorded in the catalog."""
+
+    name: str
+    version: int
+    object_id: str
+    sha256: str
+    size: int
+    rows: int | None
+    format: str
+    schema: Mapping[str, Any]
+    key_version: int
+    created_at: str
+    created_by: str
+    shredded_at: str | None
+    shredded_by: str | None
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    """One dataset: its name, when it appeared, and its versions at a glance."""
+
+    name: str
+    created_at: str
+    created_by: str
+    versions: int
+    latest: VersionRow | None  # the newest version not shredded
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get("mlwarden_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Catalog:
+    """Datasets, versions and tags. Open with :meth:`open_sqlite` or :meth:`open_url`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._setup()
+
+    @classmethod
+    def open_sqlite(cls, path: Path) -> Catalog:
+        """The embedded catalog at ``path``, created 0600 if missing."""
+        if not path.exists():
+            # SQLite gives its -wal and -shm files the database file's permissions.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
+        engine = create_engine(f"sqlite:///{path}")
+        _configure_sqlite(engine)
+        return cls(engine)
+
+    @classmethod
+    def open_url(cls, url: str) -> Catalog:
+        """A catalog on a database server (``postgresql+psycopg://...``) or any SQLAlchemy URL."""
+        engine = create_engine(url, pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+        return cls(engine)
+
+    def __repr__(self) -> str:
+        return f"<Catalog {self._engine.dialect.name}>"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as connection:
+                if write:
+                    connection = connection.execution_options(mlwarden_write=True)
+                with connection.begin():
+                    yield connection
+        except SqlIntegrityError:
+            raise
+        except OperationalError as exc:
+            raise Unavailable(f"the catalog database is unavailable: {_first_line(exc)}") from None
+        except DBAPIError as exc:
+            raise Unavailable(f"the catalog database failed: {_first_line(exc)}") from None
+
+    def _setup(self) -> None:
+        for attempt in range(_RETRIES):
+            try:
+                with self._transaction(write=True) as conn:
+                    metadata.create_all(conn, checkfirst=True)
+                    found = conn.execute(select(meta.c.value).where(meta.c.key == "catalog_version")).scalar()
+                    if found is None:
+                        conn.execute(insert(meta).values(key="catalog_version", value=str(CATALOG_VERSION)))
+                        return
+            except SqlIntegrityError:  # two processes creating the catalog at once
+                if attempt == _RETRIES - 1:
+                    raise
+                continue
+            if found != str(CATALOG_VERSION):
+                raise BadInput(f"catalog format version {found} is not supported by this mlwarden")
+            return
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add_version(self, name: str, new: NewVersion, *, force: bool = False) -> tuple[VersionRow, bool]:
+        """Record a new version of ``name`` (creating the dataset if needed).
+
+        Returns ``(row, True)``; or, when the newest live version has the same SHA-256 and
+        ``force`` is false, ``(that version, False)`` and nothing is written.
+        """
+        for attempt in range(_RETRIES):
+            try:
+                with self._transaction(write=True) as conn:
+                    dataset_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+                    if dataset_id is None:
+                        dataset_id = conn.execute(
+                            insert(datasets)
+                            .values(name=name, created_at=new.created_at, created_by=new.created_by)
+                            .returning(datasets.c.id)
+                        ).scalar_one()
+                    elif not force:
+                        latest = self._latest_live(conn, name)
+                        if latest is not None and latest.sha256 == new.sha256:
+                            return latest, False
+                    highest = conn.execute(
+                        select(func.max(dataset_versions.c.version)).where(dataset_versions.c.dataset_id == dataset_id)
+                    ).scalar()
+                    number = (highest or 0) + 1
+                    version_id = conn.execute(
+                        insert(dataset_versions)
+                        .values(
+                            dataset_id=dataset_id,
+                            version=number,
+                            object_id=new.object_id,
+                            sha256=new.sha256,
+                            size=new.size,
+                            rows=new.rows,
+                            format=new.format,
+                            schema_json=json.dumps(dict(new.schema), sort_keys=True),
+                            key_version=new.key_version,
+                            created_at=new.created_at,
+                            created_by=new.created_by,
+                        )
+                        .returning(dataset_versions.c.id)
+                    ).scalar_one()
+                    if new.tags:
+                        conn.execute(
+                            insert(version_tags),
+                            [{"version_id": version_id, "key": k, "value": v} for k, v in sorted(new.tags.items())],
+                        )
+                    return self._version(conn, name, number), True
+            except SqlIntegrityError:
+                # Another writer took this number (or created the dataset) first: try again.
+                if attempt == _RETRIES - 1:
+                    raise Unavailable("the catalog is too busy: could not number a new version") from None
+        raise AssertionError("unreachable")
+
+    def mark_shredded(self, name: str, version: int, *, by: str, at: str) -> VersionRow:
+        """Record that a version's data key was destroyed (a tombstone: the row stays)."""
+        with self._transaction(write=True) as conn:
+            row = self._version(conn, name, version)
+            if row.shredded_at is None:
+                dataset_id = select(datasets.c.id).where(datasets.c.name == name).scalar_subquery()
+                conn.execute(
+                    update(dataset_versions)
+                    .where(dataset_versions.c.dataset_id == dataset_id, dataset_versions.c.version == version)
+                    .values(shredded_at=at, shredded_by=by)
+                )
+            return self._version(conn, name, version)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def version(self, name: str, version: int | None = None) -> VersionRow:
+        """A version of ``name``; the newest live one when ``version`` is None."""
+        with self._transaction(write=False) as conn:
+            if version is not None:
+                return self._version(conn, name, version)
+            latest = self._latest_live(conn, name)
+            if latest is not None:
+                return latest
+            if self._dataset_id(conn, name) is None:
+                raise NotFound(f"no dataset named {name!r}; see `mlwarden data ls`")
+            newest = conn.execute(
+                select(func.max(dataset_versions.c.version))
+                .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+                .where(datasets.c.name == name)
+            ).scalar()
+            if newest is None:
+                raise NotFound(f"dataset {name!r} has no versions")
+            return self._version(conn, name, int(newest))
+
+    def versions(self, name: str) -> list[VersionRow]:
+        with self._transaction(write=False) as conn:
+            if self._dataset_id(conn, name) is None:
+                raise NotFound(f"no dataset named {name!r}; see `mlwarden data ls`")
+            return self._rows(conn, datasets.c.name == name)
+
+    def all_versions(self) -> list[VersionRow]:
+        with self._transaction(write=False) as conn:
+            return self._rows(conn, None)
+
+    def datasets(self) -> list[DatasetRow]:
+        with self._transaction(write=False) as conn:
+            rows = self._rows(conn, None)
+            found = conn.execute(
+                select(datasets.c.name, datasets.c.created_at, datasets.c.created_by).order_by(datasets.c.name)
+            ).all()
+        by_name: dict[str, list[VersionRow]] = {}
+        for row in rows:
+            by_name.setdefault(row.name, []).append(row)
+        result = []
+        for name, created_at, created_by in found:
+            versions = by_name.get(name, [])
+            live = [v for v in versions if v.shredded_at is None]
+            result.append(DatasetRow(name, created_at, created_by, len(versions), live[-1] if live else None))
+        return result
+
+    def object_ids(self) -> set[str]:
+        with self._transaction(write=False) as conn:
+            return set(conn.execute(select(dataset_versions.c.object_id)).scalars())
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _dataset_id(conn: Connection, name: str) -> int | None:
+        found = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+        return None if found is None else int(found)
+
+    def _latest_live(self, conn: Connection, name: str) -> VersionRow | None:
+        newest = conn.execute(
+            select(func.max(dataset_versions.c.version))
+            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+            .where(datasets.c.name == name, dataset_versions.c.shredded_at.is_(None))
+        ).scalar()
+        return None if newest is None else self._version(conn, name, int(newest))
+
+    def _version(self, conn: Connection, name: str, version: int) -> VersionRow:
+        rows = self._rows(conn, (datasets.c.name == name) & (dataset_versions.c.version == version))
+        if rows:
+            return rows[0]
+        if self._dataset_id(conn, name) is None:
+            raise NotFound(f"no dataset named {name!r}; see `mlwarden data ls`")
+        raise NotFound(f"dataset {name!r} has no version {version}; see `mlwarden data info {name}`")
+
+    @staticmethod
+    def _rows(conn: Connection, where: Any) -> list[VersionRow]:
+        query = select(
+            datasets.c.name,
+            dataset_versions.c.id,
+            dataset_versions.c.version,
+            dataset_versions.c.object_id,
+            dataset_versions.c.sha256,
+            dataset_versions.c.size,
+            dataset_versions.c.rows,
+            dataset_versions.c.format,
+            dataset_versions.c.schema_json,
+            dataset_versions.c.key_version,
+            dataset_versions.c.created_at,
+            dataset_versions.c.created_by,
+            dataset_versions.c.shredded_at,
+            dataset_versions.c.shredded_by,
+        ).join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+        if where is not None:
+            query = query.where(where)
+        found = conn.execute(query.order_by(datasets.c.name, dataset_versions.c.version)).all()
+        ids = [r.id for r in found]
+        tags: dict[int, dict[str, str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for version_id, key, value in conn.execute(
+                select(version_tags.c.version_id, version_tags.c.key, version_tags.c.value).where(
+                    version_tags.c.version_id.in_(chunk)
+                )
+            ):
+                tags.setdefault(version_id, {})[key] = value
+        result = []
+        for r in found:
+            try:
+                schema = json.loads(r.schema_json)
+            except ValueError:
+                raise IntegrityError(f"the catalog entry of {r.name}@{r.version} is damaged (schema)") from None
+            result.append(
+                VersionRow(
+                    name=r.name,
+                    version=r.version,
+                    object_id=r.object_id,
+                    sha256=r.sha256,
+                    size=r.size,
+                    rows=r.rows,
+                    format=r.format,
+                    schema=schema,
+                    key_version=r.key_version,
+                    created_at=r.created_at,
+                    created_by=r.created_by,
+                    shredded_at=r.shredded_at,
+                    shredded_by=r.shredded_by,
+                    tags=dict(sorted(tags.get(r.id, {}).items())),
+                )
+            )
+        return result
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__

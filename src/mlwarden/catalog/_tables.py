@@ -1,0 +1,84 @@
+"""The catalog's tables, in portable SQLAlchemy Core.
+
+Nothing here is specific to SQLite: types are the portable ones (``Integer``, ``BigInteger``,
+``String`` with lengths, ``Text``), times are ISO 8601 UTC strings (``2026-11-25T18:00:00Z``,
+which sort as text), and constraints are plain unique/foreign keys, so the same schema runs on
+PostgreSQL. A test compiles it for both dialects.
+
+Bumping :data:`CATALOG_VERSION`: add the migration to ``_catalog.py`` (read the old version from
+``mlwarden_meta``, alter, write the new one, in one transaction) and a golden catalog to the tests.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = ["CATALOG_VERSION", "dataset_versions", "datasets", "meta", "metadata", "version_tags"]
+
+CATALOG_VERSION = 1
+NAME_LENGTH = 128
+TAG_KEY_LENGTH = 128
+TAG_VALUE_LENGTH = 1024
+PRINCIPAL_LENGTH = 256
+TIME_LENGTH = 32
+
+metadata = MetaData()
+
+meta = Table(
+    "mlwarden_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), nullable=False, unique=True),
+    Column("created_at", String(TIME_LENGTH), nullable=False),
+    Column("created_by", String(PRINCIPAL_LENGTH), nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    # The store object holding the ciphertext (hex object id); also the data key's id.
+    Column("object_id", String(32), nullable=False, unique=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=True),
+    Column("format", String(16), nullable=False),
+    # TabularSchema.to_json(), as JSON text.
+    Column("schema_json", Text, nullable=False),
+    # The key-encryption key version that wrapped the data key when the version was made.
+    Column("key_version", Integer, nullable=False),
+    Column("created_at", String(TIME_LENGTH), nullable=False),
+    Column("created_by", String(PRINCIPAL_LENGTH), nullable=False),
+    Column("shredded_at", String(TIME_LENGTH), nullable=True),
+    Column("shredded_by", String(PRINCIPAL_LENGTH), nullable=True),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_version"),
+)
+Index("ix_dataset_versions_sha256", dataset_versions.c.sha256)
+
+version_tags = Table(
+    "version_tags",
+    metadata,
+    Column("version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("key", String(TAG_KEY_LENGTH), primary_key=True),
+    Column("value", String(TAG_VALUE_LENGTH), nullable=False),
+)

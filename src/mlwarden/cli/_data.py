@@ -1,0 +1,337 @@
+"""``mlwarden data``: the encrypted, versioned dataset store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mlwarden.cli._app import EXIT_INTEGRITY, Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
+from mlwarden.cli._common import human_size, open_output, open_workspace, progress_bar
+from mlwarden.errors import BadInput, NotFound
+
+if TYPE_CHECKING:
+    from mlwarden.store import DatasetVersion
+
+
+@cli.group(cls=HelpfulGroup)
+@home_option
+@click.pass_context
+def data(ctx: click.Context) -> None:
+    """Encrypted, versioned datasets: put, get, ls, info, rm --shred, check, import-fernet."""
+    show_help_if_bare(ctx)
+
+
+def _tags(values: tuple[str, ...]) -> dict[str, str]:
+    from mlwarden.store import parse_tag
+
+    tags: dict[str, str] = {}
+    for text in values:
+        key, value = parse_tag(text)
+        if key in tags:
+            raise BadInput(f"tag {key} is given twice")
+        tags[key] = value
+    return tags
+
+
+def _ref(text: str) -> tuple[str, int | None]:
+    from mlwarden.store import parse_ref
+
+    return parse_ref(text)
+
+
+def _describe_schema(v: DatasetVersion) -> str:
+    if v.schema.columns is None:
+        return "schema unknown" + (f" ({v.schema.error})" if v.schema.error else "")
+    rows = "?" if v.rows is None else f"{v.rows:,}"
+    return f"{rows} rows, {len(v.schema.columns)} columns"
+
+
+def _input_size(name: str) -> int | None:
+    try:
+        return Path(name).stat().st_size
+    except OSError:
+        return None
+
+
+@data.command()
+@click.argument("file_name", metavar="FILE")
+@click.option("--name", "name", required=True, help="Dataset name: letters, digits, '.', '_', '-'.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag for this version (repeatable).")
+@click.option("--force", is_flag=True, help="Make a new version even if the content equals the latest one.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "jsonl", "binary"]),
+    default=None,
+    help="The file's format (default: from its extension and content).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the version's record as JSON.")
+@home_option
+@click.pass_obj
+def put(
+    ctx: Context, file_name: str, name: str, tags: tuple[str, ...], force: bool, fmt: str | None, as_json: bool
+) -> None:
+    """Store FILE (or - for stdin) encrypted, as the next version of dataset NAME.
+
+    Prints NAME@VERSION and the plaintext SHA-256. Content equal to the latest version makes
+    no new version unless --force.
+    """
+    from mlwarden.store import check_name
+
+    check_name(name)
+    parsed = _tags(tags)
+    ws = open_workspace(ctx)
+    if file_name == "-":
+        source: Any = sys.stdin.buffer
+        size = None
+    else:
+        path = Path(file_name)
+        if not path.exists():
+            raise NotFound(f"input file {file_name} does not exist")
+        source, size = path, _input_size(file_name)
+    with progress_bar(size, f"storing {name}") as advance:
+        result = ws.datasets.put(source, name=name, tags=parsed, force=force, format=fmt, progress=advance)
+    v = result.version
+    if as_json:
+        emit_json({**v.to_json(), "created": result.created})
+    else:
+        click.echo(f"{v.ref}  sha256:{v.sha256}")
+    if result.created:
+        click.echo(
+            f"mlwarden: stored {human_size(v.size)} as {v.ref} ({v.format}, {_describe_schema(v)}, "
+            f"key version {v.key_version})",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"mlwarden: unchanged: the content equals {v.ref}, so no new version was made (--force makes one)",
+            err=True,
+        )
+
+
+@data.command()
+@click.argument("ref", metavar="NAME[@VERSION]")
+@click.option("-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@home_option
+@click.pass_obj
+def get(ctx: Context, ref: str, output_name: str, force: bool) -> None:
+    """Restore a version's exact bytes into OUT (the latest version when none is given).
+
+    Nothing is written unless all of it verifies: OUT appears only once complete, and with
+    OUT = - the whole version is verified before the first byte goes to stdout.
+    """
+    name, version = _ref(ref)
+    ws = open_workspace(ctx)
+    info = ws.datasets.info(name, version)
+    with (
+        open_output(output_name, force=force, mode=0o600) as dst,
+        progress_bar(info.size, f"restoring {info.ref}") as advance,
+    ):
+        v = ws.datasets.get(name, info.version, dst, progress=advance, verify_first=output_name == "-")
+    click.echo(f"mlwarden: restored {v.ref} ({human_size(v.size)}, SHA-256 verified) -> {output_name}", err=True)
+
+
+@data.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Print the datasets as JSON.")
+@home_option
+@click.pass_obj
+def ls(ctx: Context, as_json: bool) -> None:
+    """List datasets with their latest version."""
+    ws = open_workspace(ctx)
+    found = ws.datasets.list()
+    if as_json:
+        emit_json([d.to_json() for d in found])
+        return
+    if not found:
+        click.echo("no datasets yet; store one with `mlwarden data put FILE --name NAME`", err=True)
+        return
+    table: list[tuple[str, ...]] = [("NAME", "LATEST", "VERSIONS", "SIZE", "ROWS", "FORMAT", "CREATED")]
+    for d in found:
+        v = d.latest
+        table.append(
+            (
+                d.name,
+                "shredded" if v is None else v.ref,
+                str(d.versions),
+                "-" if v is None else human_size(v.size),
+                "-" if v is None or v.rows is None else f"{v.rows:,}",
+                "-" if v is None else v.format,
+                "-" if v is None else v.created_at,
+            )
+        )
+    _print_table(table)
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+@data.command()
+@click.argument("ref", metavar="NAME[@VERSION]")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+@home_option
+@click.pass_obj
+def info(ctx: Context, ref: str, as_json: bool) -> None:
+    """Show a version: schema (columns and types), rows, SHA-256, size, key version, tags."""
+    name, version = _ref(ref)
+    ws = open_workspace(ctx)
+    v = ws.datasets.info(name, version)
+    if as_json:
+        emit_json(v.to_json())
+        return
+    lines = [
+        ("dataset", v.ref),
+        ("format", v.format),
+        ("rows", "unknown" if v.rows is None else f"{v.rows:,}"),
+        ("size", f"{human_size(v.size)} ({v.size:,} bytes)"),
+        ("sha256", v.sha256),
+        ("key version", str(v.key_version)),
+        ("created", f"{v.created_at} by {v.created_by}"),
+    ]
+    if v.shredded:
+        lines.append(("shredded", f"{v.shredded_at} by {v.shredded_by} (data destroyed; this is a tombstone)"))
+    for key, value in sorted(v.tags.items()):
+        lines.append((f"tag {key}", value))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key.ljust(width)}  {value}")
+    if v.schema.columns is None:
+        reason = v.schema.error or "not a tabular format"
+        click.echo(f"{'schema'.ljust(width)}  unknown: {reason}")
+        return
+    click.echo(f"schema ({len(v.schema.columns)} columns):")
+    col_width = max((len(c.name) for c in v.schema.columns), default=0)
+    for c in v.schema.columns:
+        click.echo(f"  {c.name.ljust(col_width)}  {c.type}")
+
+
+@data.command()
+@click.argument("ref", metavar="NAME@VERSION")
+@click.option("--shred", is_flag=True, help="Destroy the version's data key (required: rm always shreds).")
+@home_option
+@click.pass_obj
+def rm(ctx: Context, ref: str, shred: bool) -> None:
+    """Crypto-shred one version: its data key is destroyed, so no copy can ever be read again.
+
+    The catalog keeps a tombstone (name, version, SHA-256, size, who shredded it and when).
+    """
+    name, version = _ref(ref)
+    if version is None:
+        raise BadInput(f"say which version to remove: {name}@VERSION (see `mlwarden data info {name}`)")
+    if not shred:
+        raise BadInput("`data rm` destroys data for good: add --shred to confirm")
+    ws = open_workspace(ctx)
+    v = ws.datasets.shred(name, version)
+    click.echo(f"shredded {v.ref}: data key destroyed at {v.shredded_at} by {v.shredded_by}; tombstone kept")
+
+
+@data.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@home_option
+@click.pass_obj
+def check(ctx: Context, as_json: bool) -> None:
+    """Verify every stored version against the catalog (exit 3 listing any mismatch)."""
+    ws = open_workspace(ctx)
+    total = sum(v.size for d in ws.datasets.list() for v in ([d.latest] if d.latest else []))
+    with progress_bar(total or None, "verifying") as advance:
+        report = ws.datasets.check(progress=advance)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for p in report.problems:
+            click.echo(f"MISMATCH {p.problem if p.problem.startswith(p.ref) else f'{p.ref}: {p.problem}'}")
+        status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+        click.echo(
+            f"{status}: {report.versions} versions verified ({human_size(report.bytes)}), "
+            f"{report.shredded} shredded"
+        )
+        if report.orphans:
+            click.echo(
+                f"note: {len(report.orphans)} stored objects belong to no version (left by interrupted puts); "
+                "`mlwarden data gc` removes them",
+                err=True,
+            )
+    if not report.ok:
+        click.get_current_context().exit(EXIT_INTEGRITY)
+
+
+@data.command()
+@home_option
+@click.pass_obj
+def gc(ctx: Context) -> None:
+    """Remove stored objects that no version refers to (left by interrupted puts)."""
+    ws = open_workspace(ctx)
+    removed = ws.datasets.collect_garbage()
+    click.echo(f"removed {len(removed)} orphaned objects")
+
+
+@data.command(name="import-fernet")
+@click.argument("file_name", metavar="FILE")
+@click.option("--key", "key_file", required=True, metavar="KEYFILE", help="The Fernet key file (e.g. secret.key).")
+@click.option("--name", "name", required=True, help="Dataset name.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag for this version (repeatable).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "jsonl", "binary"]),
+    default=None,
+    help="The plaintext's format (default: from FILE's name without .enc, and the content).",
+)
+@home_option
+@click.pass_obj
+def import_fernet(
+    ctx: Context, file_name: str, key_file: str, name: str, tags: tuple[str, ...], fmt: str | None
+) -> None:
+    """Migrate FILE, a Fernet token (`Fernet(key).encrypt(...)`), into the store as dataset NAME.
+
+    The token is verified (HMAC) before anything is stored; a wrong key or a damaged token is
+    exit 3. Its origin and Fernet timestamp are recorded in the version's tags.
+    """
+    from mlwarden.crypto._fernet import parse_fernet_key
+    from mlwarden.store import check_name
+
+    check_name(name)
+    parsed = _tags(tags)
+    key = parse_fernet_key(_read_small(key_file, "key file"))
+    token_path = Path(file_name)
+    if not token_path.is_file():
+        raise NotFound(f"input file {file_name} does not exist") if not token_path.exists() else BadInput(
+            f"input {file_name} is not a file"
+        )
+    ws = open_workspace(ctx)
+    try:
+        handle = open(token_path, "rb")  # noqa: SIM115 - closed below
+    except PermissionError:
+        raise BadInput(f"input file {file_name} is not readable (permission denied)") from None
+    with handle, progress_bar(_input_size(file_name), f"importing {name}") as advance:
+        result = ws.datasets.import_fernet(
+            handle, key, name=name, origin=token_path.name, tags=parsed, format=fmt, progress=advance
+        )
+    v = result.version
+    click.echo(f"{v.ref}  sha256:{v.sha256}")
+    click.echo(
+        f"mlwarden: imported {human_size(v.size)} from {file_name} as {v.ref}. The Fernet key file {key_file} "
+        f"and the old ciphertext {file_name} still decrypt to this data: destroy both "
+        "(e.g. `shred -u`) once you have checked the import.",
+        err=True,
+    )
+
+
+def _read_small(name: str, what: str) -> bytes:
+    path = Path(name)
+    try:
+        if path.stat().st_size > 4096:
+            raise BadInput(f"{what} {name} is too large to be a key file")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"{what} {name} does not exist") from None
+    except IsADirectoryError:
+        raise BadInput(f"{what} {name} is a folder; give a file") from None
+    except PermissionError:
+        raise BadInput(f"{what} {name} is not readable (permission denied)") from None
