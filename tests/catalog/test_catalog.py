@@ -32,8 +32,24 @@ def _new(sha: str = "a" * 64, object_id: str | None = None, tags: dict[str, str]
     )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same tests on the embedded SQLite catalog and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        Catalog.open_sqlite(tmp_path / "catalog.db").close()
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return str(request.getfixturevalue("postgres").new_database())
+
+
 @pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
+def catalog(catalog_url: str) -> Catalog:
+    c = Catalog.open_url(catalog_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def sqlite_catalog(tmp_path: Path) -> Catalog:
     c = Catalog.open_sqlite(tmp_path / "catalog.db")
     yield c
     c.close()
@@ -51,7 +67,8 @@ def test_schema_compiles_for_postgresql_and_sqlite() -> None:
     assert "AUTOINCREMENT" not in pg
 
 
-def test_file_is_private_and_durable(tmp_path: Path, catalog: Catalog) -> None:
+def test_file_is_private_and_durable(tmp_path: Path, sqlite_catalog: Catalog) -> None:
+    catalog = sqlite_catalog
     catalog.add_version("d", _new())
     db = tmp_path / "catalog.db"
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
@@ -124,13 +141,11 @@ def test_unknown_names_and_versions_are_not_found(catalog: Catalog) -> None:
         catalog.version("d", 7)
 
 
-def test_concurrent_writers_never_lose_or_duplicate_a_version(tmp_path: Path) -> None:
-    path = tmp_path / "catalog.db"
-    Catalog.open_sqlite(path).close()
+def test_concurrent_writers_never_lose_or_duplicate_a_version(catalog_url: str) -> None:
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
-        c = Catalog.open_sqlite(path)
+        c = Catalog.open_url(catalog_url)
         try:
             for i in range(15):
                 c.add_version("shared", _new(f"{n:032x}{i:032x}"))
@@ -145,11 +160,30 @@ def test_concurrent_writers_never_lose_or_duplicate_a_version(tmp_path: Path) ->
     for t in threads:
         t.join()
     assert not errors
-    c = Catalog.open_sqlite(path)
+    c = Catalog.open_url(catalog_url)
     rows = c.versions("shared")
     assert [r.version for r in rows] == list(range(1, 91))
     assert len({r.sha256 for r in rows}) == 90
     c.close()
+
+
+def test_concurrent_writers_of_identical_content_make_one_version(catalog_url: str) -> None:
+    results: list[tuple[int, bool]] = []
+    barrier = threading.Barrier(4)
+
+    def writer() -> None:
+        c = Catalog.open_url(catalog_url)
+        barrier.wait()
+        row, created = c.add_version("same", _new("c" * 64))
+        results.append((row.version, created))
+        c.close()
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [(1, False), (1, False), (1, False), (1, True)]
 
 
 def test_newer_catalog_format_is_refused(tmp_path: Path) -> None:

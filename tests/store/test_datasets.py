@@ -6,22 +6,27 @@ import base64
 import hashlib
 import io
 import os
-import sqlite3
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import update
 
 import mlwarden
+from mlwarden.catalog._tables import dataset_versions
 from mlwarden.config import Settings
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Shredded
 from mlwarden.usecases import GERMAN_CREDIT_SHA256, german_credit_csv
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> mlwarden.Workspace:
-    settings = Settings(home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode())
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ws(request: pytest.FixtureRequest, tmp_path: Path) -> mlwarden.Workspace:
+    """A workspace with its catalog in SQLite (the default) or on a real PostgreSQL server."""
+    url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None
+    settings = Settings(
+        home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode(), catalog_url=url
+    )
     workspace = mlwarden.Workspace.init(settings=settings, key_source="env")
     workspace = mlwarden.Workspace.open(settings=settings, principal="alice")
     yield workspace
@@ -219,13 +224,10 @@ def test_swapped_objects_and_edited_catalog_are_caught(ws: mlwarden.Workspace) -
         ws.datasets.read_bytes("a")
     pa.write_bytes(da)
     # Point a@1 at b's object in the catalog itself: decrypts, but the SHA-256 gives it away.
-    db_path = ws.home / "catalog.db"
-    ws.close()
-    raw = sqlite3.connect(db_path)
-    raw.execute("UPDATE dataset_versions SET object_id = ? WHERE object_id = ?", ("f" * 32, b.object_id))
-    raw.execute("UPDATE dataset_versions SET object_id = ? WHERE object_id = ?", (b.object_id, a.object_id))
-    raw.commit()
-    raw.close()
+    table = dataset_versions
+    with ws.catalog._engine.begin() as conn:
+        conn.execute(update(table).where(table.c.object_id == b.object_id).values(object_id="f" * 32))
+        conn.execute(update(table).where(table.c.object_id == a.object_id).values(object_id=b.object_id))
     with pytest.raises(IntegrityError, match="a@1 does not match the catalog"):
         ws.datasets.read_bytes("a")
     report = ws.datasets.check()

@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,14 +188,17 @@ class Catalog:
         for attempt in range(_RETRIES):
             try:
                 with self._transaction(write=True) as conn:
-                    dataset_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+                    # FOR UPDATE on the dataset's row serialises numbering per dataset on
+                    # PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises every writer).
+                    lock = select(datasets.c.id).where(datasets.c.name == name).with_for_update()
+                    dataset_id = conn.execute(lock).scalar()
                     if dataset_id is None:
                         dataset_id = conn.execute(
                             insert(datasets)
                             .values(name=name, created_at=new.created_at, created_by=new.created_by)
                             .returning(datasets.c.id)
                         ).scalar_one()
-                    elif not force:
+                    if not force:
                         latest = self._latest_live(conn, name)
                         if latest is not None and latest.sha256 == new.sha256:
                             return latest, False
@@ -225,9 +230,10 @@ class Catalog:
                         )
                     return self._version(conn, name, number), True
             except SqlIntegrityError:
-                # Another writer took this number (or created the dataset) first: try again.
+                # Another writer created the dataset (or took this number) first: try again.
                 if attempt == _RETRIES - 1:
                     raise Unavailable("the catalog is too busy: could not number a new version") from None
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
         raise AssertionError("unreachable")
 
     def mark_shredded(self, name: str, version: int, *, by: str, at: str) -> VersionRow:

@@ -43,6 +43,8 @@ def _ref(text: str) -> tuple[str, int | None]:
 
 
 def _describe_schema(v: DatasetVersion) -> str:
+    if v.format == "binary":
+        return "no schema"
     if v.schema.columns is None:
         return "schema unknown" + (f" ({v.schema.error})" if v.schema.error else "")
     rows = "?" if v.rows is None else f"{v.rows:,}"

@@ -28,6 +28,8 @@ import dataclasses
 import hashlib
 import io
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
@@ -54,8 +56,43 @@ _HEAD = 64 * 1024
 _ENCRYPTED_SUFFIXES = ("enc", "encrypted", "fernet", "token", "crypt")
 
 
+class _HashWorker:
+    """SHA-256 of a stream on its own thread (hashlib releases the GIL), so that hashing overlaps
+    reading and encryption; a bounded queue keeps memory at a few chunks."""
+
+    def __init__(self, initial: hashlib._Hash) -> None:
+        self._hash = initial
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="mlwarden-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._hash.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def finish(self) -> hashlib._Hash:
+        self._queue.put(None)
+        self._thread.join()
+        return self._hash
+
+    def abort(self) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                while True:  # make room, then stop
+                    self._queue.get_nowait()
+            self._queue.put(None)
+            self._thread.join()
+
+
 class _TeeReader(io.RawIOBase):
-    """Reads ``src`` for the encryptor while hashing, counting and feeding the schema sniffer."""
+    """Reads ``src`` for the encryptor while hashing, counting and feeding the schema sniffer.
+
+    The first chunk (the encryptor's 64 KiB probe) is hashed inline: a small put never starts a
+    thread. Later chunks are copied once and shared by the hash thread and the sniffer.
+    """
 
     def __init__(self, src: IO[bytes] | io.RawIOBase, start_sniffer: Callable[[bytes], SchemaSniffer]) -> None:
         super().__init__()
@@ -63,7 +100,8 @@ class _TeeReader(io.RawIOBase):
         self._readinto = getattr(src, "readinto", None)
         self._start_sniffer = start_sniffer
         self.sniffer: SchemaSniffer | None = None
-        self.hash = hashlib.sha256()
+        self._hash = hashlib.sha256()
+        self._worker: _HashWorker | None = None
         self.size = 0
 
     def readable(self) -> bool:
@@ -81,14 +119,33 @@ class _TeeReader(io.RawIOBase):
         if got is None:
             raise BadInput("the input stream is non-blocking and had no data; give a blocking stream")
         got = int(got)
-        data = view[:got]
         if self.sniffer is None:
-            self.sniffer = self._start_sniffer(bytes(data[:_HEAD]))
+            self.sniffer = self._start_sniffer(bytes(view[: min(got, _HEAD)]))
         if got:
-            self.hash.update(data)
+            data = bytes(view[:got])
+            if self.size == 0:
+                self._hash.update(data)
+            else:
+                if self._worker is None:
+                    self._worker = _HashWorker(self._hash)
+                self._worker.update(data)
             self.size += got
-            self.sniffer.feed(bytes(data))
+            self.sniffer.feed(data)
         return got
+
+    def hexdigest(self) -> str:
+        """The SHA-256 of everything read (call once, after the last read)."""
+        if self._worker is not None:
+            self._hash = self._worker.finish()
+            self._worker = None
+        return self._hash.hexdigest()
+
+    def abort(self) -> None:
+        if self._worker is not None:
+            self._worker.abort()
+            self._worker = None
+        if self.sniffer is not None:
+            self.sniffer.abort()
 
 
 class _HashingWriter:
@@ -324,10 +381,9 @@ class Datasets:
                     seal_object(data_key, object_id, tee, out, progress=progress)  # type: ignore[arg-type]
                 assert tee.sniffer is not None
                 schema = tee.sniffer.finish()
+                sha256 = tee.hexdigest()
             finally:
-                if tee.sniffer is not None:
-                    tee.sniffer.abort()
-            sha256 = tee.hash.hexdigest()
+                tee.abort()
             if late_tags is not None:
                 tags = check_tags(late_tags())
             if not force:

@@ -74,6 +74,9 @@ PARQUET_TAIL_MAX = 16 << 20
 _BLOCK_SIZE = 1 << 20
 #: A CSV header or JSON line longer than this is refused rather than buffered without bound.
 _MAX_RECORD = 16 << 20
+#: Blocks pyarrow may read ahead of the batches it has handed out (see :class:`_Pipe`).
+_READAHEAD = 3
+_STALL = 0.05
 _REASON_MAX = 200
 _JOIN_TIMEOUT = 10.0
 _DAMAGED = "the catalog's schema record is damaged"
@@ -196,7 +199,7 @@ class _Channel:
     def __init__(self, max_items: int) -> None:
         self._items: collections.deque[bytes] = collections.deque()
         self._max = max_items
-        self._cond = threading.Condition()
+        self.cond = threading.Condition()
         self._closed = False
         self._cancelled = False
 
@@ -205,34 +208,34 @@ class _Channel:
         return self._cancelled
 
     def put(self, item: bytes) -> None:
-        with self._cond:
+        with self.cond:
             while len(self._items) >= self._max and not self._cancelled:
-                self._cond.wait()
+                self.cond.wait()
             if not self._cancelled:
                 self._items.append(item)
-                self._cond.notify_all()
+                self.cond.notify_all()
 
     def get(self) -> bytes | None:
         """The next chunk, or ``None`` at the end of the data or once cancelled."""
-        with self._cond:
+        with self.cond:
             while not self._items and not self._closed and not self._cancelled:
-                self._cond.wait()
+                self.cond.wait()
             if self._cancelled or not self._items:
                 return None
             item = self._items.popleft()
-            self._cond.notify_all()
+            self.cond.notify_all()
             return item
 
     def close(self) -> None:
-        with self._cond:
+        with self.cond:
             self._closed = True
-            self._cond.notify_all()
+            self.cond.notify_all()
 
     def cancel(self) -> None:
-        with self._cond:
+        with self.cond:
             self._cancelled = True
             self._items.clear()
-            self._cond.notify_all()
+            self.cond.notify_all()
 
 
 class _Pipe(io.RawIOBase):
@@ -240,6 +243,13 @@ class _Pipe(io.RawIOBase):
 
     ``read(n)`` blocks until it has ``n`` bytes or the data ends; it returns ``b""`` at the end of the
     data and as soon as the channel is cancelled, so a pyarrow reader stuck in a read unblocks on abort.
+
+    pyarrow's streaming CSV reader calls ``read`` from its I/O thread pool and reads up to 32 blocks
+    ahead of the batches it has handed out (32 MiB with 1 MiB blocks). To keep memory small, ``read``
+    also holds back while :data:`_READAHEAD` blocks read are not yet back as batches, counted with
+    :meth:`batches`. A block does not always make a batch (a row longer than a block, a block of empty
+    lines), so to never deadlock, a read also goes ahead when the parser thread has been waiting for a
+    batch for :data:`_STALL` seconds: then pyarrow needs more data than it has.
     """
 
     def __init__(self, channel: _Channel, pushback: bytes = b"") -> None:
@@ -247,9 +257,40 @@ class _Pipe(io.RawIOBase):
         self._channel = channel
         self._pending: collections.deque[bytes] = collections.deque([pushback] if pushback else [])
         self._eof = False
+        self._outstanding = 0  # blocks read that have not come back as batches
+        self._consumer_waiting = False
 
     def readable(self) -> bool:
         return True
+
+    def batches(self, reader: Any) -> Iterator[Any]:
+        """The batches of ``reader`` (a pyarrow reader over this pipe), counted for the flow control."""
+        cond = self._channel.cond
+        while True:
+            with cond:
+                self._consumer_waiting = True
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            finally:
+                with cond:
+                    self._consumer_waiting = False
+            with cond:
+                self._outstanding = max(0, self._outstanding - 1)
+                cond.notify_all()
+            yield batch
+
+    def _hold_back(self) -> None:
+        cond = self._channel.cond
+        with cond:
+            while self._outstanding >= _READAHEAD and not self._channel.cancelled:
+                if self._consumer_waiting:
+                    if not cond.wait(_STALL) and self._consumer_waiting:
+                        break  # the parser waits, and pyarrow has not made a batch of what it has
+                else:
+                    cond.wait()
+            self._outstanding += 1
 
     def _next(self) -> bytes | None:
         if self._pending:
@@ -262,6 +303,7 @@ class _Pipe(io.RawIOBase):
         return chunk
 
     def read(self, size: int | None = -1, /) -> bytes:
+        self._hold_back()
         if self._channel.cancelled:
             return b""
         limit = _MAX_RECORD if size is None or size < 0 else size
@@ -596,10 +638,11 @@ def _sniff_csv(channel: _Channel) -> TabularSchema | None:
         return TabularSchema("csv", tuple(Column(name, "null") for name in names), 0)
 
     read, parse, convert = _csv_options(names)
-    reader = pacsv.open_csv(_Pipe(channel, buf), read_options=read, parse_options=parse, convert_options=convert)
+    pipe = _Pipe(channel, buf)
+    reader = pacsv.open_csv(pipe, read_options=read, parse_options=parse, convert_options=convert)
     masks = [_ALL_KINDS] * len(names)
     rows = 0
-    for batch in _batches(reader):
+    for batch in pipe.batches(reader):
         if channel.cancelled:
             return None
         rows += batch.num_rows
@@ -611,14 +654,6 @@ def _sniff_csv(channel: _Channel) -> TabularSchema | None:
         Column(name, _KINDS[(mask & -mask).bit_length() - 1]) for name, mask in zip(names, masks, strict=True)
     )
     return TabularSchema("csv", columns, rows)
-
-
-def _batches(reader: Any) -> Iterator[Any]:
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return
 
 
 def _narrow(mask: int, column: Any) -> int:
