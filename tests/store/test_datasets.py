@@ -296,3 +296,36 @@ def test_open_streams_in_small_reads(ws: mlwarden.Workspace) -> None:
         while chunk := f.read(7777):
             parts.append(chunk)
     assert b"".join(parts) == data
+
+
+def test_read_frame_uses_the_whole_file_types(ws: mlwarden.Workspace) -> None:
+    body = "".join(f"{i},{i * 0.5}\n" for i in range(300_000))
+    data = ("id,score\n" + body + "x,1.5\n").encode()  # far past pyarrow's first block
+    v = ws.datasets.put(data, name="late-string", format="csv").version
+    assert {c.name: c.type for c in v.schema.columns or ()} == {"id": "string", "score": "double"}
+    assert v.rows == 300_001
+    frame = ws.datasets.read_frame("late-string")
+    assert frame.shape == (300_001, 2)
+    assert frame["id"].iloc[-1] == "x"
+    assert frame["id"].iloc[0] == "0"
+
+
+def test_records_show_the_key_version_wrapping_the_data_key_now(ws: mlwarden.Workspace) -> None:
+    ws.datasets.put(b"rows", name="d")
+    ws.rotate_keys()
+    assert ws.datasets.info("d").key_version == 2
+    assert ws.datasets.versions("d")[0].key_version == 2
+    (summary,) = ws.datasets.list()
+    assert summary.latest is not None
+    assert summary.latest.key_version == 2
+    assert ws.datasets.put(b"rows", name="d").version.key_version == 2  # unchanged: the same record
+
+
+def test_import_fernet_reserves_its_origin_tags(ws: mlwarden.Workspace) -> None:
+    from mlwarden.crypto._fernet import parse_fernet_key
+
+    key = Fernet.generate_key()
+    token = io.BytesIO(Fernet(key).encrypt(b"x"))
+    for tag in ("origin", "origin.file"):
+        with pytest.raises(BadInput, match="set by the import"):
+            ws.datasets.import_fernet(token, parse_fernet_key(key), name="d", origin="f", tags={tag: "mine"})

@@ -47,8 +47,9 @@ def _describe_schema(v: DatasetVersion) -> str:
         return "no schema"
     if v.schema.columns is None:
         return "schema unknown" + (f" ({v.schema.error})" if v.schema.error else "")
-    rows = "?" if v.rows is None else f"{v.rows:,}"
-    return f"{rows} rows, {len(v.schema.columns)} columns"
+    rows = "? rows" if v.rows is None else f"{v.rows:,} row{'' if v.rows == 1 else 's'}"
+    columns = len(v.schema.columns)
+    return f"{rows}, {columns} column{'' if columns == 1 else 's'}"
 
 
 def _input_size(name: str) -> int | None:
@@ -240,8 +241,7 @@ def rm(ctx: Context, ref: str, shred: bool) -> None:
 def check(ctx: Context, as_json: bool) -> None:
     """Verify every stored version against the catalog (exit 3 listing any mismatch)."""
     ws = open_workspace(ctx)
-    total = sum(v.size for d in ws.datasets.list() for v in ([d.latest] if d.latest else []))
-    with progress_bar(total or None, "verifying") as advance:
+    with progress_bar(ws.datasets.live_bytes(), "verifying") as advance:
         report = ws.datasets.check(progress=advance)
     if as_json:
         emit_json(report.to_json())
@@ -317,8 +317,11 @@ def import_fernet(
         )
     v = result.version
     click.echo(f"{v.ref}  sha256:{v.sha256}")
+    what = f"imported {human_size(v.size)} from {file_name} as {v.ref}"
+    if not result.created:
+        what = f"unchanged: the content of {file_name} equals {v.ref}, so no new version was made"
     click.echo(
-        f"mlwarden: imported {human_size(v.size)} from {file_name} as {v.ref}. The Fernet key file {key_file} "
+        f"mlwarden: {what}. The Fernet key file {key_file} "
         f"and the old ciphertext {file_name} still decrypt to this data: destroy both "
         "(e.g. `shred -u`) once you have checked the import.",
         err=True,

@@ -236,11 +236,6 @@ def _to_version(row: VersionRow) -> DatasetVersion:
     )
 
 
-def _summary(row: DatasetRow) -> DatasetSummary:
-    latest = None if row.latest is None else _to_version(row.latest)
-    return DatasetSummary(row.name, row.versions, row.created_at, row.created_by, latest)
-
-
 class Datasets:
     """Versioned, encrypted datasets. Get one from :attr:`mlwarden.Workspace.datasets`."""
 
@@ -314,6 +309,9 @@ class Datasets:
 
         check_name(name)
         checked = check_tags(dict(tags) if tags else None)
+        reserved = sorted(k for k in checked if k == "origin" or k.startswith("origin."))
+        if reserved:
+            raise BadInput(f"tag {reserved[0]} is set by the import itself; choose another key")
         if format is not None and format not in FORMATS:
             raise BadInput(f"format {format!r} is not one of {', '.join(FORMATS)}")
         reader = FernetStreamReader(key, token)
@@ -391,7 +389,7 @@ class Datasets:
                     latest = self._catalog.version(name)
                     if latest.shredded_at is None and latest.sha256 == sha256:
                         self._backend.delete(key_name)
-                        return PutResult(_to_version(latest), created=False)
+                        return PutResult(self._record(latest), created=False)
             try:
                 _, wrapped = self._data_keys.create_wrapped(object_id, data_key)
                 new = NewVersion(
@@ -412,7 +410,7 @@ class Datasets:
                 raise
             if not created:  # a concurrent put stored the same content first
                 self._discard(object_id)
-            return PutResult(_to_version(row), created)
+            return PutResult(self._record(row), created)
 
     def _discard(self, object_id: bytes) -> None:
         """Remove an uncommitted object: its key first, so no readable copy outlives it."""
@@ -453,24 +451,36 @@ class Datasets:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def info(self, name: str, version: int | None = None) -> DatasetVersion:
-        """A version's record (the newest live one by default); shredded versions too.
+    def _record(self, row: VersionRow) -> DatasetVersion:
+        """The public record of a catalog row, with the key version wrapping its data key now.
 
-        ``key_version`` is the key version wrapping the data key now (rotation moves it on);
-        the catalog keeps the one it had when the version was stored.
+        Rotation moves data keys to the new key version; the catalog keeps the version each
+        dataset version was stored under, so the live one is read from the data key record.
         """
-        row = self._catalog.version(check_name(name), version)
         current = row.key_version
         if row.shredded_at is None:
             with contextlib.suppress(NotFound, IntegrityError):
                 current = self._data_keys.record(bytes.fromhex(row.object_id)).kek_version or current
         return dataclasses.replace(_to_version(row), key_version=current)
 
+    def info(self, name: str, version: int | None = None) -> DatasetVersion:
+        """A version's record (the newest live one by default); shredded versions too."""
+        return self._record(self._catalog.version(check_name(name), version))
+
     def versions(self, name: str) -> list[DatasetVersion]:
-        return [_to_version(r) for r in self._catalog.versions(check_name(name))]
+        return [self._record(r) for r in self._catalog.versions(check_name(name))]
 
     def list(self) -> list[DatasetSummary]:
-        return [_summary(r) for r in self._catalog.datasets()]
+        """Every dataset, with its newest live version."""
+        return [self._summary(r) for r in self._catalog.datasets()]
+
+    def _summary(self, row: DatasetRow) -> DatasetSummary:
+        latest = None if row.latest is None else self._record(row.latest)
+        return DatasetSummary(row.name, row.versions, row.created_at, row.created_by, latest)
+
+    def live_bytes(self) -> int:
+        """Plaintext bytes of every version not shredded (what :meth:`check` reads)."""
+        return sum(r.size for r in self._catalog.all_versions() if r.shredded_at is None)
 
     def _readable(self, name: str, version: int | None) -> tuple[VersionRow, bytes]:
         row = self._catalog.version(check_name(name), version)
@@ -531,7 +541,7 @@ class Datasets:
             except IntegrityError:
                 raise _tampered(row) from None
         _compare(row, writer.hash.hexdigest(), writer.size)
-        return _to_version(row)
+        return self._record(row)
 
     def read_bytes(self, name: str, version: int | None = None) -> bytes:
         """A version's whole plaintext, in memory."""

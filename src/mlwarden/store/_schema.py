@@ -46,6 +46,7 @@ pyarrow is imported lazily, in the parser thread or at ``finish``: importing thi
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import re
 import struct
@@ -70,10 +71,13 @@ FORMATS = ("csv", "parquet", "jsonl", "binary")
 
 #: Parquet footers larger than this (minus 8 bytes) are not read: the schema is recorded as unknown.
 PARQUET_TAIL_MAX = 16 << 20
-#: Bytes pyarrow parses at a time (its own default); a CSV row or JSON line must fit in one block.
+#: Bytes pyarrow parses at a time (its own default); a CSV row must fit in one block.
 _BLOCK_SIZE = 1 << 20
-#: A CSV header or JSON line longer than this is refused rather than buffered without bound.
-_MAX_RECORD = 16 << 20
+#: CSV blocks grow up to this for files with a long header (many columns): four times the header.
+_MAX_BLOCK = 8 << 20
+#: A CSV header or JSON line longer than these is refused rather than buffered without bound.
+_MAX_HEADER = _MAX_BLOCK // 4
+_MAX_JSON_LINE = 16 << 20
 #: Blocks pyarrow may read ahead of the batches it has handed out (see :class:`_Pipe`).
 _READAHEAD = 3
 _STALL = 0.05
@@ -263,19 +267,27 @@ class _Pipe(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Around each call of the parser thread into pyarrow that may need data to return."""
+        cond = self._channel.cond
+        with cond:
+            self._consumer_waiting = True
+        try:
+            yield
+        finally:
+            with cond:
+                self._consumer_waiting = False
+
     def batches(self, reader: Any) -> Iterator[Any]:
         """The batches of ``reader`` (a pyarrow reader over this pipe), counted for the flow control."""
         cond = self._channel.cond
         while True:
-            with cond:
-                self._consumer_waiting = True
             try:
-                batch = reader.read_next_batch()
+                with self.waiting():
+                    batch = reader.read_next_batch()
             except StopIteration:
                 return
-            finally:
-                with cond:
-                    self._consumer_waiting = False
             with cond:
                 self._outstanding = max(0, self._outstanding - 1)
                 cond.notify_all()
@@ -306,7 +318,7 @@ class _Pipe(io.RawIOBase):
         self._hold_back()
         if self._channel.cancelled:
             return b""
-        limit = _MAX_RECORD if size is None or size < 0 else size
+        limit = _BLOCK_SIZE if size is None or size < 0 else size
         parts: list[bytes] = []
         have = 0
         while have < limit:
@@ -396,6 +408,8 @@ class SchemaSniffer:
                 assert self._thread is not None
                 self._channel.close()
                 self._thread.join()
+                if self._result is None:  # cannot happen: the thread always leaves a result unless aborted
+                    self._result = TabularSchema(self._format, None, None, "the schema parser stopped")
         assert self._result is not None
         return self._result
 
@@ -551,6 +565,11 @@ def _first_record_end(buf: bytes, at_eof: bool) -> int | None:
         i += 1
     if i == n:
         return n if at_eof else None
+    line_end = min((p for p in (buf.find(b"\n", i), buf.find(b"\r", i)) if p >= 0), default=n)
+    if b'"' not in buf[i:line_end]:  # the common case, without scanning byte by byte in Python
+        if line_end == n or (buf[line_end] == 0x0D and line_end + 1 == n):
+            return n if at_eof else None
+        return line_end + 2 if buf[line_end : line_end + 2] == b"\r\n" else line_end + 1
     field_start = True
     quoted = False
     while i < n:
@@ -596,22 +615,25 @@ def _read_header(channel: _Channel) -> tuple[bytes, int, bool]:
         else:
             parts.append(chunk)
             size += len(chunk)
-            if b"\n" not in chunk and b"\r" not in chunk and size <= _MAX_RECORD:
+            if b"\n" not in chunk and b"\r" not in chunk and size <= _MAX_HEADER:
                 continue  # the record cannot have ended in this chunk
         buf = b"".join(parts)
         parts = [buf]
         end = _first_record_end(buf, at_eof)
-        if end is not None:
+        if end is not None and end <= _MAX_HEADER:
             return buf, end, at_eof
-        if size > _MAX_RECORD:
-            raise ValueError(f"the CSV header is longer than {_MAX_RECORD >> 20} MiB")
+        if end is not None or size > _MAX_HEADER:
+            raise ValueError(f"the CSV header is longer than {_MAX_HEADER >> 20} MiB")
 
 
-def _csv_options(names: list[str] | None) -> tuple[Any, Any, Any]:
+def _csv_options(names: list[str] | None, header_size: int) -> tuple[Any, Any, Any]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    read = pacsv.ReadOptions(block_size=_BLOCK_SIZE, use_threads=False)
+    block_size = _BLOCK_SIZE
+    while block_size < 4 * header_size and block_size < _MAX_BLOCK:
+        block_size *= 2  # many columns: long rows
+    read = pacsv.ReadOptions(block_size=block_size, use_threads=False)
     parse = pacsv.ParseOptions(newlines_in_values=True)
     if names is None:
         return read, parse, pacsv.ConvertOptions()
@@ -627,19 +649,20 @@ def _sniff_csv(channel: _Channel) -> TabularSchema | None:
     buf, end, at_eof = _read_header(channel)
     if channel.cancelled:
         return None
-    if not buf.strip(b"\xef\xbb\xbf\r\n"):
+    if not buf.removeprefix(b"\xef\xbb\xbf").strip(b"\r\n"):
         return TabularSchema("csv", None, None, "empty file")
     header = buf[:end]
     if not header.endswith((b"\n", b"\r")):
         header += b"\n"
-    read, parse, convert = _csv_options(None)
+    read, parse, convert = _csv_options(None, len(header))
     names = pacsv.read_csv(pa.BufferReader(header), read_options=read, parse_options=parse).column_names
     if at_eof and not buf[end:].strip(b"\r\n"):
         return TabularSchema("csv", tuple(Column(name, "null") for name in names), 0)
 
-    read, parse, convert = _csv_options(names)
+    read, parse, convert = _csv_options(names, len(header))
     pipe = _Pipe(channel, buf)
-    reader = pacsv.open_csv(pipe, read_options=read, parse_options=parse, convert_options=convert)
+    with pipe.waiting():  # pyarrow reads the first block(s) here
+        reader = pacsv.open_csv(pipe, read_options=read, parse_options=parse, convert_options=convert)
     masks = [_ALL_KINDS] * len(names)
     rows = 0
     for batch in pipe.batches(reader):
@@ -789,14 +812,18 @@ def _json_blocks(channel: _Channel) -> Iterator[bytes]:
         if chunk is None:
             break
         parts.append(chunk)
-        size += len(chunk)
+        before, size = size, size + len(chunk)
         if size < _BLOCK_SIZE:
+            continue
+        # What was kept from before holds no line end, so from a block on there is nothing to cut
+        # unless this chunk brings one: no copying the buffer again and again for a long line.
+        if before >= _BLOCK_SIZE and b"\n" not in chunk:
+            if size > _MAX_JSON_LINE:
+                raise ValueError(f"a JSON line is longer than {_MAX_JSON_LINE >> 20} MiB")
             continue
         data = b"".join(parts)
         cut = data.rfind(b"\n") + 1
         if cut == 0:
-            if size > _MAX_RECORD:
-                raise ValueError(f"a JSON line is longer than {_MAX_RECORD >> 20} MiB")
             parts = [data]
             continue
         yield data[:cut]
