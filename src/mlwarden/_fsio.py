@@ -116,23 +116,11 @@ def atomic_create(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Create ``path`` with ``data`` atomically and durably; FileExistsError if it exists already.
 
     Unlike :func:`atomic_write` this never replaces a file, even one created a moment ago by a
-    concurrent writer: the complete temporary file is hard-linked into place, which fails if the
-    name is taken.
+    concurrent writer: the complete file is linked into place, which fails if the name is taken.
+    Like every write here it goes through an unnamed file, so a crash leaves nothing behind.
     """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    fsync_dir(directory)
+    with atomic_output(path, mode, replace=False) as handle:
+        handle.write(data)
 
 
 @contextlib.contextmanager

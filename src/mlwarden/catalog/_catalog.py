@@ -97,7 +97,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -106,6 +106,32 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get("mlwarden_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (persistent: a no-op once done).
+
+    Switching a new database to WAL needs a moment of exclusive access, and SQLite does not
+    wait for it (no busy timeout, to avoid deadlocks): a second process doing the same at that
+    instant gets "database is locked" at once. So retry, with backoff, up to the busy timeout.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            mode = None
+        if mode is not None and str(mode[0]).lower() in ("wal", "memory"):  # an in-memory database has no WAL
+            return
+        if time.monotonic() > deadline:
+            raise Unavailable("the catalog database stayed locked; another mlwarden process holds it")
+        time.sleep(delay + random.uniform(0, delay))  # noqa: S311 - jitter, not a secret
+        delay = min(delay * 2, 0.1)
 
 
 class Catalog:
