@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
@@ -41,6 +41,38 @@ __all__ = ["Catalog", "DatasetRow", "NewVersion", "VersionRow"]
 
 _RETRIES = 8
 _BUSY_TIMEOUT_MS = 60_000
+
+# Statements built once (SQLAlchemy then reuses their compiled form): a put runs four or five.
+_V = dataset_versions.c
+_JOINED = dataset_versions.join(datasets, datasets.c.id == _V.dataset_id)
+_ROW = select(
+    datasets.c.name,
+    _V.id,
+    _V.version,
+    _V.object_id,
+    _V.sha256,
+    _V.size,
+    _V.rows,
+    _V.format,
+    _V.schema_json,
+    _V.key_version,
+    _V.created_at,
+    _V.created_by,
+    _V.shredded_at,
+    _V.shredded_by,
+).select_from(_JOINED)
+_BY_NAME = datasets.c.name == bindparam("name")
+_LIVE = _V.shredded_at.is_(None)
+_LATEST_LIVE = _ROW.where(_BY_NAME, _LIVE).order_by(_V.version.desc()).limit(1)
+_LATEST_LIVE_SHA = select(_V.sha256).select_from(_JOINED).where(_BY_NAME, _LIVE).order_by(_V.version.desc()).limit(1)
+_ONE_VERSION = _ROW.where(_BY_NAME, _V.version == bindparam("version"))
+_NEWEST = _ROW.where(_BY_NAME).order_by(_V.version.desc()).limit(1)
+_DATASET_ID = select(datasets.c.id).where(_BY_NAME)
+_LOCK_DATASET = _DATASET_ID.with_for_update()
+_HIGHEST = select(func.max(_V.version)).where(_V.dataset_id == bindparam("dataset_id"))
+_TAGS = select(version_tags.c.version_id, version_tags.c.key, version_tags.c.value).where(
+    version_tags.c.version_id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -216,22 +248,18 @@ class Catalog:
                 with self._transaction(write=True) as conn:
                     # FOR UPDATE on the dataset's row serialises numbering per dataset on
                     # PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises every writer).
-                    lock = select(datasets.c.id).where(datasets.c.name == name).with_for_update()
-                    dataset_id = conn.execute(lock).scalar()
+                    dataset_id = conn.execute(_LOCK_DATASET, {"name": name}).scalar()
                     if dataset_id is None:
                         dataset_id = conn.execute(
                             insert(datasets)
                             .values(name=name, created_at=new.created_at, created_by=new.created_by)
                             .returning(datasets.c.id)
                         ).scalar_one()
-                    if not force:
-                        latest = self._latest_live(conn, name)
-                        if latest is not None and latest.sha256 == new.sha256:
-                            return latest, False
-                    highest = conn.execute(
-                        select(func.max(dataset_versions.c.version)).where(dataset_versions.c.dataset_id == dataset_id)
-                    ).scalar()
-                    number = (highest or 0) + 1
+                    elif not force and conn.execute(_LATEST_LIVE_SHA, {"name": name}).scalar() == new.sha256:
+                        latest = self._rows(conn, _LATEST_LIVE, {"name": name})
+                        return latest[0], False
+                    number = (conn.execute(_HIGHEST, {"dataset_id": dataset_id}).scalar() or 0) + 1
+                    schema_json = json.dumps(dict(new.schema), sort_keys=True)
                     version_id = conn.execute(
                         insert(dataset_versions)
                         .values(
@@ -242,19 +270,36 @@ class Catalog:
                             size=new.size,
                             rows=new.rows,
                             format=new.format,
-                            schema_json=json.dumps(dict(new.schema), sort_keys=True),
+                            schema_json=schema_json,
                             key_version=new.key_version,
                             created_at=new.created_at,
                             created_by=new.created_by,
                         )
                         .returning(dataset_versions.c.id)
                     ).scalar_one()
-                    if new.tags:
+                    tags = dict(sorted(new.tags.items()))
+                    if tags:
                         conn.execute(
                             insert(version_tags),
-                            [{"version_id": version_id, "key": k, "value": v} for k, v in sorted(new.tags.items())],
+                            [{"version_id": version_id, "key": k, "value": v} for k, v in tags.items()],
                         )
-                    return self._version(conn, name, number), True
+                    row = VersionRow(
+                        name=name,
+                        version=number,
+                        object_id=new.object_id,
+                        sha256=new.sha256,
+                        size=new.size,
+                        rows=new.rows,
+                        format=new.format,
+                        schema=json.loads(schema_json),
+                        key_version=new.key_version,
+                        created_at=new.created_at,
+                        created_by=new.created_by,
+                        shredded_at=None,
+                        shredded_by=None,
+                        tags=tags,
+                    )
+                    return row, True
             except SqlIntegrityError:
                 # Another writer created the dataset (or took this number) first: try again.
                 if attempt == _RETRIES - 1:
@@ -278,37 +323,36 @@ class Catalog:
     # -- reading ----------------------------------------------------------------------------
 
     def version(self, name: str, version: int | None = None) -> VersionRow:
-        """A version of ``name``; the newest live one when ``version`` is None."""
+        """A version of ``name``; the newest live one when ``version`` is None (or, when every
+        version is shredded, the newest tombstone)."""
         with self._transaction(write=False) as conn:
             if version is not None:
                 return self._version(conn, name, version)
-            latest = self._latest_live(conn, name)
-            if latest is not None:
-                return latest
-            if self._dataset_id(conn, name) is None:
-                raise NotFound(f"no dataset named {name!r}; see `mlwarden data ls`")
-            newest = conn.execute(
-                select(func.max(dataset_versions.c.version))
-                .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-                .where(datasets.c.name == name)
-            ).scalar()
-            if newest is None:
-                raise NotFound(f"dataset {name!r} has no versions")
-            return self._version(conn, name, int(newest))
+            for query in (_LATEST_LIVE, _NEWEST):
+                found = self._rows(conn, query, {"name": name})
+                if found:
+                    return found[0]
+            raise NotFound(f"no dataset named {name!r}; see `mlwarden data ls`")
+
+    def latest_sha256(self, name: str) -> str | None:
+        """The SHA-256 of the newest live version of ``name``, if any (one cheap query)."""
+        with self._transaction(write=False) as conn:
+            found = conn.execute(_LATEST_LIVE_SHA, {"name": name}).scalar()
+            return None if found is None else str(found)
 
     def versions(self, name: str) -> list[VersionRow]:
         with self._transaction(write=False) as conn:
             if self._dataset_id(conn, name) is None:
                 raise NotFound(f"no dataset named {name!r}; see `mlwarden data ls`")
-            return self._rows(conn, datasets.c.name == name)
+            return self._rows(conn, _ROW.where(_BY_NAME).order_by(_V.version), {"name": name})
 
     def all_versions(self) -> list[VersionRow]:
         with self._transaction(write=False) as conn:
-            return self._rows(conn, None)
+            return self._rows(conn, _ROW.order_by(datasets.c.name, _V.version), {})
 
     def datasets(self) -> list[DatasetRow]:
         with self._transaction(write=False) as conn:
-            rows = self._rows(conn, None)
+            rows = self._rows(conn, _ROW.order_by(datasets.c.name, _V.version), {})
             found = conn.execute(
                 select(datasets.c.name, datasets.c.created_at, datasets.c.created_by).order_by(datasets.c.name)
             ).all()
@@ -330,19 +374,11 @@ class Catalog:
 
     @staticmethod
     def _dataset_id(conn: Connection, name: str) -> int | None:
-        found = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+        found = conn.execute(_DATASET_ID, {"name": name}).scalar()
         return None if found is None else int(found)
 
-    def _latest_live(self, conn: Connection, name: str) -> VersionRow | None:
-        newest = conn.execute(
-            select(func.max(dataset_versions.c.version))
-            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-            .where(datasets.c.name == name, dataset_versions.c.shredded_at.is_(None))
-        ).scalar()
-        return None if newest is None else self._version(conn, name, int(newest))
-
     def _version(self, conn: Connection, name: str, version: int) -> VersionRow:
-        rows = self._rows(conn, (datasets.c.name == name) & (dataset_versions.c.version == version))
+        rows = self._rows(conn, _ONE_VERSION, {"name": name, "version": version})
         if rows:
             return rows[0]
         if self._dataset_id(conn, name) is None:
@@ -350,35 +386,12 @@ class Catalog:
         raise NotFound(f"dataset {name!r} has no version {version}; see `mlwarden data info {name}`")
 
     @staticmethod
-    def _rows(conn: Connection, where: Any) -> list[VersionRow]:
-        query = select(
-            datasets.c.name,
-            dataset_versions.c.id,
-            dataset_versions.c.version,
-            dataset_versions.c.object_id,
-            dataset_versions.c.sha256,
-            dataset_versions.c.size,
-            dataset_versions.c.rows,
-            dataset_versions.c.format,
-            dataset_versions.c.schema_json,
-            dataset_versions.c.key_version,
-            dataset_versions.c.created_at,
-            dataset_versions.c.created_by,
-            dataset_versions.c.shredded_at,
-            dataset_versions.c.shredded_by,
-        ).join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-        if where is not None:
-            query = query.where(where)
-        found = conn.execute(query.order_by(datasets.c.name, dataset_versions.c.version)).all()
+    def _rows(conn: Connection, query: Any, params: dict[str, Any]) -> list[VersionRow]:
+        found = conn.execute(query, params).all()
         ids = [r.id for r in found]
         tags: dict[int, dict[str, str]] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for version_id, key, value in conn.execute(
-                select(version_tags.c.version_id, version_tags.c.key, version_tags.c.value).where(
-                    version_tags.c.version_id.in_(chunk)
-                )
-            ):
+            for version_id, key, value in conn.execute(_TAGS, {"ids": ids[start : start + 500]}):
                 tags.setdefault(version_id, {})[key] = value
         result = []
         for r in found:

@@ -388,8 +388,8 @@ class Datasets:
                 tee.abort()
             if late_tags is not None:
                 tags = check_tags(late_tags())
-            if not force:
-                with contextlib.suppress(NotFound, Shredded):
+            if not force and self._catalog.latest_sha256(name) == sha256:
+                with contextlib.suppress(NotFound):
                     latest = self._catalog.version(name)
                     if latest.shredded_at is None and latest.sha256 == sha256:
                         self._backend.delete(key_name)
