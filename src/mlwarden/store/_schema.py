@@ -3,19 +3,21 @@
 ``mlwarden data put`` reads a file's plaintext exactly once, in chunks that go through SHA-256 and the
 encryptor, and never writes plaintext to disk. :class:`SchemaSniffer` rides along on that pass: every
 chunk is also handed to :meth:`SchemaSniffer.feed`, and :meth:`SchemaSniffer.finish` at the end gives a
-:class:`TabularSchema` for the catalog. Files can be many GiB, so nothing here holds more than a few MiB
-whatever the file's size, and nothing touches the disk.
+:class:`TabularSchema` for the catalog. Files can be many GiB, so memory is bounded whatever the file's
+size (``max_queued`` chunks, a few 1 MiB pyarrow blocks and the batch being looked at; for Parquet, the
+tail of the file), and nothing touches the disk.
 
 CSV and JSON Lines are parsed with pyarrow on one background daemon thread, fed through a bounded
 channel: ``feed`` blocks once ``max_queued`` chunks wait, which paces the put to the parser (pyarrow
 releases the GIL while it parses, so hashing, encryption and parsing overlap on several cores). A file
 pyarrow cannot parse is still stored: the parser records why, the channel is cancelled, and every later
-chunk is dropped at once.
+chunk is dropped at once. pyarrow's streaming CSV reader pulls its input from its own I/O thread and
+would read 32 blocks ahead; :class:`_Pipe` holds it to :data:`_READAHEAD`.
 
 CSV types describe the whole file, not its first block. pyarrow's streaming reader infers types from
-its first block and fails later (``CSV conversion error to int64``) when a later block disagrees, so it
-reads every column here as raw bytes (``binary``, pyarrow's null spellings still mapped to null) and
-this module infers the types itself, batch by batch, with pyarrow's own rule: pyarrow tries the kinds
+its first block and fails later (``CSV conversion error to int64``) when a later block disagrees, so the
+sniffer has it read every column as raw bytes (``binary``, pyarrow's null spellings still mapped to
+null) and infers the types itself, batch by batch, with pyarrow's own rule: pyarrow tries the kinds
 null, int64, bool, date32, time32[s], timestamp[s], timestamp[ns], timestamp[s, tz=UTC],
 timestamp[ns, tz=UTC], double, string, binary in that order and keeps the first one every value of the
 column converts to. Whether a value converts to a kind does not depend on the other values, so the
@@ -23,14 +25,20 @@ whole-file answer is the first kind that every batch accepts: each column keeps 
 possible (a bit mask), each batch removes the kinds it rejects (with vectorised casts, mostly on the
 one or two kinds left after the first batch), and the end result is the first kind left. This gives
 exactly what ``pyarrow.csv.read_csv`` (whose non-streaming reader re-converts earlier blocks when a
-later one disagrees) infers for the same file, which the tests check differentially.
+later one disagrees) infers for the same file, which the tests check differentially. Where the sniffer
+departs from ``read_csv``'s defaults, it reads more files, never fewer: quoted values may hold line
+breaks anywhere (``newlines_in_values=True``; with the default, a block cut inside such a value breaks
+the parse), a header with no line ending after it is a header (pyarrow: "Empty CSV file"), and a header
+longer than pyarrow's 1 MiB block gets blocks four times its length (up to 8 MiB), so that wide files
+with long rows parse.
 
 JSON Lines are cut into blocks at line ends (a raw newline can only end a record in JSON Lines) and
 each block is read with ``pyarrow.json.read_json``; the blocks' schemas are merged with the promotions
 pyarrow itself applies inside one block: null to anything, int64 with double to double, timestamp[s]
 with string to string, structs field by field, lists by their items. Any other conflict (a number in
 one row and a string in another) is one pyarrow also refuses in a single block, and the schema is
-recorded as unknown with the reason.
+recorded as unknown with the reason, in pyarrow's words (``Column(/a) changed from number to string``;
+with the row when the conflict is inside one block).
 
 Parquet keeps its schema and row count in a footer at the end of the file, so the sniffer keeps only a
 bounded tail of the stream (whole chunks, at most :data:`PARQUET_TAIL_MAX` bytes plus one chunk) and
@@ -47,10 +55,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import io
+import functools
 import re
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -80,6 +89,8 @@ _MAX_HEADER = _MAX_BLOCK // 4
 _MAX_JSON_LINE = 16 << 20
 #: Blocks pyarrow may read ahead of the batches it has handed out (see :class:`_Pipe`).
 _READAHEAD = 3
+#: A read returns once it has a block's size less this (see :meth:`_Pipe.read`).
+_SLACK = 64 << 10
 _STALL = 0.05
 _REASON_MAX = 200
 _JOIN_TIMEOUT = 10.0
@@ -242,11 +253,12 @@ class _Channel:
             self.cond.notify_all()
 
 
-class _Pipe(io.RawIOBase):
+class _Pipe:
     """A read-only file over a :class:`_Channel`, with bytes pushed back in front; what pyarrow reads.
 
-    ``read(n)`` blocks until it has ``n`` bytes or the data ends; it returns ``b""`` at the end of the
-    data and as soon as the channel is cancelled, so a pyarrow reader stuck in a read unblocks on abort.
+    ``read(n)`` blocks until it has about ``n`` bytes (at most ``n``, at least ``n - _SLACK``) or the
+    data ends; it returns ``b""`` at the end of the data and as soon as the channel is cancelled, so a
+    pyarrow reader stuck in a read unblocks on abort.
 
     pyarrow's streaming CSV reader calls ``read`` from its I/O thread pool and reads up to 32 blocks
     ahead of the batches it has handed out (32 MiB with 1 MiB blocks). To keep memory small, ``read``
@@ -256,10 +268,11 @@ class _Pipe(io.RawIOBase):
     batch for :data:`_STALL` seconds: then pyarrow needs more data than it has.
     """
 
+    closed = False
+
     def __init__(self, channel: _Channel, pushback: bytes = b"") -> None:
-        super().__init__()
         self._channel = channel
-        self._pending: collections.deque[bytes] = collections.deque([pushback] if pushback else [])
+        self._pending: collections.deque[bytes | memoryview] = collections.deque([pushback] if pushback else [])
         self._eof = False
         self._outstanding = 0  # blocks read that have not come back as batches
         self._consumer_waiting = False
@@ -267,12 +280,16 @@ class _Pipe(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        pass
+
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:
         """Around each call of the parser thread into pyarrow that may need data to return."""
         cond = self._channel.cond
         with cond:
             self._consumer_waiting = True
+            cond.notify_all()  # a read held back may now have to go ahead (see _hold_back)
         try:
             yield
         finally:
@@ -296,15 +313,21 @@ class _Pipe(io.RawIOBase):
     def _hold_back(self) -> None:
         cond = self._channel.cond
         with cond:
+            stalled_at = None
             while self._outstanding >= _READAHEAD and not self._channel.cancelled:
-                if self._consumer_waiting:
-                    if not cond.wait(_STALL) and self._consumer_waiting:
-                        break  # the parser waits, and pyarrow has not made a batch of what it has
-                else:
+                if not self._consumer_waiting:
+                    stalled_at = None
                     cond.wait()
+                    continue
+                now = time.monotonic()
+                if stalled_at is None:
+                    stalled_at = now
+                elif now - stalled_at >= _STALL:
+                    break  # the parser has waited all this time: pyarrow cannot make a batch of what it has
+                cond.wait(stalled_at + _STALL - now)
             self._outstanding += 1
 
-    def _next(self) -> bytes | None:
+    def _next(self) -> bytes | memoryview | None:
         if self._pending:
             return self._pending.popleft()
         if self._eof:
@@ -314,21 +337,26 @@ class _Pipe(io.RawIOBase):
             self._eof = True
         return chunk
 
-    def read(self, size: int | None = -1, /) -> bytes:
+    def read(self, size: int | None = -1, /) -> bytes | memoryview:
         self._hold_back()
         if self._channel.cancelled:
             return b""
         limit = _BLOCK_SIZE if size is None or size < 0 else size
-        parts: list[bytes] = []
+        # Whole chunks pass through as they are when they nearly fill the block (a put's chunks are
+        # a little under 1 MiB): no copying. pyarrow takes each read as a block, and a row must not
+        # straddle three blocks, so small chunks are gathered up to about a block.
+        enough = limit - _SLACK if limit > 2 * _SLACK else limit
+        parts: list[bytes | memoryview] = []
         have = 0
-        while have < limit:
+        while have < enough:
             chunk = self._next()
             if chunk is None:
                 break
-            if have + len(chunk) > limit:
+            if have + len(chunk) > limit:  # a chunk larger than a block: cut without copying
                 cut = limit - have
-                self._pending.appendleft(chunk[cut:])
-                chunk = chunk[:cut]
+                view = memoryview(chunk)
+                self._pending.appendleft(view[cut:])
+                chunk = view[:cut]
             parts.append(chunk)
             have += len(chunk)
         return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -704,6 +732,25 @@ def _narrow(mask: int, column: Any) -> int:
 
 
 _SAMPLE = 64
+
+
+@functools.cache
+def _bool_values() -> Any:
+    """pyarrow's boolean spellings as a string array, built from buffers.
+
+    ``pa.array`` on Python values would import pandas (pyarrow checks for pandas objects): 40 MiB of
+    RSS in the middle of a put that has a memory budget.
+    """
+    import pyarrow as pa
+
+    data = "".join(_BOOL_VALUES).encode()
+    ends = [0]
+    for value in _BOOL_VALUES:
+        ends.append(ends[-1] + len(value))
+    offsets = pa.py_buffer(struct.pack(f"<{len(ends)}i", *ends))
+    return pa.Array.from_buffers(pa.string(), len(_BOOL_VALUES), [None, offsets, pa.py_buffer(data)])
+
+
 _CHECKED_KINDS = (_INT, _BOOL, _DATE, _TIME, _TS_S, _TS_NS, _TSZ_S, _TSZ_NS, _DOUBLE)
 
 
@@ -725,7 +772,7 @@ def _all_of_kind(kind: int, text: Any, trimmed: Any) -> bool:
     import pyarrow.compute as pc
 
     if kind == _BOOL:
-        return bool(pc.all(pc.is_in(text, value_set=pa.array(_BOOL_VALUES))).as_py())
+        return bool(pc.all(pc.is_in(text, value_set=_bool_values())).as_py())
     if kind == _TIME:
         return bool(pc.all(pc.match_substring_regex(trimmed, _TIME_PATTERN)).as_py())
     values, target = {
