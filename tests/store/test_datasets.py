@@ -329,3 +329,30 @@ def test_import_fernet_reserves_its_origin_tags(ws: mlwarden.Workspace) -> None:
     for tag in ("origin", "origin.file"):
         with pytest.raises(BadInput, match="set by the import"):
             ws.datasets.import_fernet(token, parse_fernet_key(key), name="d", origin="f", tags={tag: "mine"})
+
+
+def test_a_parse_error_far_into_a_csv_does_not_hang_the_put(tmp_path: Path) -> None:
+    # Regression: the parser thread failed on a row ~35 MiB in while pyarrow's reader thread was
+    # held back and the put was blocked feeding a full channel; destroying the reader waited for
+    # its thread before the channel was cancelled, so all three waited for ever.
+    script = """
+import base64, os, sys
+from pathlib import Path
+from mlwarden import Workspace
+from mlwarden.config import Settings
+st = Settings(home=Path(sys.argv[1]), master_key=base64.b64encode(os.urandom(32)).decode())
+Workspace.init(settings=st, key_source="env")
+ws = Workspace.open(settings=st)
+good = b"".join(b"%d,%d,x%d\\n" % (i, i * 7, i) for i in range(1_500_000))
+v = ws.datasets.put(b"a,b,c\\n" + good + b"1,2\\n" + good, name="late-ragged", format="csv").version
+print(v.schema.error)
+assert ws.datasets.read_bytes("late-ragged").endswith(good[-100:])
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "ws")], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Expected 3 columns, got 2" in done.stdout

@@ -689,16 +689,25 @@ def _sniff_csv(channel: _Channel) -> TabularSchema | None:
 
     read, parse, convert = _csv_options(names, len(header))
     pipe = _Pipe(channel, buf)
-    with pipe.waiting():  # pyarrow reads the first block(s) here
-        reader = pacsv.open_csv(pipe, read_options=read, parse_options=parse, convert_options=convert)
     masks = [_ALL_KINDS] * len(names)
     rows = 0
-    for batch in pipe.batches(reader):
-        if channel.cancelled:
-            return None
-        rows += batch.num_rows
-        for i in range(batch.num_columns):
-            masks[i] = _narrow(masks[i], batch.column(i))
+    reader = None
+    try:
+        with pipe.waiting():  # pyarrow reads the first block(s) here
+            reader = pacsv.open_csv(pipe, read_options=read, parse_options=parse, convert_options=convert)
+        for batch in pipe.batches(reader):
+            if channel.cancelled:
+                return None
+            rows += batch.num_rows
+            for i in range(batch.num_columns):
+                masks[i] = _narrow(masks[i], batch.column(i))
+    except BaseException:
+        # Cancel before the reader goes: destroying it waits for pyarrow's I/O thread, which may
+        # be held back in _Pipe.read (or the feeding thread blocked on a full channel) until then.
+        channel.cancel()
+        raise
+    finally:
+        del reader
     if channel.cancelled:
         return None
     columns = tuple(
