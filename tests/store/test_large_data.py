@@ -259,9 +259,4 @@ def test_put_and_get_of_a_large_file_stream_in_bounded_memory(tmp_path: Path, ki
     )
     print(timings)
     assert get["maxrss_kib"] < RSS_LIMIT_MIB * 1024, timings
-    if kind == "csv" and put["maxrss_kib"] >= RSS_LIMIT_MIB * 1024:
-        # Known: the sniffer's pyarrow adds ~85 MiB of library pages and ~60-100 MiB of heap to the CLI's
-        # ~65 MiB, whatever the file's size (207-270 MiB measured, flat from 128 MiB to 5 GiB).
-        # Everything else above held. Once the CSV put fits, delete this branch so that a regression fails.
-        pytest.xfail(f"CSV put over {RSS_LIMIT_MIB} MiB peak RSS (known, pyarrow sniffer): {timings}")
     assert put["maxrss_kib"] < RSS_LIMIT_MIB * 1024, timings

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mlwarden.cli._app import EXIT_INTEGRITY, Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
-from mlwarden.cli._common import human_size, open_output, open_workspace, progress_bar
+from mlwarden.cli._common import human_size, no_huge_pages, open_output, open_workspace, progress_bar
 from mlwarden.errors import BadInput, NotFound
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ def put(
 
     check_name(name)
     parsed = _tags(tags)
+    no_huge_pages()
     ws = open_workspace(ctx)
     if file_name == "-":
         source: Any = sys.stdin.buffer
@@ -301,6 +302,7 @@ def import_fernet(
     check_name(name)
     parsed = _tags(tags)
     key = parse_fernet_key(_read_small(key_file, "key file"))
+    no_huge_pages()
     token_path = Path(file_name)
     if not token_path.is_file():
         raise NotFound(f"input file {file_name} does not exist") if not token_path.exists() else BadInput(

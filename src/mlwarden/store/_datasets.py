@@ -376,7 +376,8 @@ class Datasets:
         object_id = os.urandom(OBJECT_ID_SIZE)
         key_name = object_id.hex()
         data_key = os.urandom(32)
-        tee = _TeeReader(src, lambda head: SchemaSniffer(fmt or detect_format(filename, head)))
+        # A short queue for the sniffer: every chunk in it is 1 MiB of a memory budget.
+        tee = _TeeReader(src, lambda head: SchemaSniffer(fmt or detect_format(filename, head), max_queued=4))
         with file_lock(self._lock, exclusive=False):
             try:
                 with self._backend.create(key_name) as out:
