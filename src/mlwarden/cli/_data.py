@@ -304,10 +304,10 @@ def import_fernet(
     key = parse_fernet_key(_read_small(key_file, "key file"))
     no_huge_pages()
     token_path = Path(file_name)
+    if not token_path.exists():
+        raise NotFound(f"input file {file_name} does not exist")
     if not token_path.is_file():
-        raise NotFound(f"input file {file_name} does not exist") if not token_path.exists() else BadInput(
-            f"input {file_name} is not a file"
-        )
+        raise BadInput(f"input {file_name} is not a file")
     ws = open_workspace(ctx)
     try:
         handle = open(token_path, "rb")  # noqa: SIM115 - closed below
