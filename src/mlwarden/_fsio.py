@@ -73,8 +73,10 @@ def atomic_output(path: Path, mode: int = 0o600, *, replace: bool = True) -> Ite
     """Write a file atomically: yields a file object; on normal exit the file replaces ``path``.
 
     The bytes go to an unnamed file where the system has them (else to a hidden temporary
-    file), which is fsynced, given its name, and the folder fsynced. On any exception ``path``
-    is left as it was and nothing else remains. With ``replace=False`` an existing ``path`` is
+    file), which is fsynced, given its name, and the folder fsynced. Replacing an existing
+    ``path`` goes through a hidden temporary name and a rename (``linkat`` cannot replace).
+    On any exception ``path`` is left as it was and nothing else remains. With
+    ``replace=False`` an existing ``path`` is
     never replaced, even one created a moment ago by another process: the complete file is
     linked into place, and ``FileExistsError`` is raised if the name is taken.
     """
@@ -90,13 +92,20 @@ def atomic_output(path: Path, mode: int = 0o600, *, replace: bool = True) -> Ite
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-            if unnamed and not replace:
-                _name_unnamed(handle.fileno(), path)
-            elif unnamed:
-                _name_unnamed(handle.fileno(), tmp)
-        if replace:
+            linked = False
+            if unnamed:
+                try:
+                    # Straight to its name when that is free: no temporary name ever exists,
+                    # so a crash at any instant leaves the whole file or nothing.
+                    _name_unnamed(handle.fileno(), path)
+                    linked = True
+                except FileExistsError:
+                    if not replace:
+                        raise
+                    _name_unnamed(handle.fileno(), tmp)
+        if not linked and replace:
             os.replace(tmp, path)
-        elif not unnamed:
+        elif not linked:
             os.link(tmp, path)
             os.unlink(tmp)
     except BaseException:
