@@ -14,6 +14,7 @@ committed isolation) into a retry, never a duplicate or a lost version.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -283,22 +284,9 @@ class Catalog:
                             insert(version_tags),
                             [{"version_id": version_id, "key": k, "value": v} for k, v in tags.items()],
                         )
-                    row = VersionRow(
-                        name=name,
-                        version=number,
-                        object_id=new.object_id,
-                        sha256=new.sha256,
-                        size=new.size,
-                        rows=new.rows,
-                        format=new.format,
-                        schema=json.loads(schema_json),
-                        key_version=new.key_version,
-                        created_at=new.created_at,
-                        created_by=new.created_by,
-                        shredded_at=None,
-                        shredded_by=None,
-                        tags=tags,
-                    )
+                    facts = {f.name: getattr(new, f.name) for f in dataclasses.fields(new)}
+                    facts.update(schema=json.loads(schema_json), tags=tags)
+                    row = VersionRow(name=name, version=number, shredded_at=None, shredded_by=None, **facts)
                     return row, True
             except SqlIntegrityError:
                 # Another writer created the dataset (or took this number) first: try again.
