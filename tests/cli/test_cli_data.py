@@ -12,15 +12,13 @@ import csv
 import hashlib
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pty_session import run_on_pty
 
 from mlwarden.usecases import GERMAN_CREDIT_SHA256, german_credit_csv
 
@@ -948,55 +946,6 @@ class TestRotation:
 # --------------------------------------------------------------------------------------------
 
 
-def _take_terminal() -> None:
-    """In the child: start a session and make stdin (the pty) its controlling terminal."""
-    import fcntl
-    import termios
-
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def run_on_pty(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
-    """Run ``mlwarden ARGS`` with stdin and stderr on a pseudo-terminal; returns (exit, screen + stdout)."""
-    controller, terminal = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlwarden", *args],
-        stdin=terminal,
-        stdout=subprocess.PIPE,
-        stderr=terminal,
-        cwd=cwd,
-        env={**env, "COLUMNS": "100"},
-        close_fds=True,
-        preexec_fn=_take_terminal,
-    )
-    os.close(terminal)
-    seen = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(controller, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-            elif proc.poll() is not None:
-                break
-        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        os.close(controller)
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.stdout is not None
-    out = proc.stdout.read().decode()
-    proc.stdout.close()
-    return proc.returncode, seen.decode(errors="replace") + out
-
-
 class TestProgress:
     def test_large_put_and_get_show_a_bar_only_on_a_terminal(self, workspace, tmp_path):
         big = tmp_path / "big.bin"
@@ -1004,11 +953,11 @@ class TestProgress:
             out.truncate(40 * MIB)
         env, cwd = workspace.cli.env, workspace.cli.cwd
 
-        code, screen = run_on_pty(["data", "put", "big.bin", "--name", "big"], env, cwd)
+        code, screen = run_on_pty(["data", "put", "big.bin", "--name", "big"], env, cwd=cwd, timeout=60)
         assert code == 0, screen
         assert "storing big" in screen  # the bar's label (the summary line says "stored")
         assert "/40.0 MiB" in screen  # done/total
-        code, screen = run_on_pty(["data", "get", "big", "-o", "back.bin"], env, cwd)
+        code, screen = run_on_pty(["data", "get", "big", "-o", "back.bin"], env, cwd=cwd, timeout=60)
         assert code == 0, screen
         assert "restoring big@1" in screen
         assert "/40.0 MiB" in screen
@@ -1025,7 +974,9 @@ class TestProgress:
 
     def test_small_file_shows_no_bar_even_on_a_terminal(self, workspace, write_file):
         write_file("small.bin", b"tiny")
-        code, screen = run_on_pty(["data", "put", "small.bin", "--name", "small"], workspace.cli.env, workspace.cli.cwd)
+        code, screen = run_on_pty(
+            ["data", "put", "small.bin", "--name", "small"], workspace.cli.env, cwd=workspace.cli.cwd, timeout=60
+        )
         assert code == 0, screen
         assert "storing small" not in screen
         assert "small@1" in screen
