@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from store_processes import assert_sqlite_intact, workspace_env
 
 from mlwarden import Workspace
 from mlwarden.catalog import Catalog
@@ -88,12 +89,6 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _env(home: Path, key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLWARDEN_")}
-    env.pop("PYTHONWARNINGS", None)
-    env.pop("PYTHONDEVMODE", None)
-    env.update(MLWARDEN_HOME=str(home), MLWARDEN_MASTER_KEY=key)
-    return env
 
 
 class _Home:
@@ -102,7 +97,7 @@ class _Home:
     def __init__(self, tmp_path: Path) -> None:
         self.path = tmp_path / "ws"
         self.key = base64.b64encode(os.urandom(32)).decode()
-        self.env = _env(self.path, self.key)
+        self.env = workspace_env(self.path, self.key)
         with Workspace.init(self.path, settings=self._settings()) as ws:
             # Create the catalog (in WAL mode) now: processes opening a brand-new catalog at the
             # same moment can fail, which test_first_open_of_a_fresh_catalog_waits_for_a_writer shows.
@@ -156,13 +151,6 @@ def _finish(proc: subprocess.Popen[str]) -> list[list[str]]:
     return [line.split() for line in out.splitlines()]
 
 
-def _integrity_check(db: Path) -> None:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-    finally:
-        conn.close()
 
 
 def _check_store(home: _Home, expected: dict[int, bytes]) -> None:
@@ -180,7 +168,7 @@ def _check_store(home: _Home, expected: dict[int, bytes]) -> None:
         assert report.versions == len(expected)
         assert len(home.object_files()) == len(expected)
         assert len({v.object_id for v in versions}) == len(expected)
-    _integrity_check(home.path / "catalog.db")
+    assert_sqlite_intact(home.path / "catalog.db")
 
 
 def _interleavings(owners: list[str]) -> int:

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_processes import workspace_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -89,13 +90,6 @@ print(json.dumps({"code": os.waitstatus_to_exitcode(status), "maxrss_kib": usage
 """
 
 
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLWARDEN_")}
-    env.pop("PYTHONWARNINGS", None)
-    env.pop("PYTHONDEVMODE", None)
-    env["MLWARDEN_HOME"] = str(home)
-    env["MLWARDEN_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    return env
 
 
 def _measured(env: dict[str, str], cwd: Path, *argv: str | Path) -> tuple[dict[str, Any], str, str]:
@@ -202,7 +196,7 @@ def _report(figures: dict[str, Any], what: str, size: int) -> str:
 def _round_trip(tmp_path: Path, kind: str) -> tuple[dict[str, Any], dict[str, Any], int, float]:
     """Init, write the input, put it, get it back, check everything; returns (put, get, size, written)."""
     home = tmp_path / "ws"
-    env = _env(home)
+    env = workspace_env(home, base64.b64encode(os.urandom(32)).decode())
     # The measurement itself: a child that touches 256 MiB must read as at least that much.
     probe, _, _ = _measured(env, tmp_path, sys.executable, "-c", "x = bytearray(256 << 20)")
     assert probe["maxrss_kib"] >= 256 * 1024, probe

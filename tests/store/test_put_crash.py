@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from store_processes import assert_sqlite_intact, workspace_env
 
 from mlwarden import Workspace
 from mlwarden.config import Settings
@@ -71,12 +72,6 @@ COMMITTED = "catalog committed, not yet acknowledged"
 ACKED = "acknowledged (killed after printing)"
 
 
-def _env(home: Path, key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLWARDEN_")}
-    env.pop("PYTHONWARNINGS", None)
-    env.pop("PYTHONDEVMODE", None)
-    env.update(MLWARDEN_HOME=str(home), MLWARDEN_MASTER_KEY=key)
-    return env
 
 
 def _mlwarden(*args: str | Path) -> list[str]:
@@ -182,13 +177,6 @@ def _check_json(env: dict[str, str]) -> dict[str, object]:
     return report
 
 
-def _integrity_check(db: Path) -> None:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-    finally:
-        conn.close()
 
 
 def test_sigkill_during_put_loses_nothing(tmp_path: Path) -> None:
@@ -196,7 +184,7 @@ def test_sigkill_during_put_loses_nothing(tmp_path: Path) -> None:
         pytest.skip("needs Linux /proc to time the kills")
     home = tmp_path / "ws"
     key = base64.b64encode(os.urandom(32)).decode()
-    env = _env(home, key)
+    env = workspace_env(home, key)
     subprocess.run(_mlwarden("init"), env=env, check=True, capture_output=True, timeout=TIMEOUT_S)
     db = home / "catalog.db"
     rng = random.Random()
@@ -334,7 +322,7 @@ def test_sigkill_during_put_loses_nothing(tmp_path: Path) -> None:
     assert phases[ENCRYPTING] + phases[LINKED] + phases[KEYED] + phases[COMMITTED] >= KILLS // 4, report
 
     # The catalog: intact, numbered 1..N without gaps or duplicates, every acknowledged version in it.
-    _integrity_check(db)
+    assert_sqlite_intact(db)
     final = _state(home)
     numbers = sorted(final.versions)
     assert numbers == list(range(1, len(numbers) + 1))
@@ -387,7 +375,7 @@ def test_sigkill_during_put_loses_nothing(tmp_path: Path) -> None:
     collected = _state(home)
     assert collected.objects == {obj for _, obj in final.versions.values()}
     assert collected.versions == final.versions
-    _integrity_check(db)
+    assert_sqlite_intact(db)
     for number in sorted(acked)[-3:]:
         _get_and_compare(env, tmp_path, number, acked[number])
 
