@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from mlwarden.cli._app import EXIT_INTEGRITY, Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
-from mlwarden.cli._common import human_size, no_huge_pages, open_output, open_workspace, progress_bar
+from mlwarden.cli._common import human_size, no_huge_pages, open_input, open_output, open_workspace, progress_bar
 from mlwarden.errors import BadInput, NotFound
 
 if TYPE_CHECKING:
@@ -52,13 +51,6 @@ def _describe_schema(v: DatasetVersion) -> str:
     return f"{rows}, {columns} column{'' if columns == 1 else 's'}"
 
 
-def _input_size(name: str) -> int | None:
-    try:
-        return Path(name).stat().st_size
-    except OSError:
-        return None
-
-
 @data.command()
 @click.argument("file_name", metavar="FILE")
 @click.option("--name", "name", required=True, help="Dataset name: letters, digits, '.', '_', '-'.")
@@ -88,16 +80,9 @@ def put(
     parsed = _tags(tags)
     no_huge_pages()
     ws = open_workspace(ctx)
-    if file_name == "-":
-        source: Any = sys.stdin.buffer
-        size = None
-    else:
-        path = Path(file_name)
-        if not path.exists():
-            raise NotFound(f"input file {file_name} does not exist")
-        source, size = path, _input_size(file_name)
-    with progress_bar(size, f"storing {name}") as advance:
-        result = ws.datasets.put(source, name=name, tags=parsed, force=force, format=fmt, progress=advance)
+    with open_input(file_name) as (src, size), progress_bar(size, f"storing {name}") as advance:
+        # The file object's name (its path) lets the store detect the format from the extension.
+        result = ws.datasets.put(src, name=name, tags=parsed, force=force, format=fmt, progress=advance)
     v = result.version
     if as_json:
         emit_json({**v.to_json(), "created": result.created})
@@ -303,19 +288,10 @@ def import_fernet(
     parsed = _tags(tags)
     key = parse_fernet_key(_read_small(key_file, "key file"))
     no_huge_pages()
-    token_path = Path(file_name)
-    if not token_path.exists():
-        raise NotFound(f"input file {file_name} does not exist")
-    if not token_path.is_file():
-        raise BadInput(f"input {file_name} is not a file")
     ws = open_workspace(ctx)
-    try:
-        handle = open(token_path, "rb")  # noqa: SIM115 - closed below
-    except PermissionError:
-        raise BadInput(f"input file {file_name} is not readable (permission denied)") from None
-    with handle, progress_bar(_input_size(file_name), f"importing {name}") as advance:
+    with open_input(file_name) as (token, size), progress_bar(size, f"importing {name}") as advance:
         result = ws.datasets.import_fernet(
-            handle, key, name=name, origin=token_path.name, tags=parsed, format=fmt, progress=advance
+            token, key, name=name, origin=Path(file_name).name, tags=parsed, format=fmt, progress=advance
         )
     v = result.version
     click.echo(f"{v.ref}  sha256:{v.sha256}")
