@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
@@ -42,6 +42,7 @@ __all__ = ["Catalog", "DatasetRow", "NewVersion", "VersionRow"]
 
 _RETRIES = 8
 _BUSY_TIMEOUT_MS = 60_000
+_SETUP_LOCK = int.from_bytes(b"mlwcat", "big")  # the advisory lock id for creating the tables
 
 # Statements built once (SQLAlchemy then reuses their compiled form): a put runs four or five.
 _V = dataset_versions.c
@@ -93,23 +94,14 @@ class NewVersion:
 
 
 @dataclass(frozen=True)
-class VersionRow:
-    """One dataset version as recorded in the catalog."""
+class VersionRow(NewVersion):
+    """One dataset version as recorded in the catalog: its facts, its name and number, and its
+    tombstone (``shredded_at`` and ``shredded_by`` are set once its data key was destroyed)."""
 
     name: str
     version: int
-    object_id: str
-    sha256: str
-    size: int
-    rows: int | None
-    format: str
-    schema: Mapping[str, Any]
-    key_version: int
-    created_at: str
-    created_by: str
     shredded_at: str | None
     shredded_by: str | None
-    tags: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -223,6 +215,11 @@ class Catalog:
         for attempt in range(_RETRIES):
             try:
                 with self._transaction(write=True) as conn:
+                    if conn.dialect.name == "postgresql":
+                        # Processes creating the tables at once would collide ("relation already
+                        # exists"): PostgreSQL's DDL is transactional but its existence checks are
+                        # not serialised. SQLite's BEGIN IMMEDIATE already is.
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SETUP_LOCK})
                     metadata.create_all(conn, checkfirst=True)
                     found = conn.execute(select(meta.c.value).where(meta.c.key == "catalog_version")).scalar()
                     if found is None:
@@ -286,7 +283,7 @@ class Catalog:
                         )
                     facts = {f.name: getattr(new, f.name) for f in dataclasses.fields(new)}
                     facts.update(schema=json.loads(schema_json), tags=tags)
-                    row = VersionRow(name=name, version=number, shredded_at=None, shredded_by=None, **facts)
+                    row = VersionRow(**facts, name=name, version=number, shredded_at=None, shredded_by=None)
                     return row, True
             except SqlIntegrityError:
                 # Another writer created the dataset (or took this number) first: try again.

@@ -222,22 +222,10 @@ def _compare(row: VersionRow, sha256: str, size: int) -> None:
 
 
 def _to_version(row: VersionRow) -> DatasetVersion:
-    return DatasetVersion(
-        name=row.name,
-        version=row.version,
-        sha256=row.sha256,
-        size=row.size,
-        rows=row.rows,
-        format=row.format,
-        schema=TabularSchema.from_json(dict(row.schema)),
-        key_version=row.key_version,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        tags=dict(row.tags),
-        shredded_at=row.shredded_at,
-        shredded_by=row.shredded_by,
-        object_id=row.object_id,
-    )
+    """The public record of a catalog row (same fields; the schema parsed, the tags copied)."""
+    facts = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+    facts.update(schema=TabularSchema.from_json(dict(row.schema)), tags=dict(row.tags))
+    return DatasetVersion(**facts)
 
 
 class Datasets:
