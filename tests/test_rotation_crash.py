@@ -54,7 +54,7 @@ def test_rotation_interrupted_at_every_write(tmp_path: Path, monkeypatch: pytest
     sealed = _make_workspace(home, key, objects=12)
     real_replace = os.replace
 
-    # Count the file replacements one rotation makes: keyring + one per data key.
+    # Count the file replacements one rotation makes: keyring + one per data key + the identity key.
     calls = 0
 
     def counting(src: str, dst: str) -> None:
@@ -65,7 +65,7 @@ def test_rotation_interrupted_at_every_write(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(os, "replace", counting)
     Workspace.open(home, settings=Settings(home=home, master_key=key)).rotate_keys()
     monkeypatch.setattr(os, "replace", real_replace)
-    assert calls == 1 + len(sealed)
+    assert calls == 1 + len(sealed) + 1
 
     mixed_states = 0
     for crash_at in range(calls + 1):

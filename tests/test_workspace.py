@@ -91,7 +91,7 @@ def test_init_layout_and_modes(home: Path) -> None:
     assert mode(home / "keys" / "keyring.json") == 0o600
     assert mode(home / "workspace.json") == 0o600
     meta = json.loads((home / "workspace.json").read_text())
-    assert meta == {"format": "mlwarden-workspace", "version": 1, "id": ws.id, "created": "2026-01-02T03:04:05Z"}
+    assert meta == {"format": "mlwarden-workspace", "version": 2, "id": ws.id, "created": "2026-01-02T03:04:05Z"}
     assert ws.created == "2026-01-02T03:04:05Z"
     assert len(bytes.fromhex(ws.id)) == 16
     assert ws.keyring.workspace_id.hex() == ws.id
@@ -332,7 +332,7 @@ def test_keyring_of_another_workspace_is_refused(tmp_path: Path) -> None:
         (b"[]", IntegrityError),
         (b'{"format": "other", "version": 1, "id": "00"}', IntegrityError),
         (b'{"format": "mlwarden-workspace", "version": 1}', IntegrityError),
-        (b'{"format": "mlwarden-workspace", "version": 2, "id": "00", "created": "x"}', BadInput),
+        (b'{"format": "mlwarden-workspace", "version": 3, "id": "00", "created": "x"}', BadInput),
     ],
 )
 def test_damaged_workspace_file(ws: Workspace, settings: Settings, content: bytes, error: type[Exception]) -> None:

@@ -6,13 +6,21 @@ Layout (folders 0700, files 0600)::
       workspace.json          {"format": "mlwarden-workspace", "version": 1, "id": ..., "created": ...}
       keys/keyring.json       versioned key-encryption keys, wrapped by the master key
       keys/data/xx/<id>.json  one wrapped data key (or tombstone) per workspace object
+      keys/identity/...       the workspace identity key, wrapped the same way (signs the log)
+      keys/admin.token        the first admin's token, for the local user (see ``mlwarden init``)
       catalog.db              the catalog of datasets and versions (SQLite, WAL mode)
+      access.db               principals and the audit log (SQLite, WAL mode)
       objects/xx/<id>         encrypted dataset versions (see mlwarden.store)
       .lock                   advisory lock serialising key changes across processes
       .store.lock             advisory lock: puts hold it shared, garbage collection exclusively
 
 ``workspace.json`` is written last by :meth:`Workspace.init`, so a folder without it is not a
 workspace, whatever else it holds.
+
+Every operation goes through :attr:`Workspace.gate` as the principal whose token opened the
+workspace: the ``token`` argument, else ``MLWARDEN_TOKEN``, else the saved admin token. A
+version 1 workspace (made before principals existed) is upgraded on first open: its identity
+key, access database, first admin and saved token are created then.
 """
 
 from __future__ import annotations
@@ -24,10 +32,24 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from mlwarden._fsio import atomic_create, file_lock, private_dir
+from mlwarden._fsio import atomic_create, atomic_write, file_lock, private_dir
+from mlwarden.access import (
+    Gate,
+    Principal,
+    PrincipalStore,
+    TokenRefused,
+    check_principal_name,
+    check_role,
+    check_scope,
+    new_request_id,
+    parse_token,
+)
+from mlwarden.access._gate import record_refused_token
+from mlwarden.audit import AuditEntry, AuditLog, Checkpoint, LogVerification, NoteSigner
 from mlwarden.config import Settings, local_user
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._envelope import (
@@ -38,11 +60,12 @@ from mlwarden.crypto._envelope import (
     read_envelope_header,
     seal_object,
 )
+from mlwarden.crypto._identity import IDENTITY_OBJECT_ID, WorkspaceIdentity
 from mlwarden.crypto._kdf import KdfParams
 from mlwarden.crypto._keyring import Clock, Keyring, _timestamp, read_keyring_document, utc_now
 from mlwarden.crypto._master_key import EnvMasterKeyProvider, MasterKeyProvider, PassphraseMasterKeyProvider
 from mlwarden.crypto._streaming_aead import Progress, StreamingAead
-from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound
+from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityError, NotFound, Shredded
 
 if TYPE_CHECKING:
     from mlwarden.catalog import Catalog
@@ -51,7 +74,9 @@ if TYPE_CHECKING:
 __all__ = ["KeyVersionInfo", "Rotation", "Workspace"]
 
 WORKSPACE_FORMAT = "mlwarden-workspace"
-WORKSPACE_VERSION = 1
+WORKSPACE_VERSION = 2
+ACCESS_DB = "access.db"
+ADMIN_TOKEN = Path("keys") / "admin.token"
 PassphrasePrompt = Callable[[bool], str]
 
 
@@ -110,18 +135,55 @@ class Workspace:
         clock: Clock = utc_now,
         *,
         settings: Settings | None = None,
-        principal: str | None = None,
+        token: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         self.home = home
         self.id: str = meta["id"]
         self.created: str = meta["created"]
         self.keyring = keyring
         self.data_keys = DataKeyStore(home / "keys" / "data", keyring, clock, lock=home / ".lock")
-        self.principal = principal or local_user()
+        self.identity_keys = DataKeyStore(home / "keys" / "identity", keyring, clock, lock=home / ".lock")
         self._settings = settings or Settings.from_env(home)
         self._clock = clock
         self._datasets: Datasets | None = None
         self._catalog: Catalog | None = None
+        self.origin = f"mlwarden/{self.id}"
+        try:
+            identity = WorkspaceIdentity(self.identity_keys.data_key(IDENTITY_OBJECT_ID))
+        except (NotFound, Shredded):
+            raise IntegrityError(
+                f"the identity key of the workspace at {home} is missing; restore it from a backup"
+            ) from None
+        signer = NoteSigner.from_seed(self.origin, identity.log_seed)
+        self.audit = AuditLog(
+            home / ACCESS_DB, origin=self.origin, verifier=signer.verifier, signer=signer, clock=clock
+        )
+        self.principals = PrincipalStore(home / ACCESS_DB, identity.record_mac_key, clock)
+        request_id = request_id or new_request_id()
+        self.principal: Principal = self._authenticate(token, request_id)
+        self.gate = Gate(self.principal, self.audit, clock, request_id=request_id)
+
+    def _authenticate(self, token: str | None, request_id: str) -> Principal:
+        """The principal of ``token``, ``MLWARDEN_TOKEN`` or the saved admin token; refused ones are logged."""
+        source = "the token given"
+        if token is None and self._settings.token:
+            token, source = self._settings.token, "MLWARDEN_TOKEN"
+        if token is None:
+            try:
+                token, source = (self.home / ADMIN_TOKEN).read_text().strip(), "the saved admin token"
+            except FileNotFoundError:
+                raise AccessDenied(
+                    f"no token: set MLWARDEN_TOKEN (the saved admin token {self.home / ADMIN_TOKEN} is missing)"
+                ) from None
+        try:
+            return self.principals.authenticate(token)
+        except (AccessDenied, IntegrityError) as exc:
+            parsed = parse_token(token)
+            reason = exc.reason if isinstance(exc, TokenRefused) else "tampered-record"
+            token_id = None if parsed is None else parsed.token_id
+            record_refused_token(self.audit, self._clock, request_id, token_id, reason)
+            raise type(exc)(f"{source} was refused: {exc}") from None
 
     @property
     def catalog(self) -> Catalog:
@@ -143,9 +205,9 @@ class Workspace:
                 catalog=self.catalog,
                 backend=LocalBackend(self.home / "objects"),
                 data_keys=self.data_keys,
-                shred_key=lambda object_id, by: self.shred_object(object_id, by=by),
+                shred_key=self._shred_key,
                 lock=self.home / ".store.lock",
-                principal=self.principal,
+                gate=self.gate,
                 clock=self._clock,
             )
         return self._datasets
@@ -156,6 +218,8 @@ class Workspace:
             self._catalog.close()
             self._catalog = None
             self._datasets = None
+        self.audit.close()
+        self.principals.close()
 
     def __enter__(self) -> Workspace:
         return self
@@ -212,6 +276,7 @@ class Workspace:
                 "id": workspace_id.hex(),
                 "created": _timestamp(clock()),
             }
+            token = _bootstrap_access(path, workspace_id.hex(), keyring, clock, "workspace.init")
             atomic_create(path / "workspace.json", (json.dumps(meta, indent=2) + "\n").encode())
         except (AlreadyExists, FileExistsError):
             # Another `init` of the same folder won the race: its files are not ours to remove.
@@ -221,10 +286,12 @@ class Workspace:
         except BaseException:
             # The folder was empty or absent when we started: leave it that way.
             shutil.rmtree(path / "keys", ignore_errors=True)
+            for name in (ACCESS_DB, ACCESS_DB + "-wal", ACCESS_DB + "-shm"):
+                (path / name).unlink(missing_ok=True)
             if created_home:
                 shutil.rmtree(path, ignore_errors=True)
             raise
-        return cls(path, meta, keyring, clock, settings=settings)
+        return cls(path, meta, keyring, clock, settings=settings, token=token)
 
     @classmethod
     def open(
@@ -235,13 +302,15 @@ class Workspace:
         prompt: PassphrasePrompt | None = None,
         settings: Settings | None = None,
         clock: Clock = utc_now,
-        principal: str | None = None,
+        token: str | None = None,
+        request_id: str | None = None,
     ) -> Workspace:
         """Open and unlock the workspace at ``home`` (default as for :meth:`init`).
 
         ``passphrase`` defaults to ``MLWARDEN_PASSPHRASE``; an env-key workspace reads
-        ``MLWARDEN_MASTER_KEY``. ``principal`` is who acts (recorded as the creator of new
-        versions; by default the operating-system user).
+        ``MLWARDEN_MASTER_KEY``. ``token`` (default ``MLWARDEN_TOKEN``, else the saved admin
+        token) says which principal acts; every operation is checked against its grants and
+        recorded in the audit log under ``request_id`` (default: a fresh random one).
         """
         settings = settings or Settings.from_env(home)
         path = settings.home if home is None else Path(home).expanduser()
@@ -251,7 +320,14 @@ class Workspace:
             raise IntegrityError(f"the keyring at {path} belongs to another workspace")
         provider = _provider(str(doc["master"].get("kind")), settings, passphrase, prompt, new=False)
         keyring = Keyring.open(path / "keys" / "keyring.json", provider, clock=clock, document=doc)
-        return cls(path, meta, keyring, clock, settings=settings, principal=principal)
+        if meta["version"] == 1:
+            meta = _upgrade_v1(path, keyring, clock)
+        elif not (path / ACCESS_DB).exists():
+            raise IntegrityError(
+                f"the access database {path / ACCESS_DB} (principals and audit log) is missing; "
+                "restore it from a backup"
+            )
+        return cls(path, meta, keyring, clock, settings=settings, token=token, request_id=request_id)
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -268,12 +344,18 @@ class Workspace:
         The file's data key is recorded in this workspace too, so that rotation rewraps it and
         :meth:`shred_file` can destroy it.
         """
-        return encrypt_envelope(self.keyring, src, dst, data_keys=self.data_keys, progress=progress)
+        with self.gate.act("file.encrypt", "keyring") as act:
+            size = encrypt_envelope(self.keyring, src, dst, data_keys=self.data_keys, progress=progress)
+            act.record(bytes=size)
+            return size
 
     def decrypt_file(self, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
         """Decrypt an envelope file; raises :class:`~mlwarden.errors.IntegrityError` if tampered
         and :class:`~mlwarden.errors.Shredded` if its data key was shredded."""
-        return decrypt_envelope(self.keyring, src, dst, data_keys=self.data_keys, progress=progress)
+        with self.gate.act("file.decrypt", "keyring") as act:
+            size = decrypt_envelope(self.keyring, src, dst, data_keys=self.data_keys, progress=progress)
+            act.record(bytes=size)
+            return size
 
     def encrypt_bytes(self, plaintext: bytes) -> bytes:
         """:meth:`encrypt_file` for a payload held in memory; returns the envelope file's bytes."""
@@ -287,13 +369,19 @@ class Workspace:
         self.decrypt_file(io.BytesIO(ciphertext), out)
         return out.getvalue()
 
-    def shred_file(self, src: IO[bytes], *, by: str) -> bytes:
+    def shred_file(self, src: IO[bytes], *, by: str | None = None) -> bytes:
         """Crypto-shred an envelope file: destroy its data key here; returns its object id.
 
         Every copy of the file becomes unreadable through this workspace. The header still holds
         the wrap made at encryption time, under the key version it names; destroying that version
         after a rotation (:meth:`destroy_key_version`) makes that copy useless too.
         """
+        with self.gate.act("file.shred", "keyring") as act:
+            object_id = self._shred_file(src, by or self.principal.name)
+            act.record(object=object_id.hex())
+            return object_id
+
+    def _shred_file(self, src: IO[bytes], by: str) -> bytes:
         # Authenticate the whole file first: a forged header could otherwise name another object.
         header = read_envelope_header(src)
         data_key = envelope_data_key(self.keyring, header, self.data_keys)
@@ -309,20 +397,28 @@ class Workspace:
 
     def seal_object(self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
         """Encrypt a workspace object under a new data key held in this workspace."""
+        self.gate.check("file.encrypt", f"object:{object_id.hex()}")
         return seal_object(self.data_keys.create(object_id), object_id, src, dst, progress=progress)
 
     def open_object(self, object_id: bytes, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
         """Decrypt a workspace object; :class:`~mlwarden.errors.Shredded` if its key was destroyed."""
+        self.gate.check("file.decrypt", f"object:{object_id.hex()}")
         return open_object(self.data_keys.data_key(object_id), object_id, src, dst, progress=progress)
 
-    def shred_object(self, object_id: bytes, *, by: str) -> None:
+    def shred_object(self, object_id: bytes, *, by: str | None = None) -> None:
         """Crypto-shred a workspace object: destroy its data key, leave a tombstone."""
+        self.gate.check("file.shred", f"object:{object_id.hex()}")
+        self._shred_key(object_id, by or self.principal.name)
+
+    def _shred_key(self, object_id: bytes, by: str) -> None:
+        """Destroy an object's data key (for operations already through the gate)."""
         with self._exclusive():
             self.data_keys.shred(object_id, by=by)
 
     # -- keys -----------------------------------------------------------------------------
 
     def key_versions(self) -> list[KeyVersionInfo]:
+        self.gate.check("key.read", "keyring")
         counts = self.data_keys.count_by_version()
         return [
             KeyVersionInfo(v.version, v.created, v.primary, counts.get(v.version, 0)) for v in self.keyring.versions()
@@ -334,9 +430,11 @@ class Workspace:
         Payloads are not touched. Crash-safe: the new version is durable before any data key
         moves to it, and each data key record is replaced atomically.
         """
-        with self._exclusive():
+        with self.gate.act("key.rotate", "keyring") as act, self._exclusive():
             version = self.keyring.add_version()
             rewrapped = self.data_keys.rewrap_all(progress)
+            self.identity_keys.rewrap_all()
+            act.record(primary=version, rewrapped=rewrapped)
         return Rotation(version, rewrapped)
 
     def change_master_key(
@@ -354,6 +452,7 @@ class Workspace:
         ``MLWARDEN_NEW_PASSPHRASE``, else ``prompt``) or ``"env"`` (``MLWARDEN_NEW_MASTER_KEY``).
         Only the keyring is rewritten, atomically; data keys and payloads are untouched.
         """
+        self.gate.check("key.admin", "keyring", change="master", key_source=key_source)
         settings = settings or Settings.from_env(self.home)
         new_settings = Settings(home=self.home, passphrase=settings.new_passphrase, master_key=settings.new_master_key)
         if key_source == "env" and not new_settings.master_key:
@@ -370,11 +469,83 @@ class Workspace:
         rotation); an envelope file whose record is gone can only be read through its header's
         wrap, and becomes unreadable if that wrap is under this version.
         """
-        with self._exclusive():
+        with self.gate.act("key.admin", "keyring", destroy_version=version), self._exclusive():
             in_use = self.data_keys.count_by_version().get(version, 0)
             if in_use:
                 raise BadInput(f"key version {version} still wraps {in_use} data keys; run `mlwarden keys rotate`")
+            if version != self.keyring.primary and self.identity_keys.count_by_version().get(version):
+                raise BadInput(
+                    f"key version {version} still wraps the workspace identity key; run `mlwarden keys rotate`"
+                )
             self.keyring.destroy_version(version)
+
+    # -- principals ---------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        name: str,
+        role: str,
+        *,
+        scopes: tuple[str, ...] = ("*",),
+        kind: str = "user",
+        expires: timedelta | None = None,
+    ) -> tuple[Principal, str]:
+        """Add a principal with ``role`` narrowed to ``scopes``; returns it and its token (shown once).
+
+        Needs ``user.manage``, and the role must be one the acting principal may grant, with
+        scopes inside its own (a steward scoped to ``credit-*`` cannot grant ``*``).
+        """
+        check_principal_name(name)
+        check_role(role)
+        scopes = tuple(check_scope(p) for p in scopes) or ("*",)
+        with self.gate.act("user.manage", f"user:{name}", role=role, scopes=",".join(scopes), kind=kind) as act:
+            why = self.principal.may_grant(role, scopes)
+            if why is not None:
+                raise AccessDenied(f"{self.principal.name} may not add {name}: {why}")
+            principal, token = self.principals.add(
+                name, role, by=self.principal.name, scopes=scopes, kind=kind, expires=expires
+            )
+            act.record(granted_token=principal.token_id, expires=principal.expires)
+        return principal, token.token
+
+    def users(self) -> list[Principal]:
+        """Every principal, revoked and expired ones too."""
+        self.gate.check("user.read", "user")
+        return self.principals.list()
+
+    def revoke_user(self, name: str) -> Principal:
+        """Revoke ``name``'s token for good. A steward may revoke only roles it could grant."""
+        check_principal_name(name)
+        with self.gate.act("user.manage", f"user:{name}", change="revoke") as act:
+            target = self.principals.get(name)
+            why = self.principal.may_grant(target.role, target.scopes)
+            if why is not None:
+                raise AccessDenied(f"{self.principal.name} may not revoke {name}: {why}")
+            done = self.principals.revoke(name, by=self.principal.name)
+            act.record(revoked_token=done.token_id)
+        return done
+
+    # -- audit log ------------------------------------------------------------------------------
+
+    def log_entries(self, since: str | None = None) -> Iterator[AuditEntry]:
+        """The audit log's entries in order (``since``: an RFC 3339 time; those at or after it)."""
+        self.gate.check("log.read", "log", since=since)
+        return self.audit.entries(since=since)
+
+    def verify_log(
+        self, checkpoint: str | None = None, progress: Callable[[int], None] | None = None
+    ) -> LogVerification:
+        """Verify the whole audit log, and against ``checkpoint`` (a signed note) if given."""
+        body = None if checkpoint is None else self.audit.read_checkpoint(checkpoint)
+        with self.gate.act("log.read", "log", verify=True) as act:
+            result = self.audit.verify(body, progress)
+            act.record(ok=result.ok, size=result.size, first_bad=result.first_bad)
+        return result
+
+    def log_checkpoint(self) -> Checkpoint:
+        """A signed checkpoint of the log (taken after recording this request)."""
+        self.gate.check("log.checkpoint", "log")
+        return self.audit.checkpoint()
 
 
 class _Discard(io.RawIOBase):
@@ -406,6 +577,52 @@ def read_workspace_meta(path: Path) -> dict[str, Any]:
         ok = False
     if not ok:
         raise IntegrityError(f"{path / 'workspace.json'} is damaged")
-    if meta.get("version") != WORKSPACE_VERSION:
+    if meta.get("version") not in (1, WORKSPACE_VERSION):
         raise BadInput(f"workspace format version {meta.get('version')} is not supported by this mlwarden")
     return meta  # type: ignore[no-any-return]
+
+
+def _admin_name() -> str:
+    """The first admin is named after the local user when that is a valid principal name."""
+    try:
+        return check_principal_name(local_user())
+    except BadInput:
+        return "admin"
+
+
+def _bootstrap_access(home: Path, workspace_id: str, keyring: Keyring, clock: Clock, action: str) -> str:
+    """Create the identity key, the access database, the first admin and its saved token.
+
+    Returns the admin's token. The token file is 0600 and written atomically; the audit log's
+    first entries record the creation.
+    """
+    secret = os.urandom(32)
+    DataKeyStore(home / "keys" / "identity", keyring, clock).create_wrapped(IDENTITY_OBJECT_ID, secret)
+    identity = WorkspaceIdentity(secret)
+    origin = f"mlwarden/{workspace_id}"
+    signer = NoteSigner.from_seed(origin, identity.log_seed)
+    log = AuditLog(home / ACCESS_DB, origin=origin, verifier=signer.verifier, signer=signer, clock=clock)
+    principals = PrincipalStore(home / ACCESS_DB, identity.record_mac_key, clock)
+    try:
+        name = _admin_name()
+        admin, token = principals.add(name, "admin", by="mlwarden")
+        request_id = new_request_id()
+        gate = Gate(admin, log, clock, request_id=request_id)
+        gate.record(action, "workspace")
+        gate.record("user.manage", f"user:{name}", role="admin", granted_token=admin.token_id)
+        atomic_create(home / ADMIN_TOKEN, (token.token + "\n").encode())
+    finally:
+        log.close()
+        principals.close()
+    return token.token
+
+
+def _upgrade_v1(home: Path, keyring: Keyring, clock: Clock) -> dict[str, Any]:
+    """Give a version 1 workspace its identity key, access database and first admin (once)."""
+    with file_lock(home / ".upgrade.lock", exclusive=True):
+        meta = read_workspace_meta(home)
+        if meta["version"] == 1:
+            _bootstrap_access(home, meta["id"], keyring, clock, "workspace.upgrade")
+            meta = {**meta, "version": WORKSPACE_VERSION}
+            atomic_write(home / "workspace.json", (json.dumps(meta, indent=2) + "\n").encode())
+    return meta

@@ -8,6 +8,7 @@
 ``MLWARDEN_NEW_MASTER_KEY`` the new master key, for ``mlwarden keys change-master``
 ``MLWARDEN_CATALOG_URL``    the catalog database (default SQLite ``<home>/catalog.db``);
                             a SQLAlchemy URL such as ``postgresql+psycopg://host/db``
+``MLWARDEN_TOKEN``          the API token to act with (default: the workspace's saved admin token)
 ``MLWARDEN_DEBUG``          ``1`` to show tracebacks on errors (CLI)
 ==========================  ============================================================
 """
@@ -34,6 +35,7 @@ class Settings:
     new_passphrase: str | None = field(default=None, repr=False)
     new_master_key: str | None = field(default=None, repr=False)
     catalog_url: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     debug: bool = False
 
     @classmethod
@@ -47,6 +49,7 @@ class Settings:
             new_passphrase=env.get("MLWARDEN_NEW_PASSPHRASE") or None,
             new_master_key=env.get("MLWARDEN_NEW_MASTER_KEY") or None,
             catalog_url=env.get("MLWARDEN_CATALOG_URL") or None,
+            token=env.get("MLWARDEN_TOKEN") or None,
             debug=env.get("MLWARDEN_DEBUG", "") not in ("", "0"),
         )
 

@@ -27,8 +27,10 @@ def ws(request: pytest.FixtureRequest, tmp_path: Path) -> mlwarden.Workspace:
     settings = Settings(
         home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode(), catalog_url=url
     )
-    workspace = mlwarden.Workspace.init(settings=settings, key_source="env")
-    workspace = mlwarden.Workspace.open(settings=settings, principal="alice")
+    admin = mlwarden.Workspace.init(settings=settings, key_source="env")
+    _, token = admin.add_user("alice", "admin")
+    admin.close()
+    workspace = mlwarden.Workspace.open(settings=settings, token=token)
     yield workspace
     workspace.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,6 +116,8 @@ def get(ctx: Context, ref: str, output_name: str, force: bool) -> None:
     """
     name, version = _ref(ref)
     ws = open_workspace(ctx)
+    if not ws.gate.allows("dataset.read", f"dataset:{name}"):
+        ws.datasets.get(name, version, io.BytesIO())  # refused (and recorded) as a read, not as a listing
     info = ws.datasets.info(name, version)
     with (
         open_output(output_name, force=force, mode=0o600) as dst,
@@ -236,8 +239,7 @@ def check(ctx: Context, as_json: bool) -> None:
             click.echo(f"MISMATCH {p.problem if p.problem.startswith(p.ref) else f'{p.ref}: {p.problem}'}")
         status = "ok" if report.ok else f"{len(report.problems)} problem(s)"
         click.echo(
-            f"{status}: {report.versions} versions verified ({human_size(report.bytes)}), "
-            f"{report.shredded} shredded"
+            f"{status}: {report.versions} versions verified ({human_size(report.bytes)}), {report.shredded} shredded"
         )
         if report.orphans:
             click.echo(

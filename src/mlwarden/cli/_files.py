@@ -8,7 +8,6 @@ from mlwarden.cli._app import Context, cli, emit_json, home_option
 from mlwarden.cli._common import (
     confirm,
     human_size,
-    local_user,
     open_input,
     open_output,
     open_workspace,
@@ -36,14 +35,25 @@ from mlwarden.cli._common import (
 @click.pass_obj
 def init(ctx: Context, key_source: str | None, kdf: str, as_json: bool) -> None:
     """Create a workspace (refuses to overwrite an existing one)."""
-    from mlwarden._workspace import Workspace
+    from mlwarden._workspace import ADMIN_TOKEN, Workspace
     from mlwarden.crypto import new_params
 
     ws = Workspace.init(ctx.home, key_source=key_source, kdf=new_params(kdf), prompt=prompt_passphrase)
+    token_file = ws.home / ADMIN_TOKEN
     if as_json:
-        emit_json({"home": str(ws.home), "id": ws.id, "key_source": ws.keyring.master_kind, "key_version": 1})
+        emit_json(
+            {
+                "home": str(ws.home),
+                "id": ws.id,
+                "key_source": ws.keyring.master_kind,
+                "key_version": 1,
+                "admin": ws.principal.name,
+                "admin_token_file": str(token_file),
+            }
+        )
         return
     click.echo(f"created workspace {ws.id[:12]} at {ws.home} (unlocked by {ws.keyring.master_kind}, key version 1)")
+    click.echo(f"first admin: {ws.principal.name}; its token is saved in {token_file} (mode 0600)")
 
 
 @cli.command()
@@ -105,5 +115,5 @@ def shred(ctx: Context, input_name: str, yes: bool) -> None:
     if not yes:
         confirm(f"Destroy the data key of {input_name}? It can never be decrypted again")
     with open_input(input_name) as (src, _size):
-        object_id = ws.shred_file(src, by=local_user())
+        object_id = ws.shred_file(src)
     click.echo(f"shredded {input_name} (object {object_id.hex()})")

@@ -48,6 +48,8 @@ from mlwarden.store._schema import FORMATS, SchemaSniffer, TabularSchema, detect
 if TYPE_CHECKING:
     import pandas
 
+    from mlwarden.access import Gate
+
 __all__ = ["Datasets"]
 
 Progress = Callable[[int], None]
@@ -239,7 +241,7 @@ class Datasets:
         data_keys: DataKeyStore,
         shred_key: Callable[[bytes, str], None],
         lock: Path,
-        principal: str,
+        gate: Gate,
         clock: Clock,
     ) -> None:
         self._catalog = catalog
@@ -247,7 +249,8 @@ class Datasets:
         self._data_keys = data_keys
         self._shred_key = shred_key
         self._lock = lock
-        self._principal = principal
+        self._gate = gate
+        self._principal = gate.principal.name
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -276,8 +279,11 @@ class Datasets:
         checked_tags = check_tags(dict(tags) if tags else None)
         if format is not None and format not in FORMATS:
             raise BadInput(f"format {format!r} is not one of {', '.join(FORMATS)}")
-        with self._source(source, format) as (stream, filename, fmt):
-            return self._put_stream(stream, name, checked_tags, force, fmt, filename, progress)
+        with self._gate.act("dataset.write", f"dataset:{name}") as act, self._source(source, format) as opened:
+            stream, filename, fmt = opened
+            result = self._put_stream(stream, name, checked_tags, force, fmt, filename, progress)
+            act.record(**_digests(result))
+            return result
 
     def import_fernet(
         self,
@@ -321,8 +327,10 @@ class Datasets:
                 "origin.fernet_timestamp": _timestamp(datetime.fromtimestamp(stamp, UTC)),
             }
 
-        with contextlib.closing(reader):
-            return self._put_stream(reader, name, {}, False, format, filename, progress, late_tags=origin_tags)
+        with self._gate.act("dataset.write", f"dataset:{name}", origin="fernet") as act, contextlib.closing(reader):
+            result = self._put_stream(reader, name, {}, False, format, filename, progress, late_tags=origin_tags)
+            act.record(**_digests(result))
+            return result
 
     @contextlib.contextmanager
     def _source(self, source: Source, fmt: str | None) -> Iterator[tuple[IO[bytes], str | None, str | None]]:
@@ -417,7 +425,13 @@ class Datasets:
         The catalog row stays (name, version, SHA-256, size, who shredded it and when), so
         lineage that points at it still resolves; its data can never be read again.
         """
-        row = self._catalog.version(check_name(name), version)
+        with self._gate.act("dataset.shred", f"dataset:{check_name(name)}", version=version) as act:
+            done = self._shred(name, version)
+            act.record(version=done.version, sha256=done.sha256)
+            return done
+
+    def _shred(self, name: str, version: int) -> DatasetVersion:
+        row = self._catalog.version(name, version)
         if row.shredded_at is not None:
             raise Shredded(f"{row.name}@{row.version} was already shredded at {row.shredded_at} by {row.shredded_by}")
         object_id = bytes.fromhex(row.object_id)
@@ -434,12 +448,13 @@ class Datasets:
         Waits for puts in progress to finish, and holds new ones back while it runs.
         """
         removed = []
-        with file_lock(self._lock, exclusive=True):
+        with self._gate.act("store.maintain", "store", job="gc") as act, file_lock(self._lock, exclusive=True):
             known = self._catalog.object_ids()
             for key in list(self._backend.iter_keys()):
                 if key not in known:
                     self._discard(bytes.fromhex(key))
                     removed.append(key)
+            act.record(removed=len(removed))
         return removed
 
     # -- reading ----------------------------------------------------------------------------
@@ -457,15 +472,18 @@ class Datasets:
         return dataclasses.replace(_to_version(row), key_version=current)
 
     def info(self, name: str, version: int | None = None) -> DatasetVersion:
-        """A version's record (the newest live one by default); shredded versions too."""
-        return self._record(self._catalog.version(check_name(name), version))
+        self._gate.check("dataset.list", f"dataset:{check_name(name)}", version=version)
+        return self._record(self._catalog.version(name, version))
 
     def versions(self, name: str) -> list[DatasetVersion]:
-        return [self._record(r) for r in self._catalog.versions(check_name(name))]
+        self._gate.check("dataset.list", f"dataset:{check_name(name)}")
+        return [self._record(r) for r in self._catalog.versions(name)]
 
     def list(self) -> list[DatasetSummary]:
-        """Every dataset, with its newest live version."""
-        return [self._summary(r) for r in self._catalog.datasets()]
+        """Every dataset the principal may see, with its newest live version."""
+        self._gate.check("dataset.list", "dataset")
+        allowed = self._gate.allows
+        return [self._summary(r) for r in self._catalog.datasets() if allowed("dataset.list", f"dataset:{r.name}")]
 
     def _summary(self, row: DatasetRow) -> DatasetSummary:
         latest = None if row.latest is None else self._record(row.latest)
@@ -473,6 +491,7 @@ class Datasets:
 
     def live_bytes(self) -> int:
         """Plaintext bytes of every version not shredded (what :meth:`check` reads)."""
+        self._gate.check("store.maintain", "store", job="size")
         return sum(r.size for r in self._catalog.all_versions() if r.shredded_at is None)
 
     def _readable(self, name: str, version: int | None) -> tuple[VersionRow, bytes]:
@@ -503,7 +522,9 @@ class Datasets:
         :class:`~mlwarden.errors.IntegrityError` instead if the whole does not match the
         catalog's SHA-256 and size.
         """
-        row, data_key = self._readable(name, version)
+        with self._gate.act("dataset.read", f"dataset:{check_name(name)}", version=version) as act:
+            row, data_key = self._readable(name, version)
+            act.record(version=row.version, sha256=row.sha256, stream=True)
         ciphertext = self._object(row)
         plain = object_reader(data_key, bytes.fromhex(row.object_id), ciphertext)
         return io.BufferedReader(_VerifyingReader(plain, ciphertext, row), buffer_size=1 << 20)
@@ -524,10 +545,12 @@ class Datasets:
         give an atomic output (the CLI does), or ``verify_first=True`` to check the whole
         object before writing a byte (twice the decryption work, for outputs such as stdout).
         """
-        row, data_key = self._readable(name, version)
-        if verify_first:
-            self._verify(row, data_key, None)
-        self._decrypt(row, data_key, dst, progress)
+        with self._gate.act("dataset.read", f"dataset:{check_name(name)}", version=version) as act:
+            row, data_key = self._readable(name, version)
+            if verify_first:
+                self._verify(row, data_key, None)
+            self._decrypt(row, data_key, dst, progress)
+            act.record(version=row.version, sha256=row.sha256)
         return self._record(row)
 
     def read_bytes(self, name: str, version: int | None = None) -> bytes:
@@ -538,10 +561,11 @@ class Datasets:
 
     def read_frame(self, name: str, version: int | None = None) -> pandas.DataFrame:
         """A tabular version (CSV, Parquet, JSON Lines) as a pandas DataFrame, decrypted in memory only."""
-        info = self.info(name, version)
+        out = io.BytesIO()
+        info = self.get(name, version, out)
         if info.format == "binary":
             raise BadInput(f"{info.ref} is not tabular (format binary); read it with open() or read_bytes()")
-        data = self.read_bytes(name, info.version)
+        data = out.getvalue()
         try:
             return _parse_frame(data, info.format, info.schema)
         except BadInput:
@@ -571,6 +595,12 @@ class Datasets:
         Each live object is decrypted in full (authenticating it) and its SHA-256 and size
         compared with the catalog. ``progress`` receives plaintext bytes as they are verified.
         """
+        with self._gate.act("store.maintain", "store", job="check") as act:
+            report = self._check(progress)
+            act.record(versions=report.versions, problems=len(report.problems), orphans=len(report.orphans))
+            return report
+
+    def _check(self, progress: Progress | None) -> CheckReport:
         rows = self._catalog.all_versions()
         problems: list[CheckProblem] = []
         verified = shredded = total = 0
@@ -653,3 +683,7 @@ def _alias(type_name: str) -> bool:
     except (ValueError, KeyError):
         return False
     return True
+
+
+def _digests(result: PutResult) -> dict[str, str | int | bool]:
+    return {"version": result.version.version, "sha256": result.version.sha256, "created": result.created}

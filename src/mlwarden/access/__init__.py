@@ -1,0 +1,57 @@
+"""Principals, roles, scoped tokens, and the one gate every operation passes.
+
+* :data:`ROLES` maps each role to its permissions (the table of ``docs/access.md``);
+* :class:`PrincipalStore` keeps users and service accounts, with tokens stored as hashes;
+* :class:`Gate` decides with a principal's grants and writes the audit entry, failing closed.
+
+A workspace opened with a token acts as its principal::
+
+    ws = mlwarden.Workspace.open(token=os.environ["MLWARDEN_TOKEN"])
+    ws.datasets.read_frame("credit-german")   # AccessDenied unless granted
+"""
+
+from mlwarden.access._gate import Act, Gate, new_request_id, record_refused_token
+from mlwarden.access._principals import (
+    KINDS,
+    Principal,
+    PrincipalStore,
+    TokenRefused,
+    check_principal_name,
+    parse_duration,
+)
+from mlwarden.access._roles import (
+    GRANTABLE,
+    PERMISSIONS,
+    ROLE_SUMMARIES,
+    ROLES,
+    SCOPED_KINDS,
+    check_role,
+    check_scope,
+    scope_covers,
+)
+from mlwarden.access._tokens import ParsedToken, hash_token, new_token, parse_token
+
+__all__ = [
+    "GRANTABLE",
+    "KINDS",
+    "PERMISSIONS",
+    "ROLES",
+    "ROLE_SUMMARIES",
+    "SCOPED_KINDS",
+    "Act",
+    "Gate",
+    "ParsedToken",
+    "Principal",
+    "PrincipalStore",
+    "TokenRefused",
+    "check_principal_name",
+    "check_role",
+    "check_scope",
+    "hash_token",
+    "new_request_id",
+    "new_token",
+    "parse_duration",
+    "parse_token",
+    "record_refused_token",
+    "scope_covers",
+]

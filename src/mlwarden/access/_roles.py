@@ -1,0 +1,119 @@
+"""Roles and their permissions: the one table every decision is made from.
+
+``docs/access.md`` shows the same table, and a test checks that the two agree. A permission is
+``<kind>.<verb>``; the permissions on named things (datasets, models) are *scoped*: a grant may
+narrow them to name patterns such as ``credit-*``. Everything not granted is denied.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
+
+from mlwarden.errors import BadInput
+
+__all__ = [
+    "GRANTABLE",
+    "PERMISSIONS",
+    "ROLES",
+    "ROLE_SUMMARIES",
+    "SCOPED_KINDS",
+    "check_role",
+    "check_scope",
+    "scope_covers",
+]
+
+PERMISSIONS: dict[str, str] = {
+    "dataset.list": "see which datasets and versions exist (names, sizes, digests; no content)",
+    "dataset.read": "read a dataset version's content and schema",
+    "dataset.write": "add dataset versions (put, import-fernet)",
+    "dataset.shred": "crypto-shred a dataset version",
+    "store.maintain": "check every stored object and collect garbage",
+    "key.read": "list key versions",
+    "key.rotate": "rotate the key-encryption keys",
+    "key.admin": "change the master key, destroy key versions",
+    "file.encrypt": "encrypt files under the workspace's keys",
+    "file.decrypt": "decrypt files encrypted under the workspace's keys",
+    "file.shred": "crypto-shred an encrypted file",
+    "user.read": "list principals, their roles and scopes",
+    "user.manage": "add and revoke principals (only roles the granter may grant, within its scopes)",
+    "log.read": "read and verify the audit log",
+    "log.checkpoint": "export a signed checkpoint of the audit log",
+    "model.read": "read registered models and their provenance",
+    "model.register": "register trained models",
+    "model.promote": "promote a model version to a stage",
+    "model.serve": "serve a model for inference",
+    "predict": "call predict on a served model",
+    "report.read": "read audit reports",
+}
+
+SCOPED_KINDS = ("dataset", "model")
+"""Kinds of named resource whose permissions a grant's scopes narrow."""
+
+ROLES: dict[str, frozenset[str]] = {
+    "admin": frozenset(PERMISSIONS),
+    "steward": frozenset(
+        {
+            "dataset.list",
+            "dataset.read",
+            "dataset.write",
+            "dataset.shred",
+            "store.maintain",
+            "key.read",
+            "key.rotate",
+            "file.encrypt",
+            "file.decrypt",
+            "file.shred",
+            "user.read",
+            "user.manage",
+            "log.read",
+        }
+    ),
+    "scientist": frozenset({"dataset.list", "dataset.read", "model.read", "model.register"}),
+    "deployer": frozenset({"model.read", "model.promote", "model.serve"}),
+    "auditor": frozenset({"log.read", "log.checkpoint", "report.read", "user.read", "dataset.list", "key.read"}),
+    "client": frozenset({"predict"}),
+}
+
+ROLE_SUMMARIES: dict[str, str] = {
+    "admin": "everything, including keys and every grant",
+    "steward": "manages datasets, keys' rotation and grants to scientists and auditors",
+    "scientist": "reads granted datasets, trains and registers models",
+    "deployer": "promotes and serves models",
+    "auditor": "reads the log, reports and who has access; never data",
+    "client": "calls predict on granted models",
+}
+
+GRANTABLE: dict[str, frozenset[str]] = {
+    "admin": frozenset(ROLES),
+    "steward": frozenset({"scientist", "auditor"}),
+}
+"""Which roles a principal of each role may give (``user.manage`` is needed too)."""
+
+_SCOPE = re.compile(r"[A-Za-z0-9*][A-Za-z0-9._*-]{0,127}")
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise BadInput(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    return role
+
+
+def check_scope(pattern: str) -> str:
+    """A scope is a name pattern: name characters and ``*`` (any run of characters)."""
+    if not _SCOPE.fullmatch(pattern):
+        raise BadInput(
+            f"scope {pattern!r} is not a name pattern: use letters, digits, '.', '_', '-' and '*' (e.g. credit-*)"
+        )
+    return pattern
+
+
+def scope_covers(outer: Iterable[str], pattern: str) -> bool:
+    """Does every name matching ``pattern`` match one of ``outer``?
+
+    With ``*`` as the only wildcard, matching ``pattern`` itself as a string against an outer
+    pattern is a sound test: an outer ``*`` may swallow the inner ``*`` and anything around it,
+    and an outer literal can only match the same literal.
+    """
+    return any(fnmatchcase(pattern, o) for o in outer)

@@ -1,0 +1,426 @@
+"""The tamper-evident audit log: durable group-committed appends, signed heads, verification.
+
+Storage: one table of the workspace's ``access.db`` (layout in ``docs/formats.md``)::
+
+    audit_entries(seq INTEGER PRIMARY KEY, entry BLOB, leaf BLOB,
+                  head_time TEXT, head_root BLOB, head_signature BLOB, frontier BLOB)
+
+Entry ``seq`` is leaf ``seq`` of an RFC 9162 Merkle tree whose leaf data is ``seq`` (8 bytes,
+big-endian) followed by the entry's canonical JSON, so an entry moved to another position no
+longer hashes to its leaf. Each commit is one multi-row ``INSERT``; its last row also carries
+the new tree head (size ``seq + 1``, root, time), signed with the workspace's Ed25519 key as a
+C2SP checkpoint, and the tree's frontier, from which the next commit goes on.
+
+What that detects, for whoever changes the database without the workspace's master key (and so
+without the signing key): an edited, inserted, deleted or reordered entry makes its recomputed
+leaf, or a signed head's root, disagree, and :meth:`AuditLog.verify` names the first entry
+affected. Removing the newest entries together with their heads, back to an older signed head,
+is the one change the log cannot see by itself: a checkpoint exported earlier
+(:meth:`AuditLog.checkpoint`) and kept elsewhere catches it.
+
+Appends are durable before they return (``synchronous=FULL``: the commit is fsynced). Threads
+appending at once share commits: the first becomes the leader and commits everything queued
+while the previous commit was in flight, so one fsync and one signature serve the whole group.
+Processes take turns through SQLite's write lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlwarden._sqlite import connect
+from mlwarden.audit._merkle import EMPTY_ROOT, Frontier
+from mlwarden.audit._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
+from mlwarden.audit._records import AuditEntry, AuditEvent, Checkpoint, LogVerification
+from mlwarden.errors import BadInput, IntegrityError, Unavailable
+
+__all__ = ["HEAD_INTERVAL", "AuditLog", "AuditUnavailable", "event_time"]
+
+HEAD_INTERVAL = 1000
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_entries (
+    seq INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf BLOB NOT NULL,
+    head_time TEXT, head_root BLOB, head_signature BLOB, frontier BLOB);
+"""
+_HEAD_COLUMNS = "seq, head_root, head_time, head_signature"
+_INSERT_COLUMNS = "seq, entry, leaf, head_time, head_root, head_signature, frontier"
+# Fixed column lists; every value is a bound parameter.
+_SELECT_NEWEST = f"SELECT {_HEAD_COLUMNS} FROM audit_entries ORDER BY seq DESC LIMIT 1"  # noqa: S608
+_SELECT_ALL = f"SELECT entry, leaf, {_HEAD_COLUMNS} FROM audit_entries ORDER BY seq"  # noqa: S608
+_sha256 = hashlib.sha256
+
+
+class AuditUnavailable(Unavailable):
+    """The audit log could not record an entry, so the action it was for was refused (exit 3)."""
+
+
+def event_time(moment: datetime) -> str:
+    """An entry's time: RFC 3339, UTC, microseconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+MAX_BATCH = 4000  # rows per INSERT: 7 parameters each, within SQLite's 32,766
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO audit_entries ({_INSERT_COLUMNS}) VALUES {values}"  # noqa: S608 - placeholders only
+
+
+class _StaleFrontier(Exception):
+    """Another process appended since this one last looked."""
+
+
+class _Pending:
+    """One queued entry. ``wake`` is held until a leader finishes it or hands it the lead."""
+
+    __slots__ = ("data", "done", "error", "seq", "wake", "woken")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.seq = -1
+        self.done = False
+        self.error: BaseException | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.woken = False
+
+    def wake_up(self) -> None:
+        if not self.woken:
+            self.woken = True
+            self.wake.release()
+
+
+@dataclass(frozen=True)
+class _Head:
+    size: int
+    root: bytes
+    time: str
+    signature: bytes
+
+
+class AuditLog:
+    """Append-only, signed, verifiable. ``signer`` may be ``None`` for a read-only view."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        origin: str,
+        verifier: NoteVerifier,
+        signer: NoteSigner | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if signer is not None and signer.verifier.public_key != verifier.public_key:
+            raise BadInput("the audit log's signer and verifier keys differ")
+        self.path = path
+        self.origin = origin
+        self._verifier = verifier
+        self._signer = signer
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._turn = threading.Condition(self._lock)
+        self._queue: list[_Pending] = []
+        self._committing = False
+        self._frontier: Frontier | None = None
+        try:
+            self._conn = connect(path)
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise AuditUnavailable(f"the audit log at {path} cannot be opened ({exc}); nothing was done") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- appending ------------------------------------------------------------------------
+
+    def append(self, event: AuditEvent) -> int:
+        """Record ``event`` durably; returns its position. :class:`AuditUnavailable` if it cannot."""
+        return self._append_data([event.to_bytes()])[0]
+
+    def append_many(self, events: Sequence[AuditEvent]) -> list[int]:
+        return self._append_data([e.to_bytes() for e in events])
+
+    def _append_data(self, items: list[bytes]) -> list[int]:
+        if self._signer is None:
+            raise BadInput("this audit log was opened read-only")
+        mine = [_Pending(data) for data in items]
+        last = mine[-1]
+        with self._lock:
+            self._queue.extend(mine)
+            lead = not self._committing
+            self._committing = True
+        if not lead:
+            last.wake.acquire()  # until a leader committed our entries, or handed us the lead
+        while not last.done:
+            self._lead()
+        for p in mine:
+            if p.error is not None:
+                raise AuditUnavailable(
+                    f"the audit log could not record this action ({_describe(p.error)}), so it was refused"
+                ) from None
+        return [p.seq for p in mine]
+
+    def _lead(self) -> None:
+        """Commit everything queued, then pass the lead to the oldest entry still waiting.
+
+        Only the writers whose entries were committed wake up; each waits on its own lock, so a
+        commit costs one wake-up per entry rather than a stampede of every waiting thread.
+        """
+        with self._lock:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        try:
+            self._commit(batch)
+        except BaseException as exc:  # every writer of the batch learns of the failure
+            for p in batch:
+                p.error = exc
+        with self._lock:
+            for p in batch:
+                p.done = True
+                p.wake_up()
+            if self._queue:
+                # The last entry queued belongs to a waiting writer (a group is queued whole):
+                # it leads next, committing everything queued by then.
+                self._queue[-1].wake_up()
+            else:
+                self._committing = False
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """Write ``batch`` and a newly signed head in one transaction (one fsync).
+
+        The leader keeps the tree's frontier between commits instead of reading it back; if
+        another process appended meanwhile, the first new ``seq`` collides (or the head's size
+        has moved) and the commit is retried from the stored state.
+        """
+        for _ in range(100):
+            if self._frontier is None:
+                self._frontier = self._load_frontier()
+            try:
+                self._frontier = self._write(self._frontier, batch)
+                return
+            except _StaleFrontier:
+                self._frontier = None
+            except BaseException:
+                self._frontier = None
+                raise
+        raise AuditUnavailable("the audit log kept changing under this writer")
+
+    def _load_frontier(self) -> Frontier:
+        conn = self._conn
+        last = conn.execute("SELECT MAX(seq) FROM audit_entries").fetchone()[0]
+        if last is None:
+            return Frontier()
+        row = conn.execute("SELECT frontier FROM audit_entries WHERE seq = ?", (last,)).fetchone()
+        try:
+            return Frontier.from_bytes(last + 1, row[0])
+        except (TypeError, ValueError):
+            raise IntegrityError(
+                f"the audit log's newest entry ({last}) has no signed head; run `mlwarden log verify`"
+            ) from None
+
+    def _write(self, start: Frontier, batch: list[_Pending]) -> Frontier:
+        """One statement, so one transaction, one fsync and one release of the GIL per commit."""
+        frontier = start.copy()
+        append = frontier.append
+        params: list[object] = []
+        for p in batch:
+            seq = frontier.size
+            leaf = _sha256(b"\x00" + seq.to_bytes(8, "big") + p.data).digest()
+            append(leaf)
+            params += (seq, p.data, leaf, None, None, None, None)
+        head = self._sign(frontier.size, frontier.root())
+        params[-4:] = (head.time, head.root, head.signature, frontier.to_bytes())
+        try:
+            self._conn.execute(_insert_sql(len(batch)), params)
+        except sqlite3.IntegrityError:
+            raise _StaleFrontier from None
+        except sqlite3.Error as exc:
+            raise AuditUnavailable(str(exc)) from None
+        for p, seq in zip(batch, range(start.size, frontier.size), strict=True):
+            p.seq = seq
+        return frontier
+
+    def _sign(self, size: int, root: bytes) -> _Head:
+        assert self._signer is not None
+        time = event_time(self._clock())
+        body = CheckpointBody(self.origin, size, root, time).text().encode()
+        return _Head(size, root, time, self._signer.sign_raw(body))
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        return connect(self.path)
+
+    def size(self) -> int:
+        conn = self._reader()
+        try:
+            last = conn.execute("SELECT MAX(seq) FROM audit_entries").fetchone()[0]
+        finally:
+            conn.close()
+        return 0 if last is None else int(last) + 1
+
+    def entries(self, start: int = 0, since: str | None = None) -> Iterator[AuditEntry]:
+        """Entries from position ``start`` on, in order; ``since`` keeps those at or after that time."""
+        conn = self._reader()
+        try:
+            cursor = conn.execute("SELECT seq, entry FROM audit_entries WHERE seq >= ? ORDER BY seq", (start,))
+            for seq, raw in cursor:
+                try:
+                    entry = AuditEntry.from_bytes(seq, raw)
+                except (ValueError, KeyError, TypeError):
+                    raise IntegrityError(f"audit log entry {seq} is damaged; run `mlwarden log verify`") from None
+                if since is None or entry.time >= since:
+                    yield entry
+        finally:
+            conn.close()
+
+    def _state(self, conn: sqlite3.Connection) -> _Head | None:
+        """The head stored with the newest entry (a blank one if that entry has none)."""
+        row = conn.execute(_SELECT_NEWEST).fetchone()
+        return None if row is None else _head(*row)
+
+    def _head_ok(self, head: _Head) -> bool:
+        body = CheckpointBody(self.origin, head.size, head.root, head.time).text().encode()
+        return len(head.signature) == 64 and self._verifier.verify(body, head.signature)
+
+    def checkpoint(self) -> Checkpoint:
+        """The latest signed head, as a checkpoint to keep outside the workspace."""
+        conn = self._reader()
+        try:
+            head = self._state(conn)
+        finally:
+            conn.close()
+        if head is None:
+            head = self._sign(0, EMPTY_ROOT)
+        elif not self._head_ok(head):
+            raise IntegrityError("the audit log's latest signed head does not verify; run `mlwarden log verify`")
+        body = CheckpointBody(self.origin, head.size, head.root, head.time).text()
+        blob = self._verifier.key_id.to_bytes(4, "big") + head.signature
+        note = f"{body}\n\u2014 {self._verifier.name} {base64.b64encode(blob).decode()}\n"
+        return Checkpoint(
+            self.origin, head.size, head.root, head.time, head.signature, self._verifier.key_string(), note
+        )
+
+    def read_checkpoint(self, note: str) -> CheckpointBody:
+        """Check a checkpoint's signed note against this log's key and origin; its facts."""
+        body = parse_checkpoint_body(open_note(note, self._verifier))
+        if body.origin != self.origin:
+            raise IntegrityError(f"the checkpoint is for log {body.origin}, not this workspace's ({self.origin})")
+        return body
+
+    # -- verification -------------------------------------------------------------------------
+
+    def verify(
+        self, checkpoint: CheckpointBody | None = None, progress: Callable[[int], None] | None = None
+    ) -> LogVerification:
+        """Recompute every leaf and the tree; check each signed head and ``checkpoint``."""
+        conn = self._reader()
+        try:
+            return self._verify(conn, checkpoint, progress)
+        finally:
+            conn.close()
+
+    def _verify(
+        self, conn: sqlite3.Connection, checkpoint: CheckpointBody | None, progress: Callable[[int], None] | None
+    ) -> LogVerification:
+        """One pass over the entries.
+
+        Every leaf is recomputed and compared with the stored one; the root is recomputed at
+        the first signed head past each multiple of :data:`HEAD_INTERVAL` entries and at the
+        newest entry, and those heads' signatures checked; and at ``checkpoint``'s size.
+        """
+        frontier = Frontier()
+        append = frontier.append
+        cursor = conn.execute(_SELECT_ALL)
+        cursor.arraysize = 4096
+        expected = 0
+        boundary = HEAD_INTERVAL
+        trusted = 0  # entries covered by the newest head checked so far
+        heads = 0
+        roots = {0: EMPTY_ROOT}
+        want = -1 if checkpoint is None else checkpoint.size
+        last: _Head | None = None
+        bad: tuple[int, str] | None = None
+        while bad is None:
+            rows = cursor.fetchmany()
+            if not rows:
+                break
+            for data, leaf, seq, root, time, signature in rows:
+                if seq != expected:
+                    what = f"entry {expected} is missing" if seq > expected else f"entry {seq} is out of order"
+                    bad = (expected, what)
+                    break
+                if _sha256(b"\x00" + seq.to_bytes(8, "big") + data).digest() != leaf:
+                    bad = (seq, f"entry {seq} does not match its leaf hash: it was changed or moved")
+                    break
+                append(leaf)
+                expected += 1
+                if expected == want:
+                    roots[want] = frontier.root()
+                if signature is not None:
+                    last = _head(seq, root, time, signature)
+                    if expected >= boundary:
+                        heads += 1
+                        if not self._check_head(last, frontier):
+                            bad = (trusted, _head_problem(trusted, last))
+                            break
+                        trusted = expected
+                        boundary = (expected // HEAD_INTERVAL + 1) * HEAD_INTERVAL
+                else:
+                    last = None
+            if progress is not None:
+                progress(len(rows))
+        size = frontier.size
+        if bad is None and size:
+            if last is None or last.size != size:
+                bad = (trusted, f"entries {trusted}..{size - 1} are not covered by a signed head")
+            elif last.size != trusted:
+                heads += 1
+                if not self._check_head(last, frontier):
+                    bad = (trusted, _head_problem(trusted, last))
+        if bad is None and checkpoint is not None:
+            if checkpoint.size > size:
+                bad = (
+                    size,
+                    f"the checkpoint covers {checkpoint.size} entries but the log has {size}: "
+                    f"entries {size}..{checkpoint.size - 1} were removed",
+                )
+            elif roots.get(checkpoint.size) != checkpoint.root:
+                bad = (0, f"the log's first {checkpoint.size} entries differ from the checkpoint's")
+        return LogVerification(
+            size=size,
+            root=frontier.root(),
+            heads_checked=heads,
+            ok=bad is None,
+            problem=None if bad is None else bad[1],
+            first_bad=None if bad is None else bad[0],
+            checkpoint_size=None if checkpoint is None else checkpoint.size,
+        )
+
+    def _check_head(self, head: _Head, frontier: Frontier) -> bool:
+        return self._head_ok(head) and frontier.root() == head.root
+
+
+def _head(seq: int, root: bytes | None, time: str | None, signature: bytes | None) -> _Head:
+    return _Head(seq + 1, root or b"", time or "", signature or b"")
+
+
+def _head_problem(trusted: int, head: _Head) -> str:
+    return (
+        f"entries {trusted}..{head.size - 1} do not match the signed head at size {head.size}: "
+        "an entry was changed, inserted or removed there, or the head was forged"
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,148 @@
+"""``mlwarden log``: show, checkpoint and verify the tamper-evident audit log."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from mlwarden.cli._app import (
+    EXIT_INTEGRITY,
+    Context,
+    HelpfulGroup,
+    cli,
+    emit_json,
+    fail,
+    home_option,
+    show_help_if_bare,
+)
+from mlwarden.cli._common import open_output, open_workspace, progress_bar
+from mlwarden.errors import BadInput, NotFound
+
+
+@cli.group(cls=HelpfulGroup)
+@home_option
+@click.pass_context
+def log(ctx: click.Context) -> None:
+    """The audit log of every action: show, checkpoint, verify."""
+    show_help_if_bare(ctx)
+
+
+def _since(text: str | None) -> str | None:
+    """Accept RFC 3339 / ISO 8601 times (``2026-11-25``, ``2026-11-25T10:00:00Z``); compare as UTC."""
+    if text is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"--since {text!r} is not a time: write e.g. 2026-11-25 or 2026-11-25T10:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    from mlwarden.audit import event_time
+
+    return event_time(moment)
+
+
+def _details(details: dict[str, object]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(details.items()) if k != "token" and v is not None)
+
+
+@log.command("show")
+@click.option("--since", metavar="TIME", default=None, help="Only entries at or after TIME (e.g. 2026-11-25T10:00Z).")
+@click.option("--json", "as_json", is_flag=True, help="Print entries as JSON Lines.")
+@home_option
+@click.pass_obj
+def log_show(ctx: Context, since: str | None, as_json: bool) -> None:
+    """Print the log's entries: time, principal, action, resource, outcome, details."""
+    ws = open_workspace(ctx)
+    entries = ws.log_entries(_since(since))
+    for e in entries:
+        if as_json:
+            click.echo(json.dumps(e.to_json(), sort_keys=True))
+        else:
+            token = e.details.get("token") or "-"
+            click.echo(
+                f"{e.seq:>6}  {e.time}  {e.principal:<16} {e.outcome:<9} {e.action:<15} {e.resource:<28} "
+                f"req={e.request_id[:8]} token={token} {_details(dict(e.details))}".rstrip()
+            )
+
+
+@log.command("checkpoint")
+@click.option(
+    "-o", "--output", "output_name", metavar="FILE", required=True, help="Where to write it, or - for stdout."
+)
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@home_option
+@click.pass_obj
+def log_checkpoint(ctx: Context, output_name: str, force: bool) -> None:
+    """Export a signed checkpoint (size, root hash, signature) to keep outside the workspace.
+
+    `mlwarden log verify --checkpoint FILE` later proves the log still holds everything it held
+    then: nothing removed from its end, nothing changed before it.
+    """
+    ws = open_workspace(ctx)
+    checkpoint = ws.log_checkpoint()
+    data = (json.dumps(checkpoint.to_json(), indent=2, sort_keys=True) + "\n").encode()
+    with open_output(output_name, force=force, mode=0o644) as out:
+        out.write(data)
+    if output_name != "-":
+        click.echo(
+            f"checkpoint of {checkpoint.size} entries, root {checkpoint.root.hex()[:16]}, written to {output_name}"
+        )
+
+
+def _read_checkpoint(name: str) -> str:
+    path = Path(name)
+    if not path.is_file():
+        raise NotFound(f"checkpoint file {name} does not exist")
+    try:
+        doc = json.loads(path.read_text())
+        note = doc["note"]
+        if doc.get("format") != "mlwarden-log-checkpoint" or not isinstance(note, str):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise BadInput(f"{name} is not a checkpoint written by `mlwarden log checkpoint`") from None
+    return note
+
+
+@log.command("verify")
+@click.option("--checkpoint", "checkpoint_name", metavar="FILE", default=None, help="A checkpoint exported earlier.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@home_option
+@click.pass_obj
+def log_verify(ctx: Context, checkpoint_name: str | None, as_json: bool) -> None:
+    """Recompute the whole log and check its signed heads (and a checkpoint). Exit 3 if anything is wrong."""
+    note = None if checkpoint_name is None else _read_checkpoint(checkpoint_name)
+    ws = open_workspace(ctx)
+    with progress_bar(ws.audit.size(), "verifying the log", unit="items") as advance:
+        result = ws.verify_log(note, advance)
+    if as_json:
+        emit_json(
+            {
+                "ok": result.ok,
+                "size": result.size,
+                "root_hash": result.root.hex(),
+                "signed_heads_checked": result.heads_checked,
+                "checkpoint_size": result.checkpoint_size,
+                "first_bad_entry": result.first_bad,
+                "problem": result.problem,
+            }
+        )
+        if not result.ok:
+            sys.exit(EXIT_INTEGRITY)
+        return
+    if not result.ok:
+        fail(f"the audit log is not intact: first bad entry {result.first_bad}: {result.problem}", EXIT_INTEGRITY)
+    against = (
+        ""
+        if checkpoint_name is None
+        else f"; consistent with checkpoint {checkpoint_name} ({result.checkpoint_size} entries)"
+    )
+    click.echo(
+        f"audit log intact: {result.size} entries, root {result.root.hex()[:16]}, "
+        f"{result.heads_checked} signed heads checked{against}"
+    )
