@@ -3,7 +3,9 @@
 It creates a workspace in a temporary folder, puts the German Credit data set into the
 encrypted dataset store, shows what the catalog knows about it, reads it back, rotates the
 keys, and shows what happens to a tampered object, a Fernet migration, a shredded version and a
-wrong passphrase.
+wrong passphrase. Then it adds a scientist scoped to ``credit-*`` and an auditor, shows what
+each may and may not do (denied actions exit 3), and verifies the tamper-evident audit log,
+before and after someone edits it behind mlwarden's back.
 Every step runs the real `mlwarden` command, printed before its output, so you can copy it.
 Nothing is left behind: the temporary folder is removed at the end.
 """
@@ -27,11 +29,18 @@ def step(title: str) -> None:
     print(f"\n== {title}")
 
 
-def run(args: list[str], env: dict[str, str], expect: int = 0) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str], expect: int = 0, *, tail: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one command and print its output (only its last ``tail`` lines, when given)."""
     shown = " ".join(shlex.quote(a) for a in args)
     print(f"$ mlwarden {shown}")
     proc = subprocess.run([*MLWARDEN, *args], env=env, capture_output=True, text=True, check=False)
-    for line in (proc.stdout + proc.stderr).rstrip().splitlines():
+    lines = (proc.stdout + proc.stderr).rstrip().splitlines()
+    if tail is not None and len(lines) > tail:
+        print(f"  ... ({len(lines) - tail} earlier lines)")
+        lines = lines[-tail:]
+    for line in lines:
         print(f"  {line}")
     print(f"  (exit {proc.returncode})")
     if proc.returncode != expect:
@@ -62,8 +71,10 @@ def main() -> None:
         run(["data", "put", str(credit), "--name", "credit-german", "--tag", "source=uci-statlog"], env)
         objects = [p for p in (home / "objects").rglob("*") if p.is_file()]
         stored = objects[0].read_bytes()
-        print(f"  stored object {objects[0].name}: {len(stored):,} bytes; contains 'creditability': "
-              f"{b'creditability' in stored}")
+        print(
+            f"  stored object {objects[0].name}: {len(stored):,} bytes; contains 'creditability': "
+            f"{b'creditability' in stored}"
+        )
 
         step("3. What the catalog knows: schema read with pyarrow, rows, SHA-256, key version, tags")
         run(["data", "info", "credit-german"], env)
@@ -107,11 +118,32 @@ def main() -> None:
         key = Fernet.generate_key()
         (tmp / "secret.key").write_bytes(key)
         (tmp / "scores.csv.enc").write_bytes(Fernet(key).encrypt(b"applicant,score\nA1,0.91\nA2,0.13\n"))
-        run(["data", "import-fernet", str(tmp / "scores.csv.enc"), "--key", str(tmp / "secret.key"),
-             "--name", "legacy-scores"], env)
+        run(
+            [
+                "data",
+                "import-fernet",
+                str(tmp / "scores.csv.enc"),
+                "--key",
+                str(tmp / "secret.key"),
+                "--name",
+                "legacy-scores",
+            ],
+            env,
+        )
         (tmp / "wrong.key").write_bytes(Fernet.generate_key())
-        run(["data", "import-fernet", str(tmp / "scores.csv.enc"), "--key", str(tmp / "wrong.key"),
-             "--name", "legacy-scores"], env, expect=3)
+        run(
+            [
+                "data",
+                "import-fernet",
+                str(tmp / "scores.csv.enc"),
+                "--key",
+                str(tmp / "wrong.key"),
+                "--name",
+                "legacy-scores",
+            ],
+            env,
+            expect=3,
+        )
 
         step("9. Crypto-shred version 1: its data key is destroyed, the catalog keeps a tombstone")
         run(["data", "rm", "credit-german@1", "--shred"], env)
@@ -121,10 +153,53 @@ def main() -> None:
         step("10. A wrong passphrase unlocks nothing (exit 3)")
         run(["data", "ls"], {**env, "MLWARDEN_PASSPHRASE": "not the passphrase"}, expect=3)
 
+        step("11. Principals: a scientist scoped to credit-*, an auditor (tokens are shown once)")
+        hr = tmp / "hr_salaries.csv"
+        hr.write_text("employee,salary\nE1,51000\nE2,64000\n")
+        run(["data", "put", str(hr), "--name", "hr-salaries"], env)
+        alice = run(["user", "add", "alice", "--role", "scientist", "--scope", "credit-*", "--expires", "30d"], env)
+        carol = run(["user", "add", "carol", "--role", "auditor"], env)
+        as_alice = {**env, "MLWARDEN_TOKEN": alice.stdout.strip()}
+        as_carol = {**env, "MLWARDEN_TOKEN": carol.stdout.strip()}
+        run(["user", "ls"], env)
+
+        step("12. The scientist reads credit-german, but cannot write it nor read hr-salaries")
+        run(["data", "get", "credit-german", "-o", str(tmp / "alice.csv")], as_alice)
+        run(["data", "put", str(changed), "--name", "credit-german"], as_alice, expect=3)
+        run(["data", "get", "hr-salaries", "-o", str(tmp / "alice-hr.csv")], as_alice, expect=3)
+        run(["data", "ls"], as_alice)
+
+        step("13. The auditor reads the log but no dataset; a revoked token is refused")
+        run(["data", "get", "credit-german", "-o", str(tmp / "carol.csv")], as_carol, expect=3)
+        run(["log", "checkpoint", "-o", str(tmp / "head.json")], as_carol)
+        run(["user", "revoke", "alice"], env)
+        run(["data", "ls"], as_alice, expect=3)
+
+        step("14. The audit log: every action above, the denied ones too, and a verifying Merkle tree")
+        shown = run(["log", "show"], as_carol, tail=14)
+        denied = [line for line in shown.stdout.splitlines() if " denied " in line]
+        print(f"  {len(shown.stdout.splitlines())} entries, {len(denied)} of them denied")
+        run(["log", "verify", "--checkpoint", str(tmp / "head.json")], as_carol)
+
+        step("15. Someone edits the log's storage behind mlwarden's back: verification names the entry")
+        import sqlite3
+
+        db = sqlite3.connect(home / "access.db")
+        query = "SELECT seq, entry FROM audit_entries WHERE CAST(entry AS TEXT) LIKE ? LIMIT 1"
+        seq, entry = db.execute(query, ('%"denied"%',)).fetchone()
+        db.execute("UPDATE audit_entries SET entry = ? WHERE seq = ?", (entry.replace(b"denied", b"allowed"), seq))
+        db.commit()
+        db.close()
+        print(f"  changed entry {seq} from 'denied' to 'allowed'")
+        run(["log", "verify"], as_carol, expect=3)
+
         print("\nSummary: the German Credit data stored encrypted (AES-256-GCM in 1 MiB authenticated")
         print("segments, its own data key) with its schema, rows and SHA-256 in the catalog; read back")
         print("byte-identical, also after a key rotation; tampering refused with exit 3; a Fernet file")
         print("migrated (and a wrong Fernet key refused); one version crypto-shredded, leaving a tombstone.")
+        print("A scientist scoped to credit-* read credit-german but was refused a write and hr-salaries;")
+        print("an auditor read and verified the signed audit log but no data; a revoked token was refused;")
+        print("an entry edited in the log's storage was caught and named.")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

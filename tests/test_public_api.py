@@ -18,13 +18,18 @@ def test_top_level_names() -> None:
         [
             "AccessDenied",
             "AlreadyExists",
+            "AuditEntry",
+            "AuditUnavailable",
             "BadInput",
+            "Checkpoint",
             "DatasetSummary",
             "DatasetVersion",
             "IntegrityError",
             "KeyVersionInfo",
+            "LogVerification",
             "MlwardenError",
             "NotFound",
+            "Principal",
             "PutResult",
             "Rotation",
             "Shredded",
@@ -35,6 +40,17 @@ def test_top_level_names() -> None:
     )
     for name in mlwarden.__all__:
         assert getattr(mlwarden, name) is not None
+
+
+def test_access_and_audit_names_resolve() -> None:
+    import mlwarden.access
+    import mlwarden.audit
+
+    for module in (mlwarden.access, mlwarden.audit):
+        for name in module.__all__:
+            assert hasattr(module, name), (module.__name__, name)
+    assert mlwarden.AuditUnavailable is mlwarden.audit.AuditUnavailable
+    assert issubclass(mlwarden.AuditUnavailable, mlwarden.Unavailable)
 
 
 def test_hazmat_names() -> None:

@@ -9,6 +9,8 @@ The top of the API::
     ws.rotate_keys()                              # new key version, every data key rewrapped
     ws.datasets.put("train.csv", name="credit")   # an encrypted, versioned dataset (mlwarden.store)
     df = ws.datasets.read_frame("credit")         # decrypted in memory only
+    ws.add_user("alice", "scientist", scopes=("credit-*",))   # a principal and its token
+    assert ws.verify_log().ok                     # the tamper-evident audit log (mlwarden.audit)
 
 Errors all derive from :class:`mlwarden.errors.MlwardenError`. Raw primitives live in
 :mod:`mlwarden.crypto.hazmat`. Importing this package is cheap: heavy parts load on first use.
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mlwarden.errors import (
     AccessDenied,
     AlreadyExists,
+    AuditUnavailable,
     BadInput,
     IntegrityError,
     MlwardenError,
@@ -31,6 +34,8 @@ from mlwarden.errors import (
 
 if TYPE_CHECKING:
     from mlwarden._workspace import KeyVersionInfo, Rotation, Workspace
+    from mlwarden.access import Principal
+    from mlwarden.audit import AuditEntry, Checkpoint, LogVerification
     from mlwarden.store import DatasetSummary, DatasetVersion, PutResult
 
 __version__ = "0.1.0"
@@ -38,13 +43,18 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AuditEntry",
+    "AuditUnavailable",
     "BadInput",
+    "Checkpoint",
     "DatasetSummary",
     "DatasetVersion",
     "IntegrityError",
     "KeyVersionInfo",
+    "LogVerification",
     "MlwardenError",
     "NotFound",
+    "Principal",
     "PutResult",
     "Rotation",
     "Shredded",
@@ -55,6 +65,7 @@ __all__ = [
 
 _LAZY = {"Workspace", "KeyVersionInfo", "Rotation"}
 _LAZY_STORE = {"DatasetSummary", "DatasetVersion", "PutResult"}
+_LAZY_AUDIT = {"AuditEntry", "Checkpoint", "LogVerification"}
 
 
 def __getattr__(name: str) -> Any:
@@ -66,4 +77,12 @@ def __getattr__(name: str) -> Any:
         from mlwarden import store
 
         return getattr(store, name)
+    if name in _LAZY_AUDIT:
+        from mlwarden import audit
+
+        return getattr(audit, name)
+    if name == "Principal":
+        from mlwarden.access import Principal
+
+        return Principal
     raise AttributeError(f"module 'mlwarden' has no attribute {name!r}")

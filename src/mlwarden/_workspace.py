@@ -183,7 +183,8 @@ class Workspace:
             reason = exc.reason if isinstance(exc, TokenRefused) else "tampered-record"
             token_id = None if parsed is None else parsed.token_id
             record_refused_token(self.audit, self._clock, request_id, token_id, reason)
-            raise type(exc)(f"{source} was refused: {exc}") from None
+            refused = AccessDenied if isinstance(exc, AccessDenied) else IntegrityError
+            raise refused(f"{source} was refused: {exc}") from None
 
     @property
     def catalog(self) -> Catalog:

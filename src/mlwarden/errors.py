@@ -10,6 +10,7 @@ Every error mlwarden raises on purpose derives from :class:`MlwardenError`::
      ├── AccessDenied        the caller may not do this, or the key does not unlock it (exit 3)
      ├── Shredded            the object's data key was destroyed on purpose (exit 2)
      └── Unavailable         a store or catalog cannot be used right now: locked, unreachable (exit 3)
+          └── AuditUnavailable  the audit log could not record an action, so it was refused (exit 3)
 
 Security failures say nothing an attacker could use: a failed decryption is always the same
 ``IntegrityError("... failed authentication")`` whatever went wrong inside, like Fernet's single
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AuditUnavailable",
     "BadInput",
     "IntegrityError",
     "MlwardenError",
@@ -80,3 +82,7 @@ class Unavailable(MlwardenError):
     """
 
     exit_code = 3
+
+
+class AuditUnavailable(Unavailable):
+    """The audit log could not record an action, so the action was refused (fail closed). Exit code 3."""

@@ -40,7 +40,7 @@ from mlwarden._sqlite import connect
 from mlwarden.audit._merkle import EMPTY_ROOT, Frontier
 from mlwarden.audit._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
 from mlwarden.audit._records import AuditEntry, AuditEvent, Checkpoint, LogVerification
-from mlwarden.errors import BadInput, IntegrityError, Unavailable
+from mlwarden.errors import AuditUnavailable, BadInput, IntegrityError
 
 __all__ = ["HEAD_INTERVAL", "AuditLog", "AuditUnavailable", "event_time"]
 
@@ -56,10 +56,6 @@ _INSERT_COLUMNS = "seq, entry, leaf, head_time, head_root, head_signature, front
 _SELECT_NEWEST = f"SELECT {_HEAD_COLUMNS} FROM audit_entries ORDER BY seq DESC LIMIT 1"  # noqa: S608
 _SELECT_ALL = f"SELECT entry, leaf, {_HEAD_COLUMNS} FROM audit_entries ORDER BY seq"  # noqa: S608
 _sha256 = hashlib.sha256
-
-
-class AuditUnavailable(Unavailable):
-    """The audit log could not record an entry, so the action it was for was refused (exit 3)."""
 
 
 def event_time(moment: datetime) -> str:

@@ -144,5 +144,5 @@ def log_verify(ctx: Context, checkpoint_name: str | None, as_json: bool) -> None
     )
     click.echo(
         f"audit log intact: {result.size} entries, root {result.root.hex()[:16]}, "
-        f"{result.heads_checked} signed heads checked{against}"
+        f"{result.heads_checked} signed head{'' if result.heads_checked == 1 else 's'} checked{against}"
     )
