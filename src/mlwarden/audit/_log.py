@@ -27,6 +27,7 @@ Processes take turns through SQLite's write lock.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import sqlite3
@@ -35,12 +36,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlwarden._sqlite import connect
 from mlwarden.audit._merkle import EMPTY_ROOT, Frontier
 from mlwarden.audit._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
 from mlwarden.audit._records import AuditEntry, AuditEvent, Checkpoint, LogVerification
 from mlwarden.errors import AuditUnavailable, BadInput, IntegrityError
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["HEAD_INTERVAL", "AuditLog", "AuditUnavailable", "event_time"]
 
@@ -77,23 +82,51 @@ class _StaleFrontier(Exception):
 
 
 class _Pending:
-    """One queued entry. ``wake`` is held until a leader finishes it or hands it the lead."""
+    """One queued entry.
 
-    __slots__ = ("data", "done", "error", "seq", "wake", "woken")
+    A thread's entry has ``wake``, a lock held until a leader finishes the entry or hands its
+    writer the lead. A coroutine's entry has ``future`` instead, settled on its event loop.
+    """
 
-    def __init__(self, data: bytes) -> None:
+    __slots__ = ("data", "done", "error", "future", "loop", "seq", "wake", "woken")
+
+    def __init__(
+        self,
+        data: bytes,
+        future: asyncio.Future[int] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.data = data
         self.seq = -1
         self.done = False
         self.error: BaseException | None = None
+        self.future = future
+        self.loop = loop
         self.wake = threading.Lock()
-        self.wake.acquire()
-        self.woken = False
+        self.woken = future is not None
+        if future is None:
+            self.wake.acquire()
 
     def wake_up(self) -> None:
         if not self.woken:
             self.woken = True
             self.wake.release()
+
+
+def _refusal(error: BaseException) -> AuditUnavailable:
+    return AuditUnavailable(f"the audit log could not record this action ({_describe(error)}), so it was refused")
+
+
+def _settle(pending: list[_Pending]) -> None:
+    """On an event loop: settle the futures of committed coroutine entries."""
+    for p in pending:
+        assert p.future is not None
+        if p.future.done():  # the awaiting task was cancelled; the entry is recorded all the same
+            continue
+        if p.error is not None:
+            p.future.set_exception(_refusal(p.error))
+        else:
+            p.future.set_result(p.seq)
 
 
 @dataclass(frozen=True)
@@ -128,6 +161,9 @@ class AuditLog:
         self._queue: list[_Pending] = []
         self._committing = False
         self._frontier: Frontier | None = None
+        self._kick = threading.Event()
+        self._committer: threading.Thread | None = None
+        self._closed = False
         try:
             self._conn = connect(path)
             self._conn.executescript(_SCHEMA)
@@ -135,6 +171,10 @@ class AuditLog:
             raise AuditUnavailable(f"the audit log at {path} cannot be opened ({exc}); nothing was done") from None
 
     def close(self) -> None:
+        self._closed = True
+        if self._committer is not None:
+            self._kick.set()
+            self._committer.join()
         self._conn.close()
 
     # -- appending ------------------------------------------------------------------------
@@ -161,10 +201,42 @@ class AuditLog:
             self._lead()
         for p in mine:
             if p.error is not None:
-                raise AuditUnavailable(
-                    f"the audit log could not record this action ({_describe(p.error)}), so it was refused"
-                ) from None
+                raise _refusal(p.error) from None
         return [p.seq for p in mine]
+
+    async def append_async(self, event: AuditEvent) -> int:
+        """:meth:`append` for coroutines: awaits durability without blocking the event loop.
+
+        Commits run on a committer thread; one commit settles all the futures of its batch
+        with a single wake-up of the loop, so many concurrent requests cost a loop far less
+        than as many threads would.
+        """
+        import asyncio
+
+        if self._signer is None:
+            raise BadInput("this audit log was opened read-only")
+        loop = asyncio.get_running_loop()
+        pending = _Pending(event.to_bytes(), loop.create_future(), loop)
+        with self._lock:
+            if self._committer is None:
+                self._committer = threading.Thread(target=self._commit_forever, name="mlwarden-audit", daemon=True)
+                self._committer.start()
+            self._queue.append(pending)
+            kick = not self._committing
+            self._committing = True
+        if kick:
+            self._kick.set()
+        assert pending.future is not None
+        return await pending.future
+
+    def _commit_forever(self) -> None:
+        """The committer thread: leads whenever the lead falls to a coroutine's entry."""
+        while True:
+            self._kick.wait()
+            self._kick.clear()
+            if self._closed:
+                return
+            self._lead()
 
     def _lead(self) -> None:
         """Commit everything queued, then pass the lead to the oldest entry still waiting.
@@ -179,16 +251,31 @@ class AuditLog:
         except BaseException as exc:  # every writer of the batch learns of the failure
             for p in batch:
                 p.error = exc
+        settle: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        kick = False
         with self._lock:
             for p in batch:
                 p.done = True
-                p.wake_up()
+                if p.loop is None:
+                    p.wake_up()
+                else:
+                    settle.setdefault(p.loop, []).append(p)
             if self._queue:
                 # The last entry queued belongs to a waiting writer (a group is queued whole):
-                # it leads next, committing everything queued by then.
-                self._queue[-1].wake_up()
+                # it leads next, committing everything queued by then; a coroutine's entry
+                # passes the lead to the committer thread.
+                successor = self._queue[-1]
+                if successor.loop is None:
+                    successor.wake_up()
+                else:
+                    kick = True
             else:
                 self._committing = False
+        if kick:
+            self._kick.set()
+        for loop, pending in settle.items():
+            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                loop.call_soon_threadsafe(_settle, pending)
 
     def _commit(self, batch: list[_Pending]) -> None:
         """Write ``batch`` and a newly signed head in one transaction (one fsync).
