@@ -70,7 +70,7 @@ class Frontier:
     __slots__ = ("_hashes", "size")
 
     def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
-        if len(hashes) != bin(size).count("1") or any(len(h) != HASH_SIZE for h in hashes):
+        if size < 0 or len(hashes) != bin(size).count("1") or any(len(h) != HASH_SIZE for h in hashes):
             raise ValueError("a frontier holds one 32-byte hash per 1 bit of its size")
         self.size = size
         self._hashes = list(hashes)

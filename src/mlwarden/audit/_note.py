@@ -74,7 +74,8 @@ class NoteVerifier:
         hex_id, _, b64 = rest.partition("+")
         try:
             raw = base64.b64decode(b64, validate=True)
-            claimed = int(hex_id, 16) if len(hex_id) == 8 else -1
+            canonical = len(hex_id) == 8 and all(c in "0123456789abcdefABCDEF" for c in hex_id)
+            claimed = int(hex_id, 16) if canonical else -1
         except (binascii.Error, ValueError):
             raise BadInput(f"malformed verifier key {vkey!r}") from None
         if len(raw) != 33 or raw[0] != ALG_ED25519:
@@ -116,12 +117,12 @@ class NoteSigner:
             raise BadInput("malformed signer key")
         try:
             raw = base64.b64decode(parts[4], validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):
             raise BadInput("malformed signer key") from None
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise BadInput("the signer key is not an Ed25519 key")
         signer = cls.from_seed(parts[2], raw[1:])
-        if f"{signer.verifier.key_id:08x}" != parts[3]:
+        if f"{signer.verifier.key_id:08x}" != parts[3].lower():
             raise BadInput("the signer key's id does not match its key")
         return signer
 
@@ -156,7 +157,8 @@ def open_note(note: str, verifier: NoteVerifier) -> str:
     text += "\n"
     try:
         _check_text(text)
-    except BadInput:
+        raw_text = text.encode()
+    except (BadInput, UnicodeEncodeError):
         raise IntegrityError("malformed signed note text") from None
     lines = signatures[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
@@ -168,14 +170,14 @@ def open_note(note: str, verifier: NoteVerifier) -> str:
         name, _, b64 = line[len(SIGNATURE_PREFIX) :].partition(" ")
         try:
             blob = base64.b64decode(b64, validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):
             raise IntegrityError("malformed signature in signed note") from None
         if len(blob) < 5 or not name:
             raise IntegrityError("malformed signature in signed note")
         if name != verifier.name or int.from_bytes(blob[:4], "big") != verifier.key_id:
             continue
         found += 1
-        if found > 1 or not verifier.verify(text.encode(), blob[4:]):
+        if found > 1 or not verifier.verify(raw_text, blob[4:]):
             raise IntegrityError(f"the note's signature by {name} does not verify")
     if not found:
         raise IntegrityError(f"the note is not signed by {verifier.name}")
@@ -204,7 +206,7 @@ def parse_checkpoint_body(text: str) -> CheckpointBody:
         raise IntegrityError("malformed checkpoint: it needs origin, size and root hash lines")
     origin, size_text, root_text = lines[0], lines[1], lines[2]
     try:
-        if not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
+        if not (size_text.isascii() and size_text.isdigit()) or (size_text.startswith("0") and size_text != "0"):
             raise ValueError
         size = int(size_text)
         root = base64.b64decode(root_text, validate=True)
