@@ -167,7 +167,7 @@ class AuditLog:
         try:
             self._conn = connect(path)
             self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise AuditUnavailable(f"the audit log at {path} cannot be opened ({exc}); nothing was done") from None
 
     def close(self) -> None:
@@ -189,6 +189,8 @@ class AuditLog:
     def _append_data(self, items: list[bytes]) -> list[int]:
         if self._signer is None:
             raise BadInput("this audit log was opened read-only")
+        if not items:
+            return []
         mine = [_Pending(data) for data in items]
         last = mine[-1]
         with self._lock:
@@ -298,17 +300,28 @@ class AuditLog:
         raise AuditUnavailable("the audit log kept changing under this writer")
 
     def _load_frontier(self) -> Frontier:
+        """The tree state stored with the newest entry, checked against that entry's signed head.
+
+        Without the check, someone who edits an entry and rewrites the stored frontier to match
+        would have the next commit sign the forged tree.
+        """
         conn = self._conn
         last = conn.execute("SELECT MAX(seq) FROM audit_entries").fetchone()[0]
         if last is None:
             return Frontier()
-        row = conn.execute("SELECT frontier FROM audit_entries WHERE seq = ?", (last,)).fetchone()
+        row = conn.execute(
+            "SELECT seq, head_root, head_time, head_signature, frontier FROM audit_entries WHERE seq = ?", (last,)
+        ).fetchone()
         try:
-            return Frontier.from_bytes(last + 1, row[0])
+            frontier = Frontier.from_bytes(last + 1, row[4])
         except (TypeError, ValueError):
+            frontier = None
+        if frontier is None or not self._check_head(_head(*row[:4]), frontier):
             raise IntegrityError(
-                f"the audit log's newest entry ({last}) has no signed head; run `mlwarden log verify`"
-            ) from None
+                f"the audit log's newest signed head (entry {last}) does not verify, so nothing more is "
+                "recorded on top of it; run `mlwarden log verify`"
+            )
+        return frontier
 
     def _write(self, start: Frontier, batch: list[_Pending]) -> Frontier:
         """One statement, so one transaction, one fsync and one release of the GIL per commit."""
@@ -383,6 +396,8 @@ class AuditLog:
         finally:
             conn.close()
         if head is None:
+            if self._signer is None:
+                raise BadInput("the audit log is empty and was opened read-only: there is no signed head yet")
             head = self._sign(0, EMPTY_ROOT)
         elif not self._head_ok(head):
             raise IntegrityError("the audit log's latest signed head does not verify; run `mlwarden log verify`")
