@@ -241,3 +241,22 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right:
     lines = ["| " + " | ".join(esc(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def package_versions(*dists: str) -> dict[str, str]:
+    """Installed versions of ``dists`` and of the OpenSSL that pyca/cryptography uses."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str] = {}
+    for dist in dists:
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    try:
+        from cryptography.hazmat.backends.openssl.backend import backend
+
+        out["openssl"] = backend.openssl_version_text()
+    except Exception:
+        out["openssl"] = "?"
+    return out

@@ -85,7 +85,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _measure import machine_summary, median, text_table
+from _measure import machine_summary, median, package_versions, text_table
 from mlwarden.audit import AuditEvent, AuditLog, NoteSigner, event_time
 
 ORIGIN = "mlwarden/bench"
@@ -475,21 +475,11 @@ def _verify_kept(path: Path, runs: int, commits: int) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version}
-    for dist in ("mlwarden", "cryptography"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "not installed"
-    try:
-        from cryptography.hazmat.backends.openssl.backend import backend
-
-        out["openssl"] = backend.openssl_version_text()
-    except Exception:
-        out["openssl"] = "?"
-    return out
+    return {
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        **package_versions("mlwarden", "cryptography"),
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -245,6 +245,7 @@ from _measure import (
     machine_summary,
     markdown_table,
     median,
+    package_versions,
     parse_size,
     pick_workdir,
     prefault_memory,
@@ -417,21 +418,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for dist in ("cryptography", "tink", "mlwarden"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "not installed"
-    try:
-        from cryptography.hazmat.backends.openssl.backend import backend
-
-        out["openssl"] = backend.openssl_version_text()
-    except Exception:
-        out["openssl"] = "?"
-    return out
+    return package_versions("cryptography", "tink", "mlwarden")
 
 
 def _summarise(args: argparse.Namespace, results: dict[str, MethodResult], **info: Any) -> dict[str, Any]:

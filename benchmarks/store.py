@@ -191,6 +191,7 @@ from _measure import (
     format_size,
     machine_summary,
     median,
+    package_versions,
     parse_size,
     pick_workdir,
     prefault_memory,
@@ -472,20 +473,8 @@ def _default_dirs() -> list[str]:
 
 def _versions() -> dict[str, str]:
     import sqlite3
-    from importlib.metadata import PackageNotFoundError, version
 
-    out = {}
-    for dist in ("mlwarden", "cryptography", "pyarrow", "sqlalchemy"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "not installed"
-    try:
-        from cryptography.hazmat.backends.openssl.backend import backend
-
-        out["openssl"] = backend.openssl_version_text()
-    except Exception:
-        out["openssl"] = "?"
+    out = package_versions("mlwarden", "cryptography", "pyarrow", "sqlalchemy")
     out["sqlite"] = sqlite3.sqlite_version
     try:
         cp = subprocess.run(["cp", "--version"], capture_output=True, text=True, check=False).stdout
