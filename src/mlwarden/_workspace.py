@@ -499,10 +499,9 @@ class Workspace:
         check_principal_name(name)
         check_role(role)
         scopes = tuple(check_scope(p) for p in scopes) or ("*",)
-        with self.gate.act("user.manage", f"user:{name}", role=role, scopes=",".join(scopes), kind=kind) as act:
-            why = self.principal.may_grant(role, scopes)
-            if why is not None:
-                raise AccessDenied(f"{self.principal.name} may not add {name}: {why}")
+        why = self.principal.may_grant(role, scopes)
+        details = {"role": role, "scopes": ",".join(scopes), "kind": kind}
+        with self.gate.act("user.manage", f"user:{name}", refusal=why, **details) as act:
             principal, token = self.principals.add(
                 name, role, by=self.principal.name, scopes=scopes, kind=kind, expires=expires
             )
@@ -517,11 +516,11 @@ class Workspace:
     def revoke_user(self, name: str) -> Principal:
         """Revoke ``name``'s token for good. A steward may revoke only roles it could grant."""
         check_principal_name(name)
-        with self.gate.act("user.manage", f"user:{name}", change="revoke") as act:
-            target = self.principals.get(name)
-            why = self.principal.may_grant(target.role, target.scopes)
-            if why is not None:
-                raise AccessDenied(f"{self.principal.name} may not revoke {name}: {why}")
+        if not self.gate.allows("user.manage", f"user:{name}"):
+            self.gate.check("user.manage", f"user:{name}", change="revoke")  # denied and recorded
+        target = self.principals.get(name)
+        why = self.principal.may_grant(target.role, target.scopes)
+        with self.gate.act("user.manage", f"user:{name}", refusal=why, change="revoke") as act:
             done = self.principals.revoke(name, by=self.principal.name)
             act.record(revoked_token=done.token_id)
         return done
@@ -537,8 +536,8 @@ class Workspace:
         self, checkpoint: str | None = None, progress: Callable[[int], None] | None = None
     ) -> LogVerification:
         """Verify the whole audit log, and against ``checkpoint`` (a signed note) if given."""
-        body = None if checkpoint is None else self.audit.read_checkpoint(checkpoint)
-        with self.gate.act("log.read", "log", verify=True) as act:
+        with self.gate.act("log.read", "log", verify=True, checkpoint=checkpoint is not None) as act:
+            body = None if checkpoint is None else self.audit.read_checkpoint(checkpoint)
             result = self.audit.verify(body, progress)
             act.record(ok=result.ok, size=result.size, first_bad=result.first_bad)
         return result

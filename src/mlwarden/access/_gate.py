@@ -80,8 +80,12 @@ class Gate:
         """The decision alone, recorded nowhere (to filter a listing already authorised)."""
         return self.principal.allows(permission, resource)
 
-    def check(self, permission: str, resource: str, **details: Detail) -> None:
-        """Decide and record; :class:`AccessDenied` when denied."""
+    def check(self, permission: str, resource: str, *, refusal: str | None = None, **details: Detail) -> None:
+        """Decide and record; :class:`AccessDenied` when denied.
+
+        ``refusal`` is a further rule's reason to deny although the role allows (a grant wider
+        than the granter's own, say): recorded and raised as a denial all the same.
+        """
         if not self.principal.allows(permission, resource):
             self._log.append(self._event(permission, resource, "denied", details))
             raise AccessDenied(
@@ -89,6 +93,9 @@ class Gate:
                 f"{'' if self.principal.scopes == ('*',) else ' on ' + ', '.join(self.principal.scopes)}) "
                 f"lacks permission {permission} on {resource}"
             )
+        if refusal is not None:
+            self._log.append(self._event(permission, resource, "denied", {**details, "rule": refusal[:200]}))
+            raise AccessDenied(f"{self.principal.name} may not do {permission} on {resource}: {refusal}")
         self._log.append(self._event(permission, resource, "allowed", details))
 
     def record(self, action: str, resource: str, **details: Detail) -> None:
@@ -96,8 +103,8 @@ class Gate:
         self._log.append(self._event(action, resource, "succeeded", details))
 
     @contextlib.contextmanager
-    def act(self, permission: str, resource: str, **details: Detail) -> Iterator[Act]:
-        self.check(permission, resource, **details)
+    def act(self, permission: str, resource: str, *, refusal: str | None = None, **details: Detail) -> Iterator[Act]:
+        self.check(permission, resource, refusal=refusal, **details)
         act = Act()
         try:
             yield act

@@ -37,6 +37,7 @@ KINDS = ("user", "service")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_LIFETIME = timedelta(days=36525)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS principals (
     name TEXT PRIMARY KEY, kind TEXT NOT NULL, role TEXT NOT NULL, scopes TEXT NOT NULL,
@@ -62,7 +63,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise BadInput(f"--expires {text!r} is not a duration: write a number and m, h, d or w (e.g. 30d)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if duration > MAX_LIFETIME:
+        raise BadInput(f"--expires {text!r} is longer than 100 years; give a shorter lifetime")
+    return duration
 
 
 class TokenRefused(AccessDenied):
@@ -87,8 +91,11 @@ class Principal:
     revoked: str | None
     revoked_by: str | None
     token_id: str
+    intact: bool = True
 
     def state(self, now: str) -> str:
+        if not self.intact:
+            return "tampered"
         if self.revoked is not None:
             return "revoked"
         if self.expires is not None and now >= self.expires:
@@ -97,7 +104,7 @@ class Principal:
 
     def allows(self, permission: str, resource: str) -> bool:
         """May this principal use ``permission`` on ``resource`` (``kind:name`` or a bare kind)?"""
-        if permission not in ROLES.get(self.role, ()):
+        if not self.intact or permission not in ROLES.get(self.role, ()):
             return False
         kind, _, name = resource.partition(":")
         if kind not in SCOPED_KINDS or not name:
@@ -156,18 +163,14 @@ class PrincipalStore:
         return mac.finalize()
 
     def _principal(self, row: tuple[object, ...]) -> tuple[Principal, str]:
+        """The principal of a row, marked not ``intact`` if its HMAC does not match (never trusted)."""
         *fields, mac = row
         try:
             expected = self._mac(tuple(fields))
             ok = isinstance(mac, bytes) and compare_digest(expected, mac)
-            scopes = tuple(json.loads(str(fields[3])))
+            scopes = tuple(str(s) for s in json.loads(str(fields[3])))
         except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise IntegrityError(
-                f"the record of principal {str(fields[0])[:64]!r} was changed outside mlwarden; "
-                "it is refused until an admin re-adds it"
-            )
+            ok, scopes = False, ()
         name, kind, role, _, created, created_by, expires, revoked, revoked_by, token_id, token_hash = fields
         principal = Principal(
             str(name),
@@ -180,6 +183,7 @@ class PrincipalStore:
             None if revoked is None else str(revoked),
             None if revoked_by is None else str(revoked_by),
             str(token_id),
+            intact=ok,
         )
         return principal, str(token_hash)
 
@@ -218,6 +222,11 @@ class PrincipalStore:
         principal, stored = self._principal(row)
         if not tokens_equal(stored, parsed.token):
             raise TokenRefused("the token is not valid for this workspace", "wrong-secret")
+        if not principal.intact:
+            raise IntegrityError(
+                f"the record of principal {principal.name!r} was changed outside mlwarden; it is refused "
+                "until an admin re-adds it (`mlwarden user add`) or revokes it"
+            )
         state = principal.state(self.now())
         if state == "revoked":
             raise TokenRefused(f"the token of {principal.name} was revoked at {principal.revoked}", "revoked")
@@ -244,6 +253,8 @@ class PrincipalStore:
             raise BadInput(f"unknown principal kind {kind!r}: user or service")
         scopes = tuple(dict.fromkeys(check_scope(s) for s in scopes)) or ("*",)
         moment = self._clock()
+        if expires is not None and expires > MAX_LIFETIME:
+            raise BadInput("a token lifetime is at most 100 years")
         token = new_token()
         fields: tuple[object, ...] = (
             name,
@@ -258,13 +269,24 @@ class PrincipalStore:
             token.token_id,
             hash_token(token.token),
         )
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            self._conn.execute(
-                _INSERT,
-                (*fields, self._mac(fields)),
-            )
+            row = self._row(name)
+            if row is not None:
+                if self._principal(row)[0].intact:
+                    raise AlreadyExists(f"a principal named {name!r} already exists; choose another name")
+                # A record edited outside mlwarden is never trusted again: re-adding replaces it.
+                conn.execute("DELETE FROM principals WHERE name = ?", (name,))
+            conn.execute(_INSERT, (*fields, self._mac(fields)))
+            conn.execute("COMMIT")
         except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK")
             raise AlreadyExists(f"a principal named {name!r} already exists; choose another name") from None
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
         return self.get(name), token
 
     def revoke(self, name: str, *, by: str) -> Principal:

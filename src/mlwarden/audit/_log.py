@@ -446,6 +446,12 @@ class AuditLog:
         heads = 0
         roots = {0: EMPTY_ROOT}
         want = -1 if checkpoint is None else checkpoint.size
+        # A commit at a position the checkpoint covers, signed after the checkpoint was taken,
+        # cannot happen in a log that was only ever appended to: it marks where a log cut back
+        # and written again starts to differ.
+        taken = None if checkpoint is None else checkpoint.time
+        batch_start = 0
+        late: int | None = None
         last: _Head | None = None
         bad: tuple[int, str] | None = None
         while bad is None:
@@ -465,6 +471,9 @@ class AuditLog:
                 if expected == want:
                     roots[want] = frontier.root()
                 if signature is not None:
+                    if late is None and taken is not None and seq < want and time is not None and time > taken:
+                        late = batch_start
+                    batch_start = seq + 1
                     last = _head(seq, root, time, signature)
                     if expected >= boundary:
                         heads += 1
@@ -486,11 +495,18 @@ class AuditLog:
                 if not self._check_head(last, frontier):
                     bad = (trusted, _head_problem(trusted, last))
         if bad is None and checkpoint is not None:
-            if checkpoint.size > size:
+            if checkpoint.size > size and (late is None or late >= size):
                 bad = (
                     size,
                     f"the checkpoint covers {checkpoint.size} entries but the log has {size}: "
                     f"entries {size}..{checkpoint.size - 1} were removed",
+                )
+            elif late is not None:
+                bad = (
+                    late,
+                    f"entries from {late} on were written after the checkpoint was taken, at positions it "
+                    f"covers: the log was cut back to {late} entries (entries {late}..{checkpoint.size - 1} "
+                    "removed) and appended to since",
                 )
             elif roots.get(checkpoint.size) != checkpoint.root:
                 bad = (0, f"the log's first {checkpoint.size} entries differ from the checkpoint's")
