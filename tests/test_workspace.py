@@ -363,15 +363,15 @@ def test_seal_open_shred_objects(ws: Workspace, settings: Settings) -> None:
     with pytest.raises(NotFound):
         unseal(ws, OID_C, sealed_a)
 
-    ws.shred_object(OID_A, by="alice")
-    with pytest.raises(Shredded, match="alice"):
+    ws.shred_object(OID_A)
+    with pytest.raises(Shredded, match=ws.principal.name):
         unseal(ws, OID_A, sealed_a)
     with pytest.raises(Shredded):
-        ws.shred_object(OID_A, by="bob")
+        ws.shred_object(OID_A)
     with pytest.raises(NotFound):
-        ws.shred_object(OID_C, by="alice")
+        ws.shred_object(OID_C)
     record = ws.data_keys.record(OID_A)
-    assert record.shredded_by == "alice"
+    assert record.shredded_by == ws.principal.name  # the acting principal, from its token
     # Another handle sees the same state.
     reopened = Workspace.open(settings=settings)
     with pytest.raises(Shredded):
@@ -397,7 +397,7 @@ def test_key_versions_counts(ws: Workspace) -> None:
     for oid in (OID_A, OID_B, OID_C):
         seal(ws, oid, oid)
     assert [(v.version, v.primary, v.data_keys) for v in ws.key_versions()] == [(1, True, 3)]
-    ws.shred_object(OID_C, by="alice")
+    ws.shred_object(OID_C)
     assert [(v.version, v.primary, v.data_keys) for v in ws.key_versions()] == [(1, True, 2)]
     ws.keyring.add_version()  # a version without a rewrap
     assert [(v.version, v.primary, v.data_keys) for v in ws.key_versions()] == [(1, False, 2), (2, True, 0)]
@@ -408,7 +408,7 @@ def test_key_versions_counts(ws: Workspace) -> None:
 
 def test_rotate_keys(ws: Workspace, settings: Settings) -> None:
     sealed = {oid: seal(ws, oid, oid * 10) for oid in (OID_A, OID_B, OID_C)}
-    ws.shred_object(OID_C, by="alice")
+    ws.shred_object(OID_C)
     ticks: list[int] = []
     rotation = ws.rotate_keys(progress=ticks.append)
     assert rotation == Rotation(new_version=2, rewrapped=2)
@@ -471,14 +471,14 @@ def test_destroy_key_version(ws: Workspace, settings: Settings) -> None:
 def test_shred_file(ws: Workspace, settings: Settings) -> None:
     ciphertext = encrypt(ws, b"secret file")
     keep = encrypt(ws, b"other file")
-    assert ws.shred_file(io.BytesIO(ciphertext), by="alice") == ciphertext[28:44]
+    assert ws.shred_file(io.BytesIO(ciphertext)) == ciphertext[28:44]
     for handle in (ws, Workspace.open(settings=settings)):
-        with pytest.raises(Shredded, match="alice"):
+        with pytest.raises(Shredded, match=ws.principal.name):
             decrypt(handle, ciphertext)
     with pytest.raises(Shredded):
-        ws.shred_file(io.BytesIO(ciphertext), by="bob")
+        ws.shred_file(io.BytesIO(ciphertext))
     assert decrypt(ws, keep) == b"other file"
-    assert ws.data_keys.record(ciphertext[28:44]).shredded_by == "alice"
+    assert ws.data_keys.record(ciphertext[28:44]).shredded_by == ws.principal.name
 
 
 def test_shred_file_refuses_a_tampered_file(ws: Workspace) -> None:
@@ -487,11 +487,11 @@ def test_shred_file_refuses_a_tampered_file(ws: Workspace) -> None:
     # A header naming the victim's object id, over another file's payload: nothing may be shredded.
     forged = bytes(attacker[:28]) + victim[28:44] + bytes(attacker[44:])
     with pytest.raises(IntegrityError):
-        ws.shred_file(io.BytesIO(forged), by="mallory")
+        ws.shred_file(io.BytesIO(forged))
     damaged = bytearray(victim)
     damaged[-3] ^= 1
     with pytest.raises(IntegrityError):
-        ws.shred_file(io.BytesIO(bytes(damaged)), by="mallory")
+        ws.shred_file(io.BytesIO(bytes(damaged)))
     assert decrypt(ws, victim) == b"must survive"
     assert ws.data_keys.record(victim[28:44]).shredded is None
 
@@ -500,14 +500,14 @@ def test_shred_file_of_another_workspace(ws: Workspace, tmp_path: Path) -> None:
     other = Workspace.init(settings=Settings(home=tmp_path / "other", master_key=KEY_B64))
     ciphertext = encrypt(other, b"theirs")
     with pytest.raises(AccessDenied):
-        ws.shred_file(io.BytesIO(ciphertext), by="alice")
+        ws.shred_file(io.BytesIO(ciphertext))
     assert decrypt(other, ciphertext) == b"theirs"
 
 
 def test_shredded_file_stays_gone_after_destroying_its_header_version(ws: Workspace, settings: Settings) -> None:
     ciphertext = encrypt(ws, b"secret file")
     object_id = ciphertext[28:44]
-    ws.shred_file(io.BytesIO(ciphertext), by="alice")
+    ws.shred_file(io.BytesIO(ciphertext))
     ws.rotate_keys()
     ws.destroy_key_version(1)
     # Even with the tombstone lost, the header's own wrap (under v1) no longer opens.
@@ -520,7 +520,7 @@ def test_destroy_after_shredding_a_key_makes_a_surviving_copy_useless(ws: Worksp
     sealed = seal(ws, OID_A, b"secret")
     record = ws.home / "keys" / "data" / OID_A.hex()[:2] / f"{OID_A.hex()}.json"
     backup = record.read_bytes()  # a copy the filesystem might have kept
-    ws.shred_object(OID_A, by="alice")
+    ws.shred_object(OID_A)
     ws.rotate_keys()
     ws.destroy_key_version(1)
     record.write_bytes(backup)

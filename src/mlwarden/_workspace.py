@@ -3,7 +3,7 @@
 Layout (folders 0700, files 0600)::
 
     <home>/
-      workspace.json          {"format": "mlwarden-workspace", "version": 1, "id": ..., "created": ...}
+      workspace.json          {"format": "mlwarden-workspace", "version": 2, "id": ..., "created": ...}
       keys/keyring.json       versioned key-encryption keys, wrapped by the master key
       keys/data/xx/<id>.json  one wrapped data key (or tombstone) per workspace object
       keys/identity/...       the workspace identity key, wrapped the same way (signs the log)
@@ -161,7 +161,12 @@ class Workspace:
         )
         self.principals = PrincipalStore(home / ACCESS_DB, identity.record_mac_key, clock)
         request_id = request_id or new_request_id()
-        self.principal: Principal = self._authenticate(token, request_id)
+        try:
+            self.principal: Principal = self._authenticate(token, request_id)
+        except BaseException:
+            self.audit.close()
+            self.principals.close()
+            raise
         self.gate = Gate(self.principal, self.audit, clock, request_id=request_id)
 
     def _authenticate(self, token: str | None, request_id: str) -> Principal:
@@ -370,15 +375,16 @@ class Workspace:
         self.decrypt_file(io.BytesIO(ciphertext), out)
         return out.getvalue()
 
-    def shred_file(self, src: IO[bytes], *, by: str | None = None) -> bytes:
+    def shred_file(self, src: IO[bytes]) -> bytes:
         """Crypto-shred an envelope file: destroy its data key here; returns its object id.
 
         Every copy of the file becomes unreadable through this workspace. The header still holds
         the wrap made at encryption time, under the key version it names; destroying that version
-        after a rotation (:meth:`destroy_key_version`) makes that copy useless too.
+        after a rotation (:meth:`destroy_key_version`) makes that copy useless too. The
+        tombstone names the acting principal.
         """
         with self.gate.act("file.shred", "keyring") as act:
-            object_id = self._shred_file(src, by or self.principal.name)
+            object_id = self._shred_file(src, self.principal.name)
             act.record(object=object_id.hex())
             return object_id
 
@@ -406,10 +412,10 @@ class Workspace:
         self.gate.check("file.decrypt", f"object:{object_id.hex()}")
         return open_object(self.data_keys.data_key(object_id), object_id, src, dst, progress=progress)
 
-    def shred_object(self, object_id: bytes, *, by: str | None = None) -> None:
-        """Crypto-shred a workspace object: destroy its data key, leave a tombstone."""
+    def shred_object(self, object_id: bytes) -> None:
+        """Crypto-shred a workspace object: destroy its data key, leave a tombstone naming the principal."""
         self.gate.check("file.shred", f"object:{object_id.hex()}")
-        self._shred_key(object_id, by or self.principal.name)
+        self._shred_key(object_id, self.principal.name)
 
     def _shred_key(self, object_id: bytes, by: str) -> None:
         """Destroy an object's data key (for operations already through the gate)."""

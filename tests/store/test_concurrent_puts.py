@@ -89,8 +89,6 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-
-
 class _Home:
     """A fresh env-key workspace and ways to open it, in this process and in drivers."""
 
@@ -149,8 +147,6 @@ def _finish(proc: subprocess.Popen[str]) -> list[list[str]]:
     out, err = proc.communicate(timeout=TIMEOUT_S)
     assert proc.returncode == 0, err
     return [line.split() for line in out.splitlines()]
-
-
 
 
 def _check_store(home: _Home, expected: dict[int, bytes]) -> None:

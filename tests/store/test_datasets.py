@@ -24,9 +24,7 @@ from mlwarden.usecases import GERMAN_CREDIT_SHA256, german_credit_csv
 def ws(request: pytest.FixtureRequest, tmp_path: Path) -> mlwarden.Workspace:
     """A workspace with its catalog in SQLite (the default) or on a real PostgreSQL server."""
     url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None
-    settings = Settings(
-        home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode(), catalog_url=url
-    )
+    settings = Settings(home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode(), catalog_url=url)
     admin = mlwarden.Workspace.init(settings=settings, key_source="env")
     _, token = admin.add_user("alice", "admin")
     admin.close()

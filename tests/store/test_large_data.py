@@ -90,8 +90,6 @@ print(json.dumps({"code": os.waitstatus_to_exitcode(status), "maxrss_kib": usage
 """
 
 
-
-
 def _measured(env: dict[str, str], cwd: Path, *argv: str | Path) -> tuple[dict[str, Any], str, str]:
     """Run ``argv`` under the wrapper: (its figures, its stdout, its stderr); insists on exit 0."""
     proc = subprocess.run(

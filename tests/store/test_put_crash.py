@@ -72,8 +72,6 @@ COMMITTED = "catalog committed, not yet acknowledged"
 ACKED = "acknowledged (killed after printing)"
 
 
-
-
 def _mlwarden(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "mlwarden", *map(str, args)]
 
@@ -175,8 +173,6 @@ def _check_json(env: dict[str, str]) -> dict[str, object]:
     assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
     report: dict[str, object] = json.loads(proc.stdout)
     return report
-
-
 
 
 def test_sigkill_during_put_loses_nothing(tmp_path: Path) -> None:
