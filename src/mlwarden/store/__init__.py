@@ -15,6 +15,10 @@ Every version is one object encrypted under its own data key (streaming AES-256-
 :class:`ObjectBackend` (the workspace folder now, S3-compatible storage later), and one row
 of the catalog (SQLite or PostgreSQL) with its SHA-256, size, schema, rows, key version, tags,
 creator and time. Shredding a version destroys its data key and leaves the row as a tombstone.
+Every method passes the workspace's gate (:mod:`mlwarden.access`): ``dataset.write`` to put,
+``dataset.read`` to read content, ``dataset.list`` for records and listings (filtered to the
+principal's scopes), ``dataset.shred``, ``store.maintain`` for check and gc; each is recorded in
+the audit log before it runs.
 """
 
 from mlwarden.store._backend import LocalBackend, ObjectBackend
