@@ -26,7 +26,6 @@ Processes take turns through SQLite's write lock.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import hashlib
@@ -401,9 +400,7 @@ class AuditLog:
             head = self._sign(0, EMPTY_ROOT)
         elif not self._head_ok(head):
             raise IntegrityError("the audit log's latest signed head does not verify; run `mlwarden log verify`")
-        body = CheckpointBody(self.origin, head.size, head.root, head.time).text()
-        blob = self._verifier.key_id.to_bytes(4, "big") + head.signature
-        note = f"{body}\n\u2014 {self._verifier.name} {base64.b64encode(blob).decode()}\n"
+        note = self._verifier.note(CheckpointBody(self.origin, head.size, head.root, head.time).text(), head.signature)
         return Checkpoint(
             self.origin, head.size, head.root, head.time, head.signature, self._verifier.key_string(), note
         )

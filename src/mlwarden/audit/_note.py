@@ -89,6 +89,11 @@ class NoteVerifier:
         encoded = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode()
         return f"{self.name}+{self.key_id:08x}+{encoded}"
 
+    def note(self, text: str, signature: bytes) -> str:
+        """``text`` as a signed note carrying ``signature`` (made earlier by this key)."""
+        blob = self.key_id.to_bytes(4, "big") + signature
+        return f"{text}\n{SIGNATURE_PREFIX}{self.name} {base64.b64encode(blob).decode()}\n"
+
     def verify(self, text: bytes, signature: bytes) -> bool:
         try:
             self._key.verify(signature, text)
@@ -132,9 +137,7 @@ class NoteSigner:
     def sign(self, text: str) -> str:
         """The signed note of ``text`` (which must end in a newline)."""
         _check_text(text)
-        signature = self.sign_raw(text.encode())
-        blob = self.verifier.key_id.to_bytes(4, "big") + signature
-        return f"{text}\n{SIGNATURE_PREFIX}{self.name} {base64.b64encode(blob).decode()}\n"
+        return self.verifier.note(text, self.sign_raw(text.encode()))
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("a signer holds a private key and cannot be pickled")
