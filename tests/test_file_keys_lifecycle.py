@@ -58,13 +58,13 @@ def test_unregistered_file_falls_back_to_its_header_until_its_version_is_destroy
 def test_shredding_a_file_destroys_every_copy(ws: Workspace) -> None:
     blob = _encrypt(ws, b"secret rows")
     copy = bytes(blob)
-    object_id = ws.shred_file(io.BytesIO(blob), by="alice")
+    object_id = ws.shred_file(io.BytesIO(blob))
     assert object_id == read_envelope_header(io.BytesIO(blob)).object_id
     for candidate in (blob, copy):
-        with pytest.raises(Shredded, match="alice"):
+        with pytest.raises(Shredded, match=ws.principal.name):
             _decrypt(ws, candidate)
     with pytest.raises(Shredded):
-        ws.shred_file(io.BytesIO(blob), by="alice")
+        ws.shred_file(io.BytesIO(blob))
     # The old record's bytes were overwritten in place before being let go of; only the tombstone is left.
     record = ws.data_keys.record(object_id)
     assert record.shredded is not None
@@ -75,12 +75,12 @@ def test_shredding_refuses_a_tampered_or_foreign_file(ws: Workspace, tmp_path: P
     blob = bytearray(_encrypt(ws, b"x"))
     blob[60] ^= 1  # inside the wrapped data key
     with pytest.raises(IntegrityError):
-        ws.shred_file(io.BytesIO(bytes(blob)), by="alice")
+        ws.shred_file(io.BytesIO(bytes(blob)))
     key = base64.b64encode(os.urandom(32)).decode()
     other = Workspace.init(tmp_path / "other", settings=Settings(home=tmp_path / "other", master_key=key))
     foreign = _encrypt(other, b"theirs")
     with pytest.raises(AccessDenied, match="not this one"):
-        ws.shred_file(io.BytesIO(foreign), by="alice")
+        ws.shred_file(io.BytesIO(foreign))
 
 
 def test_header_object_id_swapped_to_another_files_record_fails(ws: Workspace) -> None:
