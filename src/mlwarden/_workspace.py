@@ -531,6 +531,22 @@ class Workspace:
             act.record(revoked_token=done.token_id)
         return done
 
+    def reissue_token(self, name: str, *, expires: timedelta | None = None) -> tuple[Principal, str]:
+        """Give ``name`` a new token (shown once); its old token is refused from now on.
+
+        For a leaked or lost token, or routine rotation. Needs ``user.manage`` and the right to
+        grant ``name``'s role and scopes; ``expires`` sets a new lifetime from now.
+        """
+        check_principal_name(name)
+        if not self.gate.allows("user.manage", f"user:{name}"):
+            self.gate.check("user.manage", f"user:{name}", change="reissue")  # denied and recorded
+        target = self.principals.get(name)
+        why = self.principal.may_grant(target.role, target.scopes)
+        with self.gate.act("user.manage", f"user:{name}", refusal=why, change="reissue") as act:
+            principal, token = self.principals.reissue(name, expires=expires)
+            act.record(revoked_token=target.token_id, granted_token=principal.token_id, expires=principal.expires)
+        return principal, token.token
+
     # -- audit log ------------------------------------------------------------------------------
 
     def log_entries(self, since: str | None = None) -> Iterator[AuditEntry]:

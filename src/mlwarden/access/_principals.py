@@ -14,6 +14,7 @@ the audit log records every grant and revocation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
@@ -48,6 +49,10 @@ _COLUMNS = "name, kind, role, scopes, created, created_by, expires, revoked, rev
 # Fixed column lists; every value is a bound parameter.
 _SELECT = f"SELECT {_COLUMNS} FROM principals"  # noqa: S608
 _INSERT = f"INSERT INTO principals ({_COLUMNS}) VALUES ({', '.join('?' * 12)})"  # noqa: S608
+_UPDATE = (
+    "UPDATE principals SET kind = ?, role = ?, scopes = ?, created = ?, created_by = ?, expires = ?, "
+    "revoked = ?, revoked_by = ?, token_id = ?, token_hash = ?, mac = ? WHERE name = ?"
+)
 
 
 def check_principal_name(name: str) -> str:
@@ -256,19 +261,19 @@ class PrincipalStore:
         if expires is not None and expires > MAX_LIFETIME:
             raise BadInput("a token lifetime is at most 100 years")
         token = new_token()
-        fields: tuple[object, ...] = (
-            name,
-            kind,
-            role,
-            json.dumps(list(scopes)),
-            event_time(moment),
-            by,
-            None if expires is None else event_time(moment + expires),
-            None,
-            None,
-            token.token_id,
-            hash_token(token.token),
+        principal = Principal(
+            name=name,
+            kind=kind,
+            role=role,
+            scopes=scopes,
+            created=event_time(moment),
+            created_by=by,
+            expires=None if expires is None else event_time(moment + expires),
+            revoked=None,
+            revoked_by=None,
+            token_id=token.token_id,
         )
+        fields = _fields(principal, hash_token(token.token))
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -291,43 +296,68 @@ class PrincipalStore:
 
     def revoke(self, name: str, *, by: str) -> Principal:
         """Revoke ``name``'s token for good (the record stays, for the audit trail)."""
+
+        def revoked(principal: Principal, token_hash: str) -> tuple[Principal, str]:
+            if principal.revoked is not None:
+                raise BadInput(f"{name} was already revoked at {principal.revoked}")
+            if principal.role == "admin" and self._active_admins(exclude=name) == 0:
+                raise BadInput(f"{name} is the last active admin; add another admin before revoking it")
+            return dataclasses.replace(principal, revoked=self.now(), revoked_by=by), token_hash
+
+        return self._change(name, revoked)[0]
+
+    def reissue(self, name: str, *, expires: timedelta | None = None) -> tuple[Principal, ParsedToken]:
+        """Give ``name`` a new token; the old one stops working at once. ``expires`` resets the lifetime."""
+        if expires is not None and expires > MAX_LIFETIME:
+            raise BadInput("a token lifetime is at most 100 years")
+        token = new_token()
+
+        def reissued(principal: Principal, _old_hash: str) -> tuple[Principal, str]:
+            if principal.revoked is not None:
+                raise BadInput(f"{name} was revoked at {principal.revoked}; add a new principal instead")
+            if not principal.intact:
+                raise IntegrityError(f"the record of principal {name!r} was changed outside mlwarden; re-add it")
+            until = principal.expires if expires is None else event_time(self._clock() + expires)
+            return dataclasses.replace(principal, token_id=token.token_id, expires=until), hash_token(token.token)
+
+        return self._change(name, reissued)[0], token
+
+    def _change(self, name: str, change: Callable[[Principal, str], tuple[Principal, str]]) -> tuple[Principal, str]:
+        """Rewrite one record in a transaction: ``change`` maps (record, token hash) to new ones."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = self._row(name)
             if row is None:
                 raise NotFound(f"no principal named {name!r}; see `mlwarden user ls`")
-            principal, token_hash = self._principal(row)
-            if principal.revoked is not None:
-                raise BadInput(f"{name} was already revoked at {principal.revoked}")
-            if principal.role == "admin" and self._active_admins(exclude=name) == 0:
-                raise BadInput(f"{name} is the last active admin; add another admin before revoking it")
-            revoked = self.now()
-            fields: tuple[object, ...] = (
-                principal.name,
-                principal.kind,
-                principal.role,
-                json.dumps(list(principal.scopes)),
-                principal.created,
-                principal.created_by,
-                principal.expires,
-                revoked,
-                by,
-                principal.token_id,
-                token_hash,
-            )
-            conn.execute(
-                "UPDATE principals SET revoked = ?, revoked_by = ?, mac = ? WHERE name = ?",
-                (revoked, by, self._mac(fields), name),
-            )
+            principal, token_hash = change(*self._principal(row))
+            fields = _fields(principal, token_hash)
+            conn.execute(_UPDATE, (*fields[1:], self._mac(fields), name))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return self.get(name)
+        return principal, token_hash
 
     def _active_admins(self, exclude: str) -> int:
         now = self.now()
         rows = self._conn.execute(_SELECT + " WHERE role = 'admin' AND name != ?", (exclude,))
         return sum(1 for r in rows if self._principal(r)[0].state(now) == "active")
+
+
+def _fields(principal: Principal, token_hash: str) -> tuple[object, ...]:
+    """A record's columns, in table order, without the MAC (what the MAC covers)."""
+    return (
+        principal.name,
+        principal.kind,
+        principal.role,
+        json.dumps(list(principal.scopes)),
+        principal.created,
+        principal.created_by,
+        principal.expires,
+        principal.revoked,
+        principal.revoked_by,
+        principal.token_id,
+        token_hash,
+    )

@@ -53,14 +53,41 @@ def _details(details: dict[str, object]) -> str:
 
 @log.command("show")
 @click.option("--since", metavar="TIME", default=None, help="Only entries at or after TIME (e.g. 2026-11-25T10:00Z).")
+@click.option("--principal", metavar="NAME", default=None, help="Only this principal's entries ('-': refused tokens).")
+@click.option("--action", metavar="ACTION", default=None, help="Only this action, or a family: dataset. for dataset.*")
+@click.option("--resource", metavar="RESOURCE", default=None, help="Only this resource, e.g. dataset:credit-german.")
+@click.option(
+    "--outcome",
+    type=click.Choice(["allowed", "denied", "failed", "succeeded"]),
+    default=None,
+    help="Only this outcome.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print entries as JSON Lines.")
 @home_option
 @click.pass_obj
-def log_show(ctx: Context, since: str | None, as_json: bool) -> None:
+def log_show(
+    ctx: Context,
+    since: str | None,
+    principal: str | None,
+    action: str | None,
+    resource: str | None,
+    outcome: str | None,
+    as_json: bool,
+) -> None:
     """Print the log's entries: time, principal, action, resource, outcome, details."""
     ws = open_workspace(ctx)
     entries = ws.log_entries(_since(since))
     for e in entries:
+        if (
+            (principal is not None and e.principal != principal)
+            or (
+                action is not None
+                and not (e.action == action or (action.endswith(".") and e.action.startswith(action)))
+            )
+            or (resource is not None and e.resource != resource)
+            or (outcome is not None and e.outcome != outcome)
+        ):
+            continue
         if as_json:
             click.echo(json.dumps(e.to_json(), sort_keys=True))
         else:

@@ -14,7 +14,7 @@ ROLE_NAMES = ["admin", "steward", "scientist", "deployer", "auditor", "client"]
 @home_option
 @click.pass_context
 def user(ctx: click.Context) -> None:
-    """Users and service accounts: add (prints a token once), ls, revoke."""
+    """Users and service accounts: add (prints a token once), ls, token (a new one), revoke."""
     show_help_if_bare(ctx)
 
 
@@ -74,6 +74,30 @@ def user_ls(ctx: Context, as_json: bool) -> None:
         expires = p.expires or "-"
         line = f"{p.name:<20} {p.kind:<8} {p.role:<10} {p.state(now):<8} {p.token_id:<16}  {expires:<27} "
         click.echo(line + ", ".join(p.scopes))
+
+
+@user.command("token")
+@click.argument("name")
+@click.option("--expires", metavar="DURATION", default=None, help="A new lifetime from now: 90m, 12h, 30d, 2w.")
+@click.option("--json", "as_json", is_flag=True, help="Print the principal and its new token as JSON.")
+@home_option
+@click.pass_obj
+def user_token(ctx: Context, name: str, expires: str | None, as_json: bool) -> None:
+    """Give NAME a new token, printed once; the old token is refused from now on."""
+    from mlwarden.access import parse_duration
+
+    lifetime = None if expires is None else parse_duration(expires)
+    ws = open_workspace(ctx)
+    principal, token = ws.reissue_token(name, expires=lifetime)
+    if as_json:
+        emit_json({**principal.to_json(ws.principals.now()), "token": token})
+        return
+    click.echo(token)
+    click.echo(
+        f"new token for {principal.name} (id {principal.token_id}); the old one no longer works, "
+        "and the token above is shown only once",
+        err=True,
+    )
 
 
 @user.command("revoke")
