@@ -49,7 +49,7 @@ from mlwarden.access import (
     parse_token,
 )
 from mlwarden.access._gate import record_refused_token
-from mlwarden.audit import AuditEntry, AuditLog, Checkpoint, LogVerification, NoteSigner
+from mlwarden.audit import AuditEntry, AuditLog, Checkpoint, InclusionProof, LogVerification, NoteSigner
 from mlwarden.config import Settings, local_user
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._envelope import (
@@ -563,6 +563,17 @@ class Workspace:
             result = self.audit.verify(body, progress)
             act.record(ok=result.ok, size=result.size, first_bad=result.first_bad)
         return result
+
+    def log_proof(self, seq: int, checkpoint: Checkpoint | None = None) -> InclusionProof:
+        """A proof that entry ``seq`` is in the log as of ``checkpoint`` (default: the newest head)."""
+        with self.gate.act("log.read", "log", prove=seq) as act:
+            if checkpoint is not None:
+                body = self.audit.read_checkpoint(checkpoint.note)
+                if (body.size, body.root) != (checkpoint.size, checkpoint.root):
+                    raise IntegrityError("the checkpoint's fields do not match its signed note")
+            proof = self.audit.inclusion(seq, checkpoint)
+            act.record(size=proof.checkpoint.size)
+        return proof
 
     def log_checkpoint(self) -> Checkpoint:
         """A signed checkpoint of the log (taken after recording this request)."""

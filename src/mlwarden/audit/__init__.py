@@ -10,7 +10,7 @@ second. The tree is RFC 9162's (``mlwarden.audit.merkle`` has the hashing and pr
     assert report.ok, report.problem
 """
 
-from mlwarden.audit._log import HEAD_INTERVAL, AuditLog, AuditUnavailable, event_time
+from mlwarden.audit._log import HEAD_INTERVAL, AuditLog, AuditUnavailable, event_time, verify_inclusion_proof
 from mlwarden.audit._merkle import (
     EMPTY_ROOT,
     Frontier,
@@ -23,7 +23,7 @@ from mlwarden.audit._merkle import (
     verify_inclusion,
 )
 from mlwarden.audit._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
-from mlwarden.audit._records import OUTCOMES, AuditEntry, AuditEvent, Checkpoint, LogVerification
+from mlwarden.audit._records import OUTCOMES, AuditEntry, AuditEvent, Checkpoint, InclusionProof, LogVerification
 
 __all__ = [
     "EMPTY_ROOT",
@@ -36,6 +36,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointBody",
     "Frontier",
+    "InclusionProof",
     "LogVerification",
     "NoteSigner",
     "NoteVerifier",
@@ -49,4 +50,5 @@ __all__ = [
     "root_of",
     "verify_consistency",
     "verify_inclusion",
+    "verify_inclusion_proof",
 ]

@@ -38,15 +38,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlwarden._sqlite import connect
-from mlwarden.audit._merkle import EMPTY_ROOT, Frontier
+from mlwarden.audit._merkle import EMPTY_ROOT, Frontier, inclusion_proof, root_of, verify_inclusion
 from mlwarden.audit._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
-from mlwarden.audit._records import AuditEntry, AuditEvent, Checkpoint, LogVerification
+from mlwarden.audit._records import AuditEntry, AuditEvent, Checkpoint, InclusionProof, LogVerification
 from mlwarden.errors import AuditUnavailable, BadInput, IntegrityError
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["HEAD_INTERVAL", "AuditLog", "AuditUnavailable", "event_time"]
+__all__ = ["HEAD_INTERVAL", "AuditLog", "AuditUnavailable", "event_time", "verify_inclusion_proof"]
 
 HEAD_INTERVAL = 1000
 _SCHEMA = """
@@ -329,7 +329,7 @@ class AuditLog:
         params: list[object] = []
         for p in batch:
             seq = frontier.size
-            leaf = _sha256(b"\x00" + seq.to_bytes(8, "big") + p.data).digest()
+            leaf = _leaf_hash(seq, p.data)
             append(leaf)
             params += (seq, p.data, leaf, None, None, None, None)
         head = self._sign(frontier.size, frontier.root())
@@ -405,6 +405,32 @@ class AuditLog:
             self.origin, head.size, head.root, head.time, head.signature, self._verifier.key_string(), note
         )
 
+    def inclusion(self, seq: int, checkpoint: Checkpoint | None = None) -> InclusionProof:
+        """A proof that entry ``seq`` is in the tree of ``checkpoint`` (default: the newest head).
+
+        The proof carries the entry, the audit path and the checkpoint's signed note, so that
+        anyone holding the workspace's verifier key can check it without the log
+        (:func:`verify_inclusion_proof`). The stored leaves are checked against the signed root
+        first: a proof is never built from a log that does not verify.
+        """
+        checkpoint = checkpoint or self.checkpoint()
+        if not 0 <= seq < checkpoint.size:
+            raise BadInput(f"entry {seq} is not in a log of {checkpoint.size} entries")
+        conn = self._reader()
+        try:
+            rows = conn.execute(
+                "SELECT seq, entry, leaf FROM audit_entries WHERE seq < ? ORDER BY seq", (checkpoint.size,)
+            ).fetchall()
+        finally:
+            conn.close()
+        leaves = [leaf for _, _, leaf in rows]
+        if [r[0] for r in rows] != list(range(checkpoint.size)) or root_of(leaves) != checkpoint.root:
+            raise IntegrityError("the audit log does not match its signed head; run `mlwarden log verify`")
+        entry = rows[seq][1]
+        if _leaf_hash(seq, entry) != leaves[seq]:
+            raise IntegrityError(f"audit log entry {seq} was changed; run `mlwarden log verify`")
+        return InclusionProof(seq, entry, tuple(inclusion_proof(leaves, seq)), checkpoint)
+
     def read_checkpoint(self, note: str) -> CheckpointBody:
         """Check a checkpoint's signed note against this log's key and origin; its facts."""
         body = parse_checkpoint_body(open_note(note, self._verifier))
@@ -460,7 +486,7 @@ class AuditLog:
                     what = f"entry {expected} is missing" if seq > expected else f"entry {seq} is out of order"
                     bad = (expected, what)
                     break
-                if _sha256(b"\x00" + seq.to_bytes(8, "big") + data).digest() != leaf:
+                if _sha256(b"\x00" + seq.to_bytes(8, "big") + data).digest() != leaf:  # _leaf_hash, inlined
                     bad = (seq, f"entry {seq} does not match its leaf hash: it was changed or moved")
                     break
                 append(leaf)
@@ -519,6 +545,28 @@ class AuditLog:
 
     def _check_head(self, head: _Head, frontier: Frontier) -> bool:
         return self._head_ok(head) and frontier.root() == head.root
+
+
+def _leaf_hash(seq: int, entry: bytes) -> bytes:
+    """Leaf ``seq``: SHA-256(0x00 || seq as 8 bytes big-endian || entry)."""
+    return _sha256(b"\x00" + seq.to_bytes(8, "big") + entry).digest()
+
+
+def verify_inclusion_proof(proof: InclusionProof, verifier: NoteVerifier) -> AuditEntry:
+    """Check a proof from :meth:`AuditLog.inclusion` with only the log's verifier key.
+
+    The checkpoint's note must be signed by ``verifier``; its root must be reached from the
+    entry's leaf by the audit path. Returns the entry; :class:`IntegrityError` otherwise.
+    """
+    body = parse_checkpoint_body(open_note(proof.checkpoint.note, verifier))
+    if (body.origin, body.size, body.root) != (proof.checkpoint.origin, proof.checkpoint.size, proof.checkpoint.root):
+        raise IntegrityError("the proof's checkpoint does not match its signed note")
+    if not verify_inclusion(_leaf_hash(proof.seq, proof.entry), proof.seq, body.size, proof.path, body.root):
+        raise IntegrityError(f"entry {proof.seq} is not in the signed log of {body.size} entries")
+    try:
+        return AuditEntry.from_bytes(proof.seq, proof.entry)
+    except (ValueError, KeyError, TypeError):
+        raise IntegrityError("the proven entry is not an audit entry") from None
 
 
 def _head(seq: int, root: bytes | None, time: str | None, signature: bytes | None) -> _Head:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OUTCOMES", "AuditEntry", "AuditEvent", "Checkpoint", "LogVerification"]
+__all__ = ["OUTCOMES", "AuditEntry", "AuditEvent", "Checkpoint", "InclusionProof", "LogVerification"]
 
 OUTCOMES = ("allowed", "denied", "failed", "succeeded")
 """``allowed``: the policy let it through and it is about to run (written before the action);
@@ -97,6 +97,26 @@ class Checkpoint:
     verifier_key: str
     note: str
 
+    @classmethod
+    def from_json(cls, doc: Any) -> Checkpoint:
+        """Parse :meth:`to_json`'s form (not checked: see ``AuditLog.read_checkpoint``)."""
+        from mlwarden.errors import BadInput
+
+        try:
+            if doc["format"] != "mlwarden-log-checkpoint" or doc["version"] != 1:
+                raise ValueError("format")
+            return cls(
+                origin=str(doc["origin"]),
+                size=int(doc["size"]),
+                root=bytes.fromhex(doc["root_hash"]),
+                time=str(doc["time"]),
+                signature=base64.b64decode(doc["signature"], validate=True),
+                verifier_key=str(doc["verifier_key"]),
+                note=str(doc["note"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadInput(f"not an mlwarden log checkpoint ({exc})") from None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": "mlwarden-log-checkpoint",
@@ -122,3 +142,45 @@ class LogVerification:
     problem: str | None = None
     first_bad: int | None = None
     checkpoint_size: int | None = None
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """Evidence that one entry is in a signed log: the entry, its audit path, the checkpoint.
+
+    Checkable without the log by anyone who trusts the workspace's verifier key. The JSON form
+    (``mlwarden log prove``) is ``{"format": "mlwarden-log-inclusion-proof", "version": 1,
+    "seq", "entry" (the canonical JSON, as text), "path" (hex hashes), "checkpoint": {...}}``.
+    """
+
+    seq: int
+    entry: bytes
+    path: tuple[bytes, ...]
+    checkpoint: Checkpoint
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "mlwarden-log-inclusion-proof",
+            "version": 1,
+            "seq": self.seq,
+            "entry": self.entry.decode(),
+            "path": [h.hex() for h in self.path],
+            "checkpoint": self.checkpoint.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any) -> InclusionProof:
+        """Parse :meth:`to_json`'s form; :class:`~mlwarden.errors.BadInput` naming what is wrong."""
+        from mlwarden.errors import BadInput
+
+        try:
+            if doc["format"] != "mlwarden-log-inclusion-proof" or doc["version"] != 1:
+                raise ValueError("format")
+            checkpoint = Checkpoint.from_json(doc["checkpoint"])
+            path = tuple(bytes.fromhex(h) for h in doc["path"])
+            seq = doc["seq"]
+            if not isinstance(seq, int) or isinstance(seq, bool) or any(len(h) != 32 for h in path):
+                raise ValueError("seq or path")
+            return cls(seq, str(doc["entry"]).encode(), path, checkpoint)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadInput(f"not an mlwarden inclusion proof ({exc})") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,12 +22,15 @@ from mlwarden.cli._app import (
 from mlwarden.cli._common import open_output, open_workspace, progress_bar
 from mlwarden.errors import BadInput, NotFound
 
+if TYPE_CHECKING:
+    from mlwarden.audit import Checkpoint
+
 
 @cli.group(cls=HelpfulGroup)
 @home_option
 @click.pass_context
 def log(ctx: click.Context) -> None:
-    """The audit log of every action: show, checkpoint, verify."""
+    """The audit log of every action: show, checkpoint, verify, prove, verify-proof."""
     show_help_if_bare(ctx)
 
 
@@ -122,18 +126,23 @@ def log_checkpoint(ctx: Context, output_name: str, force: bool) -> None:
         )
 
 
-def _read_checkpoint(name: str) -> str:
+def _read_json(name: str, what: str) -> object:
     path = Path(name)
     if not path.is_file():
-        raise NotFound(f"checkpoint file {name} does not exist")
+        raise NotFound(f"{what} file {name} does not exist")
     try:
-        doc = json.loads(path.read_text())
-        note = doc["note"]
-        if doc.get("format") != "mlwarden-log-checkpoint" or not isinstance(note, str):
-            raise ValueError
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput(f"{name} is not JSON; give a {what} file written by mlwarden") from None
+
+
+def _read_checkpoint(name: str) -> Checkpoint:
+    from mlwarden.audit import Checkpoint
+
+    try:
+        return Checkpoint.from_json(_read_json(name, "checkpoint"))
+    except BadInput:
         raise BadInput(f"{name} is not a checkpoint written by `mlwarden log checkpoint`") from None
-    return note
 
 
 @log.command("verify")
@@ -143,7 +152,7 @@ def _read_checkpoint(name: str) -> str:
 @click.pass_obj
 def log_verify(ctx: Context, checkpoint_name: str | None, as_json: bool) -> None:
     """Recompute the whole log and check its signed heads (and a checkpoint). Exit 3 if anything is wrong."""
-    note = None if checkpoint_name is None else _read_checkpoint(checkpoint_name)
+    note = None if checkpoint_name is None else _read_checkpoint(checkpoint_name).note
     ws = open_workspace(ctx)
     with progress_bar(ws.audit.size(), "verifying the log", unit="items") as advance:
         result = ws.verify_log(note, advance)
@@ -172,4 +181,64 @@ def log_verify(ctx: Context, checkpoint_name: str | None, as_json: bool) -> None
     click.echo(
         f"audit log intact: {result.size} entries, root {result.root.hex()[:16]}, "
         f"{result.heads_checked} signed head{'' if result.heads_checked == 1 else 's'} checked{against}"
+    )
+
+
+@log.command("prove")
+@click.argument("seq", type=click.IntRange(min=0))
+@click.option("--checkpoint", "checkpoint_name", metavar="FILE", default=None, help="Prove against this checkpoint.")
+@click.option(
+    "-o", "--output", "output_name", metavar="FILE", required=True, help="Where to write it, or - for stdout."
+)
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@home_option
+@click.pass_obj
+def log_prove(ctx: Context, seq: int, checkpoint_name: str | None, output_name: str, force: bool) -> None:
+    """Write a proof that entry SEQ is in the signed log (a receipt anyone can check).
+
+    The proof holds the entry, its Merkle audit path and a signed checkpoint (the newest one,
+    or FILE): `mlwarden log verify-proof` checks it with only the workspace's verifier key,
+    no workspace and no log needed.
+    """
+    checkpoint = None if checkpoint_name is None else _read_checkpoint(checkpoint_name)
+    ws = open_workspace(ctx)
+    proof = ws.log_proof(seq, checkpoint)
+    data = (json.dumps(proof.to_json(), indent=2, sort_keys=True) + "\n").encode()
+    with open_output(output_name, force=force, mode=0o644) as out:
+        out.write(data)
+    if output_name != "-":
+        click.echo(
+            f"proof that entry {seq} is in the log of {proof.checkpoint.size} entries "
+            f"({len(proof.path)} hashes), written to {output_name}"
+        )
+
+
+@log.command("verify-proof")
+@click.argument("proof_name", metavar="PROOF")
+@click.option(
+    "--key",
+    "key",
+    metavar="KEY|FILE",
+    required=True,
+    help="The workspace's verifier key (verifier_key of a checkpoint), or a checkpoint file you trust.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the proven entry as JSON.")
+def log_verify_proof(proof_name: str, key: str, as_json: bool) -> None:
+    """Check a proof from `mlwarden log prove` without the workspace: exit 0 if it holds, 3 if not.
+
+    Trust comes from KEY alone, so take it from a checkpoint kept outside the workspace, never
+    from the proof itself.
+    """
+    from mlwarden.audit import InclusionProof, NoteVerifier, verify_inclusion_proof
+
+    proof = InclusionProof.from_json(_read_json(proof_name, "proof"))
+    key_text = _read_checkpoint(key).verifier_key if Path(key).is_file() else key
+    verifier = NoteVerifier.from_key_string(key_text)
+    entry = verify_inclusion_proof(proof, verifier)
+    if as_json:
+        emit_json({"ok": True, "tree_size": proof.checkpoint.size, "entry": entry.to_json()})
+        return
+    click.echo(
+        f"proof holds: entry {entry.seq} ({entry.principal} {entry.outcome} {entry.action} on {entry.resource} "
+        f"at {entry.time}) is in the log of {proof.checkpoint.size} entries signed by {verifier.name}"
     )
