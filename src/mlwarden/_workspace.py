@@ -38,6 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mlwarden._fsio import atomic_create, atomic_write, file_lock, private_dir
 from mlwarden.access import (
+    Act,
     Gate,
     Principal,
     PrincipalStore,
@@ -521,12 +522,7 @@ class Workspace:
 
     def revoke_user(self, name: str) -> Principal:
         """Revoke ``name``'s token for good. A steward may revoke only roles it could grant."""
-        check_principal_name(name)
-        if not self.gate.allows("user.manage", f"user:{name}"):
-            self.gate.check("user.manage", f"user:{name}", change="revoke")  # denied and recorded
-        target = self.principals.get(name)
-        why = self.principal.may_grant(target.role, target.scopes)
-        with self.gate.act("user.manage", f"user:{name}", refusal=why, change="revoke") as act:
+        with self._managing(name, "revoke") as (_, act):
             done = self.principals.revoke(name, by=self.principal.name)
             act.record(revoked_token=done.token_id)
         return done
@@ -537,15 +533,25 @@ class Workspace:
         For a leaked or lost token, or routine rotation. Needs ``user.manage`` and the right to
         grant ``name``'s role and scopes; ``expires`` sets a new lifetime from now.
         """
-        check_principal_name(name)
-        if not self.gate.allows("user.manage", f"user:{name}"):
-            self.gate.check("user.manage", f"user:{name}", change="reissue")  # denied and recorded
-        target = self.principals.get(name)
-        why = self.principal.may_grant(target.role, target.scopes)
-        with self.gate.act("user.manage", f"user:{name}", refusal=why, change="reissue") as act:
+        with self._managing(name, "reissue") as (target, act):
             principal, token = self.principals.reissue(name, expires=expires)
             act.record(revoked_token=target.token_id, granted_token=principal.token_id, expires=principal.expires)
         return principal, token.token
+
+    @contextlib.contextmanager
+    def _managing(self, name: str, change: str) -> Iterator[tuple[Principal, Act]]:
+        """Gate a change to an existing principal: ``user.manage``, and the right to grant its role.
+
+        The permission is decided (and a denial recorded) before the principal is looked up, so
+        that whoever lacks it learns nothing of who exists.
+        """
+        check_principal_name(name)
+        if not self.gate.allows("user.manage", f"user:{name}"):
+            self.gate.check("user.manage", f"user:{name}", change=change)  # denied and recorded
+        target = self.principals.get(name)
+        why = self.principal.may_grant(target.role, target.scopes)
+        with self.gate.act("user.manage", f"user:{name}", refusal=why, change=change) as act:
+            yield target, act
 
     # -- audit log ------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,18 +17,6 @@ from mlwarden.config import Settings
 from mlwarden.errors import AccessDenied, BadInput, NotFound
 
 Workspace = mlwarden.Workspace
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode())
-
-
-@pytest.fixture
-def admin(settings: Settings) -> Iterator[Workspace]:
-    ws = Workspace.init(settings=settings, key_source="env")
-    yield ws
-    ws.close()
 
 
 def test_reissue_replaces_the_token(settings: Settings, admin: Workspace) -> None:

@@ -3,10 +3,8 @@ tampered records, fail-closed auditing and the upgrade of a version 1 workspace.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
-import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -26,18 +24,6 @@ Workspace = mlwarden.Workspace
 SECRET_VALUE = "zq-SENSITIVE-4b1e9c"  # a value only the datasets hold
 CREDIT = f"id,amount,purpose\n1,1049,{SECRET_VALUE}\n2,2799,car\n".encode()
 HR = b"name,salary\nbob,7731999\nzed,98765\n"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode())
-
-
-@pytest.fixture
-def admin(settings: Settings) -> Iterator[Workspace]:
-    ws = Workspace.init(settings=settings, key_source="env")
-    yield ws
-    ws.close()
 
 
 def entries(ws: Workspace) -> list[AuditEntry]:

@@ -16,6 +16,7 @@ also require the probes transparency-dev uses (size * 2, size / 2) to fail outri
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -204,22 +205,32 @@ def test_seven_single_byte_leaves_root() -> None:
 # -- exhaustive small trees: inclusion --------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_every_inclusion_proof_verifies(size: int) -> None:
+def _inclusion_cases(size: int) -> Iterator[tuple[list[bytes], bytes, int, list[bytes]]]:
+    """(tree, root, index, proof) for every leaf of the reference tree of ``size`` leaves."""
     tree = LEAVES[:size]
     root = root_of(tree)
     for index in range(size):
-        proof = inclusion_proof(tree, index)
+        yield tree, root, index, inclusion_proof(tree, index)
+
+
+def _consistency_cases(size: int) -> Iterator[tuple[list[bytes], bytes, int, list[bytes], bytes]]:
+    """(tree, root, old size, proof, old root) for every prefix of the tree of ``size`` leaves."""
+    tree = LEAVES[:size]
+    root = root_of(tree)
+    for old in range(1, size + 1):
+        yield tree, root, old, consistency_proof(tree, old), root_of(tree[:old])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_every_inclusion_proof_verifies(size: int) -> None:
+    for tree, root, index, proof in _inclusion_cases(size):
         assert len(proof) == len(_inclusion_shape(index, size))
         assert verify_inclusion(tree[index], index, size, proof, root)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_inclusion_proof_with_wrong_index_fails(size: int) -> None:
-    tree = LEAVES[:size]
-    root = root_of(tree)
-    for index in range(size):
-        proof = inclusion_proof(tree, index)
+    for tree, root, index, proof in _inclusion_cases(size):
         for other in (-1, *range(size), size, size + 1, index ^ 2):
             if other != index:
                 assert not verify_inclusion(tree[index], other, size, proof, root), (index, other)
@@ -227,10 +238,7 @@ def test_inclusion_proof_with_wrong_index_fails(size: int) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_inclusion_proof_with_wrong_size_fails(size: int) -> None:
-    tree = LEAVES[:size]
-    root = root_of(tree)
-    for index in range(size):
-        proof = inclusion_proof(tree, index)
+    for tree, root, index, proof in _inclusion_cases(size):
         shape = _inclusion_shape(index, size)
         # The probes of transparency-dev: a tree of another height never matches.
         assert not verify_inclusion(tree[index], index, size * 2, proof, root)
@@ -246,10 +254,7 @@ def test_inclusion_proof_with_wrong_size_fails(size: int) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_inclusion_proof_with_a_flipped_bit_fails(size: int) -> None:
-    tree = LEAVES[:size]
-    root = root_of(tree)
-    for index in range(size):
-        proof = inclusion_proof(tree, index)
+    for tree, root, index, proof in _inclusion_cases(size):
         for position in range(len(proof)):
             for bit in (0, 3, 100 + position, 255):
                 bad = list(proof)
@@ -259,10 +264,7 @@ def test_inclusion_proof_with_a_flipped_bit_fails(size: int) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_inclusion_proof_with_an_element_dropped_or_added_fails(size: int) -> None:
-    tree = LEAVES[:size]
-    root = root_of(tree)
-    for index in range(size):
-        proof = inclusion_proof(tree, index)
+    for tree, root, index, proof in _inclusion_cases(size):
         leaf = tree[index]
         for position in range(len(proof)):
             dropped = proof[:position] + proof[position + 1 :]
@@ -312,21 +314,14 @@ def test_inclusion_proof_out_of_range_is_a_value_error(size: int, index: int) ->
 
 @pytest.mark.parametrize("size", SIZES)
 def test_every_consistency_proof_verifies(size: int) -> None:
-    tree = LEAVES[:size]
-    root = root_of(tree)
-    for old in range(1, size + 1):
-        proof = consistency_proof(tree, old)
+    for tree, root, old, proof, _ in _consistency_cases(size):
         assert len(proof) == len(_consistency_shape(old, size))
         assert verify_consistency(old, size, root_of(tree[:old]), root, proof), old
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_consistency_proof_with_wrong_old_size_fails(size: int) -> None:
-    tree = LEAVES[:size]
-    root = root_of(tree)
-    for old in range(1, size + 1):
-        proof = consistency_proof(tree, old)
-        old_root = root_of(tree[:old])
+    for _tree, root, old, proof, old_root in _consistency_cases(size):
         for other in (-1, 0, *range(1, size + 3), old ^ 2):
             if other != old:
                 assert not verify_consistency(other, size, old_root, root, proof), (old, other)
@@ -334,11 +329,7 @@ def test_consistency_proof_with_wrong_old_size_fails(size: int) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_consistency_proof_with_wrong_new_size_fails(size: int) -> None:
-    tree = LEAVES[:size]
-    root = root_of(tree)
-    for old in range(1, size + 1):
-        proof = consistency_proof(tree, old)
-        old_root = root_of(tree[:old])
+    for _tree, root, old, proof, old_root in _consistency_cases(size):
         shape = _consistency_shape(old, size)
         assert not verify_consistency(old, size * 2, old_root, root, proof)
         if size // 2 != old:
@@ -352,11 +343,7 @@ def test_consistency_proof_with_wrong_new_size_fails(size: int) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_consistency_proof_with_a_flipped_bit_fails(size: int) -> None:
-    tree = LEAVES[:size]
-    root = root_of(tree)
-    for old in range(1, size + 1):
-        proof = consistency_proof(tree, old)
-        old_root = root_of(tree[:old])
+    for _tree, root, old, proof, old_root in _consistency_cases(size):
         for position in range(len(proof)):
             for bit in (0, 3, 100 + position, 255):
                 bad = list(proof)
@@ -366,11 +353,7 @@ def test_consistency_proof_with_a_flipped_bit_fails(size: int) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_consistency_proof_with_an_element_dropped_or_added_fails(size: int) -> None:
-    tree = LEAVES[:size]
-    root = root_of(tree)
-    for old in range(1, size + 1):
-        proof = consistency_proof(tree, old)
-        old_root = root_of(tree[:old])
+    for _tree, root, old, proof, old_root in _consistency_cases(size):
         for position in range(len(proof)):
             dropped = proof[:position] + proof[position + 1 :]
             assert not verify_consistency(old, size, old_root, root, dropped), ("dropped", old, position)

@@ -117,13 +117,18 @@ def log_checkpoint(ctx: Context, output_name: str, force: bool) -> None:
     """
     ws = open_workspace(ctx)
     checkpoint = ws.log_checkpoint()
-    data = (json.dumps(checkpoint.to_json(), indent=2, sort_keys=True) + "\n").encode()
-    with open_output(output_name, force=force, mode=0o644) as out:
-        out.write(data)
+    _write_json(output_name, force, checkpoint.to_json())
     if output_name != "-":
         click.echo(
             f"checkpoint of {checkpoint.size} entries, root {checkpoint.root.hex()[:16]}, written to {output_name}"
         )
+
+
+def _write_json(output_name: str, force: bool, doc: object) -> None:
+    """Write ``doc`` as indented JSON to a file (atomically, mode 0644: it holds no secret) or stdout."""
+    data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    with open_output(output_name, force=force, mode=0o644) as out:
+        out.write(data)
 
 
 def _read_json(name: str, what: str) -> object:
@@ -203,9 +208,7 @@ def log_prove(ctx: Context, seq: int, checkpoint_name: str | None, output_name: 
     checkpoint = None if checkpoint_name is None else _read_checkpoint(checkpoint_name)
     ws = open_workspace(ctx)
     proof = ws.log_proof(seq, checkpoint)
-    data = (json.dumps(proof.to_json(), indent=2, sort_keys=True) + "\n").encode()
-    with open_output(output_name, force=force, mode=0o644) as out:
-        out.write(data)
+    _write_json(output_name, force, proof.to_json())
     if output_name != "-":
         click.echo(
             f"proof that entry {seq} is in the log of {proof.checkpoint.size} entries "
