@@ -53,6 +53,7 @@ from mlwarden.audit import (
     leaf_hash,
     root_of,
 )
+from mlwarden.audit._log import MAX_BATCH
 from mlwarden.errors import BadInput, IntegrityError
 
 ORIGIN = "mlwarden/test"
@@ -684,6 +685,44 @@ def test_tampering_is_not_laundered_by_the_next_append(tmp_path: Path) -> None:
 
 
 # -- concurrency ----------------------------------------------------------------------------------
+
+
+def test_a_batch_larger_than_one_statement_commits_whole_beside_other_writers(tmp_path: Path) -> None:
+    """An append_many of more than MAX_BATCH entries is one commit of several INSERTs, while
+    other threads keep appending: every entry once, each call's entries contiguous."""
+    built = _new_log(tmp_path / "access.db")
+    big = MAX_BATCH + 1500
+    results: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def bulk() -> None:
+        try:
+            barrier.wait()
+            results["bulk"] = built.log.append_many([_event(i, tag="bulk") for i in range(big)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    def single(t: int) -> None:
+        try:
+            barrier.wait()
+            results[f"t{t}"] = [built.log.append(_event(i, tag=f"t{t}")) for i in range(300)]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bulk)] + [threading.Thread(target=single, args=(t,)) for t in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    bulk_seqs = results["bulk"]
+    assert bulk_seqs == list(range(bulk_seqs[0], bulk_seqs[0] + big))
+    every = sorted(seq for seqs in results.values() for seq in seqs)
+    assert every == list(range(big + 900))
+    result = built.log.verify()
+    assert result.ok, result.problem
+    assert result.size == big + 900
 
 
 def test_threads_share_one_log(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ _HEAD_COLUMNS = "seq, head_root, head_time, head_signature"
 _INSERT_COLUMNS = "seq, entry, leaf, head_time, head_root, head_signature, frontier"
 # Fixed column lists; every value is a bound parameter.
 _SELECT_NEWEST = f"SELECT {_HEAD_COLUMNS} FROM audit_entries ORDER BY seq DESC LIMIT 1"  # noqa: S608
+_SELECT_NEWEST_STATE = f"SELECT {_HEAD_COLUMNS}, frontier FROM audit_entries ORDER BY seq DESC LIMIT 1"  # noqa: S608
 _SELECT_ALL = f"SELECT entry, leaf, {_HEAD_COLUMNS} FROM audit_entries ORDER BY seq"  # noqa: S608
 _sha256 = hashlib.sha256
 
@@ -156,7 +157,6 @@ class AuditLog:
         self._signer = signer
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
-        self._turn = threading.Condition(self._lock)
         self._queue: list[_Pending] = []
         self._committing = False
         self._frontier: Frontier | None = None
@@ -240,13 +240,15 @@ class AuditLog:
             self._lead()
 
     def _lead(self) -> None:
-        """Commit everything queued, then pass the lead to the oldest entry still waiting.
+        """Commit everything queued, then pass the lead to a writer still waiting.
 
-        Only the writers whose entries were committed wake up; each waits on its own lock, so a
-        commit costs one wake-up per entry rather than a stampede of every waiting thread.
+        The whole queue goes into one commit, the leader's own entries included, so a leader
+        never hands on the lead with work of its own left (two leaders at once would share the
+        connection). Only the writers whose entries were committed wake up; each waits on its
+        own lock, so a commit costs one wake-up per entry rather than a stampede.
         """
         with self._lock:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            batch, self._queue = self._queue, []
         try:
             self._commit(batch)
         except BaseException as exc:  # every writer of the batch learns of the failure
@@ -282,8 +284,8 @@ class AuditLog:
         """Write ``batch`` and a newly signed head in one transaction (one fsync).
 
         The leader keeps the tree's frontier between commits instead of reading it back; if
-        another process appended meanwhile, the first new ``seq`` collides (or the head's size
-        has moved) and the commit is retried from the stored state.
+        another process appended meanwhile, the first new ``seq`` collides and the commit is
+        retried from the stored state.
         """
         for _ in range(100):
             if self._frontier is None:
@@ -304,13 +306,10 @@ class AuditLog:
         Without the check, someone who edits an entry and rewrites the stored frontier to match
         would have the next commit sign the forged tree.
         """
-        conn = self._conn
-        last = conn.execute("SELECT MAX(seq) FROM audit_entries").fetchone()[0]
-        if last is None:
+        row = self._conn.execute(_SELECT_NEWEST_STATE).fetchone()
+        if row is None:
             return Frontier()
-        row = conn.execute(
-            "SELECT seq, head_root, head_time, head_signature, frontier FROM audit_entries WHERE seq = ?", (last,)
-        ).fetchone()
+        last = row[0]
         try:
             frontier = Frontier.from_bytes(last + 1, row[4])
         except (TypeError, ValueError):
@@ -323,7 +322,8 @@ class AuditLog:
         return frontier
 
     def _write(self, start: Frontier, batch: list[_Pending]) -> Frontier:
-        """One statement, so one transaction, one fsync and one release of the GIL per commit."""
+        """One transaction, so one fsync: a single statement (one release of the GIL) up to
+        :data:`MAX_BATCH` entries, several inside ``BEGIN``/``COMMIT`` beyond."""
         frontier = start.copy()
         append = frontier.append
         params: list[object] = []
@@ -334,11 +334,22 @@ class AuditLog:
             params += (seq, p.data, leaf, None, None, None, None)
         head = self._sign(frontier.size, frontier.root())
         params[-4:] = (head.time, head.root, head.signature, frontier.to_bytes())
+        conn = self._conn
         try:
-            self._conn.execute(_insert_sql(len(batch)), params)
-        except sqlite3.IntegrityError:
-            raise _StaleFrontier from None
+            if len(batch) <= MAX_BATCH:
+                conn.execute(_insert_sql(len(batch)), params)
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                width = 7 * MAX_BATCH
+                for i in range(0, len(params), width):
+                    chunk = params[i : i + width]
+                    conn.execute(_insert_sql(len(chunk) // 7), chunk)
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise _StaleFrontier from None
             raise AuditUnavailable(str(exc)) from None
         for p, seq in zip(batch, range(start.size, frontier.size), strict=True):
             p.seq = seq
