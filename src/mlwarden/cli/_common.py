@@ -120,6 +120,22 @@ def progress_bar(total: int | None, label: str, *, unit: str = "bytes") -> Itera
         yield advance
 
 
+@contextlib.contextmanager
+def late_progress_bar(unit: str = "bytes") -> Iterator[Callable[[int, str], Callable[[int], None] | None]]:
+    """A :func:`progress_bar` opened by the operation itself once it knows the size.
+
+    Yields ``start(total, label)`` to hand to an API's ``start_progress``: the operation calls
+    it after the gate has allowed it, so the CLI need not ask for the size (and be refused for
+    the wrong permission, or log a second action) beforehand. The bar closes with the block.
+    """
+    with contextlib.ExitStack() as bars:
+
+        def start(total: int, label: str) -> Callable[[int], None] | None:
+            return bars.enter_context(progress_bar(total, label, unit=unit))
+
+        yield start
+
+
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from mlwarden.cli._app import EXIT_INTEGRITY, Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
-from mlwarden.cli._common import human_size, no_huge_pages, open_input, open_output, open_workspace, progress_bar
+from mlwarden.cli._common import (
+    human_size,
+    late_progress_bar,
+    no_huge_pages,
+    open_input,
+    open_output,
+    open_workspace,
+    progress_bar,
+)
 from mlwarden.errors import BadInput, NotFound
 
 if TYPE_CHECKING:
@@ -116,14 +123,8 @@ def get(ctx: Context, ref: str, output_name: str, force: bool) -> None:
     """
     name, version = _ref(ref)
     ws = open_workspace(ctx)
-    if not ws.gate.allows("dataset.read", f"dataset:{name}"):
-        ws.datasets.get(name, version, io.BytesIO())  # refused (and recorded) as a read, not as a listing
-    info = ws.datasets.info(name, version)
-    with (
-        open_output(output_name, force=force, mode=0o600) as dst,
-        progress_bar(info.size, f"restoring {info.ref}") as advance,
-    ):
-        v = ws.datasets.get(name, info.version, dst, progress=advance, verify_first=output_name == "-")
+    with late_progress_bar() as start, open_output(output_name, force=force, mode=0o600) as dst:
+        v = ws.datasets.get(name, version, dst, start_progress=start, verify_first=output_name == "-")
     click.echo(f"mlwarden: restored {v.ref} ({human_size(v.size)}, SHA-256 verified) -> {output_name}", err=True)
 
 
@@ -230,8 +231,8 @@ def rm(ctx: Context, ref: str, shred: bool) -> None:
 def check(ctx: Context, as_json: bool) -> None:
     """Verify every stored version against the catalog (exit 3 listing any mismatch)."""
     ws = open_workspace(ctx)
-    with progress_bar(ws.datasets.live_bytes(), "verifying") as advance:
-        report = ws.datasets.check(progress=advance)
+    with late_progress_bar() as start:
+        report = ws.datasets.check(start_progress=start)
     if as_json:
         emit_json(report.to_json())
     else:

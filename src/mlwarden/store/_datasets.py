@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 __all__ = ["Datasets"]
 
 Progress = Callable[[int], None]
+StartProgress = Callable[[int, str], Progress | None]
+"""Called once the size of the work is known (and the work allowed): ``(total bytes, label)``
+-> a progress callback or ``None``; lets a caller size a progress bar without asking first."""
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Any
 _HEAD = 64 * 1024
 _ENCRYPTED_SUFFIXES = ("enc", "encrypted", "fernet", "token", "crypt")
@@ -489,11 +492,6 @@ class Datasets:
         latest = None if row.latest is None else self._record(row.latest)
         return DatasetSummary(row.name, row.versions, row.created_at, row.created_by, latest)
 
-    def live_bytes(self) -> int:
-        """Plaintext bytes of every version not shredded (what :meth:`check` reads)."""
-        self._gate.check("store.maintain", "store", job="size")
-        return sum(r.size for r in self._catalog.all_versions() if r.shredded_at is None)
-
     def _readable(self, name: str, version: int | None) -> tuple[VersionRow, bytes]:
         row = self._catalog.version(check_name(name), version)
         if row.shredded_at is not None:
@@ -537,6 +535,7 @@ class Datasets:
         *,
         progress: Progress | None = None,
         verify_first: bool = False,
+        start_progress: StartProgress | None = None,
     ) -> DatasetVersion:
         """Write a version's plaintext to ``dst``; returns its record.
 
@@ -544,9 +543,12 @@ class Datasets:
         authentication or does not match the catalog; ``dst`` may then hold a verified prefix, so
         give an atomic output (the CLI does), or ``verify_first=True`` to check the whole
         object before writing a byte (twice the decryption work, for outputs such as stdout).
+        ``start_progress`` (instead of ``progress``) learns the size once the read is allowed.
         """
         with self._gate.act("dataset.read", f"dataset:{check_name(name)}", version=version) as act:
             row, data_key = self._readable(name, version)
+            if start_progress is not None:
+                progress = start_progress(row.size, f"restoring {row.name}@{row.version}")
             if verify_first:
                 self._verify(row, data_key, None)
             self._decrypt(row, data_key, dst, progress)
@@ -589,19 +591,22 @@ class Datasets:
                 raise _tampered(row) from None
         _compare(row, writer.hexdigest(), writer.size)
 
-    def check(self, progress: Progress | None = None) -> CheckReport:
+    def check(self, progress: Progress | None = None, *, start_progress: StartProgress | None = None) -> CheckReport:
         """Verify every live version against the catalog, and every tombstone against the keys.
 
         Each live object is decrypted in full (authenticating it) and its SHA-256 and size
-        compared with the catalog. ``progress`` receives plaintext bytes as they are verified.
+        compared with the catalog. ``progress`` receives plaintext bytes as they are verified;
+        ``start_progress`` (instead) first learns how many bytes that will be.
         """
         with self._gate.act("store.maintain", "store", job="check") as act:
-            report = self._check(progress)
+            report = self._check(progress, start_progress)
             act.record(versions=report.versions, problems=len(report.problems), orphans=len(report.orphans))
             return report
 
-    def _check(self, progress: Progress | None) -> CheckReport:
+    def _check(self, progress: Progress | None, start_progress: StartProgress | None) -> CheckReport:
         rows = self._catalog.all_versions()
+        if start_progress is not None:
+            progress = start_progress(sum(r.size for r in rows if r.shredded_at is None), "verifying")
         problems: list[CheckProblem] = []
         verified = shredded = total = 0
         for row in rows:
