@@ -156,11 +156,7 @@ class Workspace:
             raise IntegrityError(
                 f"the identity key of the workspace at {home} is missing; restore it from a backup"
             ) from None
-        signer = NoteSigner.from_seed(self.origin, identity.log_seed)
-        self.audit = AuditLog(
-            home / ACCESS_DB, origin=self.origin, verifier=signer.verifier, signer=signer, clock=clock
-        )
-        self.principals = PrincipalStore(home / ACCESS_DB, identity.record_mac_key, clock)
+        self.audit, self.principals = _open_access(home, self.id, identity, clock)
         request_id = request_id or new_request_id()
         try:
             self.principal: Principal = self._authenticate(token, request_id)
@@ -629,6 +625,15 @@ def _admin_name() -> str:
         return "admin"
 
 
+def _open_access(
+    home: Path, workspace_id: str, identity: WorkspaceIdentity, clock: Clock
+) -> tuple[AuditLog, PrincipalStore]:
+    """The audit log (signing with the identity's log key) and the principal store of a workspace."""
+    signer = NoteSigner.from_seed(f"mlwarden/{workspace_id}", identity.log_seed)
+    log = AuditLog(home / ACCESS_DB, origin=signer.name, verifier=signer.verifier, signer=signer, clock=clock)
+    return log, PrincipalStore(home / ACCESS_DB, identity.record_mac_key, clock)
+
+
 def _bootstrap_access(home: Path, workspace_id: str, keyring: Keyring, clock: Clock, action: str) -> str:
     """Create the identity key, the access database, the first admin and its saved token.
 
@@ -637,11 +642,7 @@ def _bootstrap_access(home: Path, workspace_id: str, keyring: Keyring, clock: Cl
     """
     secret = os.urandom(32)
     DataKeyStore(home / "keys" / "identity", keyring, clock).create_wrapped(IDENTITY_OBJECT_ID, secret)
-    identity = WorkspaceIdentity(secret)
-    origin = f"mlwarden/{workspace_id}"
-    signer = NoteSigner.from_seed(origin, identity.log_seed)
-    log = AuditLog(home / ACCESS_DB, origin=origin, verifier=signer.verifier, signer=signer, clock=clock)
-    principals = PrincipalStore(home / ACCESS_DB, identity.record_mac_key, clock)
+    log, principals = _open_access(home, workspace_id, WorkspaceIdentity(secret), clock)
     try:
         name = _admin_name()
         admin, token = principals.add(name, "admin", by="mlwarden")

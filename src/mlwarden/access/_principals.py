@@ -211,9 +211,6 @@ class PrincipalStore:
         rows = self._conn.execute(_SELECT + " ORDER BY name").fetchall()
         return [self._principal(r)[0] for r in rows]
 
-    def count(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM principals").fetchone()[0])
-
     def authenticate(self, token: str) -> Principal:
         """The principal holding ``token``; :class:`AccessDenied` saying why not otherwise."""
         parsed = parse_token(token)
