@@ -246,10 +246,15 @@ def run_auditlog(path: Path, writers: int, per_writer: int) -> tuple[float, int]
         seconds = time_writers(writers, per_writer, make_writer)
     finally:
         log.close()
+    return seconds, _commits(path, writers * per_writer, "AuditLog")
+
+
+def _commits(path: Path, expected: int, what: str) -> int:
+    """How many commits wrote the log at ``path`` (one signed head each), after checking its size."""
     rows, heads = _count(path, "SELECT COUNT(*), COUNT(head_signature) FROM audit_entries")
-    if rows != writers * per_writer:
-        raise RuntimeError(f"AuditLog: {rows} entries, expected {writers * per_writer}")
-    return seconds, heads
+    if rows != expected:
+        raise RuntimeError(f"{what}: {rows} entries, expected {expected}")
+    return heads
 
 
 def run_auditlog_async(path: Path, writers: int, per_writer: int) -> tuple[float, int]:
@@ -271,10 +276,7 @@ def run_auditlog_async(path: Path, writers: int, per_writer: int) -> tuple[float
         seconds = time.perf_counter() - start
     finally:
         log.close()  # joins the committer thread
-    rows, heads = _count(path, "SELECT COUNT(*), COUNT(head_signature) FROM audit_entries")
-    if rows != writers * per_writer:
-        raise RuntimeError(f"AuditLog async: {rows} entries, expected {writers * per_writer}")
-    return seconds, heads
+    return seconds, _commits(path, writers * per_writer, "AuditLog async")
 
 
 # --------------------------------------------------------------------------------------------
