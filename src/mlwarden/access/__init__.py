@@ -22,7 +22,6 @@ from mlwarden.access._principals import (
 from mlwarden.access._roles import (
     GRANTABLE,
     PERMISSIONS,
-    ROLE_SUMMARIES,
     ROLES,
     SCOPED_KINDS,
     check_role,
@@ -36,7 +35,6 @@ __all__ = [
     "KINDS",
     "PERMISSIONS",
     "ROLES",
-    "ROLE_SUMMARIES",
     "SCOPED_KINDS",
     "Act",
     "Gate",

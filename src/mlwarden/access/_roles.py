@@ -17,7 +17,6 @@ __all__ = [
     "GRANTABLE",
     "PERMISSIONS",
     "ROLES",
-    "ROLE_SUMMARIES",
     "SCOPED_KINDS",
     "check_role",
     "check_scope",
@@ -74,15 +73,6 @@ ROLES: dict[str, frozenset[str]] = {
     "deployer": frozenset({"model.read", "model.promote", "model.serve"}),
     "auditor": frozenset({"log.read", "log.checkpoint", "report.read", "user.read", "dataset.list", "key.read"}),
     "client": frozenset({"predict"}),
-}
-
-ROLE_SUMMARIES: dict[str, str] = {
-    "admin": "everything, including keys and every grant",
-    "steward": "manages datasets, keys' rotation and grants to scientists and auditors",
-    "scientist": "reads granted datasets, trains and registers models",
-    "deployer": "promotes and serves models",
-    "auditor": "reads the log, reports and who has access; never data",
-    "client": "calls predict on granted models",
 }
 
 GRANTABLE: dict[str, frozenset[str]] = {

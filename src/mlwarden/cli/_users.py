@@ -7,6 +7,8 @@ import click
 from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
 from mlwarden.cli._common import open_workspace
 
+# mlwarden.access.ROLES, spelled out so that `mlwarden --help` need not import the access
+# package (and the crypto under it); a test keeps the two equal.
 ROLE_NAMES = ["admin", "steward", "scientist", "deployer", "auditor", "client"]
 
 
