@@ -5,7 +5,8 @@ encrypted dataset store, shows what the catalog knows about it, reads it back, r
 keys, and shows what happens to a tampered object, a Fernet migration, a shredded version and a
 wrong passphrase. Then it adds a scientist scoped to ``credit-*`` and an auditor, shows what
 each may and may not do (denied actions exit 3), and verifies the tamper-evident audit log,
-before and after someone edits it behind mlwarden's back.
+trains, signs, promotes, exports, verifies and scans the credit-risk model, and catches a
+malicious pickle, before and after someone edits the log behind mlwarden's back.
 Every step runs the real `mlwarden` command, printed before its output, so you can copy it.
 Nothing is left behind: the temporary folder is removed at the end.
 """
@@ -13,6 +14,7 @@ Nothing is left behind: the temporary folder is removed at the end.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -39,7 +41,7 @@ def run(
     lines = (proc.stdout + proc.stderr).rstrip().splitlines()
     if tail is not None and len(lines) > tail:
         print(f"  ... ({len(lines) - tail} earlier lines)")
-        lines = lines[-tail:]
+        lines = lines[-tail:] if tail else []
     for line in lines:
         print(f"  {line}")
     print(f"  (exit {proc.returncode})")
@@ -181,7 +183,56 @@ def main() -> None:
         print(f"  {len(shown.stdout.splitlines())} entries, {len(denied)} of them denied")
         run(["log", "verify", "--checkpoint", str(tmp / "head.json")], as_carol)
 
-        step("15. Someone edits the log's storage behind mlwarden's back: verification names the entry")
+        step("15. A scientist trains the credit-risk model: data decrypted in memory only, model signed")
+        bob = run(["user", "add", "bob", "--role", "scientist", "--scope", "credit-*"], env)
+        dana = run(["user", "add", "dana", "--role", "deployer", "--scope", "credit-*"], env)
+        as_bob = {**env, "MLWARDEN_TOKEN": bob.stdout.strip()}
+        as_dana = {**env, "MLWARDEN_TOKEN": dana.stdout.strip()}
+        run(["train", "--data", "credit-german@2", "--target", "creditability", "--name", "credit-risk"], as_bob)
+        info = json.loads(run(["model", "info", "credit-risk@1", "--json"], as_bob, tail=0).stdout)
+        data_sha = json.loads(run(["data", "info", "credit-german@2", "--json"], env, tail=0).stdout)["sha256"]
+        print(f"  the model's provenance names credit-german@2 with SHA-256 {info['provenance']['dataset']['sha256']}")
+        print(f"  equal to the dataset's own SHA-256: {info['provenance']['dataset']['sha256'] == data_sha}")
+        if info["provenance"]["dataset"]["sha256"] != data_sha:
+            raise SystemExit("demo: the model's provenance does not name the dataset it was trained on")
+
+        step("16. Only a deployer promotes it; the scientist may not (exit 3)")
+        run(["model", "promote", "credit-risk@1", "--stage", "production"], as_bob, expect=3)
+        run(["model", "promote", "credit-risk@1", "--stage", "production"], as_dana)
+        run(["model", "ls"], as_dana)
+
+        step("17. Export it, verify it with the public key alone (OpenSSF model-signing format), scan it")
+        exported = tmp / "export"
+        run(["model", "export", "credit-risk@1", "-o", str(exported)], as_dana)
+        run(["model", "public-key", "-o", str(tmp / "signer.pem")], env)
+        model_file = exported / "credit-risk.skops"
+        run(["model", "verify", str(model_file), "--key", str(tmp / "signer.pem")], env)
+        run(["model", "scan", str(exported)], env)
+
+        step("18. One byte of the model changed: verification and the one load refuse it")
+        blob = bytearray(model_file.read_bytes())
+        blob[len(blob) // 2] ^= 0x01
+        model_file.write_bytes(bytes(blob))
+        run(["model", "verify", str(model_file), "--key", str(tmp / "signer.pem")], env, expect=3)
+        from mlwarden import models
+        from mlwarden.errors import SignatureError
+
+        try:
+            models.load(model_file, public_key=tmp / "signer.pem")
+        except SignatureError as exc:
+            print(f"  mlwarden.models.load refused it: SignatureError: {exc}")
+        else:
+            raise SystemExit("demo: a changed model was loaded")
+
+        step("19. The scanner: a pickle that would run a shell command is caught without running it")
+        evil = tmp / "innocent-model.pkl"
+        marker = tmp / "pwned"
+        # A protocol-0 pickle calling os.system, written as bytes: it is never unpickled.
+        evil.write_bytes(b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
+        run(["model", "scan", str(evil)], env, expect=1)
+        print(f"  the command ran: {marker.exists()}")
+
+        step("20. Someone edits the log's storage behind mlwarden's back: verification names the entry")
         import sqlite3
 
         db = sqlite3.connect(home / "access.db")
@@ -198,8 +249,11 @@ def main() -> None:
         print("byte-identical, also after a key rotation; tampering refused with exit 3; a Fernet file")
         print("migrated (and a wrong Fernet key refused); one version crypto-shredded, leaving a tombstone.")
         print("A scientist scoped to credit-* read credit-german but was refused a write and hr-salaries;")
-        print("an auditor read and verified the signed audit log but no data; a revoked token was refused;")
-        print("an entry edited in the log's storage was caught and named.")
+        print("an auditor read and verified the signed audit log but no data; a revoked token was refused.")
+        print("A scientist trained the credit-risk model on the encrypted data (in memory only); it was")
+        print("signed with its provenance (the dataset's SHA-256), promoted by a deployer only, verified")
+        print("with the public key alone, refused after one changed byte; a malicious pickle was caught")
+        print("by the scanner without running. An entry edited in the log's storage was caught and named.")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -63,6 +63,7 @@ from mlwarden.crypto._envelope import (
 )
 from mlwarden.crypto._identity import IDENTITY_OBJECT_ID, WorkspaceIdentity
 from mlwarden.crypto._kdf import KdfParams
+from mlwarden.crypto._signing_keys import ModelSigningKeys
 from mlwarden.crypto._keyring import Clock, Keyring, _timestamp, read_keyring_document, utc_now
 from mlwarden.crypto._master_key import EnvMasterKeyProvider, MasterKeyProvider, PassphraseMasterKeyProvider
 from mlwarden.crypto._streaming_aead import Progress, StreamingAead
@@ -70,6 +71,7 @@ from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityErro
 
 if TYPE_CHECKING:
     from mlwarden.catalog import Catalog
+    from mlwarden.models._registry import ModelRegistry
     from mlwarden.store import Datasets
 
 __all__ = ["KeyVersionInfo", "Rotation", "Workspace"]
@@ -157,6 +159,8 @@ class Workspace:
                 f"the identity key of the workspace at {home} is missing; restore it from a backup"
             ) from None
         self.audit, self.principals = _open_access(home, self.id, identity, clock)
+        self.signing_keys = ModelSigningKeys(home, keyring, clock, identity.signing_index_mac_key)
+        self._models: ModelRegistry | None = None
         request_id = request_id or new_request_id()
         try:
             self.principal: Principal = self._authenticate(token, request_id)
@@ -215,12 +219,31 @@ class Workspace:
             )
         return self._datasets
 
+    @property
+    def models(self) -> ModelRegistry:
+        """The workspace's encrypted, signed model registry (see :class:`mlwarden.models.ModelRegistry`)."""
+        if self._models is None:
+            from mlwarden.models._registry import ModelRegistry
+            from mlwarden.store import LocalBackend
+
+            self._models = ModelRegistry(
+                catalog=self.catalog,
+                backend=LocalBackend(self.home / "models"),
+                data_keys=self.data_keys,
+                signing_keys=self.signing_keys,
+                gate=self.gate,
+                clock=self._clock,
+                datasets=lambda: self.datasets,
+            )
+        return self._models
+
     def close(self) -> None:
         """Release the catalog's database connections (also done when the process ends)."""
         if self._catalog is not None:
             self._catalog.close()
             self._catalog = None
             self._datasets = None
+            self._models = None
         self.audit.close()
         self.principals.close()
 
@@ -438,6 +461,7 @@ class Workspace:
             version = self.keyring.add_version()
             rewrapped = self.data_keys.rewrap_all(progress)
             self.identity_keys.rewrap_all()
+            self.signing_keys.rewrap_all()
             act.record(primary=version, rewrapped=rewrapped)
         return Rotation(version, rewrapped)
 
@@ -477,9 +501,13 @@ class Workspace:
             in_use = self.data_keys.count_by_version().get(version, 0)
             if in_use:
                 raise BadInput(f"key version {version} still wraps {in_use} data keys; run `mlwarden keys rotate`")
-            if version != self.keyring.primary and self.identity_keys.count_by_version().get(version):
+            if version != self.keyring.primary and (
+                self.identity_keys.count_by_version().get(version)
+                or self.signing_keys.count_by_version().get(version)
+            ):
                 raise BadInput(
-                    f"key version {version} still wraps the workspace identity key; run `mlwarden keys rotate`"
+                    f"key version {version} still wraps the workspace identity or model-signing keys; "
+                    "run `mlwarden keys rotate`"
                 )
             self.keyring.destroy_version(version)
 

@@ -7,6 +7,8 @@ Every error mlwarden raises on purpose derives from :class:`MlwardenError`::
      │    ├── NotFound        a named thing does not exist (exit 2)
      │    └── AlreadyExists   refusing to overwrite something that exists (exit 2)
      ├── IntegrityError      data failed authentication or a consistency check (exit 3)
+     │    ├── SignatureError  a model's signature is missing, invalid, or by an unknown or revoked key (exit 3)
+     │    └── UnsafeModel     a model file holds code or types that are not allowed, so it was not loaded (exit 3)
      ├── AccessDenied        the caller may not do this, or the key does not unlock it (exit 3)
      ├── Shredded            the object's data key was destroyed on purpose (exit 2)
      └── Unavailable         a store or catalog cannot be used right now: locked, unreachable (exit 3)
@@ -30,7 +32,9 @@ __all__ = [
     "MlwardenError",
     "NotFound",
     "Shredded",
+    "SignatureError",
     "Unavailable",
+    "UnsafeModel",
 ]
 
 
@@ -58,6 +62,16 @@ class IntegrityError(MlwardenError):
     """Data failed authentication or a consistency check: tampered, truncated or corrupted. Exit code 3."""
 
     exit_code = 3
+
+
+class SignatureError(IntegrityError):
+    """A model's signature is missing or invalid, does not match the files, or was made by an unknown
+    or revoked key. Nothing was loaded. Exit code 3."""
+
+
+class UnsafeModel(IntegrityError):
+    """A model file holds imports, code or types that are not on the allow-list, so it was not
+    loaded. Exit code 3 (``model scan`` itself reports such findings with exit code 1)."""
 
 
 class AccessDenied(MlwardenError):

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -37,6 +37,9 @@ from mlwarden.catalog._tables import (
     version_tags,
 )
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Unavailable
+
+if TYPE_CHECKING:
+    from mlwarden.catalog._models import ModelCatalog
 
 __all__ = ["Catalog", "DatasetRow", "NewVersion", "VersionRow"]
 
@@ -191,6 +194,13 @@ class Catalog:
         self._engine.dispose()
 
     @property
+    def models(self) -> ModelCatalog:
+        """The model registry's rows (same database)."""
+        from mlwarden.catalog._models import ModelCatalog
+
+        return ModelCatalog(self._transaction)
+
+    @property
     def dialect(self) -> str:
         return self._engine.dialect.name
 
@@ -229,6 +239,10 @@ class Catalog:
                 if attempt == _RETRIES - 1:
                     raise
                 continue
+            if found == "1":  # version 1 lacked the model registry, which create_all just added
+                with self._transaction(write=True) as conn:
+                    conn.execute(update(meta).where(meta.c.key == "catalog_version").values(value=str(CATALOG_VERSION)))
+                return
             if found != str(CATALOG_VERSION):
                 raise BadInput(f"catalog format version {found} is not supported by this mlwarden")
             return

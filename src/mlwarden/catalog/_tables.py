@@ -24,9 +24,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["CATALOG_VERSION", "dataset_versions", "datasets", "meta", "metadata", "version_tags"]
+__all__ = ["CATALOG_VERSION", "dataset_versions", "datasets", "meta", "metadata", "model_versions", "version_tags"]
 
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2
+"""2 added ``model_versions`` (the model registry); a version 1 catalog gains the table on open."""
 NAME_LENGTH = 128
 TAG_KEY_LENGTH = 128
 TAG_VALUE_LENGTH = 1024
@@ -82,3 +83,29 @@ version_tags = Table(
     Column("key", String(TAG_KEY_LENGTH), primary_key=True),
     Column("value", String(TAG_VALUE_LENGTH), nullable=False),
 )
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    # The store object holding the encrypted model file (hex object id; also its data key's id).
+    Column("object_id", String(32), nullable=False, unique=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("format", String(16), nullable=False),
+    # The Sigstore bundle (OpenSSF model-signing format) signing the file with its provenance.
+    Column("signature", Text, nullable=False),
+    Column("signing_key", String(64), nullable=False),
+    Column("provenance_json", Text, nullable=False),
+    Column("input_schema_json", Text, nullable=False),
+    Column("metrics_json", Text, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("created_at", String(TIME_LENGTH), nullable=False),
+    Column("created_by", String(PRINCIPAL_LENGTH), nullable=False),
+    Column("stage_changed_at", String(TIME_LENGTH), nullable=True),
+    Column("stage_changed_by", String(PRINCIPAL_LENGTH), nullable=True),
+    UniqueConstraint("name", "version", name="uq_model_version"),
+)
+Index("ix_model_versions_sha256", model_versions.c.sha256)

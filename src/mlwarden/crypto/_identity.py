@@ -6,7 +6,8 @@ in ``keys/identity/``): key rotation rewraps it and only the master key unlocks 
 HKDF-SHA256 (RFC 5869) with a distinct ``info`` label:
 
 * ``mlwarden log signing key v1`` -> the Ed25519 seed that signs the log's tree heads;
-* ``mlwarden principal records v1`` -> the HMAC-SHA256 key over principal records.
+* ``mlwarden principal records v1`` -> the HMAC-SHA256 key over principal records;
+* ``mlwarden model signing keys v1`` -> the HMAC-SHA256 key over the index of model-signing keys.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class WorkspaceIdentity:
             raise ValueError("a workspace identity key is 32 bytes")
         self.log_seed = _derive(secret, b"mlwarden log signing key v1")
         self.record_mac_key = _derive(secret, b"mlwarden principal records v1")
+        self.signing_index_mac_key = _derive(secret, b"mlwarden model signing keys v1")
 
     def __repr__(self) -> str:
         return "<WorkspaceIdentity>"

@@ -563,13 +563,19 @@ class Datasets:
 
     def read_frame(self, name: str, version: int | None = None) -> pandas.DataFrame:
         """A tabular version (CSV, Parquet, JSON Lines) as a pandas DataFrame, decrypted in memory only."""
+        return self.read_frame_versioned(name, version)[0]
+
+    def read_frame_versioned(
+        self, name: str, version: int | None = None
+    ) -> tuple[pandas.DataFrame, DatasetVersion]:
+        """:meth:`read_frame` and the version it read (one gated read: for lineage)."""
         out = io.BytesIO()
         info = self.get(name, version, out)
         if info.format == "binary":
             raise BadInput(f"{info.ref} is not tabular (format binary); read it with open() or read_bytes()")
         data = out.getvalue()
         try:
-            return _parse_frame(data, info.format, info.schema)
+            return _parse_frame(data, info.format, info.schema), info
         except BadInput:
             raise
         except Exception as exc:  # pyarrow's parse errors (ArrowInvalid and friends)

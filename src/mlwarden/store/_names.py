@@ -29,22 +29,22 @@ def _show(text: str) -> str:
     return ascii(shown) if _CONTROL.search(shown) or not shown.isascii() else repr(shown)
 
 
-def check_name(name: str) -> str:
-    """Return ``name`` if it is a valid dataset name, else raise :class:`BadInput` saying why."""
+def check_name(name: str, kind: str = "dataset") -> str:
+    """Return ``name`` if it is a valid dataset (or model) name, else raise :class:`BadInput` saying why."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         if isinstance(name, str) and name and "@" in name:
-            raise BadInput(f"dataset name {_show(name)} holds '@': a name cannot include a version")
+            raise BadInput(f"{kind} name {_show(name)} holds '@': a name cannot include a version")
         raise BadInput(
-            f"dataset name {_show(str(name))} is not allowed: use 1 to {MAX_NAME} ASCII letters, digits, "
+            f"{kind} name {_show(str(name))} is not allowed: use 1 to {MAX_NAME} ASCII letters, digits, "
             "'.', '_' or '-', starting with a letter or digit"
         )
     return name
 
 
-def parse_ref(ref: str) -> tuple[str, int | None]:
+def parse_ref(ref: str, kind: str = "dataset") -> tuple[str, int | None]:
     """``NAME``, ``NAME@latest`` -> ``(NAME, None)``; ``NAME@3`` -> ``(NAME, 3)``."""
     name, sep, version = ref.partition("@")
-    check_name(name)
+    check_name(name, kind)
     if not sep or version == "latest":
         return name, None
     if not version.isascii() or not version.isdigit() or version.startswith("0") or len(version) > 9:

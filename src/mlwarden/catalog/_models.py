@@ -1,0 +1,191 @@
+"""The model registry's rows: each model version, its signature, provenance and stage.
+
+A version is numbered inside the writing transaction, and the ``(name, version)`` unique
+constraint turns a lost race into a retry, as for datasets. Promoting a version to
+``production`` archives the model's other production version in the same transaction, so a
+model has at most one production version at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from mlwarden.catalog._tables import model_versions
+from mlwarden.errors import BadInput, IntegrityError, NotFound, Unavailable
+
+__all__ = ["STAGES", "ModelCatalog", "ModelRow", "NewModel"]
+
+STAGES = ("none", "staging", "production", "archived")
+_M = model_versions.c
+_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class NewModel:
+    """The facts of a new model version, as the registry measured them."""
+
+    object_id: str
+    sha256: str
+    size: int
+    format: str
+    signature: str
+    signing_key: str
+    provenance: Mapping[str, Any]
+    input_schema: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    created_at: str
+    created_by: str
+
+
+@dataclass(frozen=True)
+class ModelRow(NewModel):
+    name: str
+    version: int
+    stage: str
+    stage_changed_at: str | None
+    stage_changed_by: str | None
+
+
+class ModelCatalog:
+    """Rows of ``model_versions`` through the catalog's transactions."""
+
+    def __init__(self, transaction: Callable[..., contextlib.AbstractContextManager[Connection]]) -> None:
+        self._transaction = transaction
+
+    def add(self, name: str, new: NewModel) -> ModelRow:
+        for attempt in range(_RETRIES):
+            try:
+                with self._transaction(write=True) as conn:
+                    number = (conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar() or 0) + 1
+                    conn.execute(
+                        insert(model_versions).values(
+                            name=name,
+                            version=number,
+                            object_id=new.object_id,
+                            sha256=new.sha256,
+                            size=new.size,
+                            format=new.format,
+                            signature=new.signature,
+                            signing_key=new.signing_key,
+                            provenance_json=_dump(new.provenance),
+                            input_schema_json=_dump(new.input_schema),
+                            metrics_json=_dump(new.metrics),
+                            stage="none",
+                            created_at=new.created_at,
+                            created_by=new.created_by,
+                        )
+                    )
+                    return self._one(conn, name, number)
+            except SqlIntegrityError:
+                if attempt == _RETRIES - 1:
+                    raise Unavailable("the catalog is too busy: could not number a new model version") from None
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
+        raise AssertionError("unreachable")
+
+    def get(self, name: str, version: int | None = None) -> ModelRow:
+        """A version of ``name``; the newest when ``version`` is None."""
+        with self._transaction(write=False) as conn:
+            if version is None:
+                version = conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar()
+                if version is None:
+                    raise NotFound(f"no model named {name!r}; see `mlwarden model ls`")
+            return self._one(conn, name, version)
+
+    def versions(self, name: str) -> list[ModelRow]:
+        with self._transaction(write=False) as conn:
+            rows = [_row(r) for r in conn.execute(select(model_versions).where(_M.name == name).order_by(_M.version))]
+        if not rows:
+            raise NotFound(f"no model named {name!r}; see `mlwarden model ls`")
+        return rows
+
+    def all(self) -> list[ModelRow]:
+        with self._transaction(write=False) as conn:
+            return [_row(r) for r in conn.execute(select(model_versions).order_by(_M.name, _M.version))]
+
+    def object_ids(self) -> set[str]:
+        with self._transaction(write=False) as conn:
+            return set(conn.execute(select(_M.object_id)).scalars())
+
+    def set_stage(self, name: str, version: int, stage: str, *, by: str, at: str) -> tuple[ModelRow, list[int]]:
+        """Move a version to ``stage``; returns it and the versions archived to make room in production."""
+        if stage not in STAGES:
+            raise BadInput(f"unknown stage {stage!r}: use one of {', '.join(STAGES)}")
+        with self._transaction(write=True) as conn:
+            self._one(conn, name, version)
+            archived: list[int] = []
+            if stage == "production":
+                archived = list(
+                    conn.execute(
+                        select(_M.version).where(_M.name == name, _M.stage == "production", _M.version != version)
+                    ).scalars()
+                )
+                if archived:
+                    conn.execute(
+                        update(model_versions)
+                        .where(_M.name == name, _M.version.in_(archived))
+                        .values(stage="archived", stage_changed_at=at, stage_changed_by=by)
+                    )
+            conn.execute(
+                update(model_versions)
+                .where(_M.name == name, _M.version == version)
+                .values(stage=stage, stage_changed_at=at, stage_changed_by=by)
+            )
+            return self._one(conn, name, version), archived
+
+    def _one(self, conn: Connection, name: str, version: int) -> ModelRow:
+        found = conn.execute(select(model_versions).where(_M.name == name, _M.version == version)).first()
+        if found is not None:
+            return _row(found)
+        if conn.execute(select(_M.id).where(_M.name == name).limit(1)).first() is None:
+            raise NotFound(f"no model named {name!r}; see `mlwarden model ls`")
+        raise NotFound(f"model {name!r} has no version {version}; see `mlwarden model info {name}`")
+
+
+def _dump(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+
+
+def _row(r: Any) -> ModelRow:
+    try:
+        provenance, schema, metrics = (json.loads(x) for x in (r.provenance_json, r.input_schema_json, r.metrics_json))
+    except ValueError:
+        raise IntegrityError(f"the catalog entry of model {r.name}@{r.version} is damaged") from None
+    return ModelRow(
+        object_id=r.object_id,
+        sha256=r.sha256,
+        size=r.size,
+        format=r.format,
+        signature=r.signature,
+        signing_key=r.signing_key,
+        provenance=provenance,
+        input_schema=schema,
+        metrics=metrics,
+        created_at=r.created_at,
+        created_by=r.created_by,
+        name=r.name,
+        version=r.version,
+        stage=r.stage,
+        stage_changed_at=r.stage_changed_at,
+        stage_changed_by=r.stage_changed_by,
+    )
+
+
+def iter_names(rows: list[ModelRow]) -> Iterator[tuple[str, list[ModelRow]]]:
+    """Rows grouped by model name (rows sorted by name, then version)."""
+    group: list[ModelRow] = []
+    for row in rows:
+        if group and group[0].name != row.name:
+            yield group[0].name, group
+            group = []
+        group.append(row)
+    if group:
+        yield group[0].name, group

@@ -1,0 +1,387 @@
+"""``mlwarden model`` and ``mlwarden train``: scan, sign, verify, and the encrypted model registry."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mlwarden.cli._app import (
+    Context,
+    HelpfulGroup,
+    cli,
+    emit_json,
+    fail,
+    home_option,
+    show_help_if_bare,
+)
+from mlwarden.cli._common import human_size, late_progress_bar, open_workspace
+
+if TYPE_CHECKING:
+    from mlwarden.models import ScanReport
+    from mlwarden.models._registry import ModelVersion
+
+STAGE_NAMES = ["staging", "production", "archived"]
+ESTIMATOR_NAMES = ["logistic", "random-forest", "gradient-boosting"]
+
+
+@cli.group(cls=HelpfulGroup)
+@home_option
+@click.pass_context
+def model(ctx: click.Context) -> None:
+    """Model security: scan, sign, verify; the registry: ls, info, promote, export; signing keys."""
+    show_help_if_bare(ctx)
+
+
+# -- scan ----------------------------------------------------------------------------------------
+
+
+@model.command("scan")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def model_scan(paths: tuple[str, ...], as_json: bool) -> None:
+    """Scan model files and folders without running them; decides by allow-list.
+
+    \b
+    Exit 0 clean, 1 findings, 2 a file could not be scanned (unreadable or unsupported).
+    """
+    from mlwarden.models import scan
+
+    with late_progress_bar() as start:
+        report = scan(paths, start_progress=start)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print_scan(report)
+    sys.exit(report.exit_code)
+
+
+def _print_scan(report: ScanReport) -> None:
+    for file in report.files:
+        status = "clean" if file.clean else ("error" if file.error else f"{len(file.findings)} finding(s)")
+        click.echo(f"{file.path}  [{file.format}, {human_size(file.size)}]  {status}")
+        for finding in sorted(file.findings, key=lambda f: -f.severity):
+            where = f"{finding.inner}@{finding.offset}" if finding.inner else f"@{finding.offset}"
+            where = where if finding.offset is not None else (finding.inner or "-")
+            click.echo(f"  {finding.severity.name:<8} {finding.kind:<16} {finding.name}  ({where})")
+            click.echo(f"           {finding.detail}")
+        if file.error:
+            click.echo(f"  ERROR    {file.error}")
+    severities = sorted({f.severity for f in report.findings}, reverse=True)
+    counts = ", ".join(f"{report.count(s)} {s.name}" for s in severities)
+    summary = f"{len(report.files)} file(s), {human_size(sum(f.size for f in report.files))} in {report.seconds:.2f} s"
+    click.echo(
+        f"{summary}: "
+        + (f"{len(report.findings)} finding(s) ({counts})" if report.findings else "no findings")
+        + (f", {len(report.errors)} not scanned" if report.errors else ""),
+        err=True,
+    )
+
+
+# -- sign, verify, keys --------------------------------------------------------------------------
+
+
+@model.command("sign")
+@click.argument("path", type=click.Path(exists=True, dir_okay=True, path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), help="Signature file (default PATH.sig).")
+@click.option("--dataset", metavar="NAME[@V]", help="Record this workspace dataset version (and SHA-256) as the data.")
+@click.option("--provenance", "provenance_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A JSON object of further provenance (code version, parameters, metrics...).")
+@home_option
+@click.pass_obj
+def model_sign(
+    ctx: Context, path: Path, output: Path | None, dataset: str | None, provenance_file: Path | None
+) -> None:
+    """Sign a model file or folder (OpenSSF model-signing format) with its provenance."""
+    from mlwarden._fsio import atomic_write
+    from mlwarden.models._signing import sign_model
+    from mlwarden.store import parse_ref
+
+    signature = output or path.with_name(path.name + ".sig")
+    provenance: dict[str, Any] = {}
+    if provenance_file is not None:
+        try:
+            extra = json.loads(provenance_file.read_text())
+        except (ValueError, UnicodeDecodeError):
+            fail(f"{provenance_file} is not JSON")
+        if not isinstance(extra, dict):
+            fail(f"{provenance_file} must hold a JSON object")
+        provenance.update(extra)
+    ws = open_workspace(ctx)
+    if dataset is not None:
+        name, version = parse_ref(dataset)
+        info = ws.datasets.info(name, version)
+        provenance["dataset"] = {"name": info.name, "version": info.version, "sha256": info.sha256, "rows": info.rows}
+    with ws.gate.act("model.register", f"model:{path.name}", what="sign") as act:
+        key, private = ws.signing_keys.active(by=ws.principal.name)
+        from mlwarden import __version__
+        from mlwarden.crypto._keyring import _timestamp, utc_now
+
+        provenance.setdefault("signed_by", ws.principal.name)
+        provenance.setdefault("signed_at", _timestamp(utc_now()))
+        provenance.setdefault("code", {"mlwarden": __version__})
+        inside = signature.resolve().is_relative_to(path.resolve()) and path.is_dir()
+        ignore = [signature.resolve().relative_to(path.resolve()).as_posix()] if inside else []
+        bundle = sign_model(path, private, provenance=provenance, ignore=ignore)
+        atomic_write(signature, bundle, mode=0o644)
+        act.record(signing_key=key.key_id[:16], signature=str(signature))
+    click.echo(f"signed {path} with key {key.key_id[:12]} -> {signature}", err=True)
+
+
+@model.command("verify")
+@click.argument("target", metavar="PATH|NAME[@V]")
+@click.option("--signature", "signature", type=click.Path(path_type=Path), help="Signature file (default PATH.sig).")
+@click.option("--key", "key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Verify with this PEM public key alone (no workspace needed).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was verified as JSON.")
+@home_option
+@click.pass_obj
+def model_verify(ctx: Context, target: str, signature: Path | None, key: Path | None, as_json: bool) -> None:
+    """Verify a signed model file or folder, or a registered model; exit 0, else 3.
+
+    \b
+    A changed byte, an added, removed or renamed file, or an unknown or revoked key fail.
+    """
+    from mlwarden.errors import SignatureError
+    from mlwarden.models._serialize import load_public_key, workspace_key
+    from mlwarden.models._signing import verify_model
+
+    path = Path(target)
+    if not path.exists() and signature is None and key is None:
+        _verify_registered(ctx, target, as_json)
+        return
+    sig_path = signature or path.with_name(path.name + ".sig")
+    try:
+        bundle = sig_path.read_bytes()
+    except OSError:
+        raise SignatureError(f"no signature at {sig_path} (sign with `mlwarden model sign {path}`)") from None
+    inside = path.is_dir() and sig_path.resolve().is_relative_to(path.resolve())
+    ignore = [sig_path.resolve().relative_to(path.resolve()).as_posix()] if inside else []
+    if key is not None:
+        public = load_public_key(key)
+        verified = verify_model(path, bundle, public, ignore=ignore)
+    else:
+        ws = open_workspace(ctx)
+        with ws.gate.act("model.read", f"model:{path.name}", what="verify") as act:
+            public = workspace_key(ws, bundle)
+            verified = verify_model(path, bundle, public, ignore=ignore)
+            act.record(signing_key=verified.key_id[:16], root=verified.root_digest[:16])
+    if as_json:
+        emit_json(
+            {
+                "verified": True,
+                "model_name": verified.model_name,
+                "root_digest": verified.root_digest,
+                "key_id": verified.key_id,
+                "files": [{"name": n, "sha256": d} for n, d in verified.files],
+                "provenance": verified.provenance,
+            }
+        )
+    else:
+        click.echo(
+            f"verified {path}: {len(verified.files)} file(s) signed by key {verified.key_id[:12]}", err=True
+        )
+
+
+def _verify_registered(ctx: Context, ref: str, as_json: bool) -> None:
+    from mlwarden.store import parse_ref
+
+    try:
+        name, version = parse_ref(ref, "model")
+    except Exception:
+        fail(f"{ref} is neither a file nor a registered model NAME[@V]")
+    ws = open_workspace(ctx)
+    info, verified = ws.models.verify(name, version)
+    if as_json:
+        emit_json({"verified": True, "model": info.ref, "sha256": info.sha256, "key_id": verified.key_id})
+    else:
+        click.echo(f"verified {info.ref}: sha256 {info.sha256[:16]}... signed by key {verified.key_id[:12]}", err=True)
+
+
+@model.command("public-key")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the PEM here (default: standard output).")
+@home_option
+@click.pass_obj
+def model_public_key(ctx: Context, output: Path | None) -> None:
+    """Print the public half of the workspace's active model-signing key (PEM)."""
+    from mlwarden._fsio import atomic_write
+
+    ws = open_workspace(ctx)
+    with ws.gate.act("key.read", "model-signing-key") as act:
+        info, _ = ws.signing_keys.active(by=ws.principal.name)
+        act.record(key_id=info.key_id[:16])
+    if output is None:
+        click.echo(info.public_pem, nl=False)
+    else:
+        atomic_write(output, info.public_pem.encode(), mode=0o644)
+        click.echo(f"wrote public key {info.key_id[:12]} to {output}", err=True)
+
+
+@model.command("keys")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@home_option
+@click.pass_obj
+def model_keys(ctx: Context, as_json: bool) -> None:
+    """List the workspace's model-signing keys and their states (active, retired, revoked)."""
+    ws = open_workspace(ctx)
+    ws.gate.check("key.read", "model-signing-key")
+    keys = ws.signing_keys.keys()
+    if as_json:
+        emit_json([{k: v for k, v in vars(info).items() if k != "public_pem"} for info in keys])
+        return
+    for info in keys:
+        changed = f" ({info.state} {info.changed_at} by {info.changed_by})" if info.changed_at else ""
+        click.echo(f"{info.number:>3}  {info.key_id[:16]}  {info.state:<8} created {info.created_at}{changed}")
+
+
+@model.command("rotate-key")
+@home_option
+@click.pass_obj
+def model_rotate_key(ctx: Context) -> None:
+    """Make a new model-signing key; the old one is retired (what it signed still verifies)."""
+    ws = open_workspace(ctx)
+    with ws.gate.act("key.rotate", "model-signing-key") as act:
+        new, old = ws.signing_keys.rotate(by=ws.principal.name)
+        act.record(key_id=new.key_id[:16], retired=old.key_id[:16] if old else None)
+    click.echo(f"model-signing key {new.key_id[:12]} is active" + (f"; {old.key_id[:12]} retired" if old else ""))
+
+
+@model.command("revoke-key")
+@click.argument("key_id")
+@home_option
+@click.pass_obj
+def model_revoke_key(ctx: Context, key_id: str) -> None:
+    """Revoke a model-signing key (a prefix of 8+ hex digits): nothing it signed verifies any more."""
+    ws = open_workspace(ctx)
+    with ws.gate.act("key.admin", "model-signing-key", revoke=key_id[:16]) as act:
+        info = ws.signing_keys.revoke(key_id, by=ws.principal.name)
+        act.record(key_id=info.key_id[:16])
+    click.echo(f"revoked model-signing key {info.key_id[:12]}; models it signed no longer verify")
+
+
+# -- registry ------------------------------------------------------------------------------------
+
+
+def _show_version(info: ModelVersion) -> None:
+    click.echo(f"{info.ref}  stage {info.stage}  {human_size(info.size)}  sha256 {info.sha256}")
+    click.echo(f"  created {info.created_at} by {info.created_by}; signed by key {info.signing_key[:12]}")
+    if info.stage_changed_at:
+        click.echo(f"  stage set {info.stage_changed_at} by {info.stage_changed_by}")
+    data = info.provenance.get("dataset") if isinstance(info.provenance, dict) else None
+    if isinstance(data, dict):
+        click.echo(f"  dataset {data.get('name')}@{data.get('version')} sha256 {data.get('sha256')}")
+    params = info.provenance.get("parameters", {}) if isinstance(info.provenance, dict) else {}
+    if params:
+        click.echo(f"  estimator {params.get('estimator')} target {params.get('target')}")
+    if info.metrics:
+        shown = ", ".join(
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in info.metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
+        click.echo(f"  metrics {shown}")
+
+
+@model.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@home_option
+@click.pass_obj
+def model_ls(ctx: Context, as_json: bool) -> None:
+    """List registered models you may read: versions, stages, digests."""
+    ws = open_workspace(ctx)
+    versions = ws.models.list()
+    if as_json:
+        emit_json([v.to_json() for v in versions])
+        return
+    if not versions:
+        click.echo("no models yet: train one with `mlwarden train`", err=True)
+        return
+    for v in versions:
+        auc = v.metrics.get("roc_auc")
+        metric = f"  auc {auc:.3f}" if isinstance(auc, float) else ""
+        click.echo(f"{v.ref:<28} {v.stage:<10} {human_size(v.size):>9}  {v.sha256[:16]}  {v.created_at}{metric}")
+
+
+@model.command("info")
+@click.argument("ref", metavar="NAME[@V]")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (with the full provenance).")
+@home_option
+@click.pass_obj
+def model_info(ctx: Context, ref: str, as_json: bool) -> None:
+    """Show a model version: digest, stage, signer, provenance (dataset and its SHA-256), metrics."""
+    from mlwarden.store import parse_ref
+
+    name, version = parse_ref(ref, "model")
+    ws = open_workspace(ctx)
+    info = ws.models.info(name, version)
+    if as_json:
+        emit_json(info.to_json())
+    else:
+        _show_version(info)
+
+
+@model.command("promote")
+@click.argument("ref", metavar="NAME@V")
+@click.option("--stage", type=click.Choice(STAGE_NAMES), required=True, help="The new stage.")
+@home_option
+@click.pass_obj
+def model_promote(ctx: Context, ref: str, stage: str) -> None:
+    """Move a model version to a stage (production archives the previous production version)."""
+    from mlwarden.store import parse_ref
+
+    name, version = parse_ref(ref, "model")
+    if version is None:
+        fail(f"say which version to promote: {name}@N (see `mlwarden model info {name}`)")
+    ws = open_workspace(ctx)
+    info = ws.models.promote(name, version, stage)
+    click.echo(f"{info.ref} is now in {info.stage}")
+
+
+@model.command("export")
+@click.argument("ref", metavar="NAME[@V]")
+@click.option("-o", "--output", "folder", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write NAME.skops and NAME.skops.sig into.")
+@home_option
+@click.pass_obj
+def model_export(ctx: Context, ref: str, folder: Path) -> None:
+    """Write a verified registered model and its signature to a folder (for model-signing or serving)."""
+    from mlwarden.store import parse_ref
+
+    name, version = parse_ref(ref, "model")
+    ws = open_workspace(ctx)
+    target, signature = ws.models.export(name, version, folder)
+    click.echo(f"wrote {target} and {signature}", err=True)
+
+
+# -- train ---------------------------------------------------------------------------------------
+
+
+@cli.command("train")
+@click.option("--data", "data", metavar="NAME[@V]", required=True, help="The workspace dataset to train on.")
+@click.option("--target", required=True, metavar="COL", help="The column to predict.")
+@click.option("--name", "name", required=True, metavar="MODEL", help="The model's name in the registry.")
+@click.option("--estimator", type=click.Choice(ESTIMATOR_NAMES), default="logistic", show_default=True)
+@click.option("--test-size", type=float, default=0.25, show_default=True, help="Held-out share for the metrics.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and the estimator.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
+@home_option
+@click.pass_obj
+def train(
+    ctx: Context, data: str, target: str, name: str, estimator: str, test_size: float, seed: int, as_json: bool
+) -> None:
+    """Train a scikit-learn pipeline on an encrypted dataset (in memory only); sign and register it."""
+    from mlwarden.store import parse_ref
+
+    dataset, version = parse_ref(data)
+    ws = open_workspace(ctx)
+    info = ws.models.train(
+        name, dataset, target, dataset_version=version, estimator=estimator, test_size=test_size, seed=seed
+    )
+    if as_json:
+        emit_json(info.to_json())
+    else:
+        _show_version(info)

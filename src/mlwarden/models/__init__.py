@@ -1,0 +1,60 @@
+"""Model security: the allow-list scanner, safe serialisation, signing with provenance, and the one load.
+
+The safe API::
+
+    from mlwarden import models
+
+    report = models.scan(["model.pkl", "checkpoints/"])   # never imports or runs anything
+    models.save(estimator, "model.skops")                  # skops, never pickle
+    estimator = models.load("model.skops", public_key="signer.pem")   # verify, scan, then load
+
+``load`` is the one gate: the signature is verified, then the same bytes are scanned, then skops
+loads them with the allow-listed types only; each step fails with its own error
+(:class:`~mlwarden.errors.SignatureError`, :class:`~mlwarden.errors.UnsafeModel`) and loads nothing.
+Nothing in this package unpickles. Registered models live in ``Workspace.models``
+(:class:`ModelRegistry`): encrypted, signed with provenance, versioned and staged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlwarden.models._findings import FileScan, Finding, ScanReport, Severity
+from mlwarden.models._scanner import scan, scan_bytes, scan_file
+from mlwarden.models._serialize import LoadedModel, dumps, load, load_public_key, load_verified, save
+from mlwarden.models._signing import VerifiedModel, hash_model, sign_model, verify_model
+
+if TYPE_CHECKING:
+    from mlwarden.models._registry import ModelRegistry, ModelVersion
+
+__all__ = [
+    "FileScan",
+    "Finding",
+    "LoadedModel",
+    "ModelRegistry",
+    "ModelVersion",
+    "ScanReport",
+    "Severity",
+    "VerifiedModel",
+    "dumps",
+    "hash_model",
+    "load",
+    "load_public_key",
+    "load_verified",
+    "save",
+    "scan",
+    "scan_bytes",
+    "scan_file",
+    "sign_model",
+    "verify_model",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The registry needs the catalog (SQLAlchemy, ~0.2 s to import): only when asked for, so that
+    # `mlwarden model scan` and `models.load` start fast.
+    if name in ("ModelRegistry", "ModelVersion"):
+        from mlwarden.models import _registry
+
+        return getattr(_registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

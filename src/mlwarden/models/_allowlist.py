@@ -1,0 +1,380 @@
+"""Which imports a model file may make: the allow-list, and the callables that are always CRITICAL.
+
+The scanner decides by allow-list. An import (a pickle ``GLOBAL``, ``INST`` or ``STACK_GLOBAL``, a
+skops type, a Keras layer module) is allowed only when its *precise* ``module.name`` is listed here:
+numpy's array and scalar reconstructors, scipy's sparse matrices, scikit-learn's estimators (the
+generated ``allowed_sklearn.txt``), torch's tensor rebuilds, collections, and a few builtins that
+only build values. A listed module never allows its other names.
+
+Everything else is a finding: ``CRITICAL`` when it is a known-dangerous callable (processes,
+files, the network, code execution, the import machinery, nested unpickling, attribute access
+that reaches any of those), ``HIGH`` otherwise.
+
+Python 2 names (``__builtin__``, ``commands``, ``copy_reg``...) are mapped to Python 3 ones the way
+the unpickler maps them (``_compat_pickle``), before deciding, so a renamed module gains nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from mlwarden.models._findings import Severity
+
+__all__ = ["classify_import", "is_allowed", "resolve_import"]
+
+_SAFE = frozenset(
+    {
+        # Builtins that only build values from values.
+        "builtins.bool",
+        "builtins.bytearray",
+        "builtins.bytes",
+        "builtins.complex",
+        "builtins.dict",
+        "builtins.float",
+        "builtins.frozenset",
+        "builtins.int",
+        "builtins.list",
+        "builtins.object",
+        "builtins.range",
+        "builtins.set",
+        "builtins.slice",
+        "builtins.str",
+        "builtins.tuple",
+        # Protocol 0-2 helpers the pickler itself emits.
+        "_codecs.encode",
+        "copyreg._reconstructor",
+        "copyreg.__newobj__",
+        "copyreg.__newobj_ex__",
+        # Standard containers and values.
+        "collections.Counter",
+        "collections.OrderedDict",
+        "collections.defaultdict",
+        "collections.deque",
+        "datetime.date",
+        "datetime.datetime",
+        "datetime.time",
+        "datetime.timedelta",
+        "datetime.timezone",
+        "decimal.Decimal",
+        "fractions.Fraction",
+        "uuid.UUID",
+        # NumPy: arrays, dtypes, scalars, masked arrays, random generators.
+        "numpy.ndarray",
+        "numpy.dtype",
+        "numpy.core.multiarray._reconstruct",
+        "numpy.core.multiarray.scalar",
+        "numpy.core.numeric._frombuffer",
+        "numpy._core.multiarray._reconstruct",
+        "numpy._core.multiarray.scalar",
+        "numpy._core.numeric._frombuffer",
+        "numpy.ma.core._mareconstruct",
+        "numpy.ma.core.MaskedArray",
+        "numpy.random._pickle.__randomstate_ctor",
+        "numpy.random._pickle.__bit_generator_ctor",
+        "numpy.random._pickle.__generator_ctor",
+        "numpy.random.bit_generator.SeedSequence",
+        "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
+        "numpy.random._mt19937.MT19937",
+        "numpy.random._pcg64.PCG64",
+        "numpy.random._pcg64.PCG64DXSM",
+        "numpy.random._philox.Philox",
+        "numpy.random._sfc64.SFC64",
+        "numpy.random._generator.Generator",
+        "numpy.random.mtrand.RandomState",
+        # NumPy reductions scikit-learn keeps as parameters (pure computation).
+        "numpy.mean",
+        "numpy.median",
+        "numpy.sum",
+        "numpy.max",
+        "numpy.min",
+        "numpy.std",
+        "numpy.var",
+        # SciPy sparse matrices and arrays, splines.
+        "scipy.sparse._csr.csr_matrix",
+        "scipy.sparse._csc.csc_matrix",
+        "scipy.sparse._coo.coo_matrix",
+        "scipy.sparse._bsr.bsr_matrix",
+        "scipy.sparse._dia.dia_matrix",
+        "scipy.sparse._lil.lil_matrix",
+        "scipy.sparse._dok.dok_matrix",
+        "scipy.sparse._csr.csr_array",
+        "scipy.sparse._csc.csc_array",
+        "scipy.sparse._coo.coo_array",
+        "scipy.sparse.csr.csr_matrix",
+        "scipy.sparse.csc.csc_matrix",
+        "scipy.sparse.coo.coo_matrix",
+        "scipy.interpolate._bsplines.BSpline",
+        "scipy._lib.array_api_compat.numpy._aliases.asarray",
+        # joblib's wrappers around arrays written beside the pickle.
+        "joblib.numpy_pickle.NumpyArrayWrapper",
+        "joblib.numpy_pickle.NDArrayWrapper",
+        "joblib.numpy_pickle_compat.NDArrayWrapper",
+        "joblib.numpy_pickle_compat.ZNDArrayWrapper",
+        # PyTorch: tensor and storage rebuilds, dtypes, sizes, devices.
+        "torch._utils._rebuild_tensor",
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_tensor_v3",
+        "torch._utils._rebuild_parameter",
+        "torch._utils._rebuild_parameter_with_state",
+        "torch._utils._rebuild_sparse_tensor",
+        "torch._utils._rebuild_qtensor",
+        "torch._utils._rebuild_device_tensor_from_numpy",
+        "torch._tensor._rebuild_from_type_v2",
+        "torch.nn.parameter.Parameter",
+        "torch.Tensor",
+        "torch.Size",
+        "torch.device",
+        "torch.storage.UntypedStorage",
+        "torch.storage.TypedStorage",
+        *(
+            f"torch.{kind}Storage"
+            for kind in (
+                "Untyped",
+                "Double",
+                "Float",
+                "Half",
+                "BFloat16",
+                "Long",
+                "Int",
+                "Short",
+                "Char",
+                "Byte",
+                "Bool",
+                "ComplexFloat",
+                "ComplexDouble",
+            )
+        ),
+        *(
+            f"torch.{dtype}"
+            for dtype in (
+                "float16",
+                "float32",
+                "float64",
+                "bfloat16",
+                "int8",
+                "int16",
+                "int32",
+                "int64",
+                "uint8",
+                "bool",
+                "complex64",
+                "complex128",
+                "half",
+                "float",
+                "double",
+                "long",
+                "int",
+                "short",
+            )
+        ),
+        *(
+            f"numpy.{scalar}"
+            for scalar in (
+                "bool_",
+                "int8",
+                "int16",
+                "int32",
+                "int64",
+                "uint8",
+                "uint16",
+                "uint32",
+                "uint64",
+                "float16",
+                "float32",
+                "float64",
+                "longdouble",
+                "complex64",
+                "complex128",
+                "str_",
+                "bytes_",
+                "object_",
+                "intp",
+                "uintp",
+            )
+        ),
+    }
+)
+
+# Modules any name of which is CRITICAL: they run processes or code, touch files or the network,
+# import modules, or unpickle more data.
+_DANGEROUS_MODULES = frozenset(
+    {
+        "os",
+        "posix",
+        "nt",
+        "posixpath",
+        "ntpath",
+        "subprocess",
+        "pty",
+        "sys",
+        "shutil",
+        "socket",
+        "ssl",
+        "select",
+        "selectors",
+        "asyncio",
+        "multiprocessing",
+        "concurrent",
+        "threading",
+        "_thread",
+        "signal",
+        "ctypes",
+        "cffi",
+        "importlib",
+        "imp",
+        "zipimport",
+        "pkgutil",
+        "runpy",
+        "code",
+        "codeop",
+        "compileall",
+        "py_compile",
+        "marshal",
+        "types",
+        "inspect",
+        "pickle",
+        "_pickle",
+        "cPickle",
+        "pickletools",
+        "shelve",
+        "dill",
+        "cloudpickle",
+        "joblib",
+        "webbrowser",
+        "http",
+        "urllib",
+        "urllib2",
+        "urllib3",
+        "requests",
+        "httpx",
+        "ftplib",
+        "smtplib",
+        "telnetlib",
+        "poplib",
+        "imaplib",
+        "xmlrpc",
+        "io",
+        "_io",
+        "codecs",
+        "fileinput",
+        "tempfile",
+        "glob",
+        "pathlib",
+        "builtins",
+        "pdb",
+        "bdb",
+        "timeit",
+        "profile",
+        "cProfile",
+        "trace",
+        "doctest",
+        "pydoc",
+        "platform",
+        "venv",
+        "ensurepip",
+        "site",
+        "sqlite3",
+        "dbm",
+        "operator",
+        "functools",
+        "gc",
+        "weakref",
+        "atexit",
+        "tkinter",
+        "logging",
+        "commands",
+        "popen2",
+        "torch.hub",
+        "torch.serialization",
+        "torch.jit",
+        "torch.package",
+        "torch.utils.cpp_extension",
+        "numpy.lib.npyio",
+        "numpy.load",
+        "numpy.testing",
+        "numpy.f2py",
+        "numpy.distutils",
+        "keras.saving",
+        "tensorflow.io",
+        "aiohttp",
+        "paramiko",
+        "setuptools",
+        "distutils",
+        "pip",
+    }
+)
+
+# Precise callables that are CRITICAL although their module is not wholly dangerous.
+_DANGEROUS_NAMES = frozenset(
+    {
+        "numpy.load",
+        "numpy.save",
+        "numpy.fromfile",
+        "numpy.memmap",
+        "numpy.loadtxt",
+        "numpy.genfromtxt",
+        "numpy.tofile",
+        "numpy.ctypeslib.load_library",
+        "torch.load",
+        "torch.save",
+        "torch.storage._load_from_bytes",
+        "torch.classes.load_library",
+        "torch.ops.load_library",
+        "pandas.read_pickle",
+        "pandas.io.pickle.read_pickle",
+        "scipy.io.loadmat",
+        "_codecs.open",
+        "copyreg._extension_registry",
+    }
+)
+
+
+def resolve_import(module: str, name: str) -> tuple[str, str]:
+    """``(module, name)`` as Python 3's unpickler resolves it (``__builtin__.eval`` -> ``builtins.eval``)."""
+    import _compat_pickle
+
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    if module in _compat_pickle.IMPORT_MAPPING:
+        return _compat_pickle.IMPORT_MAPPING[module], name
+    return module, name
+
+
+@functools.cache
+def _allowed() -> frozenset[str]:
+    text = resources.files("mlwarden.models").joinpath("allowed_sklearn.txt").read_text(encoding="utf-8")
+    sklearn = (line.strip() for line in text.splitlines())
+    return _SAFE | frozenset(line for line in sklearn if line and not line.startswith("#"))
+
+
+def _dangerous(full: str, module: str) -> bool:
+    if full in _DANGEROUS_NAMES:
+        return True
+    parts = module.split(".")
+    return any(".".join(parts[:i]) in _DANGEROUS_MODULES for i in range(1, len(parts) + 1))
+
+
+def is_allowed(module: str, name: str) -> bool:
+    module, name = resolve_import(module, name)
+    return f"{module}.{name}" in _allowed()
+
+
+@functools.lru_cache(maxsize=4096)
+def classify_import(module: str, name: str) -> tuple[Severity | None, str]:
+    """``(None, full name)`` when allowed; else ``(CRITICAL or HIGH, full name)``.
+
+    The full name is the resolved one, with the original after it when Python 2 mapping changed it
+    (``builtins.eval (from __builtin__.eval)``).
+    """
+    resolved_module, resolved_name = resolve_import(module, name)
+    full = f"{resolved_module}.{resolved_name}"
+    shown = full if (resolved_module, resolved_name) == (module, name) else f"{full} (from {module}.{name})"
+    if full in _allowed():
+        return None, shown
+    # A name with dots walks attributes (``os.path`` via ``name="path.join"``): judge every prefix.
+    if _dangerous(full, resolved_module) or _dangerous(full, full.rsplit(".", 1)[0]):
+        return Severity.CRITICAL, shown
+    if any(_dangerous(full, f"{resolved_module}.{resolved_name.rsplit('.', k)[0]}") for k in range(1, 3)):
+        return Severity.CRITICAL, shown
+    return Severity.HIGH, shown

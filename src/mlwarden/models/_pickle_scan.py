@@ -1,0 +1,555 @@
+"""A static pickle scanner: reads the opcode stream, never runs it.
+
+It walks every opcode of protocols 0-5 with a small symbolic stack and memo, so that it knows,
+for each import, the *precise* name the unpickler would import: ``GLOBAL`` and ``INST`` carry
+it inline; ``STACK_GLOBAL`` takes it from two strings on the stack, which may come through the
+memo (``BINPUT``/``MEMOIZE`` then ``BINGET``); ``OBJ``, ``NEWOBJ``, ``NEWOBJ_EX`` and ``REDUCE``
+call what an import pushed. Each import is judged by :func:`classify_import` (allow-list first);
+a ``STACK_GLOBAL`` whose operands are not plain strings (built by a call at load time) is a
+CRITICAL *dynamic import*, since no one can say what it imports without running it.
+
+Values are tracked only as far as a decision needs them: strings, numbers and small containers
+(capped at :data:`_CAP` items); large byte payloads are skipped by length, never copied, so a
+multi-GB pickle of arrays costs a few opcodes.
+
+Two loaders read data *between* opcodes, and the scanner follows them: joblib writes each
+array's bytes right after the ``BUILD`` of its ``NumpyArrayWrapper`` (an object array as a
+nested pickle, which is scanned), and legacy ``torch.save`` files are several pickles in a row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from typing import Any
+
+from mlwarden.models._allowlist import classify_import
+from mlwarden.models._findings import Scope, Severity, Unreadable
+
+__all__ = ["TORCH_LEGACY_MAGIC", "PickleResult", "scan_pickle"]
+
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_CAP = 256  # items kept per list/dict: enough for any wrapper's state, bounded for huge containers
+_STR_CAP = 1 << 16  # strings longer than this are not decoded (no import name is that long)
+_MAX_NESTED = 16  # joblib object arrays nest pickles; bound the recursion
+
+_JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+
+
+class _Mark:
+    __slots__ = ()
+
+
+class _Opaque:
+    """A value the scanner does not track (a large payload, a set, an out-of-band buffer)."""
+
+    __slots__ = ()
+
+
+class _Global:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Obj:
+    """The result of a call (REDUCE, NEWOBJ, INST, OBJ): what was called, with what, and BUILD's state."""
+
+    __slots__ = ("args", "callee", "state")
+
+    def __init__(self, callee: str | None, args: Any) -> None:
+        self.callee = callee
+        self.args = args
+        self.state: Any = None
+
+
+MARK = _Mark()
+OPAQUE = _Opaque()
+
+
+class PickleResult:
+    """Where a pickle ended, the value it returns (as far as tracked), and whether it was joblib's."""
+
+    __slots__ = ("end", "joblib", "protocol", "value")
+
+    def __init__(self, end: int, value: Any, protocol: int, joblib: bool) -> None:
+        self.end = end
+        self.value = value
+        self.protocol = protocol
+        self.joblib = joblib
+
+
+def _line(data: Any, pos: int, size: int) -> tuple[bytes, int]:
+    end = pos
+    # A newline-terminated argument (protocol 0). bytes(data[...]) of a memoryview slice is cheap.
+    limit = min(size, pos + _STR_CAP + 2)
+    while end < limit and data[end] != 0x0A:
+        end += 1
+    if end >= size or data[end] != 0x0A:
+        raise Unreadable(f"pickle line argument at byte {pos} is not terminated")
+    return bytes(data[pos:end]), end + 1
+
+
+def _need(pos: int, n: int, size: int, what: str) -> None:
+    if n < 0 or pos + n > size:
+        raise Unreadable(f"pickle truncated: {what} at byte {pos} needs {n} bytes, {max(size - pos, 0)} left")
+
+
+def _text(raw: Any, n: int) -> Any:
+    if n > _STR_CAP:
+        return OPAQUE
+    try:
+        return bytes(raw).decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise Unreadable("pickle string is not valid UTF-8") from None
+
+
+def _quoted(raw: bytes, pos: int) -> str:
+    if len(raw) < 2 or raw[0] != raw[-1] or raw[:1] not in (b"'", b'"'):
+        raise Unreadable(f"pickle STRING at byte {pos} is not quoted")
+    return raw[1:-1].decode("latin-1")
+
+
+def _split_marked(stack: list[Any], pos: int) -> list[Any]:
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is MARK:
+            items = stack[i + 1 :]
+            del stack[i:]
+            return items
+    raise Unreadable(f"pickle opcode at byte {pos} needs a MARK that is not there")
+
+
+def _pop(stack: list[Any], pos: int) -> Any:
+    if not stack or stack[-1] is MARK:
+        raise Unreadable(f"pickle stack underflow at byte {pos}")
+    return stack.pop()
+
+
+def _callee(value: Any) -> str | None:
+    return value.name if isinstance(value, _Global) else None
+
+
+def _itemsize(dtype: Any) -> int | None:
+    """Bytes per item of a pickled ``numpy.dtype`` (args ``('f8', False, True)``, state tuple)."""
+    if not isinstance(dtype, _Obj) or dtype.callee != "numpy.dtype" or not isinstance(dtype.args, tuple):
+        return None
+    if not dtype.args or not isinstance(dtype.args[0], str):
+        return None
+    code = dtype.args[0]
+    state = dtype.state
+    if isinstance(state, tuple) and len(state) > 5 and isinstance(state[5], int) and state[5] > 0:
+        return state[5]
+    kind, digits = code[:1], code[1:]
+    if not digits.isdigit():
+        return None
+    n = int(digits)
+    return n * 4 if kind == "U" else n
+
+
+def _joblib_array(state: Any, pos: int) -> tuple[bool, int, bool]:
+    """(object array?, byte count, has alignment padding) from a NumpyArrayWrapper's BUILD state."""
+    if not isinstance(state, dict):
+        raise Unreadable(f"joblib array wrapper at byte {pos} has no readable state")
+    dtype, shape = state.get("dtype"), state.get("shape")
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise Unreadable(f"joblib array wrapper at byte {pos} has no readable shape")
+    if isinstance(dtype, _Obj) and isinstance(dtype.args, tuple) and dtype.args and dtype.args[0] in ("O8", "O4"):
+        return True, 0, False
+    size = _itemsize(dtype)
+    if size is None:
+        raise Unreadable(f"joblib array wrapper at byte {pos} has no readable dtype")
+    count = 1
+    for n in shape:
+        count *= n
+    return False, count * size, "numpy_array_alignment_bytes" in state
+
+
+def scan_pickle(
+    data: Any,
+    scope: Scope,
+    pos: int = 0,
+    *,
+    persistent_ids: bool = False,
+    depth: int = 0,
+) -> PickleResult:
+    """Scan one pickle starting at ``pos`` in ``data`` (bytes or a memoryview), reporting into ``scope``.
+
+    ``persistent_ids`` says the loader resolves persistent ids itself (PyTorch storages); elsewhere
+    a persistent id is a MEDIUM finding. Raises :class:`Unreadable` on a malformed stream (the
+    findings made up to there stay in ``scope``: they were reached before the unpickler would fail).
+    """
+    if depth > _MAX_NESTED:
+        raise Unreadable("pickles nested too deep")
+    size = len(data)
+    stack: list[Any] = []
+    memo: dict[int, Any] = {}
+    protocol = 0
+    joblib = False
+    unpack_from = struct.unpack_from
+    while True:
+        if pos >= size:
+            raise Unreadable(f"pickle ends at byte {pos} without a STOP opcode")
+        at = pos
+        op = data[pos]
+        pos += 1
+        # -- values -----------------------------------------------------------------------------
+        if op == 0x94:  # MEMOIZE
+            if not stack:
+                raise Unreadable(f"pickle MEMOIZE on an empty stack at byte {at}")
+            memo[len(memo)] = stack[-1]
+        elif op == 0x71:  # BINPUT
+            _need(pos, 1, size, "BINPUT")
+            if not stack:
+                raise Unreadable(f"pickle BINPUT on an empty stack at byte {at}")
+            memo[data[pos]] = stack[-1]
+            pos += 1
+        elif op == 0x68:  # BINGET
+            _need(pos, 1, size, "BINGET")
+            key = data[pos]
+            pos += 1
+            if key not in memo:
+                raise Unreadable(f"pickle BINGET of unknown memo key {key} at byte {at}")
+            stack.append(memo[key])
+        elif op == 0x4B:  # BININT1
+            _need(pos, 1, size, "BININT1")
+            stack.append(data[pos])
+            pos += 1
+        elif op == 0x4D:  # BININT2
+            _need(pos, 2, size, "BININT2")
+            stack.append(data[pos] | data[pos + 1] << 8)
+            pos += 2
+        elif op == 0x4A:  # BININT
+            _need(pos, 4, size, "BININT")
+            stack.append(unpack_from("<i", data, pos)[0])
+            pos += 4
+        elif op == 0x8C:  # SHORT_BINUNICODE
+            _need(pos, 1, size, "SHORT_BINUNICODE")
+            n = data[pos]
+            _need(pos + 1, n, size, "SHORT_BINUNICODE")
+            stack.append(_text(data[pos + 1 : pos + 1 + n], n))
+            pos += 1 + n
+        elif op in (0x58, 0x8D):  # BINUNICODE, BINUNICODE8
+            width = 4 if op == 0x58 else 8
+            _need(pos, width, size, "BINUNICODE")
+            n = unpack_from("<I" if width == 4 else "<Q", data, pos)[0]
+            pos += width
+            _need(pos, n, size, "BINUNICODE")
+            stack.append(_text(data[pos : pos + n], n))
+            pos += n
+        elif op in (0x43, 0x55):  # SHORT_BINBYTES, SHORT_BINSTRING
+            _need(pos, 1, size, "SHORT_BINBYTES")
+            n = data[pos]
+            _need(pos + 1, n, size, "SHORT_BINBYTES")
+            raw = bytes(data[pos + 1 : pos + 1 + n])
+            stack.append(raw if op == 0x43 else raw.decode("latin-1"))
+            pos += 1 + n
+        elif op in (0x42, 0x54, 0x8E, 0x96):  # BINBYTES, BINSTRING, BINBYTES8, BYTEARRAY8
+            width = 4 if op in (0x42, 0x54) else 8
+            _need(pos, width, size, "BINBYTES")
+            n = unpack_from("<i", data, pos)[0] if op == 84 else unpack_from("<I" if width == 4 else "<Q", data, pos)[0]
+            pos += width
+            _need(pos, n, size, "BINBYTES")
+            stack.append(bytes(data[pos : pos + n]) if n <= 64 else OPAQUE)
+            pos += n
+        elif op == 0x95:  # FRAME
+            _need(pos, 8, size, "FRAME")
+            pos += 8
+        elif op == 0x80:  # PROTO
+            _need(pos, 1, size, "PROTO")
+            protocol = data[pos]
+            pos += 1
+            if protocol > 5:
+                raise Unreadable(f"unsupported pickle protocol {protocol} at byte {at}")
+        elif op == 0x28:  # MARK
+            stack.append(MARK)
+        elif op == 0x4E:  # NONE
+            stack.append(None)
+        elif op == 0x88:  # NEWTRUE
+            stack.append(True)
+        elif op == 0x89:  # NEWFALSE
+            stack.append(False)
+        elif op == 0x29:  # EMPTY_TUPLE
+            stack.append(())
+        elif op == 0x5D:  # EMPTY_LIST
+            stack.append([])
+        elif op == 0x7D:  # EMPTY_DICT
+            stack.append({})
+        elif op == 0x8F:  # EMPTY_SET
+            stack.append(OPAQUE)
+        elif op in (0x85, 0x86, 0x87):  # TUPLE1, TUPLE2, TUPLE3
+            n = op - 0x84
+            if len(stack) < n or any(v is MARK for v in stack[-n:]):
+                raise Unreadable(f"pickle stack underflow at byte {at}")
+            small = tuple(stack[-n:])
+            del stack[-n:]
+            stack.append(small)
+        elif op == 0x74:  # TUPLE
+            stack.append(tuple(_split_marked(stack, at)))
+        elif op == 0x6C:  # LIST
+            stack.append(_split_marked(stack, at)[:_CAP])
+        elif op == 0x64:  # DICT
+            items = _split_marked(stack, at)
+            if len(items) % 2:
+                raise Unreadable(f"pickle DICT with an odd number of items at byte {at}")
+            made: dict[Any, Any] = {}
+            _set_items(made, items)
+            stack.append(made)
+        elif op == 0x91:  # FROZENSET
+            _split_marked(stack, at)
+            stack.append(OPAQUE)
+        elif op == 0x61:  # APPEND
+            value = _pop(stack, at)
+            target = _top(stack, at)
+            if isinstance(target, list) and len(target) < _CAP:
+                target.append(value)
+        elif op in (0x65, 0x90):  # APPENDS, ADDITEMS
+            items = _split_marked(stack, at)
+            target = _top(stack, at)
+            if isinstance(target, list) and len(target) < _CAP:
+                target.extend(items[: _CAP - len(target)])
+        elif op == 0x73:  # SETITEM
+            value = _pop(stack, at)
+            key = _pop(stack, at)
+            target = _top(stack, at)
+            if isinstance(target, dict):
+                _set_items(target, [key, value])
+        elif op == 0x75:  # SETITEMS
+            items = _split_marked(stack, at)
+            if len(items) % 2:
+                raise Unreadable(f"pickle SETITEMS with an odd number of items at byte {at}")
+            target = _top(stack, at)
+            if isinstance(target, dict):
+                _set_items(target, items)
+        elif op == 0x30:  # POP
+            if not stack:
+                raise Unreadable(f"pickle POP on an empty stack at byte {at}")
+            stack.pop()
+        elif op == 0x31:  # POP_MARK
+            _split_marked(stack, at)
+        elif op == 0x32:  # DUP
+            stack.append(_top(stack, at))
+        elif op == 0x47:  # BINFLOAT
+            _need(pos, 8, size, "BINFLOAT")
+            stack.append(unpack_from(">d", data, pos)[0])
+            pos += 8
+        elif op in (0x8A, 0x8B):  # LONG1, LONG4
+            width = 1 if op == 0x8A else 4
+            _need(pos, width, size, "LONG")
+            n = data[pos] if width == 1 else unpack_from("<i", data, pos)[0]
+            pos += width
+            _need(pos, n, size, "LONG")
+            stack.append(int.from_bytes(data[pos : pos + n], "little", signed=True) if n <= 64 else OPAQUE)
+            pos += n
+        # -- protocol 0 text opcodes ------------------------------------------------------------
+        elif op in (0x49, 0x4C):  # INT, LONG
+            raw, pos = _line(data, pos, size)
+            stack.append(_int_line(raw, at))
+        elif op == 0x46:  # FLOAT
+            raw, pos = _line(data, pos, size)
+            try:
+                stack.append(float(raw))
+            except ValueError:
+                raise Unreadable(f"pickle FLOAT at byte {at} is not a number") from None
+        elif op == 0x53:  # STRING
+            raw, pos = _line(data, pos, size)
+            stack.append(_quoted(raw, at))
+        elif op == 0x56:  # UNICODE
+            raw, pos = _line(data, pos, size)
+            stack.append(raw.decode("raw-unicode-escape", "replace"))
+        elif op in (0x70, 0x67):  # PUT, GET
+            raw, pos = _line(data, pos, size)
+            key = _int_line(raw, at)
+            if op == 0x70:
+                if not stack:
+                    raise Unreadable(f"pickle PUT on an empty stack at byte {at}")
+                memo[key] = stack[-1]
+            elif key in memo:
+                stack.append(memo[key])
+            else:
+                raise Unreadable(f"pickle GET of unknown memo key {key} at byte {at}")
+        elif op in (0x72, 0x6A):  # LONG_BINPUT, LONG_BINGET
+            _need(pos, 4, size, "LONG_BINPUT")
+            key = unpack_from("<I", data, pos)[0]
+            pos += 4
+            if op == 0x72:
+                if not stack:
+                    raise Unreadable(f"pickle LONG_BINPUT on an empty stack at byte {at}")
+                memo[key] = stack[-1]
+            elif key in memo:
+                stack.append(memo[key])
+            else:
+                raise Unreadable(f"pickle LONG_BINGET of unknown memo key {key} at byte {at}")
+        # -- imports and calls: what the scan is for ---------------------------------------------
+        elif op in (0x63, 0x69):  # GLOBAL, INST
+            module_raw, pos = _line(data, pos, size)
+            name_raw, pos = _line(data, pos, size)
+            module, name = module_raw.decode("utf-8", "replace"), name_raw.decode("utf-8", "replace")
+            full = _import(scope, module, name, at, "GLOBAL" if op == 0x63 else "INST")
+            if full == _JOBLIB_WRAPPER:
+                joblib = True
+            if op == 0x63:
+                stack.append(_Global(full))
+            else:
+                stack.append(_Obj(full, tuple(_split_marked(stack, at))))
+        elif op == 0x93:  # STACK_GLOBAL
+            name_v = _pop(stack, at)
+            module_v = _pop(stack, at)
+            if isinstance(module_v, str) and isinstance(name_v, str):
+                full = _import(scope, module_v, name_v, at, "STACK_GLOBAL")
+                if full == _JOBLIB_WRAPPER:
+                    joblib = True
+                stack.append(_Global(full))
+            else:
+                scope.add(
+                    Severity.CRITICAL,
+                    "dynamic-import",
+                    "?",
+                    "STACK_GLOBAL takes its module or name from a value computed at load time",
+                    at,
+                )
+                stack.append(_Global("?"))
+        elif op == 0x52:  # REDUCE
+            args = _pop(stack, at)
+            func = _pop(stack, at)
+            stack.append(_call(scope, func, args, at, "REDUCE"))
+        elif op == 0x81:  # NEWOBJ
+            args = _pop(stack, at)
+            cls = _pop(stack, at)
+            stack.append(_call(scope, cls, args, at, "NEWOBJ"))
+        elif op == 0x92:  # NEWOBJ_EX
+            _pop(stack, at)  # kwargs
+            args = _pop(stack, at)
+            cls = _pop(stack, at)
+            stack.append(_call(scope, cls, args, at, "NEWOBJ_EX"))
+        elif op == 0x6F:  # OBJ
+            items = _split_marked(stack, at)
+            if not items:
+                raise Unreadable(f"pickle OBJ without a class at byte {at}")
+            stack.append(_call(scope, items[0], tuple(items[1:]), at, "OBJ"))
+        elif op == 0x62:  # BUILD
+            state = _pop(stack, at)
+            target = _top(stack, at)
+            if isinstance(target, _Obj):
+                target.state = state
+                if target.callee == _JOBLIB_WRAPPER:
+                    pos = _skip_joblib_array(data, state, pos, at, scope, depth)
+        elif op in (0x50, 0x51):  # PERSID, BINPERSID
+            if op == 0x50:
+                _, pos = _line(data, pos, size)
+            else:
+                _pop(stack, at)
+            if not persistent_ids:
+                scope.add(
+                    Severity.MEDIUM,
+                    "persistent-id",
+                    "persistent_load",
+                    "a persistent id: only a loader-defined function resolves it (plain pickle refuses)",
+                    at,
+                )
+            stack.append(OPAQUE)
+        elif op in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
+            width = {0x82: 1, 0x83: 2, 0x84: 4}[op]
+            _need(pos, width, size, "EXT")
+            code = int.from_bytes(data[pos : pos + width], "little")
+            pos += width
+            scope.add(
+                Severity.HIGH,
+                "extension",
+                f"copyreg extension {code}",
+                "imports whatever the process registered as this extension code (copyreg), unknowable here",
+                at,
+            )
+            stack.append(_Global("?"))
+        elif op in (0x97, 0x98):  # NEXT_BUFFER, READONLY_BUFFER
+            if op == 0x97:
+                stack.append(OPAQUE)
+            else:
+                _top(stack, at)
+        elif op == 0x2E:  # STOP
+            value = _pop(stack, at)
+            return PickleResult(pos, value, protocol, joblib)
+        else:
+            raise Unreadable(f"not a pickle opcode: 0x{op:02x} at byte {at}")
+
+
+def _top(stack: list[Any], pos: int) -> Any:
+    if not stack or stack[-1] is MARK:
+        raise Unreadable(f"pickle stack underflow at byte {pos}")
+    return stack[-1]
+
+
+def _int_line(raw: bytes, pos: int) -> int:
+    text = raw.rstrip(b"L")
+    if text in (b"00", b"01"):  # protocol 0 booleans
+        return int(text)
+    try:
+        return int(text)
+    except ValueError:
+        raise Unreadable(f"pickle integer at byte {pos} is not a number") from None
+
+
+def _set_items(target: dict[Any, Any], items: list[Any]) -> None:
+    for i in range(0, len(items), 2):
+        if len(target) >= _CAP:
+            return
+        try:
+            target[items[i]] = items[i + 1]
+        except TypeError:  # an unhashable key the scanner does not track
+            continue
+
+
+def _import(scope: Scope, module: str, name: str, at: int, opcode: str) -> str:
+    severity, shown = classify_import(module, name)
+    if severity is not None:
+        kind = "dangerous-import" if severity is Severity.CRITICAL else "import"
+        reason = "a known-dangerous callable" if severity is Severity.CRITICAL else "not on the allow-list"
+        scope.add(severity, kind, shown, f"{opcode} imports {shown}: {reason}", at)
+    return shown.split(" (from ", 1)[0]
+
+
+def _call(scope: Scope, func: Any, args: Any, at: int, opcode: str) -> _Obj:
+    if isinstance(func, _Global):
+        return _Obj(func.name, args)
+    scope.add(
+        Severity.MEDIUM,
+        "indirect-call",
+        "?",
+        f"{opcode} calls a value that is not an import (the result of another call)",
+        at,
+    )
+    return _Obj(None, args)
+
+
+def _skip_joblib_array(data: Any, state: Any, pos: int, at: int, scope: Scope, depth: int) -> int:
+    """Step over the array joblib wrote after this wrapper's BUILD (scanning an object array's pickle)."""
+    is_object, nbytes, padded = _joblib_array(state, at)
+    size = len(data)
+    if is_object:
+        nested = scope
+        return scan_pickle(data, nested, pos, depth=depth + 1).end
+    _shadow_scan(data, pos, scope, depth)
+    if padded:
+        _need(pos, 1, size, "joblib alignment padding")
+        pos += 1 + data[pos]
+    _need(pos, nbytes, size, "joblib array data")
+    return pos + nbytes
+
+
+def _shadow_scan(data: Any, pos: int, scope: Scope, depth: int) -> None:
+    """Read the array bytes as plain ``pickle.load`` would (as opcodes) and keep any CRITICAL import it
+    reaches: joblib treats the bytes as data, but the same file handed to ``pickle.load`` runs them."""
+    if depth + 1 > _MAX_NESTED:
+        return
+    shadow = Scope(scope.path, scope.inner)
+    with contextlib.suppress(Unreadable):
+        scan_pickle(data, shadow, pos, depth=depth + 1)
+    for finding in shadow.findings:
+        if finding.severity is Severity.CRITICAL:
+            scope.add(
+                finding.severity,
+                finding.kind,
+                finding.name,
+                f"hidden in joblib array data, runs if the file is loaded with plain pickle: {finding.detail}",
+                finding.offset,
+            )

@@ -1,0 +1,340 @@
+"""The model registry of a workspace (``ws.models``): encrypted, signed, versioned models.
+
+Registering a model scans its bytes (anything but a clean skops file is refused), signs them with
+the workspace's active model-signing key in the OpenSSF model-signing format with the provenance
+inside the signed statement, encrypts them under a fresh data key into ``<home>/models/``, and
+records the version in the catalog (signature, provenance, input schema, metrics, stage).
+
+Reading one back goes through the one load: decrypt (AES-GCM authenticates every segment), check
+the bytes against the catalog's SHA-256 and the signature (by a workspace key that is not revoked),
+scan, and load with skops' trusted types only. Each call passes the access gate and is logged:
+``model.register`` (train, register), ``model.read`` (info, ls, verify, export, load),
+``model.promote`` (stage changes), scoped by model name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import io
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlwarden._fsio import atomic_write
+from mlwarden.catalog._models import STAGES, ModelRow, NewModel
+from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
+from mlwarden.crypto._envelope import open_object, seal_object
+from mlwarden.crypto._keyring import _timestamp
+from mlwarden.crypto._signing_keys import ModelSigningKeys
+from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound, Shredded, SignatureError
+from mlwarden.models._scanner import scan_bytes
+from mlwarden.models._serialize import LoadedModel, check_signature, load_bytes, refuse_unsafe
+from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, sign_digests
+from mlwarden.store._names import check_name
+
+if TYPE_CHECKING:
+    from mlwarden.access import Gate
+    from mlwarden.catalog import Catalog
+    from mlwarden.store import Datasets, ObjectBackend
+
+__all__ = ["ModelRegistry", "ModelVersion"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelVersion:
+    """One registered model version: what it is and where it came from. No weights, no keys."""
+
+    name: str
+    version: int
+    sha256: str
+    size: int
+    format: str
+    stage: str
+    signing_key: str
+    provenance: Mapping[str, Any]
+    input_schema: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    created_at: str
+    created_by: str
+    stage_changed_at: str | None = None
+    stage_changed_by: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.{self.format}"
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _version(row: ModelRow) -> ModelVersion:
+    return ModelVersion(
+        name=row.name,
+        version=row.version,
+        sha256=row.sha256,
+        size=row.size,
+        format=row.format,
+        stage=row.stage,
+        signing_key=row.signing_key,
+        provenance=row.provenance,
+        input_schema=row.input_schema,
+        metrics=row.metrics,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        stage_changed_at=row.stage_changed_at,
+        stage_changed_by=row.stage_changed_by,
+    )
+
+
+class ModelRegistry:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        backend: ObjectBackend,
+        data_keys: DataKeyStore,
+        signing_keys: ModelSigningKeys,
+        gate: Gate,
+        clock: Callable[[], datetime],
+        datasets: Callable[[], Datasets],
+    ) -> None:
+        self._rows = catalog.models
+        self._backend = backend
+        self._data_keys = data_keys
+        self._signing_keys = signing_keys
+        self._gate = gate
+        self._clock = clock
+        self._datasets = datasets
+
+    def __repr__(self) -> str:
+        return "<ModelRegistry>"
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        provenance: Mapping[str, Any] | None = None,
+        input_schema: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Scan, sign, encrypt and record a skops model's bytes as the next version of ``name``."""
+        check_name(name, "model")
+        with self._gate.act("model.register", f"model:{name}", sha256=hashlib.sha256(data).hexdigest()) as act:
+            version = self._register(name, data, dict(provenance or {}), input_schema or {}, metrics or {})
+            act.record(version=version.version, sha256=version.sha256, signing_key=version.signing_key[:16])
+        return version
+
+    def _register(
+        self,
+        name: str,
+        data: bytes,
+        provenance: dict[str, Any],
+        input_schema: Mapping[str, Any],
+        metrics: Mapping[str, Any],
+    ) -> ModelVersion:
+        result = scan_bytes(data, f"{name}.skops")
+        refuse_unsafe(result)
+        if result.format != "skops":
+            raise BadInput(f"the registry holds skops models; this is a {result.format} file (use models.save)")
+        digest = hashlib.sha256(data).hexdigest()
+        key, private = self._signing_keys.active(by=self._gate.principal.name)
+        bundle = sign_digests(f"{name}.skops", {SINGLE_FILE: digest}, private, provenance=provenance)
+        object_id = os.urandom(OBJECT_ID_SIZE)
+        data_key = os.urandom(32)
+        with self._backend.create(object_id.hex()) as out:
+            seal_object(data_key, object_id, io.BytesIO(data), out)
+        try:
+            self._data_keys.create_wrapped(object_id, data_key)
+            row = self._rows.add(
+                name,
+                NewModel(
+                    object_id=object_id.hex(),
+                    sha256=digest,
+                    size=len(data),
+                    format="skops",
+                    signature=bundle.decode(),
+                    signing_key=key.key_id,
+                    provenance=provenance,
+                    input_schema=input_schema,
+                    metrics=metrics,
+                    created_at=_timestamp(self._clock()),
+                    created_by=self._gate.principal.name,
+                ),
+            )
+        except BaseException:
+            with contextlib.suppress(NotFound, Shredded):
+                self._data_keys.shred(object_id, by="mlwarden (uncommitted model)")
+            self._backend.delete(object_id.hex())
+            raise
+        return _version(row)
+
+    def train(
+        self,
+        name: str,
+        dataset: str,
+        target: str,
+        *,
+        dataset_version: int | None = None,
+        estimator: str = "logistic",
+        test_size: float = 0.25,
+        seed: int = 0,
+    ) -> ModelVersion:
+        """Fit a pipeline on a dataset (decrypted in memory only) and register it with its provenance."""
+        from mlwarden import __version__
+        from mlwarden.models._serialize import dumps
+        from mlwarden.models._training import ESTIMATORS, fit_classifier, library_versions
+
+        check_name(name, "model")
+        if estimator not in ESTIMATORS:
+            raise BadInput(f"unknown estimator {estimator!r}: use one of {', '.join(ESTIMATORS)}")
+        resource = f"model:{name}"
+        with self._gate.act("model.register", resource, dataset=dataset, estimator=estimator) as act:
+            frame, source = self._datasets().read_frame_versioned(dataset, dataset_version)
+            fitted = fit_classifier(frame, target, estimator=estimator, test_size=test_size, seed=seed)
+            del frame
+            provenance = {
+                "dataset": {
+                    "name": source.name,
+                    "version": source.version,
+                    "sha256": source.sha256,
+                    "rows": source.rows,
+                    "format": source.format,
+                },
+                "code": {"mlwarden": __version__, "entry_point": "mlwarden train", "pipeline": "preprocess+classifier"},
+                "parameters": fitted.parameters,
+                "libraries": library_versions(),
+                "metrics": fitted.metrics,
+                "trained_by": self._gate.principal.name,
+                "trained_at": _timestamp(self._clock()),
+            }
+            version = self._register(name, dumps(fitted.pipeline), provenance, fitted.input_schema, fitted.metrics)
+            act.record(
+                version=version.version,
+                sha256=version.sha256,
+                dataset_sha256=source.sha256,
+                dataset_version=source.version,
+            )
+        return version
+
+    def promote(self, name: str, version: int, stage: str) -> ModelVersion:
+        """Move a version to ``staging``, ``production`` or ``archived`` (production archives the previous one)."""
+        check_name(name, "model")
+        if stage not in STAGES or stage == "none":
+            raise BadInput(f"unknown stage {stage!r}: use staging, production or archived")
+        with self._gate.act("model.promote", f"model:{name}", version=version, stage=stage) as act:
+            before = self._rows.get(name, version)
+            if stage == "production":
+                self._verified(before)  # never promote what would not load
+            row, archived = self._rows.set_stage(
+                name, version, stage, by=self._gate.principal.name, at=_timestamp(self._clock())
+            )
+            act.record(version=version, stage=stage, previous=before.stage, archived=",".join(map(str, archived)))
+        return _version(row)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def info(self, name: str, version: int | None = None) -> ModelVersion:
+        check_name(name, "model")
+        with self._gate.act("model.read", f"model:{name}", version=version, what="info"):
+            return _version(self._rows.get(name, version))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        check_name(name, "model")
+        with self._gate.act("model.read", f"model:{name}", what="versions"):
+            return [_version(r) for r in self._rows.versions(name)]
+
+    def list(self) -> list[ModelVersion]:
+        """Every version of the models the caller may read (others are left out, not refused)."""
+        self._gate.check("model.read", "model", what="list")
+        return [_version(r) for r in self._rows.all() if self._gate.allows("model.read", f"model:{r.name}")]
+
+    def verify(self, name: str, version: int | None = None) -> tuple[ModelVersion, VerifiedModel]:
+        """Decrypt and check a version (signature by a trusted key, digest, scan) without loading it."""
+        check_name(name, "model")
+        with self._gate.act("model.read", f"model:{name}", version=version, what="verify") as act:
+            row = self._rows.get(name, version)
+            verified = self._verified(row)
+            act.record(version=row.version, sha256=row.sha256, verified=True)
+        return _version(row), verified
+
+    def load(self, name: str, version: int | None = None, *, permission: str = "model.read") -> LoadedModel:
+        """The one load for a registered model (``permission`` is ``model.serve`` for the server)."""
+        check_name(name, "model")
+        with self._gate.act(permission, f"model:{name}", version=version, what="load") as act:
+            row = self._rows.get(name, version)
+            data = self._decrypt(row)
+            loaded = load_bytes(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+            act.record(version=row.version, sha256=row.sha256)
+        return loaded
+
+    def export(self, name: str, version: int | None, folder: Path) -> tuple[Path, Path]:
+        """Write the verified model file and its signature (``NAME.skops``, ``NAME.skops.sig``) into ``folder``."""
+        check_name(name, "model")
+        with self._gate.act("model.read", f"model:{name}", version=version, what="export") as act:
+            row = self._rows.get(name, version)
+            data = self._decrypt(row)
+            check_signature(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{row.name}.{row.format}"
+            signature = target.with_name(target.name + ".sig")
+            for path in (target, signature):
+                if path.exists():
+                    raise AlreadyExists(f"{path} exists; remove it or export to another folder")
+            atomic_write(target, data, mode=0o644)
+            atomic_write(signature, row.signature.encode(), mode=0o644)
+            act.record(version=row.version, sha256=row.sha256)
+        return target, signature
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _key(self, row: ModelRow) -> Any:
+        from mlwarden.models._serialize import load_public_key
+
+        key_id = bundle_key_id(row.signature.encode())
+        if not hmac.compare_digest(key_id, row.signing_key):
+            raise SignatureError(f"{row.name}@{row.version}: the signature's key differs from the catalog's")
+        try:
+            info = self._signing_keys.find(key_id)
+        except NotFound:
+            raise SignatureError(f"{row.name}@{row.version} is signed by key {key_id[:12]}, unknown here") from None
+        if info.state == "revoked":
+            raise SignatureError(
+                f"{row.name}@{row.version} is signed by key {key_id[:12]}, revoked at {info.changed_at}"
+            )
+        return load_public_key(info.public_key())
+
+    def _decrypt(self, row: ModelRow) -> bytes:
+        object_id = bytes.fromhex(row.object_id)
+        try:
+            data_key = self._data_keys.data_key(object_id)
+        except (NotFound, Shredded):
+            raise IntegrityError(f"{row.name}@{row.version} has lost its data key; it cannot be read") from None
+        out = io.BytesIO()
+        try:
+            src = self._backend.open(row.object_id)
+        except NotFound:
+            raise IntegrityError(f"{row.name}@{row.version} is missing from the store") from None
+        with src:
+            open_object(data_key, object_id, src, out)
+        data = out.getvalue()
+        if len(data) != row.size or not hmac.compare_digest(hashlib.sha256(data).hexdigest(), row.sha256):
+            raise IntegrityError(f"{row.name}@{row.version} does not match its catalog entry (SHA-256)")
+        return data
+
+    def _verified(self, row: ModelRow) -> VerifiedModel:
+        data = self._decrypt(row)
+        verified = check_signature(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+        refuse_unsafe(scan_bytes(data, f"{row.name}.{row.format}"))
+        return verified
