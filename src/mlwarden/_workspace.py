@@ -63,9 +63,9 @@ from mlwarden.crypto._envelope import (
 )
 from mlwarden.crypto._identity import IDENTITY_OBJECT_ID, WorkspaceIdentity
 from mlwarden.crypto._kdf import KdfParams
-from mlwarden.crypto._signing_keys import ModelSigningKeys
 from mlwarden.crypto._keyring import Clock, Keyring, _timestamp, read_keyring_document, utc_now
 from mlwarden.crypto._master_key import EnvMasterKeyProvider, MasterKeyProvider, PassphraseMasterKeyProvider
+from mlwarden.crypto._signing_keys import ModelSigningKeys
 from mlwarden.crypto._streaming_aead import Progress, StreamingAead
 from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityError, NotFound, Shredded
 

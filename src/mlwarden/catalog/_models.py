@@ -61,11 +61,20 @@ class ModelCatalog:
     def __init__(self, transaction: Callable[..., contextlib.AbstractContextManager[Connection]]) -> None:
         self._transaction = transaction
 
-    def add(self, name: str, new: NewModel) -> ModelRow:
+    def next_version(self, name: str) -> int:
+        """The number the next version of ``name`` will most likely get (``add`` confirms it)."""
+        with self._transaction(write=False) as conn:
+            return int(conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar() or 0) + 1
+
+    def add(self, name: str, new: NewModel, *, version: int) -> ModelRow | None:
+        """Record ``new`` as version ``version`` of ``name``; ``None`` when that number was taken meanwhile
+        (the caller signed the number into the provenance, so it signs again with the next one)."""
         for attempt in range(_RETRIES):
             try:
                 with self._transaction(write=True) as conn:
                     number = (conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar() or 0) + 1
+                    if number != version:
+                        return None
                     conn.execute(
                         insert(model_versions).values(
                             name=name,

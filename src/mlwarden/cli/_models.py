@@ -100,7 +100,7 @@ def model_sign(
     from mlwarden.models._signing import sign_model
     from mlwarden.store import parse_ref
 
-    signature = output or path.with_name(path.name + ".sig")
+    signature = output or _beside(path)
     provenance: dict[str, Any] = {}
     if provenance_file is not None:
         try:
@@ -131,6 +131,12 @@ def model_sign(
     click.echo(f"signed {path} with key {key.key_id[:12]} -> {signature}", err=True)
 
 
+def _beside(path: Path) -> Path:
+    """``PATH.sig`` beside the file or folder (``.`` and ``..`` are resolved to their real name first)."""
+    real = path.resolve() if path.name in ("", ".", "..") else path
+    return real.with_name(real.name + ".sig")
+
+
 @model.command("verify")
 @click.argument("target", metavar="PATH|NAME[@V]")
 @click.option("--signature", "signature", type=click.Path(path_type=Path), help="Signature file (default PATH.sig).")
@@ -153,7 +159,7 @@ def model_verify(ctx: Context, target: str, signature: Path | None, key: Path | 
     if not path.exists() and signature is None and key is None:
         _verify_registered(ctx, target, as_json)
         return
-    sig_path = signature or path.with_name(path.name + ".sig")
+    sig_path = signature or _beside(path)
     try:
         bundle = sig_path.read_bytes()
     except OSError:

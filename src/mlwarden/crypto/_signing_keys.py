@@ -93,6 +93,10 @@ class ModelSigningKeys:
         try:
             doc = json.loads(self._index.read_bytes())
         except FileNotFoundError:
+            if any(True for _ in self._store.object_ids()):
+                raise IntegrityError(
+                    f"{self._index} is missing although model-signing keys exist; restore it from a backup"
+                ) from None
             return []
         except ValueError:
             raise IntegrityError(f"{self._index} is damaged; restore it from a backup") from None
@@ -104,9 +108,22 @@ class ModelSigningKeys:
                 "restore it from a backup"
             )
         try:
-            return [SigningKeyInfo(**entry) for entry in doc["keys"]]
+            keys = [SigningKeyInfo(**entry) for entry in doc["keys"]]
         except TypeError:
             raise IntegrityError(f"{self._index} is damaged; restore it from a backup") from None
+        for info in keys:
+            # Revoking shreds the private half: an index that calls such a key usable was rolled back.
+            if info.state != "revoked" and self._shredded(info.number):
+                raise IntegrityError(
+                    f"{self._index} was rolled back: key {info.key_id[:12]} was revoked; restore the current index"
+                )
+        return keys
+
+    def _shredded(self, number: int) -> bool:
+        try:
+            return self._store.record(_object_id(number)).shredded is not None
+        except NotFound:  # lost rather than revoked: using the key reports it
+            return False
 
     def _write(self, keys: list[SigningKeyInfo]) -> None:
         entries = [dataclasses.asdict(k) for k in keys]
@@ -187,7 +204,8 @@ class ModelSigningKeys:
             ]
             new, _ = self._create(keys, by)
             self._write([*keys, new])
-            return new, old
+            retired = next((k for k in keys if old is not None and k.number == old.number), None)
+            return new, retired
 
     def revoke(self, key_id: str, *, by: str) -> SigningKeyInfo:
         """Revoke a key: nothing it signed verifies any more, and its private half is shredded."""
@@ -197,6 +215,8 @@ class ModelSigningKeys:
             if len(matches) != 1:
                 raise BadInput(f"{key_id!r} names no single model-signing key; see `mlwarden model keys`")
             target = matches[0]
+            if target.state == "revoked":
+                raise BadInput(f"model-signing key {target.key_id[:12]} was already revoked at {target.changed_at}")
             now = _timestamp(self._clock())
             revoked = dataclasses.replace(target, state="revoked", changed_at=now, changed_by=by)
             self._write([revoked if k.number == target.number else k for k in keys])

@@ -90,6 +90,81 @@ _SAFE = frozenset(
         "numpy.min",
         "numpy.std",
         "numpy.var",
+        "numpy.ma.MaskedArray",
+        "numpy.bool",
+        # NumPy ufuncs that FunctionTransformer and TransformedTargetRegressor commonly hold.
+        *(
+            f"numpy.{ufunc}"
+            for ufunc in ("log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "square", "abs", "absolute")
+        ),
+        # scikit-learn names that default-fitted estimators do not emit but common configurations do:
+        # multiclass and other losses, ball trees and distance metrics, CV splitters and scorers of searches.
+        *(
+            f"sklearn._loss.{name}"
+            for name in (
+                "_loss.CyHalfMultinomialLoss",
+                "loss.HalfMultinomialLoss",
+                "link.MultinomialLogit",
+                "_loss.CyAbsoluteError",
+                "loss.AbsoluteError",
+                "_loss.CyExponentialLoss",
+                "loss.ExponentialLoss",
+                "link.HalfLogitLink",
+                "_loss.CyHalfGammaLoss",
+                "loss.HalfGammaLoss",
+                "_loss.CyPinballLoss",
+                "loss.PinballLoss",
+                "_loss.CyHuberLoss",
+                "loss.HuberLoss",
+                "_loss.CyHalfTweedieLoss",
+                "loss.HalfTweedieLoss",
+                "_loss.CyHalfTweedieLossIdentity",
+                "loss.HalfTweedieLossIdentity",
+            )
+        ),
+        "sklearn.linear_model._sgd_fast.ModifiedHuber",
+        "sklearn.linear_model._sgd_fast.SquaredHinge",
+        "sklearn.linear_model._sgd_fast.Log",
+        "sklearn.linear_model._sgd_fast.EpsilonInsensitive",
+        "sklearn.linear_model._sgd_fast.SquaredEpsilonInsensitive",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.neighbors._ball_tree.newObj",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._kd_tree.newObj",
+        *(
+            f"sklearn.metrics._dist_metrics.{metric}{bits}"
+            for metric in (
+                "EuclideanDistance",
+                "SEuclideanDistance",
+                "ManhattanDistance",
+                "ChebyshevDistance",
+                "MinkowskiDistance",
+                "MahalanobisDistance",
+                "HammingDistance",
+                "CanberraDistance",
+                "BrayCurtisDistance",
+                "JaccardDistance",
+                "MatchingDistance",
+                "DiceDistance",
+                "KulsinskiDistance",
+                "RogersTanimotoDistance",
+                "RussellRaoDistance",
+                "SokalMichenerDistance",
+                "SokalSneathDistance",
+                "HaversineDistance",
+            )
+            for bits in ("64", "32")
+        ),
+        "sklearn.model_selection._split.KFold",
+        "sklearn.model_selection._split.StratifiedKFold",
+        "sklearn.model_selection._split.GroupKFold",
+        "sklearn.model_selection._split.ShuffleSplit",
+        "sklearn.model_selection._split.StratifiedShuffleSplit",
+        "sklearn.model_selection._split.TimeSeriesSplit",
+        "sklearn.metrics._scorer._PassthroughScorer",
+        "sklearn.metrics._scorer._Scorer",
+        "sklearn.utils._bunch.Bunch",
+        "sklearn.utils.validation.check_array",
         # SciPy sparse matrices and arrays, splines.
         "scipy.sparse._csr.csr_matrix",
         "scipy.sparse._csc.csc_matrix",
@@ -206,6 +281,7 @@ _DANGEROUS_MODULES = frozenset(
         "posixpath",
         "ntpath",
         "subprocess",
+        "_posixsubprocess",
         "pty",
         "sys",
         "shutil",
@@ -219,6 +295,8 @@ _DANGEROUS_MODULES = frozenset(
         "threading",
         "_thread",
         "signal",
+        "_signal",
+        "mailcap",
         "ctypes",
         "cffi",
         "importlib",
@@ -277,7 +355,6 @@ _DANGEROUS_MODULES = frozenset(
         "sqlite3",
         "dbm",
         "operator",
-        "functools",
         "gc",
         "weakref",
         "atexit",
@@ -291,7 +368,8 @@ _DANGEROUS_MODULES = frozenset(
         "torch.package",
         "torch.utils.cpp_extension",
         "numpy.lib.npyio",
-        "numpy.load",
+        "numpy.lib._npyio_impl",
+        "numpy.lib.format",
         "numpy.testing",
         "numpy.f2py",
         "numpy.distutils",
@@ -355,9 +433,17 @@ def _dangerous(full: str, module: str) -> bool:
     return any(".".join(parts[:i]) in _DANGEROUS_MODULES for i in range(1, len(parts) + 1))
 
 
+def _listed(module: str, name: str) -> bool:
+    allowed = _allowed()
+    if f"{module}.{name}" in allowed:
+        return True
+    # Cython's unpickle helper of an allowed extension type rebuilds only that type.
+    return name.startswith("__pyx_unpickle_") and f"{module}.{name[len('__pyx_unpickle_'):]}" in allowed
+
+
 def is_allowed(module: str, name: str) -> bool:
     module, name = resolve_import(module, name)
-    return f"{module}.{name}" in _allowed()
+    return _listed(module, name)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -370,11 +456,16 @@ def classify_import(module: str, name: str) -> tuple[Severity | None, str]:
     resolved_module, resolved_name = resolve_import(module, name)
     full = f"{resolved_module}.{resolved_name}"
     shown = full if (resolved_module, resolved_name) == (module, name) else f"{full} (from {module}.{name})"
-    if full in _allowed():
+    if _listed(resolved_module, resolved_name):
         return None, shown
-    # A name with dots walks attributes (``os.path`` via ``name="path.join"``): judge every prefix.
     if _dangerous(full, resolved_module) or _dangerous(full, full.rsplit(".", 1)[0]):
         return Severity.CRITICAL, shown
-    if any(_dangerous(full, f"{resolved_module}.{resolved_name.rsplit('.', k)[0]}") for k in range(1, 3)):
-        return Severity.CRITICAL, shown
+    # A dotted name walks attributes from the module (protocol 4's ``uuid`` + ``os.system``): it reaches
+    # whatever the module imported, so it is CRITICAL unless the whole name is allowed.
+    # A module's dunder attributes (``__builtins__``, ``__dict__``, ``__loader__``) reach everything it can.
+    if any(part.startswith("__") for part in resolved_name.split(".")):
+        return Severity.CRITICAL, shown + " (a module internal)"
+    # (``Outer.Inner`` or ``Class.method`` stay HIGH: a class's attributes are the class's own).
+    if "." in resolved_name and any(part[:1].islower() or part[:1] == "_" for part in resolved_name.split(".")[:-1]):
+        return Severity.CRITICAL, shown + " (an attribute walk)"
     return Severity.HIGH, shown

@@ -81,19 +81,21 @@ class PickleResult:
 
 
 def _line(data: Any, pos: int, size: int) -> tuple[bytes, int]:
+    """A newline-terminated argument (protocol 0), found a chunk at a time (it may be long: an array's data)."""
     end = pos
-    # A newline-terminated argument (protocol 0). bytes(data[...]) of a memoryview slice is cheap.
-    limit = min(size, pos + _STR_CAP + 2)
-    while end < limit and data[end] != 0x0A:
-        end += 1
-    if end >= size or data[end] != 0x0A:
-        raise Unreadable(f"pickle line argument at byte {pos} is not terminated")
-    return bytes(data[pos:end]), end + 1
+    chunk = 256
+    while end < size:
+        found = bytes(data[end : end + chunk]).find(b"\n")
+        if found >= 0:
+            end += found
+            return bytes(data[pos:end]), end + 1
+        end += chunk
+        chunk = min(chunk * 4, 1 << 20)
+    raise Unreadable(f"pickle line argument at byte {pos} is not terminated")
 
 
-def _need(pos: int, n: int, size: int, what: str) -> None:
-    if n < 0 or pos + n > size:
-        raise Unreadable(f"pickle truncated: {what} at byte {pos} needs {n} bytes, {max(size - pos, 0)} left")
+def _truncated(what: str, at: int, size: int) -> None:
+    raise Unreadable(f"pickle truncated: {what} at byte {at} runs past the end ({size} bytes)")
 
 
 def _text(raw: Any, n: int) -> Any:
@@ -130,21 +132,57 @@ def _callee(value: Any) -> str | None:
     return value.name if isinstance(value, _Global) else None
 
 
-def _itemsize(dtype: Any) -> int | None:
-    """Bytes per item of a pickled ``numpy.dtype`` (args ``('f8', False, True)``, state tuple)."""
+def _dtype_code(dtype: Any) -> tuple[str, int] | None:
+    """``(kind, digits)`` of a pickled ``numpy.dtype`` (args ``('f8', False, True)``), or None."""
     if not isinstance(dtype, _Obj) or dtype.callee != "numpy.dtype" or not isinstance(dtype.args, tuple):
         return None
     if not dtype.args or not isinstance(dtype.args[0], str):
         return None
     code = dtype.args[0]
-    state = dtype.state
-    if isinstance(state, tuple) and len(state) > 5 and isinstance(state[5], int) and state[5] > 0:
-        return state[5]
     kind, digits = code[:1], code[1:]
-    if not digits.isdigit():
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 9:
         return None
-    n = int(digits)
-    return n * 4 if kind == "U" else n
+    return kind, int(digits)
+
+
+def _itemsize(dtype: Any) -> int | None:
+    """Bytes per item, as numpy computes it when unpickling: the type's own size for fixed types (the
+    state's size is ignored there), the state's size for flexible ones (``S``, ``U``, ``V``)."""
+    code = _dtype_code(dtype)
+    if code is None:
+        return None
+    kind, n = code
+    if kind in "biufcmM":
+        return n
+    if kind in "SUV":
+        state = dtype.state
+        if isinstance(state, tuple) and len(state) > 5 and type(state[5]) is int and state[5] > 0:
+            return int(state[5])
+        return n * 4 if kind == "U" else n
+    return None
+
+
+def _has_object(dtype: Any, pos: int, depth: int = 0) -> bool:
+    """Whether numpy's ``dtype.hasobject`` holds: an object type, or a field or subarray of one."""
+    code = _dtype_code(dtype)
+    if code is None or depth > 32:
+        raise Unreadable(f"joblib array wrapper at byte {pos} has no readable dtype")
+    kind, _ = code
+    if kind == "O":
+        return True
+    if kind != "V":
+        return False
+    state = dtype.state
+    if not isinstance(state, tuple) or len(state) < 5:
+        return False
+    subarray, fields = state[2], state[4]
+    if isinstance(subarray, tuple) and subarray and _has_object(subarray[0], pos, depth + 1):
+        return True
+    if fields is None:
+        return False
+    if not isinstance(fields, dict) or len(fields) >= _CAP:
+        raise Unreadable(f"joblib array wrapper at byte {pos} has a structured dtype too large to check")
+    return any(isinstance(f, tuple) and f and _has_object(f[0], pos, depth + 1) for f in fields.values())
 
 
 def _joblib_array(state: Any, pos: int) -> tuple[bool, int, bool]:
@@ -152,9 +190,9 @@ def _joblib_array(state: Any, pos: int) -> tuple[bool, int, bool]:
     if not isinstance(state, dict):
         raise Unreadable(f"joblib array wrapper at byte {pos} has no readable state")
     dtype, shape = state.get("dtype"), state.get("shape")
-    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
         raise Unreadable(f"joblib array wrapper at byte {pos} has no readable shape")
-    if isinstance(dtype, _Obj) and isinstance(dtype.args, tuple) and dtype.args and dtype.args[0] in ("O8", "O4"):
+    if _has_object(dtype, pos):
         return True, 0, False
     size = _itemsize(dtype)
     if size is None:
@@ -182,11 +220,27 @@ def scan_pickle(
     if depth > _MAX_NESTED:
         raise Unreadable("pickles nested too deep")
     size = len(data)
-    stack: list[Any] = []
-    memo: dict[int, Any] = {}
+    try:
+        return _walk(data, scope, pos, persistent_ids, depth, size, [], {})
+    except (IndexError, struct.error):
+        raise Unreadable(f"pickle truncated: an opcode argument runs past the end ({size} bytes)") from None
+    except UnicodeDecodeError:
+        raise Unreadable("pickle string is not valid UTF-8") from None
+
+
+def _walk(
+    data: Any,
+    scope: Scope,
+    pos: int,
+    persistent_ids: bool,
+    depth: int,
+    size: int,
+    stack: list[Any],
+    memo: dict[Any, Any],
+) -> PickleResult:
+    unpack_from = struct.unpack_from
     protocol = 0
     joblib = False
-    unpack_from = struct.unpack_from
     while True:
         if pos >= size:
             raise Unreadable(f"pickle ends at byte {pos} without a STOP opcode")
@@ -198,85 +252,49 @@ def scan_pickle(
             if not stack:
                 raise Unreadable(f"pickle MEMOIZE on an empty stack at byte {at}")
             memo[len(memo)] = stack[-1]
-        elif op == 0x71:  # BINPUT
-            _need(pos, 1, size, "BINPUT")
-            if not stack:
-                raise Unreadable(f"pickle BINPUT on an empty stack at byte {at}")
-            memo[data[pos]] = stack[-1]
-            pos += 1
         elif op == 0x68:  # BINGET
-            _need(pos, 1, size, "BINGET")
             key = data[pos]
             pos += 1
             if key not in memo:
                 raise Unreadable(f"pickle BINGET of unknown memo key {key} at byte {at}")
             stack.append(memo[key])
+        elif op == 0x71:  # BINPUT
+            if not stack:
+                raise Unreadable(f"pickle BINPUT on an empty stack at byte {at}")
+            memo[data[pos]] = stack[-1]
+            pos += 1
         elif op == 0x4B:  # BININT1
-            _need(pos, 1, size, "BININT1")
             stack.append(data[pos])
             pos += 1
-        elif op == 0x4D:  # BININT2
-            _need(pos, 2, size, "BININT2")
-            stack.append(data[pos] | data[pos + 1] << 8)
-            pos += 2
-        elif op == 0x4A:  # BININT
-            _need(pos, 4, size, "BININT")
-            stack.append(unpack_from("<i", data, pos)[0])
-            pos += 4
         elif op == 0x8C:  # SHORT_BINUNICODE
-            _need(pos, 1, size, "SHORT_BINUNICODE")
             n = data[pos]
-            _need(pos + 1, n, size, "SHORT_BINUNICODE")
-            stack.append(_text(data[pos + 1 : pos + 1 + n], n))
+            if pos + 1 + n > size:
+                _truncated("SHORT_BINUNICODE", at, size)
+            stack.append(str(data[pos + 1 : pos + 1 + n], "utf-8", "surrogatepass"))
             pos += 1 + n
         elif op in (0x58, 0x8D):  # BINUNICODE, BINUNICODE8
             width = 4 if op == 0x58 else 8
-            _need(pos, width, size, "BINUNICODE")
             n = unpack_from("<I" if width == 4 else "<Q", data, pos)[0]
             pos += width
-            _need(pos, n, size, "BINUNICODE")
+            if pos + n > size:
+                _truncated("BINUNICODE", at, size)
             stack.append(_text(data[pos : pos + n], n))
             pos += n
-        elif op in (0x43, 0x55):  # SHORT_BINBYTES, SHORT_BINSTRING
-            _need(pos, 1, size, "SHORT_BINBYTES")
-            n = data[pos]
-            _need(pos + 1, n, size, "SHORT_BINBYTES")
-            raw = bytes(data[pos + 1 : pos + 1 + n])
-            stack.append(raw if op == 0x43 else raw.decode("latin-1"))
-            pos += 1 + n
-        elif op in (0x42, 0x54, 0x8E, 0x96):  # BINBYTES, BINSTRING, BINBYTES8, BYTEARRAY8
-            width = 4 if op in (0x42, 0x54) else 8
-            _need(pos, width, size, "BINBYTES")
-            n = unpack_from("<i", data, pos)[0] if op == 84 else unpack_from("<I" if width == 4 else "<Q", data, pos)[0]
-            pos += width
-            _need(pos, n, size, "BINBYTES")
-            stack.append(bytes(data[pos : pos + n]) if n <= 64 else OPAQUE)
-            pos += n
-        elif op == 0x95:  # FRAME
-            _need(pos, 8, size, "FRAME")
-            pos += 8
-        elif op == 0x80:  # PROTO
-            _need(pos, 1, size, "PROTO")
-            protocol = data[pos]
-            pos += 1
-            if protocol > 5:
-                raise Unreadable(f"unsupported pickle protocol {protocol} at byte {at}")
-        elif op == 0x28:  # MARK
-            stack.append(MARK)
+        elif op == 0x52:  # REDUCE
+            args = _pop(stack, at)
+            func = _pop(stack, at)
+            stack.append(_call(scope, func, args, at, "REDUCE"))
         elif op == 0x4E:  # NONE
             stack.append(None)
-        elif op == 0x88:  # NEWTRUE
-            stack.append(True)
-        elif op == 0x89:  # NEWFALSE
-            stack.append(False)
-        elif op == 0x29:  # EMPTY_TUPLE
-            stack.append(())
-        elif op == 0x5D:  # EMPTY_LIST
-            stack.append([])
-        elif op == 0x7D:  # EMPTY_DICT
-            stack.append({})
-        elif op == 0x8F:  # EMPTY_SET
-            stack.append(OPAQUE)
+        elif op == 0x28:  # MARK
+            stack.append(MARK)
+        elif op == 0x62:  # BUILD
+            state = _pop(stack, at)
+            target = _top(stack, at)
+            if isinstance(target, _Obj):
+                target.state = state
+                if target.callee == _JOBLIB_WRAPPER:
+                    pos = _skip_joblib_array(data, state, pos, at, scope, depth, stack, memo)
         elif op in (0x85, 0x86, 0x87):  # TUPLE1, TUPLE2, TUPLE3
             n = op - 0x84
             if len(stack) < n or any(v is MARK for v in stack[-n:]):
@@ -284,8 +302,104 @@ def scan_pickle(
             small = tuple(stack[-n:])
             del stack[-n:]
             stack.append(small)
+        elif op in (0x72, 0x6A):  # LONG_BINPUT, LONG_BINGET
+            key = unpack_from("<I", data, pos)[0]
+            pos += 4
+            if op == 0x72:
+                if not stack:
+                    raise Unreadable(f"pickle LONG_BINPUT on an empty stack at byte {at}")
+                memo[key] = stack[-1]
+            elif key in memo:
+                stack.append(memo[key])
+            else:
+                raise Unreadable(f"pickle LONG_BINGET of unknown memo key {key} at byte {at}")
+        elif op == 0x89:  # NEWFALSE
+            stack.append(False)
         elif op == 0x74:  # TUPLE
             stack.append(tuple(_split_marked(stack, at)))
+        elif op == 0x47:  # BINFLOAT
+            stack.append(unpack_from(">d", data, pos)[0])
+            pos += 8
+        elif op == 0x4A:  # BININT
+            stack.append(unpack_from("<i", data, pos)[0])
+            pos += 4
+        elif op == 0x88:  # NEWTRUE
+            stack.append(True)
+        elif op == 0x7D:  # EMPTY_DICT
+            stack.append({})
+        elif op == 0x75:  # SETITEMS
+            items = _split_marked(stack, at)
+            if len(items) % 2:
+                raise Unreadable(f"pickle SETITEMS with an odd number of items at byte {at}")
+            target = _top(stack, at)
+            if isinstance(target, dict):
+                _set_items(target, items)
+        elif op == 0x93:  # STACK_GLOBAL
+            name_v = _pop(stack, at)
+            module_v = _pop(stack, at)
+            if isinstance(module_v, str) and isinstance(name_v, str):
+                full = _import(scope, module_v, name_v, at, "STACK_GLOBAL")
+                if full == _JOBLIB_WRAPPER:
+                    joblib = True
+                stack.append(_Global(full))
+            else:
+                scope.add(
+                    Severity.CRITICAL,
+                    "dynamic-import",
+                    "?",
+                    "STACK_GLOBAL takes its module or name from a value computed at load time",
+                    at,
+                )
+                stack.append(_Global("?"))
+        elif op in (0x63, 0x69):  # GLOBAL, INST
+            module_raw, pos = _line(data, pos, size)
+            name_raw, pos = _line(data, pos, size)
+            module, name = module_raw.decode("utf-8", "replace"), name_raw.decode("utf-8", "replace")
+            full = _import(scope, module, name, at, "GLOBAL" if op == 0x63 else "INST")
+            if full == _JOBLIB_WRAPPER:
+                joblib = True
+            if op == 0x63:
+                stack.append(_Global(full))
+            else:
+                stack.append(_Obj(full, tuple(_split_marked(stack, at))))
+        elif op == 0x29:  # EMPTY_TUPLE
+            stack.append(())
+        elif op == 0x81:  # NEWOBJ
+            args = _pop(stack, at)
+            cls = _pop(stack, at)
+            stack.append(_call(scope, cls, args, at, "NEWOBJ"))
+        elif op == 0x4D:  # BININT2
+            stack.append(data[pos] | data[pos + 1] << 8)
+            pos += 2
+        elif op in (0x43, 0x55):  # SHORT_BINBYTES, SHORT_BINSTRING
+            n = data[pos]
+            if pos + 1 + n > size:
+                _truncated("SHORT_BINBYTES", at, size)
+            raw = bytes(data[pos + 1 : pos + 1 + n])
+            stack.append(raw if op == 0x43 else raw.decode("latin-1"))
+            pos += 1 + n
+        elif op in (0x42, 0x54, 0x8E, 0x96):  # BINBYTES, BINSTRING, BINBYTES8, BYTEARRAY8
+            width = 4 if op in (0x42, 0x54) else 8
+            n = unpack_from("<i", data, pos)[0] if op == 84 else unpack_from("<I" if width == 4 else "<Q", data, pos)[0]
+            pos += width
+            if n < 0 or pos + n > size:
+                _truncated("BINBYTES", at, size)
+            if op == 0x54:  # BINSTRING: a str to Python 3's unpickler
+                stack.append(bytes(data[pos : pos + n]).decode("latin-1") if n <= _STR_CAP else OPAQUE)
+            else:
+                stack.append(bytes(data[pos : pos + n]) if n <= 64 else OPAQUE)
+            pos += n
+        elif op == 0x95:  # FRAME
+            pos += 8
+        elif op == 0x80:  # PROTO
+            protocol = data[pos]
+            pos += 1
+            if protocol > 5:
+                raise Unreadable(f"unsupported pickle protocol {protocol} at byte {at}")
+        elif op == 0x5D:  # EMPTY_LIST
+            stack.append([])
+        elif op == 0x8F:  # EMPTY_SET
+            stack.append(OPAQUE)
         elif op == 0x6C:  # LIST
             stack.append(_split_marked(stack, at)[:_CAP])
         elif op == 0x64:  # DICT
@@ -314,13 +428,6 @@ def scan_pickle(
             target = _top(stack, at)
             if isinstance(target, dict):
                 _set_items(target, [key, value])
-        elif op == 0x75:  # SETITEMS
-            items = _split_marked(stack, at)
-            if len(items) % 2:
-                raise Unreadable(f"pickle SETITEMS with an odd number of items at byte {at}")
-            target = _top(stack, at)
-            if isinstance(target, dict):
-                _set_items(target, items)
         elif op == 0x30:  # POP
             if not stack:
                 raise Unreadable(f"pickle POP on an empty stack at byte {at}")
@@ -329,19 +436,14 @@ def scan_pickle(
             _split_marked(stack, at)
         elif op == 0x32:  # DUP
             stack.append(_top(stack, at))
-        elif op == 0x47:  # BINFLOAT
-            _need(pos, 8, size, "BINFLOAT")
-            stack.append(unpack_from(">d", data, pos)[0])
-            pos += 8
         elif op in (0x8A, 0x8B):  # LONG1, LONG4
             width = 1 if op == 0x8A else 4
-            _need(pos, width, size, "LONG")
             n = data[pos] if width == 1 else unpack_from("<i", data, pos)[0]
             pos += width
-            _need(pos, n, size, "LONG")
+            if n < 0 or pos + n > size:
+                _truncated("LONG", at, size)
             stack.append(int.from_bytes(data[pos : pos + n], "little", signed=True) if n <= 64 else OPAQUE)
             pos += n
-        # -- protocol 0 text opcodes ------------------------------------------------------------
         elif op in (0x49, 0x4C):  # INT, LONG
             raw, pos = _line(data, pos, size)
             stack.append(_int_line(raw, at))
@@ -368,55 +470,6 @@ def scan_pickle(
                 stack.append(memo[key])
             else:
                 raise Unreadable(f"pickle GET of unknown memo key {key} at byte {at}")
-        elif op in (0x72, 0x6A):  # LONG_BINPUT, LONG_BINGET
-            _need(pos, 4, size, "LONG_BINPUT")
-            key = unpack_from("<I", data, pos)[0]
-            pos += 4
-            if op == 0x72:
-                if not stack:
-                    raise Unreadable(f"pickle LONG_BINPUT on an empty stack at byte {at}")
-                memo[key] = stack[-1]
-            elif key in memo:
-                stack.append(memo[key])
-            else:
-                raise Unreadable(f"pickle LONG_BINGET of unknown memo key {key} at byte {at}")
-        # -- imports and calls: what the scan is for ---------------------------------------------
-        elif op in (0x63, 0x69):  # GLOBAL, INST
-            module_raw, pos = _line(data, pos, size)
-            name_raw, pos = _line(data, pos, size)
-            module, name = module_raw.decode("utf-8", "replace"), name_raw.decode("utf-8", "replace")
-            full = _import(scope, module, name, at, "GLOBAL" if op == 0x63 else "INST")
-            if full == _JOBLIB_WRAPPER:
-                joblib = True
-            if op == 0x63:
-                stack.append(_Global(full))
-            else:
-                stack.append(_Obj(full, tuple(_split_marked(stack, at))))
-        elif op == 0x93:  # STACK_GLOBAL
-            name_v = _pop(stack, at)
-            module_v = _pop(stack, at)
-            if isinstance(module_v, str) and isinstance(name_v, str):
-                full = _import(scope, module_v, name_v, at, "STACK_GLOBAL")
-                if full == _JOBLIB_WRAPPER:
-                    joblib = True
-                stack.append(_Global(full))
-            else:
-                scope.add(
-                    Severity.CRITICAL,
-                    "dynamic-import",
-                    "?",
-                    "STACK_GLOBAL takes its module or name from a value computed at load time",
-                    at,
-                )
-                stack.append(_Global("?"))
-        elif op == 0x52:  # REDUCE
-            args = _pop(stack, at)
-            func = _pop(stack, at)
-            stack.append(_call(scope, func, args, at, "REDUCE"))
-        elif op == 0x81:  # NEWOBJ
-            args = _pop(stack, at)
-            cls = _pop(stack, at)
-            stack.append(_call(scope, cls, args, at, "NEWOBJ"))
         elif op == 0x92:  # NEWOBJ_EX
             _pop(stack, at)  # kwargs
             args = _pop(stack, at)
@@ -427,13 +480,6 @@ def scan_pickle(
             if not items:
                 raise Unreadable(f"pickle OBJ without a class at byte {at}")
             stack.append(_call(scope, items[0], tuple(items[1:]), at, "OBJ"))
-        elif op == 0x62:  # BUILD
-            state = _pop(stack, at)
-            target = _top(stack, at)
-            if isinstance(target, _Obj):
-                target.state = state
-                if target.callee == _JOBLIB_WRAPPER:
-                    pos = _skip_joblib_array(data, state, pos, at, scope, depth)
         elif op in (0x50, 0x51):  # PERSID, BINPERSID
             if op == 0x50:
                 _, pos = _line(data, pos, size)
@@ -450,7 +496,6 @@ def scan_pickle(
             stack.append(OPAQUE)
         elif op in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
             width = {0x82: 1, 0x83: 2, 0x84: 4}[op]
-            _need(pos, width, size, "EXT")
             code = int.from_bytes(data[pos : pos + width], "little")
             pos += width
             scope.add(
@@ -502,7 +547,7 @@ def _set_items(target: dict[Any, Any], items: list[Any]) -> None:
 def _import(scope: Scope, module: str, name: str, at: int, opcode: str) -> str:
     severity, shown = classify_import(module, name)
     if severity is not None:
-        kind = "dangerous-import" if severity is Severity.CRITICAL else "import"
+        kind = "import"
         reason = "a known-dangerous callable" if severity is Severity.CRITICAL else "not on the allow-list"
         scope.add(severity, kind, shown, f"{opcode} imports {shown}: {reason}", at)
     return shown.split(" (from ", 1)[0]
@@ -521,29 +566,33 @@ def _call(scope: Scope, func: Any, args: Any, at: int, opcode: str) -> _Obj:
     return _Obj(None, args)
 
 
-def _skip_joblib_array(data: Any, state: Any, pos: int, at: int, scope: Scope, depth: int) -> int:
+def _skip_joblib_array(
+    data: Any, state: Any, pos: int, at: int, scope: Scope, depth: int, stack: list[Any], memo: dict[Any, Any]
+) -> int:
     """Step over the array joblib wrote after this wrapper's BUILD (scanning an object array's pickle)."""
     is_object, nbytes, padded = _joblib_array(state, at)
     size = len(data)
     if is_object:
-        nested = scope
-        return scan_pickle(data, nested, pos, depth=depth + 1).end
-    _shadow_scan(data, pos, scope, depth)
+        return scan_pickle(data, scope, pos, depth=depth + 1).end
+    _shadow_scan(data, pos, scope, depth, stack, memo)
     if padded:
-        _need(pos, 1, size, "joblib alignment padding")
+        if pos >= size:
+            _truncated("joblib alignment padding", at, size)
         pos += 1 + data[pos]
-    _need(pos, nbytes, size, "joblib array data")
+    if pos + nbytes > size:
+        _truncated("joblib array data", at, size)
     return pos + nbytes
 
 
-def _shadow_scan(data: Any, pos: int, scope: Scope, depth: int) -> None:
-    """Read the array bytes as plain ``pickle.load`` would (as opcodes) and keep any CRITICAL import it
-    reaches: joblib treats the bytes as data, but the same file handed to ``pickle.load`` runs them."""
+def _shadow_scan(data: Any, pos: int, scope: Scope, depth: int, stack: list[Any], memo: dict[Any, Any]) -> None:
+    """Read the array bytes as plain ``pickle.load`` would, going on from the same stack and memo, and keep
+    any CRITICAL import it reaches: joblib treats the bytes as data, but ``pickle.load`` of the same file
+    runs them as opcodes."""
     if depth + 1 > _MAX_NESTED:
         return
     shadow = Scope(scope.path, scope.inner)
-    with contextlib.suppress(Unreadable):
-        scan_pickle(data, shadow, pos, depth=depth + 1)
+    with contextlib.suppress(Unreadable, IndexError, struct.error, UnicodeDecodeError):
+        _walk(data, shadow, pos, False, depth + 1, len(data), list(stack), dict(memo))
     for finding in shadow.findings:
         if finding.severity is Severity.CRITICAL:
             scope.add(

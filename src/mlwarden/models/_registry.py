@@ -31,10 +31,10 @@ from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import open_object, seal_object
 from mlwarden.crypto._keyring import _timestamp
 from mlwarden.crypto._signing_keys import ModelSigningKeys
-from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound, Shredded, SignatureError
+from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound, Shredded, SignatureError, Unavailable
 from mlwarden.models._scanner import scan_bytes
 from mlwarden.models._serialize import LoadedModel, check_signature, load_bytes, refuse_unsafe
-from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, sign_digests
+from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, sign_digests, verify_bundle
 from mlwarden.store._names import check_name
 
 if TYPE_CHECKING:
@@ -150,35 +150,43 @@ class ModelRegistry:
             raise BadInput(f"the registry holds skops models; this is a {result.format} file (use models.save)")
         digest = hashlib.sha256(data).hexdigest()
         key, private = self._signing_keys.active(by=self._gate.principal.name)
-        bundle = sign_digests(f"{name}.skops", {SINGLE_FILE: digest}, private, provenance=provenance)
         object_id = os.urandom(OBJECT_ID_SIZE)
         data_key = os.urandom(32)
         with self._backend.create(object_id.hex()) as out:
             seal_object(data_key, object_id, io.BytesIO(data), out)
         try:
             self._data_keys.create_wrapped(object_id, data_key)
-            row = self._rows.add(
-                name,
-                NewModel(
-                    object_id=object_id.hex(),
-                    sha256=digest,
-                    size=len(data),
-                    format="skops",
-                    signature=bundle.decode(),
-                    signing_key=key.key_id,
-                    provenance=provenance,
-                    input_schema=input_schema,
-                    metrics=metrics,
-                    created_at=_timestamp(self._clock()),
-                    created_by=self._gate.principal.name,
-                ),
-            )
+            for _ in range(16):
+                # The name and number are signed with the provenance, so a catalog row pointed at another
+                # model's (or version's) object and signature is refused on load.
+                number = self._rows.next_version(name)
+                signed = {**provenance, "model": {"name": name, "version": number}}
+                bundle = sign_digests(f"{name}.skops", {SINGLE_FILE: digest}, private, provenance=signed)
+                row = self._rows.add(
+                    name,
+                    NewModel(
+                        object_id=object_id.hex(),
+                        sha256=digest,
+                        size=len(data),
+                        format="skops",
+                        signature=bundle.decode(),
+                        signing_key=key.key_id,
+                        provenance=signed,
+                        input_schema=input_schema,
+                        metrics=metrics,
+                        created_at=_timestamp(self._clock()),
+                        created_by=self._gate.principal.name,
+                    ),
+                    version=number,
+                )
+                if row is not None:
+                    return _version(row)
+            raise Unavailable(f"the registry is too busy: could not number a new version of {name}")
         except BaseException:
             with contextlib.suppress(NotFound, Shredded):
                 self._data_keys.shred(object_id, by="mlwarden (uncommitted model)")
             self._backend.delete(object_id.hex())
             raise
-        return _version(row)
 
     def train(
         self,
@@ -248,7 +256,10 @@ class ModelRegistry:
     def info(self, name: str, version: int | None = None) -> ModelVersion:
         check_name(name, "model")
         with self._gate.act("model.read", f"model:{name}", version=version, what="info"):
-            return _version(self._rows.get(name, version))
+            row = self._rows.get(name, version)
+            # What info shows is what was signed: the signature is checked (not the weights: see verify).
+            _check_binding(row, verify_bundle(row.signature.encode(), self._key(row)))
+            return _version(row)
 
     def versions(self, name: str) -> list[ModelVersion]:
         check_name(name, "model")
@@ -272,10 +283,13 @@ class ModelRegistry:
     def load(self, name: str, version: int | None = None, *, permission: str = "model.read") -> LoadedModel:
         """The one load for a registered model (``permission`` is ``model.serve`` for the server)."""
         check_name(name, "model")
+        if permission not in ("model.read", "model.serve"):
+            raise BadInput(f"a model is loaded under model.read or model.serve, not {permission}")
         with self._gate.act(permission, f"model:{name}", version=version, what="load") as act:
             row = self._rows.get(name, version)
             data = self._decrypt(row)
             loaded = load_bytes(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+            _check_binding(row, loaded.signature)
             act.record(version=row.version, sha256=row.sha256)
         return loaded
 
@@ -285,7 +299,8 @@ class ModelRegistry:
         with self._gate.act("model.read", f"model:{name}", version=version, what="export") as act:
             row = self._rows.get(name, version)
             data = self._decrypt(row)
-            check_signature(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+            verified = check_signature(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+            _check_binding(row, verified)
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"{row.name}.{row.format}"
             signature = target.with_name(target.name + ".sig")
@@ -327,7 +342,10 @@ class ModelRegistry:
         except NotFound:
             raise IntegrityError(f"{row.name}@{row.version} is missing from the store") from None
         with src:
-            open_object(data_key, object_id, src, out)
+            try:
+                open_object(data_key, object_id, src, out)
+            except IntegrityError as exc:
+                raise IntegrityError(f"{row.name}@{row.version} failed authentication: {exc}") from None
         data = out.getvalue()
         if len(data) != row.size or not hmac.compare_digest(hashlib.sha256(data).hexdigest(), row.sha256):
             raise IntegrityError(f"{row.name}@{row.version} does not match its catalog entry (SHA-256)")
@@ -336,5 +354,17 @@ class ModelRegistry:
     def _verified(self, row: ModelRow) -> VerifiedModel:
         data = self._decrypt(row)
         verified = check_signature(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+        _check_binding(row, verified)
         refuse_unsafe(scan_bytes(data, f"{row.name}.{row.format}"))
         return verified
+
+
+def _check_binding(row: ModelRow, verified: VerifiedModel) -> None:
+    """The signed statement is this row's: same model name and version, same provenance as the catalog shows."""
+    signed = verified.provenance or {}
+    model = signed.get("model") if isinstance(signed, dict) else None
+    if not isinstance(model, dict) or model.get("name") != row.name or model.get("version") != row.version:
+        claimed = f"{model.get('name')}@{model.get('version')}" if isinstance(model, dict) else "no model"
+        raise SignatureError(f"{row.name}@{row.version}: its signature was made for {claimed}, not for this version")
+    if signed != dict(row.provenance):
+        raise IntegrityError(f"{row.name}@{row.version}: the catalog's provenance differs from the signed provenance")

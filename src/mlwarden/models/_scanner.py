@@ -147,7 +147,9 @@ def scan_file(path: str | os.PathLike[str], *, shown: str | None = None) -> File
     except Unreadable as exc:
         return FileScan(label, "unreadable", st.st_size, tuple(scope.findings), str(exc), scope.members[0] + 1)
     except OSError as exc:
-        return FileScan(label, "unreadable", st.st_size, (), f"cannot read: {exc.strerror or exc}")
+        return FileScan(label, "unreadable", st.st_size, tuple(scope.findings), f"cannot read: {exc.strerror or exc}")
+    except (RecursionError, MemoryError, ValueError, TypeError, KeyError, IndexError, struct.error) as exc:
+        return FileScan(label, "unreadable", st.st_size, tuple(scope.findings), _scanner_failed(exc))
     if fmt == "unsupported":
         return FileScan(
             label,
@@ -167,8 +169,15 @@ def scan_bytes(data: bytes, name: str = "<bytes>") -> FileScan:
         fmt = _scan_blob(memoryview(data), name, scope, 0, model_dir=None)
     except Unreadable as exc:
         return FileScan(name, "unreadable", len(data), tuple(scope.findings), str(exc), scope.members[0] + 1)
+    except (RecursionError, MemoryError, ValueError, TypeError, KeyError, IndexError, struct.error) as exc:
+        return FileScan(name, "unreadable", len(data), tuple(scope.findings), _scanner_failed(exc))
     error = None if fmt != "unsupported" else "unsupported format, so it was not scanned"
     return FileScan(name, fmt, len(data), tuple(scope.findings), error, scope.members[0] + 1)
+
+
+def _scanner_failed(exc: BaseException) -> str:
+    """A file the scanner's own code choked on is not vouched for (fail closed), and says so."""
+    return f"the scanner could not parse this file ({type(exc).__name__}), so it vouches for nothing in it"
 
 
 @contextlib.contextmanager
@@ -199,13 +208,13 @@ def _scan_blob(data: Any, name: str, scope: Scope, depth: int, *, model_dir: Pat
     if head.startswith(b"\x93NUMPY"):
         _scan_npy(data, scope, depth)
         return "npy"
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+    if _is_hdf5(data, head):
         from mlwarden.models._scan_keras import scan_keras_h5
 
         scan_keras_h5(data, scope)
         return "hdf5"
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
-        return _scan_pickles(data, scope, depth)
+        return _scan_pickle_stream(data, scope, depth)
     if suffix == ".onnx":
         from mlwarden.models._scan_onnx import scan_onnx
 
@@ -218,52 +227,94 @@ def _scan_blob(data: Any, name: str, scope: Scope, depth: int, *, model_dir: Pat
         return "safetensors"
     compressed = _decompressor(head)
     if compressed is not None:
-        kind, inflate = compressed
-        plain = _inflate(data, inflate, kind)
+        kind, make = compressed
+        plain = _inflate(data, make, kind, head[:3], scope)
         inner = _scan_blob(memoryview(plain), PurePosixPath(name).stem, scope, depth + 1, model_dir=model_dir)
         return f"{kind}+{inner}"
-    if len(data) > 262 and bytes(data[257:262]) == b"ustar":
-        return _scan_tar(data, scope, depth)
     if len(data) == 0:
         return "empty"
-    if suffix in _INERT_SUFFIXES or PurePosixPath(name).name.lower() in _INERT_NAMES:
-        return "inert"
-    # A protocol 0/1 pickle has no header: it is one if it parses as one.
+    # A protocol 0/1 pickle has no header: a file is one if it parses as one, whatever else it also is
+    # (a tar whose first member name is a pickle, a "notes.txt" that pickle.load would run).
     probe = Scope(scope.path, scope.inner)
     try:
-        result = scan_pickle(data, probe, 0)
+        fmt = _scan_pickle_stream(data, probe, depth)
     except Unreadable:
-        if suffix in _PICKLE_SUFFIXES:
+        is_tar = len(data) > 262 and bytes(data[257:262]) == b"ustar"
+        if suffix in _PICKLE_SUFFIXES and not is_tar:
+            scope.extend(probe.findings)
             raise
-        return "unsupported"
-    scope.extend(probe.findings)
-    _after_pickle(data, result.end, scope, depth)
-    return "pickle"
+        # The opcodes before the failure would run under pickle.load: keep what is dangerous among them.
+        scope.extend(f for f in probe.findings if f.severity is Severity.CRITICAL)
+        if is_tar:
+            return _scan_tar(data, scope, depth)
+    else:
+        scope.extend(probe.findings)
+        scope.members[0] += probe.members[0]
+        return fmt
+    if suffix in _INERT_SUFFIXES or PurePosixPath(name).name.lower() in _INERT_NAMES:
+        return "inert"
+    return "unsupported"
+
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(data: Any, head: bytes) -> bool:
+    """HDF5's superblock is at 0 or, after a user block, at 512, 1024, 2048... bytes."""
+    if head.startswith(_HDF5_MAGIC):
+        return True
+    offset = 512
+    while offset + 8 <= min(len(data), 1 << 20):
+        if bytes(data[offset : offset + 8]) == _HDF5_MAGIC:
+            return True
+        offset *= 2
+    return False
 
 
 def _looks_safetensors(data: Any, head: bytes) -> bool:
     if len(head) < 9:
         return False
     n = struct.unpack_from("<Q", head)[0]
-    return 2 <= n <= len(data) - 8 and head[8:9] in (b"{", b" ")
+    return 2 <= n <= len(data) - 8 and head[8:9] in (b"{", b" ", b"\n", b"\t", b"\r")
 
 
-def _decompressor(head: bytes) -> tuple[str, Any] | None:
+def _decompressor(head: bytes) -> tuple[str, Callable[[], Any]] | None:
     if head.startswith(b"\x1f\x8b"):
-        return "gzip", zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return "gzip", lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)
     if head.startswith(b"BZh"):
-        return "bz2", bz2.BZ2Decompressor()
+        return "bz2", bz2.BZ2Decompressor
     if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz", lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        return "xz", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
     if head.startswith(b"\x5d\x00\x00"):
-        return "lzma", lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+        return "lzma", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
     if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
-        return "zlib", zlib.decompressobj()
+        return "zlib", zlib.decompressobj
     return None
 
 
-def _inflate(data: Any, inflate: Any, kind: str) -> bytes:
+def _inflate(data: Any, make: Callable[[], Any], kind: str, magic: bytes, scope: Scope) -> bytes:
+    """Inflate every member of a compressed stream (gzip, bz2 and xz files may hold several, and their
+    readers join them); bytes after the last member are a LOW finding."""
     out = bytearray()
+    pending: Any = data
+    while True:
+        inflate = make()
+        rest = _inflate_member(pending, inflate, kind, out)
+        if not rest:
+            return bytes(out)
+        if kind in ("gzip", "bz2", "xz") and bytes(rest[: len(magic)]) == magic:
+            pending = memoryview(rest)
+            continue
+        scope.add(
+            Severity.LOW,
+            "trailing-data",
+            "trailing bytes",
+            f"{len(rest)} bytes after the {kind} stream that no reader inflates",
+        )
+        return bytes(out)
+
+
+def _inflate_member(data: Any, inflate: Any, kind: str, out: bytearray) -> bytes:
     step = 1 << 20
     for start in range(0, len(data), step):
         chunk = bytes(data[start : start + step])
@@ -274,21 +325,23 @@ def _inflate(data: Any, inflate: Any, kind: str) -> bytes:
                     limit = MAX_DECOMPRESSED >> 30
                     raise Unreadable(f"{kind} stream inflates past {limit} GiB (a decompression bomb?)")
                 chunk = getattr(inflate, "unconsumed_tail", b"")
-                if getattr(inflate, "eof", False):
+                if inflate.eof:
                     break
         except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
             raise Unreadable(f"{kind} stream is corrupt: {exc}") from None
-        if getattr(inflate, "eof", False):
-            break
-    if not getattr(inflate, "eof", True):
+        if inflate.eof:
+            unused = bytes(inflate.unused_data)
+            return unused + bytes(data[start + step :])
+    if not inflate.eof:
         raise Unreadable(f"{kind} stream is truncated")
-    return bytes(out)
+    return b""
 
 
 # -- pickle sequences -----------------------------------------------------------------------------
 
 
-def _scan_pickles(data: Any, scope: Scope, depth: int) -> str:
+def _scan_pickle_stream(data: Any, scope: Scope, depth: int) -> str:
+    """A pickle file: one pickle and any that follow it, or a legacy ``torch.save`` (five in a row)."""
     first = scan_pickle(data, scope, 0)
     if first.value == TORCH_LEGACY_MAGIC:
         pos = first.end
@@ -300,20 +353,26 @@ def _scan_pickles(data: Any, scope: Scope, depth: int) -> str:
 
 
 def _after_pickle(data: Any, pos: int, scope: Scope, depth: int) -> None:
-    """Pickles written one after another are each scanned; other trailing bytes are a LOW finding."""
+    """Pickles written one after another are each scanned (a loader may call pickle.load again);
+    other trailing bytes are a LOW finding, plus any CRITICAL import reached before they stop parsing."""
     size = len(data)
     while pos < size:
-        if data[pos] == 0x80 and pos + 1 < size and data[pos + 1] <= 5:
-            pos = scan_pickle(data, scope.nested(f"pickle@{pos}"), pos).end
-            continue
-        scope.add(
-            Severity.LOW,
-            "trailing-data",
-            "trailing bytes",
-            f"{size - pos} bytes after the pickle's STOP that no pickle loader reads",
-            pos,
-        )
-        return
+        probe = Scope(scope.path, f"{scope.inner}!/pickle@{pos}" if scope.inner else f"pickle@{pos}")
+        try:
+            end = scan_pickle(data, probe, pos, depth=depth + 1).end
+        except Unreadable:
+            scope.extend(f for f in probe.findings if f.severity is Severity.CRITICAL)
+            scope.add(
+                Severity.LOW,
+                "trailing-data",
+                "trailing bytes",
+                f"{size - pos} bytes after the pickle's STOP that are not a pickle",
+                pos,
+            )
+            return
+        scope.members[0] += 1
+        scope.extend(probe.findings)
+        pos = end
 
 
 # -- NumPy ----------------------------------------------------------------------------------------
@@ -350,8 +409,10 @@ def _scan_npy(data: Any, scope: Scope, depth: int) -> None:
 def _has_object(descr: Any) -> bool:
     if isinstance(descr, str):
         return descr.lstrip("|<>=").startswith("O")
-    if isinstance(descr, (list, tuple)):
-        return any(_has_object(part) for part in descr)
+    if isinstance(descr, list):  # a structured dtype: [(name, type[, shape]), ...]
+        return any(_has_object(field[1]) for field in descr if isinstance(field, tuple) and len(field) >= 2)
+    if isinstance(descr, tuple) and len(descr) >= 1:  # (type, shape)
+        return _has_object(descr[0])
     return False
 
 
@@ -389,7 +450,7 @@ def _scan_zip(data: Any, name: str, scope: Scope, depth: int) -> str:
         raise Unreadable(f"zip archive is corrupt: {exc}") from None
     names = {info.filename for info in infos}
     kind = _zip_kind(names)
-    torch_data = {n.rsplit("/data/", 1)[0] for n in names if "/data/" in n} if kind == "pytorch" else set()
+    torch_data = {n.rpartition("/")[0] for n in names if n.endswith("/data.pkl")} if kind == "pytorch" else set()
     for info in infos:
         if info.is_dir():
             continue
@@ -441,7 +502,7 @@ def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, data: Any) ->
     try:
         with archive.open(info) as fh:
             return memoryview(fh.read())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, zlib.error) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, zlib.error, lzma.LZMAError) as exc:
         raise Unreadable(f"zip member {info.filename} cannot be read: {exc}") from None
 
 
