@@ -38,6 +38,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/encryption.py
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/audit.py
+	$(BIN)/python benchmarks/models.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

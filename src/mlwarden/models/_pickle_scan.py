@@ -584,6 +584,29 @@ def _skip_joblib_array(
     return pos + nbytes
 
 
+class _OverlayMemo(dict):  # type: ignore[type-arg]
+    """The memo of a shadow walk: reads fall through to the main walk's memo, writes stay here (no copy of
+    a memo that may hold thousands of entries for every array a joblib file holds)."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base: dict[Any, Any]) -> None:
+        super().__init__()
+        self.base = base
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.base
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return dict.__getitem__(self, key)
+        except KeyError:
+            return self.base[key]
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + len(self.base)
+
+
 def _shadow_scan(data: Any, pos: int, scope: Scope, depth: int, stack: list[Any], memo: dict[Any, Any]) -> None:
     """Read the array bytes as plain ``pickle.load`` would, going on from the same stack and memo, and keep
     any CRITICAL import it reaches: joblib treats the bytes as data, but ``pickle.load`` of the same file
@@ -592,7 +615,7 @@ def _shadow_scan(data: Any, pos: int, scope: Scope, depth: int, stack: list[Any]
         return
     shadow = Scope(scope.path, scope.inner)
     with contextlib.suppress(Unreadable, IndexError, struct.error, UnicodeDecodeError):
-        _walk(data, shadow, pos, False, depth + 1, len(data), list(stack), dict(memo))
+        _walk(data, shadow, pos, False, depth + 1, len(data), list(stack), _OverlayMemo(memo))
     for finding in shadow.findings:
         if finding.severity is Severity.CRITICAL:
             scope.add(

@@ -25,6 +25,7 @@ import io
 import lzma
 import mmap
 import os
+import re
 import stat
 import struct
 import tarfile
@@ -394,8 +395,15 @@ def _scan_npy(data: Any, scope: Scope, depth: int) -> None:
         raise Unreadable(f"unsupported npy format version {major}")
     if length > 1 << 20 or start + length > len(data):
         raise Unreadable("npy header length is out of range")
+    raw = bytes(data[start : start + length])
+    simple = _NPY_SIMPLE.fullmatch(raw)
+    if simple is not None:  # what numpy writes for a plain dtype: no need for the literal parser
+        if simple.group(1).lstrip(b"|<>=").startswith(b"O"):
+            result = scan_pickle(data, scope, start + length)
+            _after_pickle(data, result.end, scope, depth)
+        return
     try:
-        header = ast.literal_eval(bytes(data[start : start + length]).decode("utf-8" if major == 3 else "latin-1"))
+        header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
     except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
         raise Unreadable("npy header is not a Python literal") from None
     if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= header.keys():
@@ -404,6 +412,11 @@ def _scan_npy(data: Any, scope: Scope, depth: int) -> None:
         # numpy.load(allow_pickle=True) unpickles the rest of the file.
         result = scan_pickle(data, scope, start + length)
         _after_pickle(data, result.end, scope, depth)
+
+
+_NPY_SIMPLE = re.compile(
+    rb"\{'descr': '([|<>=]?[A-Za-z]\d*)', 'fortran_order': (?:True|False), 'shape': \((?:\d+, ?)*\d*\), \} *\n?"
+)
 
 
 def _has_object(descr: Any) -> bool:
