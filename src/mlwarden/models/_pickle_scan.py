@@ -98,15 +98,6 @@ def _truncated(what: str, at: int, size: int) -> None:
     raise Unreadable(f"pickle truncated: {what} at byte {at} runs past the end ({size} bytes)")
 
 
-def _text(raw: Any, n: int) -> Any:
-    if n > _STR_CAP:
-        return OPAQUE
-    try:
-        return bytes(raw).decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError:
-        raise Unreadable("pickle string is not valid UTF-8") from None
-
-
 def _quoted(raw: bytes, pos: int) -> str:
     if len(raw) < 2 or raw[0] != raw[-1] or raw[:1] not in (b"'", b'"'):
         raise Unreadable(f"pickle STRING at byte {pos} is not quoted")
@@ -226,6 +217,8 @@ def scan_pickle(
         raise Unreadable(f"pickle truncated: an opcode argument runs past the end ({size} bytes)") from None
     except UnicodeDecodeError:
         raise Unreadable("pickle string is not valid UTF-8") from None
+    except KeyError as exc:
+        raise Unreadable(f"pickle refers to memo entry {exc.args[0]!r}, which was never stored") from None
 
 
 def _walk(
@@ -248,19 +241,12 @@ def _walk(
         op = data[pos]
         pos += 1
         # -- values -----------------------------------------------------------------------------
-        if op == 0x94:  # MEMOIZE
-            if not stack:
-                raise Unreadable(f"pickle MEMOIZE on an empty stack at byte {at}")
+        if op == 0x94:  # MEMOIZE (an empty stack raises IndexError: reported as malformed)
             memo[len(memo)] = stack[-1]
-        elif op == 0x68:  # BINGET
-            key = data[pos]
+        elif op == 0x68:  # BINGET (an unknown key raises KeyError: reported as malformed)
+            stack.append(memo[data[pos]])
             pos += 1
-            if key not in memo:
-                raise Unreadable(f"pickle BINGET of unknown memo key {key} at byte {at}")
-            stack.append(memo[key])
         elif op == 0x71:  # BINPUT
-            if not stack:
-                raise Unreadable(f"pickle BINPUT on an empty stack at byte {at}")
             memo[data[pos]] = stack[-1]
             pos += 1
         elif op == 0x4B:  # BININT1
@@ -278,26 +264,29 @@ def _walk(
             pos += width
             if pos + n > size:
                 _truncated("BINUNICODE", at, size)
-            stack.append(_text(data[pos : pos + n], n))
+            stack.append(str(data[pos : pos + n], "utf-8", "surrogatepass") if n <= _STR_CAP else OPAQUE)
             pos += n
         elif op == 0x52:  # REDUCE
-            args = _pop(stack, at)
-            func = _pop(stack, at)
-            stack.append(_call(scope, func, args, at, "REDUCE"))
+            args = stack.pop()
+            func = stack.pop()
+            if type(func) is _Global:
+                stack.append(_Obj(func.name, args))
+            else:
+                stack.append(_call(scope, func, args, at, "REDUCE"))
         elif op == 0x4E:  # NONE
             stack.append(None)
         elif op == 0x28:  # MARK
             stack.append(MARK)
         elif op == 0x62:  # BUILD
-            state = _pop(stack, at)
-            target = _top(stack, at)
+            state = stack.pop()
+            target = stack[-1]
             if isinstance(target, _Obj):
                 target.state = state
                 if target.callee == _JOBLIB_WRAPPER:
                     pos = _skip_joblib_array(data, state, pos, at, scope, depth, stack, memo)
         elif op in (0x85, 0x86, 0x87):  # TUPLE1, TUPLE2, TUPLE3
             n = op - 0x84
-            if len(stack) < n or any(v is MARK for v in stack[-n:]):
+            if len(stack) < n:
                 raise Unreadable(f"pickle stack underflow at byte {at}")
             small = tuple(stack[-n:])
             del stack[-n:]
