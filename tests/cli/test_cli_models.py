@@ -462,3 +462,21 @@ def test_verify_a_file_signed_by_the_reference_tool(workspace: Any, tmp_path: Pa
     refused = workspace.run("model", "verify", "w.bin")
     assert refused.returncode == 3, show(refused)
     assert b"does not know" in refused.stderr
+
+
+def test_model_scan_starts_without_heavy_libraries(tmp_path: Path) -> None:
+    """`model scan` is run on every file a pipeline touches: it imports neither the catalog (SQLAlchemy) nor
+    the data and ML stacks (pandas, pyarrow, NumPy, scikit-learn, skops)."""
+    model = tmp_path / "m.pkl"
+    model.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=4))
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mlwarden", "model", "scan", str(model)],
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = set()
+    for line in proc.stderr.decode(errors="replace").splitlines():
+        if line.startswith("import time:") and "|" in line:
+            imported.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert not imported & {"sqlalchemy", "pandas", "pyarrow", "numpy", "sklearn", "skops", "h5py"}

@@ -12,7 +12,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,15 +186,3 @@ def _row(r: Any) -> ModelRow:
         stage_changed_at=r.stage_changed_at,
         stage_changed_by=r.stage_changed_by,
     )
-
-
-def iter_names(rows: list[ModelRow]) -> Iterator[tuple[str, list[ModelRow]]]:
-    """Rows grouped by model name (rows sorted by name, then version)."""
-    group: list[ModelRow] = []
-    for row in rows:
-        if group and group[0].name != row.name:
-            yield group[0].name, group
-            group = []
-        group.append(row)
-    if group:
-        yield group[0].name, group

@@ -97,9 +97,9 @@ def scan(
         if not path.exists() and not path.is_symlink():
             raise BadInput(f"{path} does not exist: give model files or folders to scan")
         if path.is_dir():
-            files.extend((p, _shown(p)) for p in _walk(path))
+            files.extend((p, str(p)) for p in _walk(path))
         else:
-            files.append((path, _shown(path)))
+            files.append((path, str(path)))
     sizes = [_size(p) for p, _ in files]
     advance = start_progress(sum(sizes), "scanning") if start_progress is not None else None
     results = []
@@ -108,10 +108,6 @@ def scan(
         if advance is not None:
             advance(size)
     return ScanReport(tuple(results), time.perf_counter() - started)
-
-
-def _shown(path: Path) -> str:
-    return str(path)
 
 
 def _size(path: Path) -> int:

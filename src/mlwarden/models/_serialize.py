@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mlwarden._fsio import atomic_write
 from mlwarden.errors import BadInput, SignatureError, UnsafeModel
 from mlwarden.models._allowlist import is_allowed
-from mlwarden.models._findings import FileScan, Severity
+from mlwarden.models._findings import FileScan
 from mlwarden.models._scanner import scan_bytes
 from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, verify_bundle
 
@@ -210,7 +210,3 @@ def refuse_unsafe(result: FileScan) -> None:
             + (f" and {more} more finding{'s' * (more > 1)}" if more else "")
             + "; it was not loaded (see `mlwarden model scan`)"
         )
-
-
-def worst_severity(result: FileScan) -> Severity | None:
-    return max((f.severity for f in result.findings), default=None)
