@@ -760,3 +760,32 @@ def test_verified_export_matches_model_signing_format(ws: Workspace, tmp_path: P
     verified = verify_model(target, signature.read_bytes(), public)
     assert verified.provenance == ws.models.info("credit-x").provenance
     assert verified.model_name == "credit-x.skops"
+
+
+def test_concurrent_registrations_get_distinct_signed_numbers(fresh: Workspace, fresh_settings: Settings) -> None:
+    """Writers racing for the next number each end with their own version, whose signed provenance names it."""
+    import threading
+
+    blobs = [tiny_model(1.0 + i) for i in range(6)]
+    made: list[int] = []
+    errors: list[BaseException] = []
+
+    def register(blob: bytes) -> None:
+        try:
+            with Workspace.open(settings=fresh_settings) as mine:
+                made.append(mine.models.register("race", blob).version)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(b,)) for b in blobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(made) == list(range(1, len(blobs) + 1))
+    with Workspace.open(settings=fresh_settings) as ws:
+        for version in made:
+            _, verified = ws.models.verify("race", version)
+            assert verified.provenance is not None
+            assert verified.provenance["model"] == {"name": "race", "version": version}

@@ -1,7 +1,9 @@
 """The model registry's rows: each model version, its signature, provenance and stage.
 
-A version is numbered inside the writing transaction, and the ``(name, version)`` unique
-constraint turns a lost race into a retry, as for datasets. Promoting a version to
+A version's number is signed into its provenance before it is recorded, so the writing
+transaction only confirms it: when another writer took it first (the number moved on, or the
+``(name, version)`` unique constraint fired), :meth:`ModelCatalog.add` says so and the registry
+signs again with the next number. Promoting a version to
 ``production`` archives the model's other production version in the same transaction, so a
 model has at most one production version at any time.
 """
@@ -10,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +20,12 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from mlwarden.catalog._tables import model_versions
-from mlwarden.errors import BadInput, IntegrityError, NotFound, Unavailable
+from mlwarden.errors import BadInput, IntegrityError, NotFound
 
 __all__ = ["STAGES", "ModelCatalog", "ModelRow", "NewModel"]
 
 STAGES = ("none", "staging", "production", "archived")
 _M = model_versions.c
-_RETRIES = 8
 
 
 @dataclass(frozen=True)
@@ -69,36 +68,32 @@ class ModelCatalog:
     def add(self, name: str, new: NewModel, *, version: int) -> ModelRow | None:
         """Record ``new`` as version ``version`` of ``name``; ``None`` when that number was taken meanwhile
         (the caller signed the number into the provenance, so it signs again with the next one)."""
-        for attempt in range(_RETRIES):
-            try:
-                with self._transaction(write=True) as conn:
-                    number = (conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar() or 0) + 1
-                    if number != version:
-                        return None
-                    conn.execute(
-                        insert(model_versions).values(
-                            name=name,
-                            version=number,
-                            object_id=new.object_id,
-                            sha256=new.sha256,
-                            size=new.size,
-                            format=new.format,
-                            signature=new.signature,
-                            signing_key=new.signing_key,
-                            provenance_json=_dump(new.provenance),
-                            input_schema_json=_dump(new.input_schema),
-                            metrics_json=_dump(new.metrics),
-                            stage="none",
-                            created_at=new.created_at,
-                            created_by=new.created_by,
-                        )
+        try:
+            with self._transaction(write=True) as conn:
+                number = (conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar() or 0) + 1
+                if number != version:
+                    return None
+                conn.execute(
+                    insert(model_versions).values(
+                        name=name,
+                        version=number,
+                        object_id=new.object_id,
+                        sha256=new.sha256,
+                        size=new.size,
+                        format=new.format,
+                        signature=new.signature,
+                        signing_key=new.signing_key,
+                        provenance_json=_dump(new.provenance),
+                        input_schema_json=_dump(new.input_schema),
+                        metrics_json=_dump(new.metrics),
+                        stage="none",
+                        created_at=new.created_at,
+                        created_by=new.created_by,
                     )
-                    return self._one(conn, name, number)
-            except SqlIntegrityError:
-                if attempt == _RETRIES - 1:
-                    raise Unavailable("the catalog is too busy: could not number a new model version") from None
-                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
-        raise AssertionError("unreachable")
+                )
+                return self._one(conn, name, number)
+        except SqlIntegrityError:  # another writer took the number first (PostgreSQL's read committed)
+            return None
 
     def get(self, name: str, version: int | None = None) -> ModelRow:
         """A version of ``name``; the newest when ``version`` is None."""

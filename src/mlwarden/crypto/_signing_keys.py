@@ -89,15 +89,20 @@ class ModelSigningKeys:
         body = json.dumps({"version": _INDEX_VERSION, "keys": keys}, sort_keys=True, separators=(",", ":"))
         return hmac.new(self._mac_key, body.encode(), hashlib.sha256).hexdigest()
 
-    def _read(self) -> list[SigningKeyInfo]:
+    def _read(self, *, locked: bool = False) -> list[SigningKeyInfo]:
+        """The index, checked. ``locked``: the caller holds the keys' lock (no other writer is midway)."""
         try:
             doc = json.loads(self._index.read_bytes())
         except FileNotFoundError:
-            if any(True for _ in self._store.object_ids()):
-                raise IntegrityError(
-                    f"{self._index} is missing although model-signing keys exist; restore it from a backup"
-                ) from None
-            return []
+            if not any(True for _ in self._store.object_ids()):
+                return []
+            if not locked:
+                # The first key's private half is written before the index: wait for a writer midway.
+                with file_lock(self._lock, exclusive=False):
+                    return self._read(locked=True)
+            raise IntegrityError(
+                f"{self._index} is missing although model-signing keys exist; restore it from a backup"
+            ) from None
         except ValueError:
             raise IntegrityError(f"{self._index} is damaged; restore it from a backup") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list) or doc.get("version") != _INDEX_VERSION:
@@ -147,7 +152,7 @@ class ModelSigningKeys:
             if info.state == "active":
                 return info, self._private(info)
         with file_lock(self._lock, exclusive=True):
-            keys = self._read()
+            keys = self._read(locked=True)
             for info in keys:
                 if info.state == "active":
                     return info, self._private(info)
@@ -195,7 +200,7 @@ class ModelSigningKeys:
     def rotate(self, *, by: str) -> tuple[SigningKeyInfo, SigningKeyInfo | None]:
         """Make a new active key; the old one is retired (its signatures stay valid). Returns (new, old)."""
         with file_lock(self._lock, exclusive=True):
-            keys = self._read()
+            keys = self._read(locked=True)
             now = _timestamp(self._clock())
             old = next((k for k in keys if k.state == "active"), None)
             keys = [
@@ -210,7 +215,7 @@ class ModelSigningKeys:
     def revoke(self, key_id: str, *, by: str) -> SigningKeyInfo:
         """Revoke a key: nothing it signed verifies any more, and its private half is shredded."""
         with file_lock(self._lock, exclusive=True):
-            keys = self._read()
+            keys = self._read(locked=True)
             matches = [k for k in keys if k.key_id.startswith(key_id.lower())] if len(key_id) >= 8 else []
             if len(matches) != 1:
                 raise BadInput(f"{key_id!r} names no single model-signing key; see `mlwarden model keys`")
