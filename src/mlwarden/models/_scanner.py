@@ -235,11 +235,12 @@ def _scan_blob(data: Any, name: str, scope: Scope, depth: int, *, model_dir: Pat
     probe = Scope(scope.path, scope.inner)
     try:
         fmt = _scan_pickle_stream(data, probe, depth)
-    except Unreadable:
+    except Unreadable as exc:
         is_tar = len(data) > 262 and bytes(data[257:262]) == b"ustar"
         if suffix in _PICKLE_SUFFIXES and not is_tar:
             scope.extend(probe.findings)
-            raise
+            why = f"a {suffix} file that is neither a readable pickle nor another known format ({exc})"
+            raise Unreadable(why) from None
         # The opcodes before the failure would run under pickle.load: keep what is dangerous among them.
         scope.extend(f for f in probe.findings if f.severity is Severity.CRITICAL)
         if is_tar:
