@@ -119,10 +119,6 @@ def _pop(stack: list[Any], pos: int) -> Any:
     return stack.pop()
 
 
-def _callee(value: Any) -> str | None:
-    return value.name if isinstance(value, _Global) else None
-
-
 def _dtype_code(dtype: Any) -> tuple[str, int] | None:
     """``(kind, digits)`` of a pickled ``numpy.dtype`` (args ``('f8', False, True)``), or None."""
     if not isinstance(dtype, _Obj) or dtype.callee != "numpy.dtype" or not isinstance(dtype.args, tuple):

@@ -131,7 +131,6 @@ def scan_file(path: str | os.PathLike[str], *, shown: str | None = None) -> File
     """Scan one file. Never raises for the file's content: problems become the result's error."""
     path = Path(path)
     label = shown or str(path)
-    scope = Scope(label)
     try:
         st = path.stat()
     except OSError as exc:
@@ -140,36 +139,33 @@ def scan_file(path: str | os.PathLike[str], *, shown: str | None = None) -> File
         return FileScan(label, "unsupported", 0, (), "not a regular file (a folder link, device or socket)")
     try:
         with _mapped(path, st.st_size) as data:
-            fmt = _scan_blob(data, path.name, scope, 0, model_dir=path.parent)
-    except Unreadable as exc:
-        return FileScan(label, "unreadable", st.st_size, tuple(scope.findings), str(exc), scope.members[0] + 1)
+            return _scan_buffer(data, label, path.name, path.parent)
     except OSError as exc:
-        return FileScan(label, "unreadable", st.st_size, tuple(scope.findings), f"cannot read: {exc.strerror or exc}")
-    except (RecursionError, MemoryError, ValueError, TypeError, KeyError, IndexError, struct.error) as exc:
-        return FileScan(label, "unreadable", st.st_size, tuple(scope.findings), _scanner_failed(exc))
-    if fmt == "unsupported":
-        return FileScan(
-            label,
-            fmt,
-            st.st_size,
-            tuple(scope.findings),
-            "unsupported format: not a pickle, joblib, PyTorch, NumPy, zip, tar, Keras, ONNX, safetensors or "
-            "skops file, so it was not scanned",
-        )
-    return FileScan(label, fmt, st.st_size, tuple(scope.findings), None, scope.members[0] + 1)
+        return FileScan(label, "unreadable", st.st_size, (), f"cannot read: {exc.strerror or exc}")
 
 
 def scan_bytes(data: bytes, name: str = "<bytes>") -> FileScan:
     """Scan an in-memory model file (one fetched from the encrypted registry, say)."""
-    scope = Scope(name)
+    return _scan_buffer(memoryview(data), name, name, None)
+
+
+def _scan_buffer(data: Any, label: str, name: str, model_dir: Path | None) -> FileScan:
+    """The result for one whole file's bytes; the scanner's own failures become its error (fail closed)."""
+    scope = Scope(label)
+    size = len(data)
     try:
-        fmt = _scan_blob(memoryview(data), name, scope, 0, model_dir=None)
+        fmt = _scan_blob(data, name, scope, 0, model_dir=model_dir)
     except Unreadable as exc:
-        return FileScan(name, "unreadable", len(data), tuple(scope.findings), str(exc), scope.members[0] + 1)
+        return FileScan(label, "unreadable", size, tuple(scope.findings), str(exc), scope.members[0] + 1)
     except (RecursionError, MemoryError, ValueError, TypeError, KeyError, IndexError, struct.error) as exc:
-        return FileScan(name, "unreadable", len(data), tuple(scope.findings), _scanner_failed(exc))
-    error = None if fmt != "unsupported" else "unsupported format, so it was not scanned"
-    return FileScan(name, fmt, len(data), tuple(scope.findings), error, scope.members[0] + 1)
+        return FileScan(label, "unreadable", size, tuple(scope.findings), _scanner_failed(exc))
+    error = None
+    if fmt == "unsupported":
+        error = (
+            "unsupported format: not a pickle, joblib, PyTorch, NumPy, zip, tar, Keras, ONNX, safetensors or "
+            "skops file, so it was not scanned"
+        )
+    return FileScan(label, fmt, size, tuple(scope.findings), error, scope.members[0] + 1)
 
 
 def _scanner_failed(exc: BaseException) -> str:
