@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mlwarden._fsio import atomic_write, file_lock
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._keyring import Keyring, _timestamp
-from mlwarden.errors import BadInput, IntegrityError, NotFound, Shredded
+from mlwarden.errors import BadInput, IntegrityError, NotFound, Shredded, SignatureError
 
 __all__ = ["ModelSigningKeys", "SigningKeyInfo", "public_key_id"]
 
@@ -145,6 +145,17 @@ class ModelSigningKeys:
             if hmac.compare_digest(info.key_id, key_id):
                 return info
         raise NotFound(f"no model-signing key {key_id[:12]} in this workspace")
+
+    def verification_key(self, key_id: str) -> ec.EllipticCurvePublicKey:
+        """The public key to verify a signature by ``key_id``: :class:`SignatureError` when this workspace
+        does not know the key or has revoked it (a retired key still verifies what it signed)."""
+        try:
+            info = self.find(key_id)
+        except NotFound:
+            raise SignatureError(f"signed by an unknown key {key_id[:12]}: this workspace does not know it") from None
+        if info.state == "revoked":
+            raise SignatureError(f"signed by key {key_id[:12]}, revoked at {info.changed_at} by {info.changed_by}")
+        return info.public_key()
 
     def active(self, *, by: str) -> tuple[SigningKeyInfo, ec.EllipticCurvePrivateKey]:
         """The key that signs now (made on first use)."""

@@ -25,6 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from mlwarden._fsio import atomic_write
 from mlwarden.catalog._models import STAGES, ModelRow, NewModel
 from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
@@ -314,21 +316,15 @@ class ModelRegistry:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _key(self, row: ModelRow) -> Any:
-        from mlwarden.models._serialize import load_public_key
-
+    def _key(self, row: ModelRow) -> ec.EllipticCurvePublicKey:
+        """The workspace key that signed ``row`` (the one the catalog names), unless unknown or revoked."""
         key_id = bundle_key_id(row.signature.encode())
         if not hmac.compare_digest(key_id, row.signing_key):
             raise SignatureError(f"{row.name}@{row.version}: the signature's key differs from the catalog's")
         try:
-            info = self._signing_keys.find(key_id)
-        except NotFound:
-            raise SignatureError(f"{row.name}@{row.version} is signed by key {key_id[:12]}, unknown here") from None
-        if info.state == "revoked":
-            raise SignatureError(
-                f"{row.name}@{row.version} is signed by key {key_id[:12]}, revoked at {info.changed_at}"
-            )
-        return load_public_key(info.public_key())
+            return self._signing_keys.verification_key(key_id)
+        except SignatureError as exc:
+            raise SignatureError(f"{row.name}@{row.version}: {exc}") from None
 
     def _decrypt(self, row: ModelRow) -> bytes:
         object_id = bytes.fromhex(row.object_id)

@@ -148,16 +148,7 @@ def load_verified(
 
 def workspace_key(workspace: Workspace, bundle: bytes) -> ec.EllipticCurvePublicKey:
     """The workspace key that made ``bundle``; :class:`SignatureError` when unknown or revoked."""
-    from mlwarden.errors import NotFound
-
-    key_id = bundle_key_id(bundle)
-    try:
-        info = workspace.signing_keys.find(key_id)
-    except NotFound:
-        raise SignatureError(f"signed by key {key_id[:12]}, which this workspace does not know") from None
-    if info.state == "revoked":
-        raise SignatureError(f"signed by key {key_id[:12]}, revoked at {info.changed_at} by {info.changed_by}")
-    return info.public_key()
+    return workspace.signing_keys.verification_key(bundle_key_id(bundle))
 
 
 def load_bytes(data: bytes, name: str, bundle: bytes, public_key: ec.EllipticCurvePublicKey) -> LoadedModel:
