@@ -96,45 +96,21 @@ def model_sign(
     ctx: Context, path: Path, output: Path | None, dataset: str | None, provenance_file: Path | None
 ) -> None:
     """Sign a model file or folder (OpenSSF model-signing format) with its provenance."""
-    from mlwarden._fsio import atomic_write
-    from mlwarden.models._signing import sign_model
+    from mlwarden.models._files import sign_path
     from mlwarden.store import parse_ref
 
-    signature = output or _beside(path)
     provenance: dict[str, Any] = {}
     if provenance_file is not None:
         try:
-            extra = json.loads(provenance_file.read_text())
+            provenance = json.loads(provenance_file.read_text())
         except (ValueError, UnicodeDecodeError):
             fail(f"{provenance_file} is not JSON")
-        if not isinstance(extra, dict):
+        if not isinstance(provenance, dict):
             fail(f"{provenance_file} must hold a JSON object")
-        provenance.update(extra)
+    ref = parse_ref(dataset) if dataset is not None else None
     ws = open_workspace(ctx)
-    if dataset is not None:
-        name, version = parse_ref(dataset)
-        info = ws.datasets.info(name, version)
-        provenance["dataset"] = {"name": info.name, "version": info.version, "sha256": info.sha256, "rows": info.rows}
-    with ws.gate.act("model.register", f"model:{path.name}", what="sign") as act:
-        key, private = ws.signing_keys.active(by=ws.principal.name)
-        from mlwarden import __version__
-        from mlwarden.crypto._keyring import _timestamp, utc_now
-
-        provenance.setdefault("signed_by", ws.principal.name)
-        provenance.setdefault("signed_at", _timestamp(utc_now()))
-        provenance.setdefault("code", {"mlwarden": __version__})
-        inside = signature.resolve().is_relative_to(path.resolve()) and path.is_dir()
-        ignore = [signature.resolve().relative_to(path.resolve()).as_posix()] if inside else []
-        bundle = sign_model(path, private, provenance=provenance, ignore=ignore)
-        atomic_write(signature, bundle, mode=0o644)
-        act.record(signing_key=key.key_id[:16], signature=str(signature))
+    signature, key = sign_path(ws, path, signature=output, provenance=provenance, dataset=ref)
     click.echo(f"signed {path} with key {key.key_id[:12]} -> {signature}", err=True)
-
-
-def _beside(path: Path) -> Path:
-    """``PATH.sig`` beside the file or folder (``.`` and ``..`` are resolved to their real name first)."""
-    real = path.resolve() if path.name in ("", ".", "..") else path
-    return real.with_name(real.name + ".sig")
 
 
 @model.command("verify")
@@ -151,30 +127,16 @@ def model_verify(ctx: Context, target: str, signature: Path | None, key: Path | 
     \b
     A changed byte, an added, removed or renamed file, or an unknown or revoked key fail.
     """
-    from mlwarden.errors import SignatureError
-    from mlwarden.models._serialize import load_public_key, workspace_key
-    from mlwarden.models._signing import verify_model
+    from mlwarden.models._files import verify_path
 
     path = Path(target)
     if not path.exists() and signature is None and key is None:
         _verify_registered(ctx, target, as_json)
         return
-    sig_path = signature or _beside(path)
-    try:
-        bundle = sig_path.read_bytes()
-    except OSError:
-        raise SignatureError(f"no signature at {sig_path} (sign with `mlwarden model sign {path}`)") from None
-    inside = path.is_dir() and sig_path.resolve().is_relative_to(path.resolve())
-    ignore = [sig_path.resolve().relative_to(path.resolve()).as_posix()] if inside else []
     if key is not None:
-        public = load_public_key(key)
-        verified = verify_model(path, bundle, public, ignore=ignore)
+        verified = verify_path(path, signature=signature, public_key=key)
     else:
-        ws = open_workspace(ctx)
-        with ws.gate.act("model.read", f"model:{path.name}", what="verify") as act:
-            public = workspace_key(ws, bundle)
-            verified = verify_model(path, bundle, public, ignore=ignore)
-            act.record(signing_key=verified.key_id[:16], root=verified.root_digest[:16])
+        verified = verify_path(path, signature=signature, workspace=open_workspace(ctx))
     if as_json:
         emit_json(
             {

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mlwarden.models._files import sign_path, verify_path
 from mlwarden.models._findings import FileScan, Finding, ScanReport, Severity
 from mlwarden.models._scanner import scan, scan_bytes, scan_file
 from mlwarden.models._serialize import LoadedModel, dumps, load, load_public_key, load_verified, save
@@ -46,7 +47,9 @@ __all__ = [
     "scan_bytes",
     "scan_file",
     "sign_model",
+    "sign_path",
     "verify_model",
+    "verify_path",
 ]
 
 

@@ -31,7 +31,7 @@ from mlwarden.errors import BadInput, SignatureError, UnsafeModel
 from mlwarden.models._allowlist import is_allowed
 from mlwarden.models._findings import FileScan
 from mlwarden.models._scanner import scan_bytes
-from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, verify_bundle
+from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, signature_path, verify_bundle
 
 if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
@@ -128,7 +128,7 @@ def load_verified(
     """:func:`load`, also returning what the signature vouched for (provenance) and the scan."""
     path = Path(path)
     data = _read(path, "model file")
-    sig_path = Path(signature) if signature is not None else path.with_name(path.name + ".sig")
+    sig_path = Path(signature) if signature is not None else signature_path(path)
     try:
         bundle = sig_path.read_bytes()
     except FileNotFoundError:

@@ -93,6 +93,7 @@ __all__ = [
     "key_id",
     "sign_digests",
     "sign_model",
+    "signature_path",
     "verify_bundle",
     "verify_model",
 ]
@@ -323,6 +324,19 @@ def hash_model(path: Path, *, ignore: Sequence[str] = (), workers: int | None = 
         if name != SINGLE_FILE and (problem := _check_name(name)) is not None:
             raise BadInput(f"model file {_display(name)} cannot be signed: its name {problem}")
     return _hash_files(files, workers)
+
+
+def signature_path(path: Path) -> Path:
+    """``PATH.sig`` beside the file or folder (``.`` and ``..`` resolved to their real name first)."""
+    real = path.resolve() if path.name in ("", ".", "..") else path
+    return real.with_name(real.name + ".sig")
+
+
+def signature_ignore(path: Path, signature: Path) -> list[str]:
+    """The signature file's relative path when it lies inside the model folder (left out of the hashes)."""
+    if not path.is_dir() or not signature.resolve().is_relative_to(path.resolve()):
+        return []
+    return [signature.resolve().relative_to(path.resolve()).as_posix()]
 
 
 def _model_name(path: Path) -> str:

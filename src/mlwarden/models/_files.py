@@ -1,0 +1,83 @@
+"""Signing and verifying model files and folders on disk with a workspace's keys, through its gate.
+
+``mlwarden model sign`` and ``model verify`` are these two functions: the signature goes to
+``PATH.sig`` beside the model unless another path is given (inside a folder, it is left out of the
+hashes), the provenance records who signed and when, and each call is an audited ``model.register``
+or ``model.read`` decision on the model's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlwarden._fsio import atomic_write
+from mlwarden.crypto._signing_keys import SigningKeyInfo
+from mlwarden.errors import SignatureError
+from mlwarden.models._serialize import PublicKeySource, load_public_key, workspace_key
+from mlwarden.models._signing import VerifiedModel, sign_model, signature_ignore, signature_path, verify_model
+
+if TYPE_CHECKING:
+    from mlwarden._workspace import Workspace
+
+__all__ = ["sign_path", "verify_path"]
+
+
+def sign_path(
+    workspace: Workspace,
+    path: str | os.PathLike[str],
+    *,
+    signature: str | os.PathLike[str] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    dataset: tuple[str, int | None] | None = None,
+) -> tuple[Path, SigningKeyInfo]:
+    """Sign a model file or folder with the workspace's active key; returns the signature's path and the key.
+
+    ``dataset`` (name, version) records that workspace dataset version and its SHA-256 as the data.
+    """
+    from mlwarden import __version__
+    from mlwarden.crypto._keyring import _timestamp, utc_now
+
+    path = Path(path)
+    target = Path(signature) if signature is not None else signature_path(path)
+    signed: dict[str, Any] = dict(provenance or {})
+    if dataset is not None:
+        info = workspace.datasets.info(*dataset)
+        signed["dataset"] = {"name": info.name, "version": info.version, "sha256": info.sha256, "rows": info.rows}
+    with workspace.gate.act("model.register", f"model:{path.name}", what="sign") as act:
+        key, private = workspace.signing_keys.active(by=workspace.principal.name)
+        signed.setdefault("signed_by", workspace.principal.name)
+        signed.setdefault("signed_at", _timestamp(utc_now()))
+        signed.setdefault("code", {"mlwarden": __version__})
+        bundle = sign_model(path, private, provenance=signed, ignore=signature_ignore(path, target))
+        atomic_write(target, bundle, mode=0o644)
+        act.record(signing_key=key.key_id[:16], signature=str(target))
+    return target, key
+
+
+def verify_path(
+    path: str | os.PathLike[str],
+    *,
+    signature: str | os.PathLike[str] | None = None,
+    public_key: PublicKeySource | None = None,
+    workspace: Workspace | None = None,
+) -> VerifiedModel:
+    """Verify a signed model file or folder with ``public_key`` alone, or with the workspace's key that
+    signed it (refused when unknown or revoked; the check is an audited ``model.read``)."""
+    path = Path(path)
+    sig_path = Path(signature) if signature is not None else signature_path(path)
+    try:
+        bundle = sig_path.read_bytes()
+    except OSError:
+        raise SignatureError(f"no signature at {sig_path} (sign with `mlwarden model sign {path}`)") from None
+    ignore = signature_ignore(path, sig_path)
+    if public_key is not None:
+        return verify_model(path, bundle, load_public_key(public_key), ignore=ignore)
+    if workspace is None:
+        raise SignatureError("no key to verify the signature with: pass public_key= or a workspace")
+    with workspace.gate.act("model.read", f"model:{path.name}", what="verify") as act:
+        verified = verify_model(path, bundle, workspace_key(workspace, bundle), ignore=ignore)
+        act.record(signing_key=verified.key_id[:16], root=verified.root_digest[:16])
+    return verified
