@@ -79,22 +79,8 @@ class ModelVersion:
 
 
 def _version(row: ModelRow) -> ModelVersion:
-    return ModelVersion(
-        name=row.name,
-        version=row.version,
-        sha256=row.sha256,
-        size=row.size,
-        format=row.format,
-        stage=row.stage,
-        signing_key=row.signing_key,
-        provenance=row.provenance,
-        input_schema=row.input_schema,
-        metrics=row.metrics,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        stage_changed_at=row.stage_changed_at,
-        stage_changed_by=row.stage_changed_by,
-    )
+    """The public record of a catalog row: every field but where the bytes are and the signature itself."""
+    return ModelVersion(**{f.name: getattr(row, f.name) for f in dataclasses.fields(ModelVersion)})
 
 
 class ModelRegistry:
