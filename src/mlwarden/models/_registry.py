@@ -276,7 +276,10 @@ class ModelRegistry:
         with self._gate.act(permission, f"model:{name}", version=version, what="load") as act:
             row = self._rows.get(name, version)
             data = self._decrypt(row)
-            loaded = load_bytes(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+            # _decrypt has checked the bytes against the catalog's SHA-256: hash them once.
+            loaded = load_bytes(
+                data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row), sha256=row.sha256
+            )
             _check_binding(row, loaded.signature)
             act.record(version=row.version, sha256=row.sha256)
         return loaded
@@ -287,7 +290,7 @@ class ModelRegistry:
         with self._gate.act("model.read", f"model:{name}", version=version, what="export") as act:
             row = self._rows.get(name, version)
             data = self._decrypt(row)
-            verified = check_signature(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+            verified = check_signature(row.sha256, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
             _check_binding(row, verified)
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"{row.name}.{row.format}"
@@ -335,7 +338,7 @@ class ModelRegistry:
 
     def _verified(self, row: ModelRow) -> VerifiedModel:
         data = self._decrypt(row)
-        verified = check_signature(data, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
+        verified = check_signature(row.sha256, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
         _check_binding(row, verified)
         refuse_unsafe(scan_bytes(data, f"{row.name}.{row.format}"))
         return verified

@@ -151,9 +151,13 @@ def workspace_key(workspace: Workspace, bundle: bytes) -> ec.EllipticCurvePublic
     return workspace.signing_keys.verification_key(bundle_key_id(bundle))
 
 
-def load_bytes(data: bytes, name: str, bundle: bytes, public_key: ec.EllipticCurvePublicKey) -> LoadedModel:
-    """The one load over bytes already in memory (a file, or a model decrypted from the registry)."""
-    verified = check_signature(data, name, bundle, public_key)
+def load_bytes(
+    data: bytes, name: str, bundle: bytes, public_key: ec.EllipticCurvePublicKey, *, sha256: str | None = None
+) -> LoadedModel:
+    """The one load over bytes already in memory (a file, or a model decrypted from the registry, whose
+    ``sha256`` the caller has already computed)."""
+    digest = sha256 or hashlib.sha256(data).hexdigest()
+    verified = check_signature(digest, name, bundle, public_key)
     result = scan_bytes(data, name)
     refuse_unsafe(result)
     if result.format != "skops":
@@ -172,18 +176,19 @@ def load_bytes(data: bytes, name: str, bundle: bytes, public_key: ec.EllipticCur
         model = sio.loads(data, trusted=untrusted)
     except Exception as exc:
         raise UnsafeModel(f"{name} could not be loaded by skops: {type(exc).__name__}: {exc}") from None
-    return LoadedModel(model, verified, result, hashlib.sha256(data).hexdigest())
+    return LoadedModel(model, verified, result, digest)
 
 
-def check_signature(data: bytes, name: str, bundle: bytes, public_key: ec.EllipticCurvePublicKey) -> VerifiedModel:
+def check_signature(
+    digest: str, name: str, bundle: bytes, public_key: ec.EllipticCurvePublicKey
+) -> VerifiedModel:
     """Verify ``bundle`` with ``public_key`` and that it signs exactly one file (a single-file model, whose
-    one resource model-signing names ``"."``) with these bytes."""
+    one resource model-signing names ``"."``) whose SHA-256 is ``digest``."""
     verified = verify_bundle(bundle, public_key)
     names = [n for n, _ in verified.files]
     if names != [SINGLE_FILE]:
         signed = ", ".join(names[:3]) or "nothing"
         raise SignatureError(f"the signature covers a folder ({signed}), not the single model file {name}")
-    digest = hashlib.sha256(data).hexdigest()
     if not hmac.compare_digest(digest, verified.files[0][1]):
         raise SignatureError(f"model file {name} changed since signing (sha256 {digest[:16]}...)")
     return verified
