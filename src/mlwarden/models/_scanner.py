@@ -91,22 +91,20 @@ def scan(
     callback that is told the bytes of each file as it is done.
     """
     started = time.perf_counter()
-    files: list[tuple[Path, str]] = []
+    files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists() and not path.is_symlink():
             raise BadInput(f"{path} does not exist: give model files or folders to scan")
-        if path.is_dir():
-            files.extend((p, str(p)) for p in _walk(path))
-        else:
-            files.append((path, str(path)))
-    sizes = [_size(p) for p, _ in files]
-    advance = start_progress(sum(sizes), "scanning") if start_progress is not None else None
+        files.extend(_walk(path) if path.is_dir() else [path])
+    # Sizes are needed up front only for a progress bar (scan_file stats each file anyway).
+    advance = start_progress(sum(_size(p) for p in files), "scanning") if start_progress is not None else None
     results = []
-    for (path, shown), size in zip(files, sizes, strict=True):
-        results.append(scan_file(path, shown=shown))
+    for path in files:
+        result = scan_file(path)
+        results.append(result)
         if advance is not None:
-            advance(size)
+            advance(result.size)
     return ScanReport(tuple(results), time.perf_counter() - started)
 
 
@@ -127,10 +125,10 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name  # reported as unsupported, not silently left out
 
 
-def scan_file(path: str | os.PathLike[str], *, shown: str | None = None) -> FileScan:
+def scan_file(path: str | os.PathLike[str]) -> FileScan:
     """Scan one file. Never raises for the file's content: problems become the result's error."""
     path = Path(path)
-    label = shown or str(path)
+    label = str(path)
     try:
         st = path.stat()
     except OSError as exc:
