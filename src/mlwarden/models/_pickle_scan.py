@@ -210,7 +210,10 @@ def scan_pickle(
     try:
         return _walk(data, scope, pos, persistent_ids, depth, size, [], {})
     except (IndexError, struct.error):
-        raise Unreadable(f"pickle truncated: an opcode argument runs past the end ({size} bytes)") from None
+        raise Unreadable(
+            f"pickle truncated or malformed: an opcode's argument runs past the end ({size} bytes) "
+            "or its operand is missing from the stack"
+        ) from None
     except UnicodeDecodeError:
         raise Unreadable("pickle string is not valid UTF-8") from None
     except KeyError as exc:
@@ -290,14 +293,7 @@ def _walk(
         elif op in (0x72, 0x6A):  # LONG_BINPUT, LONG_BINGET
             key = unpack_from("<I", data, pos)[0]
             pos += 4
-            if op == 0x72:
-                if not stack:
-                    raise Unreadable(f"pickle LONG_BINPUT on an empty stack at byte {at}")
-                memo[key] = stack[-1]
-            elif key in memo:
-                stack.append(memo[key])
-            else:
-                raise Unreadable(f"pickle LONG_BINGET of unknown memo key {key} at byte {at}")
+            _memo_op(op == 0x72, key, stack, memo)
         elif op == 0x89:  # NEWFALSE
             stack.append(False)
         elif op == 0x74:  # TUPLE
@@ -446,15 +442,7 @@ def _walk(
             stack.append(raw.decode("raw-unicode-escape", "replace"))
         elif op in (0x70, 0x67):  # PUT, GET
             raw, pos = _line(data, pos, size)
-            key = _int_line(raw, at)
-            if op == 0x70:
-                if not stack:
-                    raise Unreadable(f"pickle PUT on an empty stack at byte {at}")
-                memo[key] = stack[-1]
-            elif key in memo:
-                stack.append(memo[key])
-            else:
-                raise Unreadable(f"pickle GET of unknown memo key {key} at byte {at}")
+            _memo_op(op == 0x70, _int_line(raw, at), stack, memo)
         elif op == 0x92:  # NEWOBJ_EX
             _pop(stack, at)  # kwargs
             args = _pop(stack, at)
@@ -501,6 +489,15 @@ def _walk(
             return PickleResult(pos, value, protocol, joblib)
         else:
             raise Unreadable(f"not a pickle opcode: 0x{op:02x} at byte {at}")
+
+
+def _memo_op(put: bool, key: Any, stack: list[Any], memo: dict[Any, Any]) -> None:
+    """PUT (store the top of the stack) or GET (push a stored value); an empty stack or an unknown key
+    raises IndexError or KeyError, which the walk reports as a malformed pickle."""
+    if put:
+        memo[key] = stack[-1]
+    else:
+        stack.append(memo[key])
 
 
 def _top(stack: list[Any], pos: int) -> Any:
