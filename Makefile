@@ -39,6 +39,8 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/audit.py
 	$(BIN)/python benchmarks/models.py
+	$(BIN)/python benchmarks/extraction.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,10 @@ keys, and shows what happens to a tampered object, a Fernet migration, a shredde
 wrong passphrase. Then it adds a scientist scoped to ``credit-*`` and an auditor, shows what
 each may and may not do (denied actions exit 3), and verifies the tamper-evident audit log,
 trains, signs, promotes, exports, verifies and scans the credit-risk model, and catches a
-malicious pickle, before and after someone edits the log behind mlwarden's back.
+malicious pickle. Then it serves the production models on loopback (a tampered one is refused),
+answers a granted client, refuses everyone else, and shows every prediction in a log that
+verifies, before and after someone edits the log behind mlwarden's back. The server is stopped
+before the demo ends, whatever happens.
 Every step runs the real `mlwarden` command, printed before its output, so you can copy it.
 Nothing is left behind: the temporary folder is removed at the end.
 """
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 MLWARDEN = [sys.executable, "-m", "mlwarden"]
 PASSPHRASE = "demo: correct horse battery staple"
@@ -48,6 +52,82 @@ def run(
     if proc.returncode != expect:
         raise SystemExit(f"demo: expected exit {expect}, got {proc.returncode}")
     return proc
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_server(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start `mlwarden serve` and wait until /healthz answers (its own process group, stopped later)."""
+    import time
+    import urllib.request
+
+    print(f"$ mlwarden {' '.join(shlex.quote(a) for a in args)} &")
+    server = subprocess.Popen([*MLWARDEN, *args], env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    port = args[args.index("--port") + 1]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"demo: the server exited: {server.stderr.read() if server.stderr else ''}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        stop_server(server)
+        raise SystemExit("demo: the server did not start within 60 s")
+    return server
+
+
+def stop_server(server: subprocess.Popen[str]) -> None:
+    import signal
+
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    if server.stderr is not None:
+        for line in server.stderr.read().splitlines():
+            print(f"  [server] {line}")
+
+
+def post(url: str, body: object, token: str | None) -> tuple[int, Any]:
+    """POST JSON; (status, decoded answer), for error statuses too."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def credit_rows(path: Path, count: int) -> list[dict[str, Any]]:
+    """The first rows of the credit CSV without the target, numbers as JSON numbers."""
+    import csv
+
+    rows = []
+    with path.open(newline="") as handle:
+        for raw in csv.DictReader(handle):
+            rows.append({k: int(v) if v.lstrip("-").isdigit() else v for k, v in raw.items() if k != "creditability"})
+            if len(rows) == count:
+                break
+    return rows
 
 
 def sha256(path: Path) -> str:
@@ -232,7 +312,60 @@ def main() -> None:
         run(["model", "scan", str(evil)], env, expect=1)
         print(f"  the command ran: {marker.exists()}")
 
-        step("20. Someone edits the log's storage behind mlwarden's back: verification names the entry")
+        step("20. Serve on loopback: every production model is verified first; a tampered one is refused")
+        before = set((home / "models").rglob("*"))
+        run(["train", "--data", "credit-german@2", "--target", "creditability", "--name", "credit-shadow"], as_bob)
+        run(["model", "promote", "credit-shadow@1", "--stage", "production"], as_dana)
+        (shadow,) = [p for p in set((home / "models").rglob("*")) - before if p.is_file()]
+        blob = bytearray(shadow.read_bytes())
+        blob[len(blob) // 2] ^= 0x01
+        shadow.write_bytes(bytes(blob))
+        print(f"  flipped one bit of credit-shadow's encrypted object {shadow.relative_to(home)}")
+        run(["serve", "--check"], as_dana, expect=1)
+        port = free_port()
+        server = start_server(["serve", "--port", str(port)], as_dana)
+        try:
+            base = f"http://127.0.0.1:{port}"
+
+            step("21. A client granted credit-risk gets predictions; each answer names the model's SHA-256")
+            app = run(
+                ["user", "add", "loan-app", "--role", "client", "--scope", "credit-risk", "--rate-limit", "5"], env
+            )
+            app_token = app.stdout.strip()
+            rows = credit_rows(credit, 3)
+            status, answer = post(f"{base}/v1/models/credit-risk/predict", {"instances": rows}, app_token)
+            print(f"  POST /v1/models/credit-risk/predict (3 rows) -> {status}")
+            print(f"  predictions {answer['predictions']}, probabilities {answer['probabilities']}")
+            model = answer["model"]
+            print(f"  model {model['name']}@{model['version']} sha256 {model['digest'][:16]}...")
+            if status != 200 or answer["model"]["digest"] != info["sha256"]:
+                raise SystemExit("demo: the granted client was not answered by the registered model")
+
+            step("22. Everyone else is refused: no token, a scientist, a model not granted, a burst over the limit")
+            for who, url, token in (
+                ("no token", f"{base}/v1/models/credit-risk/predict", None),
+                ("bob (scientist)", f"{base}/v1/models/credit-risk/predict", as_bob["MLWARDEN_TOKEN"]),
+                ("loan-app on credit-shadow", f"{base}/v1/models/credit-shadow/predict", app_token),
+                ("loan-app on a model that does not exist", f"{base}/v1/models/no-such-model/predict", app_token),
+            ):
+                status, answer = post(url, {"instances": rows[:1]}, token)
+                print(f"  {who}: {status} {answer}")
+            statuses = [
+                post(f"{base}/v1/models/credit-risk/predict", {"instances": rows[:1]}, app_token)[0] for _ in range(6)
+            ]
+            print(f"  loan-app (limit 5 per minute) sends 6 more: {statuses}")
+            if statuses[-1] != 429:
+                raise SystemExit("demo: the rate limit did not hold")
+        finally:
+            stop_server(server)
+        print("  server stopped")
+
+        step("23. Every prediction is on the record, with model digest, dataset version and input digest")
+        run(["log", "show", "--action", "predict", "--outcome", "succeeded"], as_carol, tail=3)
+        run(["log", "show", "--action", "model.serve", "--outcome", "failed"], as_carol)
+        run(["log", "verify"], as_carol)
+
+        step("24. Someone edits the log's storage behind mlwarden's back: verification names the entry")
         import sqlite3
 
         db = sqlite3.connect(home / "access.db")
@@ -253,7 +386,11 @@ def main() -> None:
         print("A scientist trained the credit-risk model on the encrypted data (in memory only); it was")
         print("signed with its provenance (the dataset's SHA-256), promoted by a deployer only, verified")
         print("with the public key alone, refused after one changed byte; a malicious pickle was caught")
-        print("by the scanner without running. An entry edited in the log's storage was caught and named.")
+        print("by the scanner without running. The server verified every production model, refused the one")
+        print("with a flipped bit, answered a granted client (naming the model's SHA-256), refused a missing")
+        print("token, a scientist, an ungranted model (answered like a missing one) and a burst over the rate")
+        print("limit, and recorded every prediction in a log that verified. An entry edited in the log's")
+        print("storage was then caught and named.")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -26,6 +26,7 @@ key, access database, first admin and saved token are created then.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -38,11 +39,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mlwarden._fsio import atomic_create, atomic_write, file_lock, private_dir
 from mlwarden.access import (
+    KEEP,
+    MAX_REASON,
     Act,
     Gate,
+    LimitChange,
     Principal,
     PrincipalStore,
     TokenRefused,
+    check_limit,
     check_principal_name,
     check_role,
     check_scope,
@@ -50,7 +55,17 @@ from mlwarden.access import (
     parse_token,
 )
 from mlwarden.access._gate import record_refused_token
-from mlwarden.audit import AuditEntry, AuditLog, Checkpoint, InclusionProof, LogVerification, NoteSigner
+from mlwarden.audit import (
+    AuditEntry,
+    AuditEvent,
+    AuditLog,
+    Checkpoint,
+    InclusionProof,
+    LogVerification,
+    NoteSigner,
+    event_time,
+)
+from mlwarden.audit._records import Detail
 from mlwarden.config import Settings, local_user
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._envelope import (
@@ -80,6 +95,8 @@ WORKSPACE_FORMAT = "mlwarden-workspace"
 WORKSPACE_VERSION = 2
 ACCESS_DB = "access.db"
 ADMIN_TOKEN = Path("keys") / "admin.token"
+SERVER_PRINCIPAL = "mlwarden-serve"
+"""Who the audit log names for what the inference server decides on its own (a suspension)."""
 PassphrasePrompt = Callable[[bool], str]
 
 
@@ -521,28 +538,51 @@ class Workspace:
         scopes: tuple[str, ...] = ("*",),
         kind: str = "user",
         expires: timedelta | None = None,
+        rate_limit: int | None = None,
+        daily_quota: int | None = None,
     ) -> tuple[Principal, str]:
         """Add a principal with ``role`` narrowed to ``scopes``; returns it and its token (shown once).
 
         Needs ``user.manage``, and the role must be one the acting principal may grant, with
         scopes inside its own (a steward scoped to ``credit-*`` cannot grant ``*``).
+        ``rate_limit`` (requests per minute) and ``daily_quota`` (requests per UTC day) default
+        to :data:`~mlwarden.access.DEFAULT_RATE_LIMIT` and :data:`~mlwarden.access.DEFAULT_DAILY_QUOTA`.
         """
         check_principal_name(name)
         check_role(role)
         scopes = tuple(check_scope(p) for p in scopes) or ("*",)
+        rate_limit = None if rate_limit is None else check_limit(rate_limit, "rate_limit")
+        daily_quota = None if daily_quota is None else check_limit(daily_quota, "daily_quota")
         why = self.principal.may_grant(role, scopes)
-        details = {"role": role, "scopes": ",".join(scopes), "kind": kind}
+        details: dict[str, Any] = {"role": role, "scopes": ",".join(scopes), "kind": kind}  # Detail values
+        if rate_limit is not None:
+            details["rate_limit"] = rate_limit
+        if daily_quota is not None:
+            details["daily_quota"] = daily_quota
         with self.gate.act("user.manage", f"user:{name}", refusal=why, **details) as act:
             principal, token = self.principals.add(
-                name, role, by=self.principal.name, scopes=scopes, kind=kind, expires=expires
+                name,
+                role,
+                by=self.principal.name,
+                scopes=scopes,
+                kind=kind,
+                expires=expires,
+                rate_limit=rate_limit,
+                daily_quota=daily_quota,
             )
             act.record(granted_token=principal.token_id, expires=principal.expires)
         return principal, token.token
 
     def users(self) -> list[Principal]:
-        """Every principal, revoked and expired ones too."""
+        """Every principal, revoked, expired and suspended ones too."""
         self.gate.check("user.read", "user")
         return self.principals.list()
+
+    def user(self, name: str) -> Principal:
+        """One principal (needs ``user.read``)."""
+        check_principal_name(name)
+        self.gate.check("user.read", f"user:{name}")
+        return self.principals.get(name)
 
     def revoke_user(self, name: str) -> Principal:
         """Revoke ``name``'s token for good. A steward may revoke only roles it could grant."""
@@ -555,26 +595,108 @@ class Workspace:
         """Give ``name`` a new token (shown once); its old token is refused from now on.
 
         For a leaked or lost token, or routine rotation. Needs ``user.manage`` and the right to
-        grant ``name``'s role and scopes; ``expires`` sets a new lifetime from now.
+        grant ``name``'s role and scopes; ``expires`` sets a new lifetime from now. A suspended
+        principal stays suspended.
         """
         with self._managing(name, "reissue") as (target, act):
             principal, token = self.principals.reissue(name, expires=expires)
             act.record(revoked_token=target.token_id, granted_token=principal.token_id, expires=principal.expires)
         return principal, token.token
 
+    def set_limits(
+        self, name: str, *, rate_limit: LimitChange = KEEP, daily_quota: LimitChange = KEEP
+    ) -> Principal:
+        """Change ``name``'s rate limit (requests per minute) and daily quota (requests per UTC day).
+
+        For each: a number sets it, ``None`` puts it back to the default, :data:`~mlwarden.access.KEEP`
+        (the default argument) leaves it. Gated like :meth:`revoke_user`; the audit entry
+        carries the new values (``"default"`` for one put back, absent for one kept).
+        """
+        if rate_limit is not KEEP and rate_limit is not None:
+            rate_limit = check_limit(rate_limit, "rate_limit")
+        if daily_quota is not KEEP and daily_quota is not None:
+            daily_quota = check_limit(daily_quota, "daily_quota")
+        details: dict[str, Detail] = {}
+        for key, value in (("rate_limit", rate_limit), ("daily_quota", daily_quota)):
+            if value is not KEEP:
+                details[key] = "default" if value is None else value
+        if not details:
+            raise BadInput("give a new rate limit or daily quota (a number, or the default)")
+        with self._managing(name, "limits", **details) as (_, act):
+            done = self.principals.set_limits(name, rate_limit=rate_limit, daily_quota=daily_quota)
+            act.record(rate_limit=done.limits.rate_limit, daily_quota=done.limits.daily_quota)
+        return done
+
+    def suspend_user(self, name: str, reason: str | None = None) -> Principal:
+        """Suspend ``name``: its token is refused (exit 3, naming when and why) until :meth:`resume_user`.
+
+        Reversible, unlike :meth:`revoke_user`. Gated like it; the last active admin cannot be
+        suspended. ``reason`` (at most 500 characters) is kept in the record and the log.
+        """
+        details: dict[str, Detail] = {} if not reason else {"reason": reason[:200]}
+        with self._managing(name, "suspend", **details) as (_, act):
+            done = self.principals.suspend(name, by=self.principal.name, reason=reason)
+            act.record(suspended_token=done.token_id)
+        return done
+
+    def resume_user(self, name: str) -> Principal:
+        """Lift ``name``'s suspension: its token works again. Gated like :meth:`revoke_user`."""
+        with self._managing(name, "resume") as (_, act):
+            done = self.principals.resume(name, by=self.principal.name)
+            act.record(resumed_token=done.token_id)
+        return done
+
+    def suspend_for_server(self, name: str, *, reason: str, request_id: str | None = None) -> Principal:
+        """Suspend ``name`` on the inference server's own decision (its extraction monitor, say).
+
+        No gate check of the workspace's principal: the server decides. The audit entry (action
+        ``user.suspend``, principal ``mlwarden-serve``, outcome ``allowed``, the reason cut to
+        200 characters, under ``request_id``: the request that tripped the monitor) is written
+        and fsynced first; if it cannot be, nothing is suspended
+        (:class:`~mlwarden.audit.AuditUnavailable`). A principal already suspended is left as it
+        is, and returned, with no entry (one suspended by another process meanwhile gets a
+        ``failed`` entry and :class:`BadInput`); the last active admin is not suspended
+        (:class:`BadInput`, after a ``failed`` entry).
+        """
+        check_principal_name(name)
+        current = self.principals.get(name)
+        if current.suspended is not None:
+            return current
+        reason = reason[:MAX_REASON]
+        event = AuditEvent(
+            time=event_time(self._clock()),
+            principal=SERVER_PRINCIPAL,
+            action="user.suspend",
+            resource=f"user:{name}",
+            outcome="allowed",
+            request_id=request_id or new_request_id(),
+            details={"suspended_token": current.token_id, "reason": reason[:200]},
+        )
+        self.audit.append(event)
+        try:
+            return self.principals.suspend(name, by=SERVER_PRINCIPAL, reason=reason)
+        except BaseException as exc:
+            failed = dataclasses.replace(
+                event, outcome="failed", time=event_time(self._clock()), details={"error": type(exc).__name__}
+            )
+            with contextlib.suppress(Exception):  # the original error matters more
+                self.audit.append(failed)
+            raise
+
     @contextlib.contextmanager
-    def _managing(self, name: str, change: str) -> Iterator[tuple[Principal, Act]]:
+    def _managing(self, name: str, change: str, **details: Detail) -> Iterator[tuple[Principal, Act]]:
         """Gate a change to an existing principal: ``user.manage``, and the right to grant its role.
 
         The permission is decided (and a denial recorded) before the principal is looked up, so
-        that whoever lacks it learns nothing of who exists.
+        that whoever lacks it learns nothing of who exists. ``details`` go into the entries.
         """
         check_principal_name(name)
+        recorded: dict[str, Any] = {"change": change, **details}  # Detail values
         if not self.gate.allows("user.manage", f"user:{name}"):
-            self.gate.check("user.manage", f"user:{name}", change=change)  # denied and recorded
+            self.gate.check("user.manage", f"user:{name}", **recorded)  # denied and recorded
         target = self.principals.get(name)
         why = self.principal.may_grant(target.role, target.scopes)
-        with self.gate.act("user.manage", f"user:{name}", refusal=why, change=change) as act:
+        with self.gate.act("user.manage", f"user:{name}", refusal=why, **recorded) as act:
             yield target, act
 
     # -- audit log ------------------------------------------------------------------------------

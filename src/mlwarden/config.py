@@ -11,6 +11,11 @@
 ``MLWARDEN_TOKEN``          the API token to act with (default: the workspace's saved admin token)
 ``MLWARDEN_DEBUG``          ``1`` to show tracebacks on errors (CLI)
 ==========================  ============================================================
+
+``MLWARDEN_PASSPHRASE_FILE``, ``MLWARDEN_MASTER_KEY_FILE`` and ``MLWARDEN_TOKEN_FILE`` name a
+file holding the secret instead (one trailing newline is ignored), as container secrets are
+mounted: the secret then never appears in the process environment. The plain variable wins when
+both are set.
 """
 
 from __future__ import annotations
@@ -44,14 +49,33 @@ class Settings:
         chosen = home if home is not None else (env.get("MLWARDEN_HOME") or DEFAULT_HOME)
         return cls(
             home=Path(chosen).expanduser(),
-            passphrase=env.get("MLWARDEN_PASSPHRASE") or None,
-            master_key=env.get("MLWARDEN_MASTER_KEY") or None,
+            passphrase=_secret(env, "MLWARDEN_PASSPHRASE"),
+            master_key=_secret(env, "MLWARDEN_MASTER_KEY"),
             new_passphrase=env.get("MLWARDEN_NEW_PASSPHRASE") or None,
             new_master_key=env.get("MLWARDEN_NEW_MASTER_KEY") or None,
             catalog_url=env.get("MLWARDEN_CATALOG_URL") or None,
-            token=env.get("MLWARDEN_TOKEN") or None,
+            token=_secret(env, "MLWARDEN_TOKEN"),
             debug=env.get("MLWARDEN_DEBUG", "") not in ("", "0"),
         )
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """``env[name]``, else the content of the file ``env[name + "_FILE"]`` names, else ``None``."""
+    value = env.get(name)
+    if value:
+        return value
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    from mlwarden.errors import BadInput
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise BadInput(f"{name}_FILE names {path}, which cannot be read ({reason})") from None
+    text = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+    return text or None
 
 
 def local_user() -> str:

@@ -1,7 +1,8 @@
 """Principals, roles, scoped tokens, and the one gate every operation passes.
 
 * :data:`ROLES` maps each role to its permissions (the table of ``docs/access.md``);
-* :class:`PrincipalStore` keeps users and service accounts, with tokens stored as hashes;
+* :class:`PrincipalStore` keeps users and service accounts, with tokens stored as hashes, their
+  request :class:`Limits` (rate per minute, quota per UTC day) and suspensions;
 * :class:`Gate` decides with a principal's grants and writes the audit entry, failing closed.
 
 A workspace opened with a token acts as its principal::
@@ -11,8 +12,19 @@ A workspace opened with a token acts as its principal::
 """
 
 from mlwarden.access._gate import Act, Gate, new_request_id, record_refused_token
+from mlwarden.access._limits import (
+    DEFAULT_DAILY_QUOTA,
+    DEFAULT_RATE_LIMIT,
+    KEEP,
+    MAX_LIMIT,
+    Keep,
+    LimitChange,
+    Limits,
+    check_limit,
+)
 from mlwarden.access._principals import (
     KINDS,
+    MAX_REASON,
     Principal,
     PrincipalStore,
     TokenRefused,
@@ -31,17 +43,26 @@ from mlwarden.access._roles import (
 from mlwarden.access._tokens import ParsedToken, hash_token, new_token, parse_token
 
 __all__ = [
+    "DEFAULT_DAILY_QUOTA",
+    "DEFAULT_RATE_LIMIT",
     "GRANTABLE",
+    "KEEP",
     "KINDS",
+    "MAX_LIMIT",
+    "MAX_REASON",
     "PERMISSIONS",
     "ROLES",
     "SCOPED_KINDS",
     "Act",
     "Gate",
+    "Keep",
+    "LimitChange",
+    "Limits",
     "ParsedToken",
     "Principal",
     "PrincipalStore",
     "TokenRefused",
+    "check_limit",
     "check_principal_name",
     "check_role",
     "check_scope",

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
 from mlwarden.cli._common import open_workspace
 
+if TYPE_CHECKING:
+    from mlwarden.access import LimitChange
+
 # mlwarden.access.ROLES, spelled out so that `mlwarden --help` need not import the access
 # package (and the crypto under it); a test keeps the two equal.
 ROLE_NAMES = ["admin", "steward", "scientist", "deployer", "auditor", "client"]
+# mlwarden.access.DEFAULT_RATE_LIMIT and DEFAULT_DAILY_QUOTA, for the help text (a test keeps them equal).
+DEFAULT_RATE_LIMIT_TEXT = "600"
+DEFAULT_DAILY_QUOTA_TEXT = "50,000"
+RATE_HELP = f"Requests per minute to the inference server (default {DEFAULT_RATE_LIMIT_TEXT})."
+QUOTA_HELP = f"Requests per UTC day to the inference server (default {DEFAULT_DAILY_QUOTA_TEXT})."
+
+
+def _limit(text: str | None, option: str) -> LimitChange:
+    """An option's value: a number from 1 to 10^9, ``default`` (``None``), or KEEP when not given."""
+    from mlwarden.access import KEEP, check_limit
+
+    if text is None:
+        return KEEP
+    if text.strip().lower() == "default":
+        return None
+    return check_limit(text, option)
 
 
 @cli.group(cls=HelpfulGroup)
 @home_option
 @click.pass_context
 def user(ctx: click.Context) -> None:
-    """Users and service accounts: add (prints a token once), ls, token (a new one), revoke."""
+    """Users and service accounts: add (prints a token once), ls, token (a new one), limits, suspend, resume,
+    revoke."""
     show_help_if_bare(ctx)
 
 
@@ -32,19 +54,36 @@ def user(ctx: click.Context) -> None:
 )
 @click.option("--expires", metavar="DURATION", default=None, help="Token lifetime: 90m, 12h, 30d, 2w (default: none).")
 @click.option("--service", is_flag=True, help="A service account rather than a person.")
+@click.option("--rate-limit", "rate_limit", metavar="N", default=None, help=RATE_HELP)
+@click.option("--quota", metavar="N", default=None, help=QUOTA_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the principal and its token as JSON.")
 @home_option
 @click.pass_obj
 def user_add(
-    ctx: Context, name: str, role: str, scopes: tuple[str, ...], expires: str | None, service: bool, as_json: bool
+    ctx: Context,
+    name: str,
+    role: str,
+    scopes: tuple[str, ...],
+    expires: str | None,
+    service: bool,
+    rate_limit: str | None,
+    quota: str | None,
+    as_json: bool,
 ) -> None:
     """Add principal NAME with ROLE; prints its token once (it is stored only as a hash)."""
-    from mlwarden.access import parse_duration
+    from mlwarden.access import KEEP, parse_duration
 
     lifetime = None if expires is None else parse_duration(expires)
+    rate, daily = _limit(rate_limit, "--rate-limit"), _limit(quota, "--quota")
     ws = open_workspace(ctx)
     principal, token = ws.add_user(
-        name, role, scopes=scopes or ("*",), kind="service" if service else "user", expires=lifetime
+        name,
+        role,
+        scopes=scopes or ("*",),
+        kind="service" if service else "user",
+        expires=lifetime,
+        rate_limit=None if rate is KEEP else rate,
+        daily_quota=None if daily is KEEP else daily,
     )
     if as_json:
         emit_json({**principal.to_json(ws.principals.now()), "token": token})
@@ -64,18 +103,27 @@ def user_add(
 @home_option
 @click.pass_obj
 def user_ls(ctx: Context, as_json: bool) -> None:
-    """List principals: role, scopes, state (active, expired, revoked), token id."""
+    """List principals: role, scopes, state (active, suspended, expired, revoked), token id, limits.
+
+    RATE/MIN is requests per minute, QUOTA/DAY requests per UTC day (a * marks one set for this
+    principal rather than the default). --json adds when, by whom and why a principal was suspended.
+    """
     ws = open_workspace(ctx)
     principals = ws.users()
     now = ws.principals.now()
     if as_json:
         emit_json([p.to_json(now) for p in principals])
         return
-    click.echo(f"{'NAME':<20} {'KIND':<8} {'ROLE':<10} {'STATE':<8} {'TOKEN ID':<16}  {'EXPIRES':<27} SCOPES")
+    click.echo(
+        f"{'NAME':<20} {'KIND':<8} {'ROLE':<10} {'STATE':<9} {'TOKEN ID':<16}  {'EXPIRES':<27} "
+        f"{'RATE/MIN':>11} {'QUOTA/DAY':>14}  SCOPES"
+    )
     for p in principals:
         expires = p.expires or "-"
-        line = f"{p.name:<20} {p.kind:<8} {p.role:<10} {p.state(now):<8} {p.token_id:<16}  {expires:<27} "
-        click.echo(line + ", ".join(p.scopes))
+        rate = f"{p.limits.rate_limit:,}{'*' if p.rate_limit is not None else ''}"
+        quota = f"{p.limits.daily_quota:,}{'*' if p.daily_quota is not None else ''}"
+        line = f"{p.name:<20} {p.kind:<8} {p.role:<10} {p.state(now):<9} {p.token_id:<16}  {expires:<27} "
+        click.echo(line + f"{rate:>11} {quota:>14}  " + ", ".join(p.scopes))
 
 
 @user.command("token")
@@ -111,3 +159,57 @@ def user_revoke(ctx: Context, name: str) -> None:
     ws = open_workspace(ctx)
     done = ws.revoke_user(name)
     click.echo(f"revoked {done.name} (token {done.token_id}) at {done.revoked}")
+
+
+@user.command("limits")
+@click.argument("name")
+@click.option("--rate-limit", "rate_limit", metavar="N|default", default=None, help=RATE_HELP)
+@click.option("--quota", metavar="N|default", default=None, help=QUOTA_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the principal as JSON.")
+@home_option
+@click.pass_obj
+def user_limits(ctx: Context, name: str, rate_limit: str | None, quota: str | None, as_json: bool) -> None:
+    """Show NAME's limits, or change them: a number, or `default` to follow the default again."""
+    from mlwarden.access import KEEP
+
+    rate, daily = _limit(rate_limit, "--rate-limit"), _limit(quota, "--quota")
+    ws = open_workspace(ctx)
+    if rate is KEEP and daily is KEEP:
+        principal = ws.user(name)
+        verb = "limits of"
+    else:
+        principal = ws.set_limits(name, rate_limit=rate, daily_quota=daily)
+        verb = "new limits of"
+    if as_json:
+        emit_json(principal.to_json(ws.principals.now()))
+        return
+    limits = principal.limits
+    rate_source = "default" if principal.rate_limit is None else "set"
+    quota_source = "default" if principal.daily_quota is None else "set"
+    click.echo(
+        f"{verb} {principal.name}: {limits.rate_limit:,} requests per minute ({rate_source}), "
+        f"{limits.daily_quota:,} requests per UTC day ({quota_source})"
+    )
+
+
+@user.command("suspend")
+@click.argument("name")
+@click.option("--reason", metavar="TEXT", default=None, help="Why (kept in the record and the audit log).")
+@home_option
+@click.pass_obj
+def user_suspend(ctx: Context, name: str, reason: str | None) -> None:
+    """Suspend NAME: its token is refused until `mlwarden user resume NAME` (unlike revoke, reversible)."""
+    ws = open_workspace(ctx)
+    done = ws.suspend_user(name, reason)
+    click.echo(f"suspended {done.name} (token {done.token_id}) at {done.suspended}")
+
+
+@user.command("resume")
+@click.argument("name")
+@home_option
+@click.pass_obj
+def user_resume(ctx: Context, name: str) -> None:
+    """Lift NAME's suspension: its token works again."""
+    ws = open_workspace(ctx)
+    done = ws.resume_user(name)
+    click.echo(f"resumed {done.name} (token {done.token_id}); it is {done.state(ws.principals.now())}")

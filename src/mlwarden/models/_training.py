@@ -117,7 +117,10 @@ def fit_classifier(
                 ),
                 categorical,
             ),
-        ]
+        ],
+        # HistGradientBoosting refuses sparse input, which the one-hot block makes when categories
+        # dominate; the other classifiers take either.
+        sparse_threshold=0.0 if estimator == "gradient-boosting" else 0.3,
     )
     model = _estimator(estimator, seed)
     pipeline = Pipeline([("preprocess", pre), ("model", model)])

@@ -1,0 +1,141 @@
+"""``mlwarden serve``: the authenticated, rate-limited, audited inference server."""
+
+from __future__ import annotations
+
+import click
+
+from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, home_option
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", type=int, default=8080, show_default=True, help="TCP port.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes (limits are per worker).")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="NAME[@V]",
+    help="Serve this model version (repeatable; default: every model in stage production).",
+)
+@click.option("--tls-cert", metavar="FILE", default=None, help="PEM certificate chain: serve HTTPS.")
+@click.option("--tls-key", metavar="FILE", default=None, help="PEM private key of --tls-cert.")
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="POLICY",
+    help="What answers reveal: labels, round:N (probabilities to N decimals; default round:6), "
+    "or MODEL=labels / MODEL=round:N for one model (repeatable).",
+)
+@click.option("--max-body", type=int, default=1_048_576, show_default=True, help="Largest request body, bytes.")
+@click.option("--max-instances", type=int, default=256, show_default=True, help="Most rows in one request.")
+@click.option(
+    "--range-margin",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Accept numeric values this fraction of the training range beyond it (0: the training range).",
+)
+@click.option("--no-extraction-monitor", is_flag=True, help="Do not watch tokens for model-extraction patterns.")
+@click.option("--suspend-on-extraction", is_flag=True, help="Suspend a token when the extraction monitor alerts.")
+@click.option("--check", is_flag=True, help="Check the set-up (keys, models, TLS, port) and exit without serving.")
+@click.option("--json", "as_json", is_flag=True, help="With --check: print the result as JSON.")
+@home_option
+@click.pass_obj
+def serve(
+    ctx: Context,
+    host: str,
+    port: int,
+    workers: int,
+    models: tuple[str, ...],
+    tls_cert: str | None,
+    tls_key: str | None,
+    outputs: tuple[str, ...],
+    max_body: int,
+    max_instances: int,
+    range_margin: float,
+    no_extraction_monitor: bool,
+    suspend_on_extraction: bool,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Serve verified models over HTTP(S) to token holders; every prediction goes to the audit log.
+
+    Each model is loaded through the one gate (signature, scan, safe load); one that fails is not
+    served, and the server refuses to start when none verifies. Clients call
+    POST /v1/models/NAME/predict with `Authorization: Bearer <token>` (role client, scoped to the
+    model). Exit codes of --check: 0 all verify, 1 some were refused, 3 none verify.
+    """
+    from mlwarden.serve import OutputPolicy, ServeConfig, parse_output_policy
+
+    default = OutputPolicy()
+    per_model: list[tuple[str, OutputPolicy]] = []
+    for text in outputs:
+        name, policy = parse_output_policy(text)
+        if name is None:
+            default = policy
+        else:
+            per_model.append((name, policy))
+    config = ServeConfig(
+        host=host,
+        port=port,
+        workers=workers,
+        models=models,
+        home=ctx.home,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        max_body_bytes=max_body,
+        max_instances=max_instances,
+        range_margin=range_margin,
+        default_output=default,
+        outputs=tuple(per_model),
+        extraction_monitor=not no_extraction_monitor,
+        suspend_on_extraction=suspend_on_extraction,
+    ).check()
+    from mlwarden.serve import check_setup, preflight, run
+
+    if check:
+        found = check_setup(config)
+        if as_json:
+            emit_json(
+                {
+                    "operator": found.operator,
+                    "tls": found.tls,
+                    "served": [m.describe() for m in found.served],
+                    "refused": [{"ref": f.ref, "error": f.error, "message": f.message} for f in found.failures],
+                }
+            )
+        else:
+            for m in found.served:
+                click.echo(f"ok       {m.name}@{m.version}  sha256 {m.digest[:16]}  {m.output.describe()}")
+            for f in found.failures:
+                click.echo(f"refused  {f.ref}  {f.error}: {f.message}")
+            scheme = "https" if found.tls else "http"
+            click.echo(f"would serve {len(found.served)} model(s) on {scheme}://{host}:{port} as {found.operator}")
+        if not found.served:
+            from mlwarden.errors import IntegrityError
+
+            raise IntegrityError("no model verified: the server would refuse to start")
+        if found.failures:
+            raise click.exceptions.Exit(EXIT_FINDINGS)
+        return
+
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("mlwarden serve: %(message)s"))
+    logger = logging.getLogger("mlwarden.serve")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    preflight(config)
+    service = None
+    if workers == 1:
+        from mlwarden._workspace import Workspace
+        from mlwarden.serve import Service
+
+        service = Service.start(config, Workspace.open(ctx.home))
+    scheme = "https" if tls_cert else "http"
+    click.echo(f"mlwarden serve: listening on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
+    run(config, service)

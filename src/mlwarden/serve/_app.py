@@ -1,0 +1,305 @@
+"""The FastAPI application around :class:`~mlwarden.serve._service.Service`.
+
+Routes::
+
+    GET  /healthz                     liveness, no authentication, reveals nothing
+    GET  /metrics                     Prometheus text; a token with log.read or model.serve
+    GET  /v1/models                   the models this token may use, with their input schemas
+    POST /v1/models/{name}/predict    {"instances": [{column: value, ...}, ...]}
+    GET  /openapi.json                the OpenAPI 3.1 document of the models this token may use
+
+The predict route has a fast path: :class:`FastPath`, a few lines of plain ASGI in front of the
+FastAPI app, answers ``POST /v1/models/{name}/predict`` itself, skipping FastAPI's routing,
+dependency solving and middleware stack (about half the CPU time of a request otherwise); every
+other request, and every other method on that path, goes to the FastAPI app. Both call the same
+:meth:`Service.predict`, so the checks are the same whichever answers.
+
+The OpenAPI document is written here rather than derived from handler signatures: each served
+model gets its own predict path whose request schema is exactly what its validator accepts
+(columns, types, ranges, categories, instances per call), so clients and fuzzers see the real
+contract. Handlers take the raw request, so that the body is measured before it is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from mlwarden.access import new_request_id
+from mlwarden.serve._service import Reply, Service
+
+__all__ = ["FastPath", "create_app"]
+
+log = logging.getLogger("mlwarden.serve")
+
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+
+
+def _authorization(request: Request) -> str | None:
+    """Every ``Authorization`` header, joined by newlines (which no header value can hold)."""
+    values = request.headers.getlist("authorization")
+    return "\n".join(values) if values else None
+
+
+def _respond(reply: Reply) -> Response:
+    return Response(
+        content=reply.body,
+        status_code=reply.status,
+        headers={**_HEADERS, **reply.headers},
+        media_type="application/json",
+    )
+
+
+def create_app(service: Service, *, close_on_shutdown: bool = True) -> FastPath:
+    """The ASGI app serving ``service``: :class:`FastPath` in front of the FastAPI app (``.app``).
+
+    Its lifespan closes the workspace when the server stops (unless ``close_on_shutdown`` is false).
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await service.drain()
+        if close_on_shutdown:
+            service.ws.close()
+
+    app = FastAPI(
+        title="mlwarden inference",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return _respond(Reply(200, b'{"status":"ok"}'))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        who = await service.authenticate(_authorization(request), new_request_id())
+        if isinstance(who, Reply):
+            return _respond(who)
+        if not (who.allows("log.read", "log") or who.allows("model.serve", "model")):
+            return _respond(await service.refuse(who, "metrics", "reading metrics needs log.read or model.serve"))
+        return Response(content=service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/v1/models", include_in_schema=False)
+    async def list_models(request: Request) -> Response:
+        return _respond(await service.list_models(_authorization(request)))
+
+    @app.post("/v1/models/{name}/predict", include_in_schema=False)
+    async def predict(name: str, request: Request) -> Response:
+        async def read_body(limit: int) -> bytes | None:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+        headers = request.headers
+        reply = await service.predict(name, _authorization(request), headers.get("content-length"), read_body)
+        return _respond(reply)
+
+    documents: dict[tuple[str, ...], bytes] = {}
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> Response:
+        who = await service.authenticate(_authorization(request), new_request_id())
+        if isinstance(who, Reply):
+            return _respond(who)
+        names = tuple(name for name in sorted(service.models) if service.may_use(who, name))
+        if names not in documents:
+            documents[names] = json.dumps(openapi_document(service, names)).encode()
+        return _respond(Reply(200, documents[names]))
+
+    return FastPath(app, service)
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_PREDICT = re.compile(r"/v1/models/([^/]+)/predict")
+_RAW_HEADERS = [(k.lower().encode(), v.encode()) for k, v in _HEADERS.items()] + [
+    (b"content-type", b"application/json")
+]
+
+
+class _Disconnected(Exception):
+    """The client went away before sending its whole body."""
+
+
+class FastPath:
+    """Plain ASGI in front of ``app``: answers predict requests directly, passes everything else on."""
+
+    def __init__(self, app: Any, service: Service) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        match = _PREDICT.fullmatch(scope["path"])
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        authorization = content_length = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                text = value.decode("latin-1")
+                authorization = text if authorization is None else f"{authorization}\n{text}"
+            elif key == b"content-length":
+                content_length = value.decode("latin-1")
+
+        async def read_body(limit: int) -> bytes | None:
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+
+        try:
+            reply = await self.service.predict(match.group(1), authorization, content_length, read_body)
+        except _Disconnected:
+            return  # the client left before its request was whole: nothing to predict, nobody to answer
+        except Exception:
+            log.exception("internal error while answering a prediction")
+            reply = Reply(500, b'{"error":"internal error; the server log says more"}')
+        headers = [*_RAW_HEADERS, (b"content-length", str(len(reply.body)).encode())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+
+def openapi_document(service: Service, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of what this server accepts and answers, for the models ``names``.
+
+    ``GET /openapi.json`` needs a token and describes only the models that token may use, so the
+    document reveals no more than ``GET /v1/models`` does (a model's schema names its columns,
+    ranges and categories).
+    """
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    refusals: dict[str, Any] = {
+        "401": _response("No, malformed, unknown, expired, revoked or suspended token.", _ERROR),
+        "403": _response("The model is not served to this token (unknown models are answered the same).", _ERROR),
+        "503": _response("The audit log cannot be written; nothing is answered.", _ERROR),
+    }
+    paths: dict[str, Any] = {
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness (no authentication).",
+                "responses": {
+                    "200": _response("Alive.", {"type": "object", "properties": {"status": {"type": "string"}}})
+                },
+            }
+        },
+        "/v1/models": {
+            "get": {
+                "operationId": "list_models",
+                "summary": "The models this token may use.",
+                "security": bearer,
+                "responses": {
+                    "200": _response(
+                        "Models.",
+                        {
+                            "type": "object",
+                            "properties": {"models": {"type": "array", "items": {"type": "object"}}},
+                            "required": ["models"],
+                        },
+                    ),
+                    "401": refusals["401"],
+                    "503": refusals["503"],
+                },
+            }
+        },
+    }
+    for name, served in sorted(service.models.items()):
+        if names is not None and name not in names:
+            continue
+        labels = {"type": "array", "items": {"type": ["string", "number", "integer", "boolean", "null"]}}
+        probabilities = {
+            "anyOf": [
+                {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                {"type": "null"},
+            ]
+        }
+        answer = {
+            "type": "object",
+            "properties": {
+                "predictions": labels,
+                "probabilities": probabilities,
+                "model": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "version": {"type": "integer"},
+                        "digest": {"type": "string"},
+                    },
+                    "required": ["name", "version", "digest"],
+                },
+                "request_id": {"type": "string"},
+            },
+            "required": ["predictions", "probabilities", "model", "request_id"],
+        }
+        paths[f"/v1/models/{name}/predict"] = {
+            "post": {
+                "operationId": f"predict_{name}",
+                "summary": f"Predict with {name}@{served.version} ({served.output.describe()}).",
+                "security": bearer,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": served.validator.json_schema()}},
+                },
+                "responses": {
+                    "200": _response("Predictions, one per instance, in order.", answer),
+                    **refusals,
+                    "400": _response("A malformed Content-Length header.", _ERROR),
+                    "413": _response(f"The body is over {service.config.max_body_bytes} bytes.", _ERROR),
+                    "422": _response("The body is not JSON, or a row does not fit the model's schema.", _ERROR),
+                    "429": {
+                        **_response("Rate limit or daily quota reached.", _ERROR),
+                        "headers": {
+                            "Retry-After": {
+                                "description": "Seconds until a request may succeed.",
+                                "required": True,
+                                "schema": {"type": "integer"},
+                            }
+                        },
+                    },
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "mlwarden inference", "version": "1"},
+        "paths": paths,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+def _response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}

@@ -1,0 +1,96 @@
+"""What ``mlwarden serve`` is asked to do: a frozen record, built by the CLI or by code.
+
+It travels to uvicorn's worker processes as JSON in ``MLWARDEN_SERVE_CONFIG`` (no secret is in
+it: keys come from the environment each worker unlocks the workspace with).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlwarden.errors import BadInput
+
+__all__ = ["OutputPolicy", "ServeConfig", "parse_output_policy"]
+
+_POLICY = re.compile(r"(?:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)=)?(?P<kind>labels|round:(?P<digits>[0-9]{1,2}))")
+
+
+@dataclass(frozen=True)
+class OutputPolicy:
+    """What a model's answers reveal: labels only, or probabilities rounded to ``digits`` decimals."""
+
+    labels_only: bool = False
+    digits: int = 6
+
+    def describe(self) -> str:
+        return "labels only" if self.labels_only else f"probabilities rounded to {self.digits} decimals"
+
+
+def parse_output_policy(text: str) -> tuple[str | None, OutputPolicy]:
+    """``labels``, ``round:3``, ``credit-risk=labels`` or ``credit-risk=round:2`` -> (model or None, policy)."""
+    match = _POLICY.fullmatch(text.strip())
+    if match is None:
+        raise BadInput(f"--output {text!r} is not a policy: write labels, round:N or MODEL=labels, MODEL=round:N")
+    digits = match.group("digits")
+    if digits is not None and not 0 <= int(digits) <= 15:
+        raise BadInput(f"--output {text!r}: round to 0 to 15 decimals")
+    policy = OutputPolicy(labels_only=digits is None, digits=6 if digits is None else int(digits))
+    return match.group("name"), policy
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything a server process needs besides the keys. Defaults are the safe, documented ones."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    models: tuple[str, ...] = ()
+    """``NAME`` or ``NAME@V`` to serve; empty: every model version in stage ``production``."""
+    home: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_body_bytes: int = 1_048_576
+    max_instances: int = 256
+    range_margin: float = 0.0
+    default_output: OutputPolicy = field(default_factory=OutputPolicy)
+    outputs: tuple[tuple[str, OutputPolicy], ...] = ()
+    """Per-model output policies, overriding ``default_output``."""
+    extraction_monitor: bool = True
+    suspend_on_extraction: bool = False
+    max_batch_rows: int = 512
+
+    def output_for(self, model: str) -> OutputPolicy:
+        for name, policy in self.outputs:
+            if name == model:
+                return policy
+        return self.default_output
+
+    def check(self) -> ServeConfig:
+        if not 0 < self.port < 65536:
+            raise BadInput(f"--port {self.port} is not a TCP port (1 to 65535)")
+        if not 1 <= self.workers <= 64:
+            raise BadInput(f"--workers {self.workers}: give 1 to 64")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise BadInput("give both --tls-cert and --tls-key, or neither")
+        if not 1024 <= self.max_body_bytes <= 256 * 1024 * 1024:
+            raise BadInput("--max-body must be between 1 KiB and 256 MiB")
+        if not 1 <= self.max_instances <= 100_000:
+            raise BadInput("--max-instances must be between 1 and 100000")
+        if not 0 <= self.range_margin <= 10:
+            raise BadInput("--range-margin must be between 0 and 10 (a fraction of each column's training range)")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        doc: dict[str, Any] = json.loads(text)
+        doc["models"] = tuple(doc.get("models", ()))
+        doc["default_output"] = OutputPolicy(**doc.get("default_output", {}))
+        doc["outputs"] = tuple((str(n), OutputPolicy(**p)) for n, p in doc.get("outputs", ()))
+        return cls(**doc).check()

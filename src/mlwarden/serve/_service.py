@@ -1,0 +1,586 @@
+"""The inference service, free of any web framework: what happens to one prediction request.
+
+Each request passes, in this order (the first refusal answers):
+
+1. **auth**: a bearer token of an active principal, else 401 (missing, malformed, unknown,
+   expired, revoked or suspended; the refusal is audited with the token's public id);
+2. **grant**: ``predict`` on ``model:NAME``, else 403, worded exactly as for a model that is not
+   served, so a caller learns nothing about models it may not use;
+3. **limits**: the token's rate per minute and quota per day, else 429 with ``Retry-After``;
+4. **body**: at most ``max_body_bytes`` (checked on ``Content-Length`` and while reading), else
+   413 before a row is parsed; JSON, else 422;
+5. **validate**: rows against the model's training schema, else 422 naming the first problem;
+6. **predict**: micro-batched with concurrent requests (:mod:`mlwarden.serve._batching`);
+7. **audit**: one entry per request (principal, token id, model and digest, training dataset
+   version, request id, SHA-256 of the body, the answer as sent) appended durably *before* the
+   answer leaves, group-committed with concurrent requests; if the log cannot be written the
+   answer is 503 and nothing is disclosed;
+8. **monitor**: the token's queries feed the extraction monitor; an alert is audited and, if the
+   server was started with ``suspend_on_extraction``, suspends the token.
+
+Answers are shaped by the model's output policy (labels only, or rounded probabilities).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mlwarden.access import Principal, TokenRefused, hash_token, parse_token
+from mlwarden.audit import AuditEvent, AuditUnavailable, event_time
+from mlwarden.errors import AccessDenied, BadInput, IntegrityError, MlwardenError
+from mlwarden.serve._batching import MicroBatcher
+from mlwarden.serve._config import OutputPolicy, ServeConfig
+from mlwarden.serve._metrics import ServerMetrics
+from mlwarden.serve._ratelimit import RateLimiter
+from mlwarden.serve._validate import InvalidRows, RowValidator
+
+if TYPE_CHECKING:
+    from mlwarden._workspace import Workspace
+    from mlwarden.serve._compiled import Prediction, Predictor
+    from mlwarden.serve._extraction import ExtractionAlert, ExtractionMonitor
+
+__all__ = ["LoadFailure", "Reply", "ServedModel", "Service"]
+
+log = logging.getLogger("mlwarden.serve")
+
+SERVER_PRINCIPAL = "mlwarden-serve"
+_NOT_SERVED = "no model by that name is served to this token"
+_JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer: status, JSON body, extra headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps({"error": message}).encode(), headers or {})
+
+
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="mlwarden"'}
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A model the server was asked to serve but refused: which, and why (the error's class and text)."""
+
+    ref: str
+    error: str
+    message: str
+
+
+@dataclass
+class ServedModel:
+    """One verified model version and everything needed to answer for it."""
+
+    name: str
+    version: int
+    digest: str
+    signing_key: str
+    dataset: str | None
+    dataset_sha256: str | None
+    classes: tuple[object, ...]
+    validator: RowValidator
+    predictor: Predictor
+    batcher: MicroBatcher
+    output: OutputPolicy
+    model_json: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "signing_key": self.signing_key,
+            "dataset": self.dataset,
+            "classes": list(self.classes),
+            "output": self.output.describe(),
+            "compiled": self.predictor.compiled,
+            "max_instances": self.validator.max_instances,
+            "input_schema": self.validator.json_schema()["properties"]["instances"]["items"],
+        }
+
+
+def load_models(ws: Workspace, config: ServeConfig) -> tuple[dict[str, ServedModel], list[LoadFailure]]:
+    """Load and verify every model to serve through the one gate; failures are collected, not raised."""
+    from mlwarden.serve._compiled import build_predictor
+    from mlwarden.store._names import parse_ref
+
+    refs: list[tuple[str, int | None]]
+    if config.models:
+        refs = [parse_ref(r, "model") for r in config.models]
+    else:
+        refs = [(v.name, v.version) for v in ws.models.list() if v.stage == "production"]
+        if not refs:
+            raise BadInput("no model is in stage production: promote one (`mlwarden model promote`) or name --model")
+    served: dict[str, ServedModel] = {}
+    failures: list[LoadFailure] = []
+    for name, version in refs:
+        ref = name if version is None else f"{name}@{version}"
+        if name in served:
+            raise BadInput(f"model {name} is named twice; serve one version per model")
+        try:
+            loaded = ws.models.load(name, version, permission="model.serve")
+            signed = (loaded.signature.provenance or {}).get("model") or {}
+            info = ws.models.info(name, int(signed.get("version") or 0) or version)
+            if loaded.sha256 != info.sha256:
+                raise IntegrityError(f"{info.ref} changed while it was being loaded; start again")
+            validator = RowValidator(
+                info.input_schema, max_instances=config.max_instances, range_margin=config.range_margin
+            )
+            predictor = build_predictor(loaded.model, info.input_schema)
+        except MlwardenError as exc:
+            failures.append(LoadFailure(ref, type(exc).__name__, str(exc)))
+            continue
+        dataset = (info.provenance or {}).get("dataset") or {}
+        served[name] = ServedModel(
+            name=name,
+            version=info.version,
+            digest=info.sha256,
+            signing_key=info.signing_key,
+            dataset=f"{dataset['name']}@{dataset['version']}" if "name" in dataset else None,
+            dataset_sha256=dataset.get("sha256"),
+            classes=tuple(predictor.classes),
+            validator=validator,
+            predictor=predictor,
+            batcher=MicroBatcher(predictor, max_rows=config.max_batch_rows),
+            output=config.output_for(name),
+        )
+        served[name].model_json = {"name": name, "version": info.version, "digest": info.sha256}
+    return served, failures
+
+
+class Service:
+    """Answers requests for the models in ``models``, on behalf of the workspace ``ws`` (the operator's)."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        config: ServeConfig,
+        models: dict[str, ServedModel],
+        *,
+        failures: list[LoadFailure] | None = None,
+        monitor: ExtractionMonitor | None = None,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.ws = ws
+        self.config = config
+        self.models = models
+        self.failures = failures or []
+        self.monitor = monitor
+        self.limiter = limiter or RateLimiter(now=clock)
+        self.metrics = ServerMetrics()
+        self.metrics.models.set(len(models))
+        for name, served in models.items():
+            served.batcher.observe = self.metrics.batch_observer(name)
+        self._clock = clock
+        self._principals: dict[str, Principal] = {}
+        self._principals_version = -1
+        self._background: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def start(
+        cls,
+        config: ServeConfig,
+        ws: Workspace,
+        *,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> Service:
+        """Load the models (refusing to start if none verifies) and the day's counts from the log."""
+        models, failures = load_models(ws, config)
+        if not models:
+            shown = "; ".join(f"{f.ref}: {f.message}" for f in failures)
+            raise IntegrityError(f"no model verified, so nothing is served ({shown})")
+        for failure in failures:
+            log.error("not serving %s: %s: %s", failure.ref, failure.error, failure.message)
+        for m in models.values():
+            how = "compiled" if m.predictor.compiled else "scikit-learn"
+            log.info("serving %s@%d (sha256 %s, %s, %s)", m.name, m.version, m.digest[:16], how, m.output.describe())
+        monitor = None
+        if config.extraction_monitor:
+            from mlwarden.serve._extraction import ExtractionMonitor
+
+            monitor = ExtractionMonitor()
+        service = cls(ws, config, models, failures=failures, monitor=monitor, limiter=limiter, clock=clock)
+        service.seed_quotas()
+        return service
+
+    def seed_quotas(self) -> None:
+        """Count today's requests per token from the audit log, so a restart keeps the day's quotas.
+
+        Every request that passed the limits left one ``predict`` entry: ``succeeded``, or
+        ``failed`` when its body was refused; both count, as they did before the restart.
+        """
+        now = self._clock()
+        day = now.strftime("%Y-%m-%d")
+        used: dict[str, int] = {}
+        for entry in self.ws.audit.entries(since=f"{day}T00:00:00Z"):
+            if entry.action == "predict" and entry.outcome in ("succeeded", "failed"):
+                token = entry.details.get("token")
+                if isinstance(token, str):
+                    used[token] = used.get(token, 0) + 1
+        self.limiter.seed(day, used)
+
+    # -- authentication ----------------------------------------------------------------------
+
+    def _refresh_principals(self) -> None:
+        version = self.ws.principals.data_version()
+        if version != self._principals_version:
+            self._principals.clear()
+            self._principals_version = version
+
+    async def authenticate(self, authorization: str | None, request_id: str) -> Principal | Reply:
+        """The principal behind ``Authorization: Bearer <token>``, or the 401 (or 503) to answer.
+
+        ``authorization`` holds every ``Authorization`` header of the request, joined by newlines:
+        more than one is refused, so a proxy and the server can never read different ones.
+        """
+        if authorization is None:
+            self.metrics.refused.labels("no-token").inc()
+            return await self._refuse_token(
+                request_id, None, "no-token", "no bearer token: send Authorization: Bearer <token>"
+            )
+        if "\n" in authorization:  # the app joins repeated headers with newlines
+            self.metrics.refused.labels("malformed").inc()
+            return await self._refuse_token(
+                request_id, None, "malformed", "more than one Authorization header: send exactly one"
+            )
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            self.metrics.refused.labels("malformed").inc()
+            return await self._refuse_token(
+                request_id, None, "malformed", "the Authorization header is not Bearer <token>"
+            )
+        self._refresh_principals()
+        key = hash_token(token)
+        principal = self._principals.get(key)
+        now = event_time(self._clock())
+        if principal is not None and principal.state(now) == "active":
+            return principal
+        try:
+            principal = self.ws.principals.authenticate(token)
+        except TokenRefused as exc:
+            parsed = parse_token(token)
+            self.metrics.refused.labels(exc.reason).inc()
+            return await self._refuse_token(
+                request_id, None if parsed is None else parsed.token_id, exc.reason, str(exc)
+            )
+        except IntegrityError:
+            parsed = parse_token(token)
+            self.metrics.refused.labels("tampered-record").inc()
+            return await self._refuse_token(
+                request_id,
+                None if parsed is None else parsed.token_id,
+                "tampered-record",
+                "the token is not valid for this workspace",
+            )
+        if len(self._principals) > 10_000:
+            self._principals.clear()
+        self._principals[key] = principal
+        return principal
+
+    async def _refuse_token(self, request_id: str, token_id: str | None, reason: str, message: str) -> Reply:
+        event = AuditEvent(
+            time=event_time(self._clock()),
+            principal="-",
+            action="auth.token",
+            resource="serve",
+            outcome="denied",
+            request_id=request_id,
+            details={"token": token_id, "reason": reason},
+        )
+        try:
+            await self.ws.audit.append_async(event)
+        except AuditUnavailable:
+            return _unavailable()
+        return _error(401, message, _UNAUTHORIZED_HEADERS)
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def may_use(self, principal: Principal, name: str) -> bool:
+        return name in self.models and principal.allows("predict", f"model:{name}")
+
+    async def list_models(self, authorization: str | None) -> Reply:
+        request_id = os.urandom(12).hex()
+        who = await self.authenticate(authorization, request_id)
+        if isinstance(who, Reply):
+            return who
+        shown = [m.describe() for name, m in sorted(self.models.items()) if self.may_use(who, name)]
+        return Reply(200, json.dumps({"models": shown}).encode())
+
+    async def predict(
+        self,
+        name: str,
+        authorization: str | None,
+        content_length: str | None,
+        read_body: Callable[[int], Awaitable[bytes | None]],
+    ) -> Reply:
+        """Answer one prediction request (see the module's docstring for the order of the checks)."""
+        started = time.perf_counter()
+        stage = self.metrics.stage
+        request_id = os.urandom(12).hex()
+        who = await self.authenticate(authorization, request_id)
+        if isinstance(who, Reply):
+            return who
+        served = self.models.get(name)
+        if served is None or not who.allows("predict", f"model:{name}"):
+            self.metrics.refused.labels("not-granted").inc()
+            return await self._deny(who, name, request_id, 403, _NOT_SERVED, "not-granted")
+        t_auth = time.perf_counter()
+        stage["auth"].observe(t_auth - started)
+
+        refusal = self.limiter.take(who.token_id, who.limits)
+        if refusal is not None:
+            self.metrics.refused.labels(refusal.what).inc()
+            what = "requests per minute" if refusal.what == "rate" else "requests per day"
+            return await self._deny(
+                who,
+                name,
+                request_id,
+                429,
+                f"limit of {refusal.limit} {what} reached for this token; retry after {refusal.retry_after} s",
+                refusal.what,
+                {"Retry-After": str(refusal.retry_after)},
+            )
+        t_limits = time.perf_counter()
+        stage["limits"].observe(t_limits - t_auth)
+
+        limit = self.config.max_body_bytes
+        too_big = f"the request body is larger than {limit} bytes; send fewer instances per call"
+        if content_length is not None:
+            try:
+                declared = int(content_length)
+            except ValueError:
+                return await self._fail(
+                    who, name, request_id, 400, "the Content-Length header is not a number", "bad-length"
+                )
+            if declared > limit:
+                return await self._fail(who, name, request_id, 413, too_big, "too-large")
+        body = await read_body(limit)
+        if body is None:
+            return await self._fail(who, name, request_id, 413, too_big, "too-large")
+        try:
+            doc = json.loads(body, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            message = 'the body is not JSON: send {"instances": [{"column": value, ...}]}'
+            return await self._fail(who, name, request_id, 422, message, "invalid-json")
+        t_body = time.perf_counter()
+        stage["body"].observe(t_body - t_limits)
+
+        try:
+            if not isinstance(doc, dict) or "instances" not in doc:
+                raise InvalidRows('the body must be a JSON object with "instances": a list of row objects')
+            if len(doc) != 1:
+                other = next(k for k in doc if k != "instances")
+                raise InvalidRows(f'unknown field {other[:40]!r} in the body: send only "instances"')
+            rows = doc["instances"]
+            batch = served.validator.validate(rows)
+        except InvalidRows as exc:
+            return await self._fail(who, name, request_id, 422, str(exc), "invalid-rows")
+        count = len(rows)
+        t_valid = time.perf_counter()
+        stage["validate"].observe(t_valid - t_body)
+
+        prediction = await served.batcher.predict(batch, count)
+        answer = _answer(prediction, served.output)
+        t_pred = time.perf_counter()
+        stage["predict"].observe(t_pred - t_valid)
+
+        output = json.dumps(answer, separators=(",", ":"))
+        event = AuditEvent(
+            time=event_time(self._clock()),
+            principal=who.name,
+            action="predict",
+            resource=f"model:{name}",
+            outcome="succeeded",
+            request_id=request_id,
+            details={
+                "token": who.token_id,
+                "model": f"{name}@{served.version}",
+                "digest": served.digest,
+                "dataset": served.dataset,
+                "input": hashlib.sha256(body).hexdigest(),
+                "instances": count,
+                "output": output,
+            },
+        )
+        try:
+            await self.ws.audit.append_async(event)
+        except AuditUnavailable:
+            self.metrics.requests.labels(name, "503").inc()
+            return _unavailable()
+        t_audit = time.perf_counter()
+        stage["audit"].observe(t_audit - t_pred)
+
+        if self.monitor is not None and prediction.features is not None:
+            alert = self.monitor.observe(who.token_id, prediction.features, prediction.labels)
+            if alert is not None:
+                self._spawn(self._alert(who, served, alert))
+        finished = time.perf_counter()
+        stage["monitor"].observe(finished - t_audit)
+        stage["total"].observe(finished - started)
+        self.metrics.requests.labels(name, "200").inc()
+        self.metrics.instances.labels(name).inc(count)
+        reply = {"predictions": answer["predictions"], "probabilities": answer.get("probabilities")}
+        reply["model"] = served.model_json
+        reply["request_id"] = request_id
+        return Reply(200, json.dumps(reply, separators=(",", ":")).encode())
+
+    async def _deny(
+        self,
+        who: Principal,
+        name: str,
+        request_id: str,
+        status: int,
+        message: str,
+        reason: str,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """Record a refused prediction (resource named only if it is a valid model name), then answer."""
+        from mlwarden.store._names import check_name
+
+        try:
+            resource = f"model:{check_name(name, 'model')}"
+        except BadInput:
+            resource = "model:-"
+        event = AuditEvent(
+            time=event_time(self._clock()),
+            principal=who.name,
+            action="predict",
+            resource=resource,
+            outcome="denied",
+            request_id=request_id,
+            details={"token": who.token_id, "reason": reason},
+        )
+        try:
+            await self.ws.audit.append_async(event)
+        except AuditUnavailable:
+            return _unavailable()
+        if name in self.models:
+            self.metrics.requests.labels(name, str(status)).inc()
+        return _error(status, message, headers)
+
+    async def refuse(self, who: Principal, what: str, message: str) -> Reply:
+        """Refuse ``who`` a server resource (``metrics``) its role does not cover: audited, then 403."""
+        event = AuditEvent(
+            time=event_time(self._clock()),
+            principal=who.name,
+            action=f"serve.{what}",
+            resource="serve",
+            outcome="denied",
+            request_id=os.urandom(12).hex(),
+            details={"token": who.token_id},
+        )
+        try:
+            await self.ws.audit.append_async(event)
+        except AuditUnavailable:
+            return _unavailable()
+        return _error(403, message)
+
+    async def _fail(self, who: Principal, name: str, request_id: str, status: int, message: str, reason: str) -> Reply:
+        """Record a granted request whose body was refused (``predict``, ``failed``, the reason), then answer."""
+        self.metrics.refused.labels(reason).inc()
+        self.metrics.requests.labels(name, str(status)).inc()
+        event = AuditEvent(
+            time=event_time(self._clock()),
+            principal=who.name,
+            action="predict",
+            resource=f"model:{name}",
+            outcome="failed",
+            request_id=request_id,
+            details={"token": who.token_id, "reason": reason},
+        )
+        try:
+            await self.ws.audit.append_async(event)
+        except AuditUnavailable:
+            return _unavailable()
+        return _error(status, message)
+
+    # -- extraction alerts -------------------------------------------------------------------
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _alert(self, who: Principal, served: ServedModel, alert: ExtractionAlert) -> None:
+        """Record an extraction alert; suspend the token if the server was told to."""
+        self.metrics.alerts.labels(served.name).inc()
+        suspend = self.config.suspend_on_extraction
+        event = AuditEvent(
+            time=event_time(self._clock()),
+            principal=SERVER_PRINCIPAL,
+            action="monitor.extraction",
+            resource=f"model:{served.name}",
+            outcome="succeeded",
+            request_id=os.urandom(12).hex(),
+            details={
+                "token": who.token_id,
+                "subject": who.name,
+                "test": alert.test,
+                "statistic": f"{alert.statistic:.6f}",
+                "threshold": f"{alert.threshold:g}",
+                "queries": alert.queries,
+                "suspend": suspend,
+                "detail": alert.detail[:200],
+            },
+        )
+        try:
+            await self.ws.audit.append_async(event)
+        except AuditUnavailable:
+            log.error("an extraction alert for %s could not be recorded", who.name)
+        log.warning("extraction alert for %s on %s: %s", who.name, served.name, alert.detail)
+        if suspend:
+            reason = f"extraction monitor: {alert.test} statistic {alert.statistic:.4f} < {alert.threshold}"
+            try:
+                await asyncio.to_thread(self.ws.suspend_for_server, who.name, reason=reason)
+            except (MlwardenError, AccessDenied) as exc:
+                log.error("could not suspend %s: %s", who.name, exc)
+            self._principals.clear()
+
+    async def drain(self) -> None:
+        """Wait for background work (alerts) to finish."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unavailable() -> Reply:
+    return _error(503, "the audit log cannot be written, so no request is answered; try again later")
+
+
+def _answer(prediction: Prediction, policy: OutputPolicy) -> dict[str, Any]:
+    labels = [_plain(v) for v in prediction.labels]
+    if policy.labels_only:
+        return {"predictions": labels}
+    proba = prediction.proba.round(policy.digits).tolist()
+    return {"predictions": labels, "probabilities": proba}
+
+
+def _plain(value: object) -> object:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
