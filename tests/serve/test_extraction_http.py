@@ -89,7 +89,7 @@ def test_a_prober_is_alerted_and_a_benign_client_is_not(
     served_copy: Served, service_factory: Any, app_client: Any
 ) -> None:
     service = service_factory(served_copy)
-    assert service.monitor is not None, "the extraction monitor is on by default"
+    assert set(service.monitors) == {"credit-risk", "fraud-risk"}, "the extraction monitor is on by default"
     client = app_client(service)
     prober, benign = add_client(served_copy, "prober"), add_client(served_copy, "benign")
 
@@ -116,8 +116,11 @@ def test_a_prober_is_alerted_and_a_benign_client_is_not(
     assert replayed == [200] * len(statuses)
     assert [a.details["token"] for a in extraction_alerts(served_copy)] == [prober_id]
     benign_id = parse_token(benign).token_id  # type: ignore[union-attr]
-    assert service.monitor.stats(benign_id)["queries"] == len(statuses)
-    assert service.monitor.stats(benign_id)["alerted"] == 0
+    assert service.monitors["credit-risk"].stats(benign_id)["queries"] == len(statuses)
+    assert service.monitors["credit-risk"].stats(benign_id)["alerted"] == 0
+    # Each model has its own monitor: credit-risk's queries never reach fraud-risk's.
+    assert service.monitors["fraud-risk"].stats(benign_id)["queries"] == 0
+    assert service.monitors["fraud-risk"].stats(prober_id)["queries"] == 0
 
 
 def test_with_suspend_on_extraction_the_prober_is_locked_out_until_an_admin_resumes_it(
@@ -188,7 +191,7 @@ def test_the_monitor_can_be_turned_off(
     served_copy: Served, service_factory: Any, app_client: Any, suspend: bool
 ) -> None:
     service = service_factory(served_copy, extraction_monitor=False, suspend_on_extraction=suspend)
-    assert service.monitor is None
+    assert service.monitors == {}
     client = app_client(service)
     prober = add_client(served_copy, "prober")
     rows = synthetic_rows(published_schema(client, prober), QUERIES)

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 import mlwarden
 from mlwarden.access import Limits, parse_token
 from mlwarden.serve import ServeConfig, Service
+from mlwarden.serve._loading import load_models
 from mlwarden.serve._ratelimit import RateLimiter, Refusal
-from mlwarden.serve._service import load_models
 
 Served = Any  # tests/serve/conftest.py's Served (conftest modules are not imported by name)
 URL = "/v1/models/credit-risk/predict"

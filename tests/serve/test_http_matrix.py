@@ -392,7 +392,7 @@ def test_suspend_resume_and_reissue_take_effect_at_once(live: tuple[Served, Any,
 
 def test_a_cached_token_expires_by_the_servers_clock(served_copy: Served, app_client: Any) -> None:
     """The server caches authenticated tokens; the cache must not outlive the token's expiry."""
-    from mlwarden.serve._service import load_models
+    from mlwarden.serve._loading import load_models
 
     moment = [datetime.now(UTC)]
 

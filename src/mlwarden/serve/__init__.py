@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlwarden.serve._config import OutputPolicy, ServeConfig, parse_output_policy
-from mlwarden.serve._service import LoadFailure, Reply, ServedModel, Service
+from mlwarden.serve._loading import LoadFailure, ServedModel
+from mlwarden.serve._service import Reply, Service
 
 if TYPE_CHECKING:
     from mlwarden.serve._app import create_app

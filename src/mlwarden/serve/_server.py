@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from mlwarden.errors import BadInput
 from mlwarden.serve._config import ServeConfig
-from mlwarden.serve._service import LoadFailure, ServedModel, Service, load_models
+from mlwarden.serve._loading import LoadFailure, ServedModel, load_models
+from mlwarden.serve._service import Service
 
 if TYPE_CHECKING:
     from mlwarden._workspace import Workspace

@@ -38,24 +38,23 @@ from typing import TYPE_CHECKING, Any
 from mlwarden.access import Principal, TokenRefused, hash_token, parse_token
 from mlwarden.audit import AuditEvent, AuditUnavailable, event_time
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError, MlwardenError
-from mlwarden.serve._batching import MicroBatcher
 from mlwarden.serve._config import OutputPolicy, ServeConfig
+from mlwarden.serve._loading import LoadFailure, ServedModel, load_models
 from mlwarden.serve._metrics import ServerMetrics
 from mlwarden.serve._ratelimit import RateLimiter
-from mlwarden.serve._validate import InvalidRows, RowValidator
+from mlwarden.serve._validate import InvalidRows
 
 if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
-    from mlwarden.serve._compiled import Prediction, Predictor
+    from mlwarden.serve._compiled import Prediction
     from mlwarden.serve._extraction import ExtractionAlert, ExtractionMonitor
 
-__all__ = ["LoadFailure", "Reply", "ServedModel", "Service"]
+__all__ = ["Reply", "Service"]
 
 log = logging.getLogger("mlwarden.serve")
 
 SERVER_PRINCIPAL = "mlwarden-serve"
 _NOT_SERVED = "no model by that name is served to this token"
-_JSON = "application/json"
 
 
 @dataclass(frozen=True)
@@ -74,96 +73,6 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="mlwarden"'}
 
 
-@dataclass(frozen=True)
-class LoadFailure:
-    """A model the server was asked to serve but refused: which, and why (the error's class and text)."""
-
-    ref: str
-    error: str
-    message: str
-
-
-@dataclass
-class ServedModel:
-    """One verified model version and everything needed to answer for it."""
-
-    name: str
-    version: int
-    digest: str
-    signing_key: str
-    dataset: str | None
-    dataset_sha256: str | None
-    classes: tuple[object, ...]
-    validator: RowValidator
-    predictor: Predictor
-    batcher: MicroBatcher
-    output: OutputPolicy
-    model_json: dict[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "digest": self.digest,
-            "signing_key": self.signing_key,
-            "dataset": self.dataset,
-            "classes": list(self.classes),
-            "output": self.output.describe(),
-            "compiled": self.predictor.compiled,
-            "max_instances": self.validator.max_instances,
-            "input_schema": self.validator.json_schema()["properties"]["instances"]["items"],
-        }
-
-
-def load_models(ws: Workspace, config: ServeConfig) -> tuple[dict[str, ServedModel], list[LoadFailure]]:
-    """Load and verify every model to serve through the one gate; failures are collected, not raised."""
-    from mlwarden.serve._compiled import build_predictor
-    from mlwarden.store._names import parse_ref
-
-    refs: list[tuple[str, int | None]]
-    if config.models:
-        refs = [parse_ref(r, "model") for r in config.models]
-    else:
-        refs = [(v.name, v.version) for v in ws.models.list() if v.stage == "production"]
-        if not refs:
-            raise BadInput("no model is in stage production: promote one (`mlwarden model promote`) or name --model")
-    served: dict[str, ServedModel] = {}
-    failures: list[LoadFailure] = []
-    for name, version in refs:
-        ref = name if version is None else f"{name}@{version}"
-        if name in served:
-            raise BadInput(f"model {name} is named twice; serve one version per model")
-        try:
-            loaded = ws.models.load(name, version, permission="model.serve")
-            signed = (loaded.signature.provenance or {}).get("model") or {}
-            info = ws.models.info(name, int(signed.get("version") or 0) or version)
-            if loaded.sha256 != info.sha256:
-                raise IntegrityError(f"{info.ref} changed while it was being loaded; start again")
-            validator = RowValidator(
-                info.input_schema, max_instances=config.max_instances, range_margin=config.range_margin
-            )
-            predictor = build_predictor(loaded.model, info.input_schema)
-        except MlwardenError as exc:
-            failures.append(LoadFailure(ref, type(exc).__name__, str(exc)))
-            continue
-        dataset = (info.provenance or {}).get("dataset") or {}
-        served[name] = ServedModel(
-            name=name,
-            version=info.version,
-            digest=info.sha256,
-            signing_key=info.signing_key,
-            dataset=f"{dataset['name']}@{dataset['version']}" if "name" in dataset else None,
-            dataset_sha256=dataset.get("sha256"),
-            classes=tuple(predictor.classes),
-            validator=validator,
-            predictor=predictor,
-            batcher=MicroBatcher(predictor, max_rows=config.max_batch_rows),
-            output=config.output_for(name),
-        )
-        served[name].model_json = {"name": name, "version": info.version, "digest": info.sha256}
-    return served, failures
-
-
 class Service:
     """Answers requests for the models in ``models``, on behalf of the workspace ``ws`` (the operator's)."""
 
@@ -174,7 +83,7 @@ class Service:
         models: dict[str, ServedModel],
         *,
         failures: list[LoadFailure] | None = None,
-        monitor: ExtractionMonitor | None = None,
+        monitors: dict[str, ExtractionMonitor] | None = None,
         limiter: RateLimiter | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -182,7 +91,8 @@ class Service:
         self.config = config
         self.models = models
         self.failures = failures or []
-        self.monitor = monitor
+        self.monitors = monitors or {}
+        """One extraction monitor per model: each watches every token's queries of its model."""
         self.limiter = limiter or RateLimiter(now=clock)
         self.metrics = ServerMetrics()
         self.metrics.models.set(len(models))
@@ -212,12 +122,12 @@ class Service:
         for m in models.values():
             how = "compiled" if m.predictor.compiled else "scikit-learn"
             log.info("serving %s@%d (sha256 %s, %s, %s)", m.name, m.version, m.digest[:16], how, m.output.describe())
-        monitor = None
+        monitors = None
         if config.extraction_monitor:
             from mlwarden.serve._extraction import ExtractionMonitor
 
-            monitor = ExtractionMonitor()
-        service = cls(ws, config, models, failures=failures, monitor=monitor, limiter=limiter, clock=clock)
+            monitors = {name: ExtractionMonitor() for name in models}
+        service = cls(ws, config, models, failures=failures, monitors=monitors, limiter=limiter, clock=clock)
         service.seed_quotas()
         return service
 
@@ -429,8 +339,9 @@ class Service:
         t_audit = time.perf_counter()
         stage["audit"].observe(t_audit - t_pred)
 
-        if self.monitor is not None and prediction.features is not None:
-            alert = self.monitor.observe(who.token_id, prediction.features, prediction.labels)
+        monitor = self.monitors.get(name)
+        if monitor is not None and prediction.features is not None:
+            alert = monitor.observe(who.token_id, prediction.features, prediction.labels)
             if alert is not None:
                 self._spawn(self._alert(who, served, alert))
         finished = time.perf_counter()
