@@ -14,7 +14,7 @@ import pytest
 
 import mlwarden
 
-FORBIDDEN_AT_STARTUP = ("cryptography", "rich", "pandas", "sklearn", "fastapi")
+FORBIDDEN_AT_STARTUP = ("cryptography", "rich", "pandas", "sklearn", "fastapi", "uvicorn", "starlette", "numpy")
 
 
 def prepare(ws) -> None:
@@ -189,7 +189,16 @@ def imported_modules(importtime_stderr: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["-h"], ["--version"], ["encrypt", "--help"], ["keys", "--help"], ["keys", "generate"]],
+    [
+        ["--help"],
+        ["-h"],
+        ["--version"],
+        ["encrypt", "--help"],
+        ["keys", "--help"],
+        ["keys", "generate"],
+        ["serve", "--help"],
+        ["user", "--help"],
+    ],
     ids=" ".join,
 )
 def test_startup_imports_no_heavy_module_importtime(bare_cli, args):

@@ -208,6 +208,33 @@ def test_a_failed_start_prints_nothing_but_the_error_line(served_copy: Served) -
     assert result.stdout == ""
 
 
+@pytest.mark.slow
+def test_several_workers_with_no_verified_model_refuse_to_start_once(served_copy: Served) -> None:
+    """The models are checked before any worker starts: no worker is started to fail over and over."""
+    flip_object_byte(served_copy, "credit-risk")
+    flip_object_byte(served_copy, "fraud-risk")
+    result = run_cli(served_copy, "serve", "--port", str(free_port()), "--workers", "2")
+    line = error_line(result, 3, "no model verified", "credit-risk@1", "fraud-risk@1")
+    assert result.stderr.splitlines() == [line]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_model_that_loads_but_cannot_be_served_is_recorded_as_failed(
+    served_copy: Served, service_factory: Any
+) -> None:
+    """A verified model whose input schema is unusable is refused, and the refusal is in the log."""
+    import sqlite3
+
+    with sqlite3.connect(served_copy.settings.home / "catalog.db") as db:
+        db.execute("UPDATE model_versions SET input_schema_json = ? WHERE name = ?", ("{}", "fraud-risk"))
+    service = service_factory(served_copy)
+    assert set(service.models) == {"credit-risk"}
+    assert [f.ref for f in service.failures] == ["fraud-risk@1"]
+    entries = [e for e in service.ws.audit.entries() if e.resource == "model:fraud-risk" and e.action == "model.serve"]
+    assert entries[-1].outcome == "failed"
+    assert entries[-1].details.get("error") == "BadInput"
+
+
 # -- mlwarden serve --check ------------------------------------------------------------------------
 
 

@@ -88,8 +88,12 @@ def _print_scan(report: ScanReport) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=True, path_type=Path))
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), help="Signature file (default PATH.sig).")
 @click.option("--dataset", metavar="NAME[@V]", help="Record this workspace dataset version (and SHA-256) as the data.")
-@click.option("--provenance", "provenance_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A JSON object of further provenance (code version, parameters, metrics...).")
+@click.option(
+    "--provenance",
+    "provenance_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JSON object of further provenance (code version, parameters, metrics...).",
+)
 @home_option
 @click.pass_obj
 def model_sign(
@@ -116,8 +120,12 @@ def model_sign(
 @model.command("verify")
 @click.argument("target", metavar="PATH|NAME[@V]")
 @click.option("--signature", "signature", type=click.Path(path_type=Path), help="Signature file (default PATH.sig).")
-@click.option("--key", "key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Verify with this PEM public key alone (no workspace needed).")
+@click.option(
+    "--key",
+    "key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verify with this PEM public key alone (no workspace needed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was verified as JSON.")
 @home_option
 @click.pass_obj
@@ -149,9 +157,7 @@ def model_verify(ctx: Context, target: str, signature: Path | None, key: Path | 
             }
         )
     else:
-        click.echo(
-            f"verified {path}: {len(verified.files)} file(s) signed by key {verified.key_id[:12]}", err=True
-        )
+        click.echo(f"verified {path}: {len(verified.files)} file(s) signed by key {verified.key_id[:12]}", err=True)
 
 
 def _verify_registered(ctx: Context, ref: str, as_json: bool) -> None:
@@ -170,8 +176,13 @@ def _verify_registered(ctx: Context, ref: str, as_json: bool) -> None:
 
 
 @model.command("public-key")
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the PEM here (default: standard output).")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the PEM here (default: standard output).",
+)
 @home_option
 @click.pass_obj
 def model_public_key(ctx: Context, output: Path | None) -> None:
@@ -311,8 +322,14 @@ def model_promote(ctx: Context, ref: str, stage: str) -> None:
 
 @model.command("export")
 @click.argument("ref", metavar="NAME[@V]")
-@click.option("-o", "--output", "folder", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write NAME.skops and NAME.skops.sig into.")
+@click.option(
+    "-o",
+    "--output",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write NAME.skops and NAME.skops.sig into.",
+)
 @home_option
 @click.pass_obj
 def model_export(ctx: Context, ref: str, folder: Path) -> None:

@@ -136,6 +136,15 @@ def serve(
         from mlwarden.serve import Service
 
         service = Service.start(config, Workspace.open(ctx.home))
+    else:
+        # Each worker loads the models itself; check first, so that a set-up in which no model
+        # verifies refuses to start here, once, instead of in workers restarted over and over.
+        found = check_setup(config)
+        if not found.served:
+            from mlwarden.errors import IntegrityError
+
+            shown = "; ".join(f"{f.ref}: {f.message}" for f in found.failures)
+            raise IntegrityError(f"no model verified, so nothing is served ({shown})")
     scheme = "https" if tls_cert else "http"
     click.echo(f"mlwarden serve: listening on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
     run(config, service)

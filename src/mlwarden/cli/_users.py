@@ -103,7 +103,7 @@ def user_add(
 @home_option
 @click.pass_obj
 def user_ls(ctx: Context, as_json: bool) -> None:
-    """List principals: role, scopes, state (active, suspended, expired, revoked), token id, limits.
+    """List principals: role, scopes, state (active, suspended, expired, revoked, tampered), token id, limits.
 
     RATE/MIN is requests per minute, QUOTA/DAY requests per UTC day (a * marks one set for this
     principal rather than the default). --json adds when, by whom and why a principal was suspended.

@@ -31,6 +31,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlwarden.access import new_request_id
 from mlwarden.serve._service import Reply, Service
@@ -79,6 +80,12 @@ def create_app(service: Service, *, close_on_shutdown: bool = True) -> FastPath:
         openapi_url=None,
         lifespan=lifespan,
     )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        """FastAPI's own refusals (unknown path 404, wrong method 405) in the server's error shape."""
+        headers = dict(exc.headers or {})
+        return _respond(Reply(exc.status_code, json.dumps({"error": str(exc.detail)}).encode(), headers))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

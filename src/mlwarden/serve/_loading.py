@@ -87,10 +87,13 @@ def load_models(ws: Workspace, config: ServeConfig) -> tuple[dict[str, ServedMod
             info = ws.models.info(name, int(signed.get("version") or 0) or version)
             if loaded.sha256 != info.sha256:
                 raise IntegrityError(f"{info.ref} changed while it was being loaded; start again")
-            validator = RowValidator(
-                info.input_schema, max_instances=config.max_instances, range_margin=config.range_margin
-            )
-            predictor = build_predictor(loaded.model, info.input_schema)
+            # A model that loaded but cannot be served (no usable input schema) is recorded as failed.
+            with ws.gate.act("model.serve", f"model:{name}", version=info.version, what="prepare") as act:
+                validator = RowValidator(
+                    info.input_schema, max_instances=config.max_instances, range_margin=config.range_margin
+                )
+                predictor = build_predictor(loaded.model, info.input_schema)
+                act.record(version=info.version, compiled=predictor.compiled)
         except MlwardenError as exc:
             failures.append(LoadFailure(ref, type(exc).__name__, str(exc)))
             continue

@@ -343,7 +343,7 @@ class Service:
         if monitor is not None and prediction.features is not None:
             alert = monitor.observe(who.token_id, prediction.features, prediction.labels)
             if alert is not None:
-                self._spawn(self._alert(who, served, alert))
+                self._spawn(self._alert(who, served, alert, request_id))
         finished = time.perf_counter()
         stage["monitor"].observe(finished - t_audit)
         stage["total"].observe(finished - started)
@@ -431,8 +431,8 @@ class Service:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _alert(self, who: Principal, served: ServedModel, alert: ExtractionAlert) -> None:
-        """Record an extraction alert; suspend the token if the server was told to."""
+    async def _alert(self, who: Principal, served: ServedModel, alert: ExtractionAlert, request_id: str) -> None:
+        """Record an extraction alert under the id of the request that raised it; suspend the token if told to."""
         self.metrics.alerts.labels(served.name).inc()
         suspend = self.config.suspend_on_extraction
         event = AuditEvent(
@@ -441,7 +441,7 @@ class Service:
             action="monitor.extraction",
             resource=f"model:{served.name}",
             outcome="succeeded",
-            request_id=os.urandom(12).hex(),
+            request_id=request_id,
             details={
                 "token": who.token_id,
                 "subject": who.name,
@@ -461,7 +461,7 @@ class Service:
         if suspend:
             reason = f"extraction monitor: {alert.test} statistic {alert.statistic:.4f} < {alert.threshold}"
             try:
-                await asyncio.to_thread(self.ws.suspend_for_server, who.name, reason=reason)
+                await asyncio.to_thread(self.ws.suspend_for_server, who.name, reason=reason, request_id=request_id)
             except (MlwardenError, AccessDenied) as exc:
                 log.error("could not suspend %s: %s", who.name, exc)
             self._principals.clear()
