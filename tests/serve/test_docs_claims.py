@@ -388,7 +388,7 @@ def test_the_principals_and_resources_of_the_table_are_the_codes() -> None:
             written = SERVER_PRINCIPAL if event["principal"] == "SERVER_PRINCIPAL" else event["principal"]
             assert backticked(principal) == [written], (action, principal, event)
             checked += 1
-    assert checked == 3  # auth.token ("-"), monitor.extraction and user.suspend (mlwarden-serve)
+    assert checked == 4  # auth.token ("-"); monitor.extraction, serve.refusals and user.suspend (mlwarden-serve)
     assert resources == len(events) - 1
 
 

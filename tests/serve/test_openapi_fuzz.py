@@ -146,8 +146,8 @@ def test_the_harness_reports_a_server_that_ignores_the_token(
     service = service_factory(served_copy)
     authenticate = service.authenticate
 
-    async def anyone_is_the_fuzzer(authorization: str | None, request_id: str) -> Any:
-        return await authenticate(f"Bearer {fuzz_token}", request_id)
+    async def anyone_is_the_fuzzer(authorization: str | None, request_id: str, **options: Any) -> Any:
+        return await authenticate(f"Bearer {fuzz_token}", request_id, **options)
 
     service.authenticate = anyone_is_the_fuzzer  # type: ignore[method-assign]
     run = fuzz(create_app(service, close_on_shutdown=False), fuzz_token, max_examples=5, phases=("fuzzing",))

@@ -62,6 +62,10 @@ class ServeConfig:
     extraction_monitor: bool = True
     suspend_on_extraction: bool = False
     max_batch_rows: int = 512
+    max_in_flight: int = 1024
+    """Predict requests answered at once; more get 503 with ``Retry-After`` straight away."""
+    header_timeout: float = 10.0
+    """Seconds a connection may take to send a request's headers (slow or idle clients are closed)."""
 
     def output_for(self, model: str) -> OutputPolicy:
         for name, policy in self.outputs:
@@ -80,6 +84,10 @@ class ServeConfig:
             raise BadInput("--max-body must be between 1 KiB and 256 MiB")
         if not 1 <= self.max_instances <= 100_000:
             raise BadInput("--max-instances must be between 1 and 100000")
+        if not 1 <= self.max_in_flight <= 1_000_000:
+            raise BadInput("the most predict requests in progress must be between 1 and 1000000")
+        if not 0.1 <= self.header_timeout <= 3600:
+            raise BadInput("the header timeout must be between 0.1 and 3600 seconds")
         if not 0 <= self.range_margin <= 10:
             raise BadInput("--range-margin must be between 0 and 10 (a fraction of each column's training range)")
         return self

@@ -120,6 +120,9 @@ def app_from_env() -> FastPath:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     config = ServeConfig.from_json(os.environ[CONFIG_ENV])
+    from mlwarden.serve._http import HeaderDeadlineProtocol
+
+    HeaderDeadlineProtocol.header_timeout = config.header_timeout
     app = create_app(Service.start(config, _open(config)))
     _settle_heap()
     return app
@@ -140,6 +143,10 @@ def run(config: ServeConfig, service: Service | None = None) -> None:
     """Serve until interrupted. ``service``: an already started one (one worker only)."""
     import uvicorn
 
+    from mlwarden.serve._http import HeaderDeadlineProtocol
+
+    HeaderDeadlineProtocol.header_timeout = config.header_timeout
+
     preflight(config)
     options = {
         "host": config.host,
@@ -151,7 +158,10 @@ def run(config: ServeConfig, service: Service | None = None) -> None:
         "ssl_keyfile": config.tls_key,
         "ssl_context_factory": _tls_context if config.tls_cert else None,
         "timeout_keep_alive": 30,
-        "limit_concurrency": 4096,
+        # No limit_concurrency: it counts idle connections too, so a few thousand of them would
+        # refuse everyone. Idle and slow connections are closed by the header deadline instead,
+        # and FastPath caps the predictions in progress (max_in_flight).
+        "http": HeaderDeadlineProtocol,
     }
     if config.workers == 1:
         from mlwarden.serve._app import create_app

@@ -37,11 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlwarden.access import Principal, TokenRefused, hash_token, parse_token
 from mlwarden.audit import AuditEvent, AuditUnavailable, event_time
+from mlwarden.audit._records import Detail
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError, MlwardenError
 from mlwarden.serve._config import OutputPolicy, ServeConfig
 from mlwarden.serve._loading import LoadFailure, ServedModel, load_models
 from mlwarden.serve._metrics import ServerMetrics
 from mlwarden.serve._ratelimit import RateLimiter
+from mlwarden.serve._refusals import RefusalBudget
 from mlwarden.serve._validate import InvalidRows
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ __all__ = ["Reply", "Service"]
 log = logging.getLogger("mlwarden.serve")
 
 SERVER_PRINCIPAL = "mlwarden-serve"
+_RECHECK_SECONDS = 5.0  # a cached token, and the operator's record, are re-read at least this often
 _NOT_SERVED = "no model by that name is served to this token"
 
 
@@ -99,8 +102,11 @@ class Service:
         for name, served in models.items():
             served.batcher.observe = self.metrics.batch_observer(name)
         self._clock = clock
-        self._principals: dict[str, Principal] = {}
+        self._principals: dict[str, tuple[Principal, float]] = {}
         self._principals_version = -1
+        self._operator_checked = -math.inf
+        self.operator_active = True
+        self.refusals = RefusalBudget()
         self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -140,7 +146,7 @@ class Service:
         now = self._clock()
         day = now.strftime("%Y-%m-%d")
         used: dict[str, int] = {}
-        for entry in self.ws.audit.entries(since=f"{day}T00:00:00Z"):
+        for entry in self.ws.audit.entries(since=f"{day}T00:00:00.000000Z"):
             if entry.action == "predict" and entry.outcome in ("succeeded", "failed"):
                 token = entry.details.get("token")
                 if isinstance(token, str):
@@ -150,76 +156,85 @@ class Service:
     # -- authentication ----------------------------------------------------------------------
 
     def _refresh_principals(self) -> None:
+        """Forget cached principals when any principal changed; re-check the operator then too."""
         version = self.ws.principals.data_version()
-        if version != self._principals_version:
-            self._principals.clear()
-            self._principals_version = version
+        tick = self._clock().timestamp()
+        if version != self._principals_version or abs(tick - self._operator_checked) >= _RECHECK_SECONDS:
+            if version != self._principals_version:
+                self._principals.clear()
+                self._principals_version = version
+            self._operator_checked = tick
+            try:
+                operator = self.ws.principals.get(self.ws.principal.name)
+                self.operator_active = operator.state(event_time(self._clock())) == "active"
+            except MlwardenError:
+                self.operator_active = False
 
-    async def authenticate(self, authorization: str | None, request_id: str) -> Principal | Reply:
+    async def authenticate(
+        self, authorization: str | None, request_id: str, *, client: str | None = None
+    ) -> Principal | Reply:
         """The principal behind ``Authorization: Bearer <token>``, or the 401 (or 503) to answer.
 
         ``authorization`` holds every ``Authorization`` header of the request, joined by newlines:
         more than one is refused, so a proxy and the server can never read different ones.
+        ``client`` (the peer's address) keys the budget of 401s recorded one by one.
         """
         if authorization is None:
-            self.metrics.refused.labels("no-token").inc()
-            return await self._refuse_token(
-                request_id, None, "no-token", "no bearer token: send Authorization: Bearer <token>"
-            )
+            message = "no bearer token: send Authorization: Bearer <token>"
+            return await self._refuse_token(request_id, None, "no-token", message, client)
         if "\n" in authorization:  # the app joins repeated headers with newlines
-            self.metrics.refused.labels("malformed").inc()
-            return await self._refuse_token(
-                request_id, None, "malformed", "more than one Authorization header: send exactly one"
-            )
+            message = "more than one Authorization header: send exactly one"
+            return await self._refuse_token(request_id, None, "malformed", message, client)
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            self.metrics.refused.labels("malformed").inc()
-            return await self._refuse_token(
-                request_id, None, "malformed", "the Authorization header is not Bearer <token>"
-            )
+            message = "the Authorization header is not Bearer <token>"
+            return await self._refuse_token(request_id, None, "malformed", message, client)
         self._refresh_principals()
+        if not self.operator_active:
+            return _error(503, "the server's operator token is no longer active, so nothing is served")
         key = hash_token(token)
-        principal = self._principals.get(key)
-        now = event_time(self._clock())
-        if principal is not None and principal.state(now) == "active":
-            return principal
+        cached = self._principals.get(key)
+        moment = self._clock()
+        # A cached principal is re-read from the database at least every few seconds, whatever the
+        # change counter says (someone who can write the database can hold the counter still).
+        fresh = cached is not None and 0 <= moment.timestamp() - cached[1] < _RECHECK_SECONDS
+        if cached is not None and fresh and cached[0].state(event_time(moment)) == "active":
+            return cached[0]
         try:
             principal = self.ws.principals.authenticate(token)
-        except TokenRefused as exc:
+        except (TokenRefused, IntegrityError) as exc:
             parsed = parse_token(token)
-            self.metrics.refused.labels(exc.reason).inc()
-            return await self._refuse_token(
-                request_id, None if parsed is None else parsed.token_id, exc.reason, str(exc)
-            )
-        except IntegrityError:
-            parsed = parse_token(token)
-            self.metrics.refused.labels("tampered-record").inc()
-            return await self._refuse_token(
-                request_id,
-                None if parsed is None else parsed.token_id,
-                "tampered-record",
-                "the token is not valid for this workspace",
-            )
+            token_id = None if parsed is None else parsed.token_id
+            if isinstance(exc, TokenRefused):
+                return await self._refuse_token(request_id, token_id, exc.reason, str(exc), client)
+            message = "the token is not valid for this workspace"
+            return await self._refuse_token(request_id, token_id, "tampered-record", message, client)
         if len(self._principals) > 10_000:
             self._principals.clear()
-        self._principals[key] = principal
+        self._principals[key] = (principal, moment.timestamp())
         return principal
 
-    async def _refuse_token(self, request_id: str, token_id: str | None, reason: str, message: str) -> Reply:
-        event = AuditEvent(
-            time=event_time(self._clock()),
-            principal="-",
-            action="auth.token",
-            resource="serve",
-            outcome="denied",
-            request_id=request_id,
-            details={"token": token_id, "reason": reason},
-        )
-        try:
-            await self.ws.audit.append_async(event)
-        except AuditUnavailable:
-            return _unavailable()
+    async def _refuse_token(
+        self, request_id: str, token_id: str | None, reason: str, message: str, client: str | None
+    ) -> Reply:
+        """Answer 401; audited, within the client's budget of refusals recorded one by one."""
+        self.metrics.refused.labels(reason).inc()
+        carried = self.refusals.admit(f"401 {client}")
+        if carried is not None:
+            event = AuditEvent(
+                time=event_time(self._clock()),
+                principal="-",
+                action="auth.token",
+                resource="serve",
+                outcome="denied",
+                request_id=request_id,
+                details={"token": token_id, "reason": reason, **_unrecorded(carried)},
+            )
+            try:
+                await self.ws.audit.append_async(event)
+            except AuditUnavailable:
+                return _unavailable()
         return _error(401, message, _UNAUTHORIZED_HEADERS)
 
     # -- requests ----------------------------------------------------------------------------
@@ -227,9 +242,9 @@ class Service:
     def may_use(self, principal: Principal, name: str) -> bool:
         return name in self.models and principal.allows("predict", f"model:{name}")
 
-    async def list_models(self, authorization: str | None) -> Reply:
+    async def list_models(self, authorization: str | None, *, client: str | None = None) -> Reply:
         request_id = os.urandom(12).hex()
-        who = await self.authenticate(authorization, request_id)
+        who = await self.authenticate(authorization, request_id, client=client)
         if isinstance(who, Reply):
             return who
         shown = [m.describe() for name, m in sorted(self.models.items()) if self.may_use(who, name)]
@@ -241,12 +256,14 @@ class Service:
         authorization: str | None,
         content_length: str | None,
         read_body: Callable[[int], Awaitable[bytes | None]],
+        *,
+        client: str | None = None,
     ) -> Reply:
         """Answer one prediction request (see the module's docstring for the order of the checks)."""
         started = time.perf_counter()
         stage = self.metrics.stage
         request_id = os.urandom(12).hex()
-        who = await self.authenticate(authorization, request_id)
+        who = await self.authenticate(authorization, request_id, client=client)
         if isinstance(who, Reply):
             return who
         served = self.models.get(name)
@@ -287,9 +304,11 @@ class Service:
         if body is None:
             return await self._fail(who, name, request_id, 413, too_big, "too-large")
         try:
-            doc = json.loads(body, parse_constant=_no_constant)
-        except (ValueError, RecursionError):
-            message = 'the body is not JSON: send {"instances": [{"column": value, ...}]}'
+            doc = json.loads(body.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_names)
+        except _RepeatedName as exc:
+            return await self._fail(who, name, request_id, 422, str(exc), "invalid-json")
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            message = 'the body is not JSON in UTF-8: send {"instances": [{"column": value, ...}]}'
             return await self._fail(who, name, request_id, 422, message, "invalid-json")
         t_body = time.perf_counter()
         stage["body"].observe(t_body - t_limits)
@@ -371,19 +390,21 @@ class Service:
             resource = f"model:{check_name(name, 'model')}"
         except BadInput:
             resource = "model:-"
-        event = AuditEvent(
-            time=event_time(self._clock()),
-            principal=who.name,
-            action="predict",
-            resource=resource,
-            outcome="denied",
-            request_id=request_id,
-            details={"token": who.token_id, "reason": reason},
-        )
-        try:
-            await self.ws.audit.append_async(event)
-        except AuditUnavailable:
-            return _unavailable()
+        carried = self.refusals.admit(f"{status} {who.token_id}")
+        if carried is not None:
+            event = AuditEvent(
+                time=event_time(self._clock()),
+                principal=who.name,
+                action="predict",
+                resource=resource,
+                outcome="denied",
+                request_id=request_id,
+                details={"token": who.token_id, "reason": reason, **_unrecorded(carried)},
+            )
+            try:
+                await self.ws.audit.append_async(event)
+            except AuditUnavailable:
+                return _unavailable()
         if name in self.models:
             self.metrics.requests.labels(name, str(status)).inc()
         return _error(status, message, headers)
@@ -467,9 +488,43 @@ class Service:
             self._principals.clear()
 
     async def drain(self) -> None:
-        """Wait for background work (alerts) to finish."""
+        """Wait for background work (alerts) to finish; record the refusals still uncounted."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+        outstanding = self.refusals.outstanding()
+        if outstanding:
+            event = AuditEvent(
+                time=event_time(self._clock()),
+                principal=SERVER_PRINCIPAL,
+                action="serve.refusals",
+                resource="serve",
+                outcome="succeeded",
+                request_id=os.urandom(12).hex(),
+                details={"unrecorded": outstanding},
+            )
+            try:
+                await self.ws.audit.append_async(event)
+            except AuditUnavailable:
+                log.error("%d refusals could not be recorded", outstanding)
+
+
+def _unrecorded(carried: int) -> dict[str, Detail]:
+    """The ``unrecorded`` detail: refusals of this source counted, not recorded, since its last entry."""
+    return {"unrecorded": carried} if carried else {}
+
+
+class _RepeatedName(ValueError):
+    pass
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a name given twice (parsers disagree on which one wins)."""
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _RepeatedName(f"the name {twice[:40]!r} appears twice in one JSON object; send it once")
+    return doc
 
 
 def _no_constant(name: str) -> float:

@@ -18,7 +18,6 @@ the tests check that the two agree.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["InvalidRows", "RowValidator"]
 
 _MAX_CATEGORIES_LISTED = 200  # mlwarden train lists at most this many categories per column
+_NAN = float("nan")
 
 
 class InvalidRows(BadInput):
@@ -115,7 +115,7 @@ class RowValidator:
                         what = "is null" if column.name in row else "is missing"
                         raise InvalidRows(f"instance {index}: column {column.name!r} {what}; it is required")
                     if column.numeric:
-                        numeric[column.name].append(math.nan)
+                        numeric[column.name].append(_NAN)
                     else:
                         categorical[column.name].append(None)
                 elif column.numeric:
@@ -135,16 +135,14 @@ class RowValidator:
     def _number(index: int, column: _Column, value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidRows(f"instance {index}: column {column.name!r} must be a number, not {_shown(value)}")
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-        if not column.low <= number <= column.high:  # also refuses NaN and infinities
+        # The bounds are compared with the value as sent (Python compares int and float exactly), so
+        # an integer past 2**53 cannot slip in by rounding to a bound; NaN and infinities fail too.
+        if not column.low <= value <= column.high:
             raise InvalidRows(
                 f"instance {index}: column {column.name!r} is {_shown(value)}, outside the accepted range "
                 f"[{column.low:g}, {column.high:g}]"
             )
-        return number
+        return float(value)
 
     @staticmethod
     def _category(index: int, column: _Column, value: object) -> str:
