@@ -99,6 +99,8 @@ def service_factory() -> Iterator[Any]:
     def make(where: Served, *, token: str | None = None, **options: Any) -> Service:
         ws = where.open(token or where.tokens["operator"])
         opened.append(ws)
+        # Tests count audit entries: every refusal is recorded unless a test sets a budget itself.
+        options.setdefault("refusals_per_minute", 10_000_000)
         return Service.start(ServeConfig(**options), ws)
 
     yield make

@@ -170,7 +170,8 @@ def matrix(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         token_ids[caller] = parsed.token_id
     secrets = [_secret(t) for t in tokens.values()] + ["this-is-not-a-token-but-a-secret-anyway"]
     ws = where.open(where.tokens["operator"])
-    service = Service.start(ServeConfig(extraction_monitor=False), ws)
+    # Every refusal must be recorded here: no refusal budget in the way.
+    service = Service.start(ServeConfig(extraction_monitor=False, refusals_per_minute=10_000_000), ws)
     client = TestClient(create_app(service, close_on_shutdown=False), base_url="http://mlwarden.test")
     client.__enter__()
     try:

@@ -129,7 +129,8 @@ def review(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         _, tokens["free"] = admin.add_user("c-free", "client", rate_limit=UNLIMITED, daily_quota=UNLIMITED)
     where = dataclasses.replace(where, tokens={**where.tokens, **tokens})
     ws = where.open(where.tokens["operator"])
-    service = Service.start(ServeConfig(extraction_monitor=False), ws)
+    # Every refusal is recorded here (tests count entries); the flood test sets a budget of its own.
+    service = Service.start(ServeConfig(extraction_monitor=False, refusals_per_minute=10_000_000), ws)
     client = TestClient(create_app(service, close_on_shutdown=False), base_url="http://mlwarden.test")
     client.__enter__()
     try:
@@ -747,17 +748,27 @@ def test_metric_labels_name_only_served_models_and_known_reasons(review: Review)
 
 
 @pytest.mark.parametrize("refusal", ["no token", "garbage token", "over the rate", "not granted"])
-def test_a_flood_of_refusals_is_not_one_durable_entry_each(review: Review, refusal: str) -> None:
+def test_a_flood_of_refusals_is_not_one_durable_entry_each(
+    review: Review, refusal: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     headers, model = {
         "no token": ({}, GRANTED),
         "garbage token": ({"Authorization": "Bearer " + "A" * 40}, GRANTED),
         "over the rate": (bearer(review.tokens["slow"]), GRANTED),
         "not granted": (bearer(review.tokens["credit"]), NOT_GRANTED),
     }[refusal]
+    from mlwarden.serve._refusals import RefusalBudget
+
+    monkeypatch.setattr(review.service, "refusals", RefusalBudget(budget=60))  # the default budget
     start = review.size()
     answers = concurrently(review.service, [(PREDICT.format(model), headers, b"{}")] * 1000)
     assert {a.status_code for a in answers} <= {401, 403, 422, 429}
     assert review.size() - start < 1000
+    # Nothing is lost: recorded refusals, the counts they carry and what is still counted add up.
+    refused = sum(a.status_code in (401, 403, 429) for a in answers)
+    denied = [e for e in review.service.ws.audit.entries(start) if e.outcome == "denied"]
+    carried = sum(int(e.details.get("unrecorded") or 0) for e in denied)
+    assert len(denied) + carried + review.service.refusals.outstanding() == refused
 
 
 # -- a real mlwarden serve: the HTTP parser, pipelining, 100-continue, idle connections -----------

@@ -64,6 +64,8 @@ class ServeConfig:
     max_batch_rows: int = 512
     max_in_flight: int = 1024
     """Predict requests answered at once; more get 503 with ``Retry-After`` straight away."""
+    refusals_per_minute: int = 60
+    """Refusals (401, 403, 429) recorded one by one per source and minute; more are counted."""
     header_timeout: float = 10.0
     """Seconds a connection may take to send a request's headers (slow or idle clients are closed)."""
 
@@ -86,6 +88,8 @@ class ServeConfig:
             raise BadInput("--max-instances must be between 1 and 100000")
         if not 1 <= self.max_in_flight <= 1_000_000:
             raise BadInput("the most predict requests in progress must be between 1 and 1000000")
+        if not 1 <= self.refusals_per_minute <= 10_000_000:
+            raise BadInput("the refusals recorded per source and minute must be between 1 and 10000000")
         if not 0.1 <= self.header_timeout <= 3600:
             raise BadInput("the header timeout must be between 0.1 and 3600 seconds")
         if not 0 <= self.range_margin <= 10:

@@ -106,7 +106,7 @@ class Service:
         self._principals_version = -1
         self._operator_checked = -math.inf
         self.operator_active = True
-        self.refusals = RefusalBudget()
+        self.refusals = RefusalBudget(budget=config.refusals_per_minute)
         self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
