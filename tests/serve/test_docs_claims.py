@@ -223,7 +223,7 @@ def test_the_checks_run_in_the_order_serving_md_gives() -> None:
         "JSON": "json.loads(body",
         "rows": "served.validator.validate(",
         "predict": "await served.batcher.predict(",
-        "audit": "await self.ws.audit.append_async(event)",
+        "audit": "await self._record(",
         "monitor": "monitor.observe(",
     }
     assert order == list(marks)
@@ -292,7 +292,7 @@ def audit_events(tree: ast.AST) -> list[dict[str, Any]]:
     """Each ``AuditEvent(...)`` call: ``action`` (``None`` when computed), ``outcome``, ``principal``, ``resource``
     (an f-string's literal head, a constant's name) and the detail keys."""
     events = []
-    for call in calls(tree, "AuditEvent"):
+    for call in [*calls(tree, "AuditEvent"), *calls(tree, "_record")]:
         fields: dict[str, Any] = {}
         for keyword in call.keywords:
             if keyword.arg in ("action", "outcome", "principal", "resource") and isinstance(
@@ -309,7 +309,8 @@ def audit_events(tree: ast.AST) -> list[dict[str, Any]]:
                 fields[keyword.arg] = name if name.isupper() else None
             elif keyword.arg == "details" and isinstance(keyword.value, ast.Dict):
                 fields["details"] = {k.value for k in keyword.value.keys if isinstance(k, ast.Constant)}
-        events.append(fields)
+        if "outcome" in fields:  # not the one generic AuditEvent(...) inside Service._record
+            events.append(fields)
     return events
 
 

@@ -221,21 +221,35 @@ class Service:
         """Answer 401; audited, within the client's budget of refusals recorded one by one."""
         self.metrics.refused.labels(reason).inc()
         carried = self.refusals.admit(f"401 {client}")
-        if carried is not None:
-            event = AuditEvent(
-                time=event_time(self._clock()),
-                principal="-",
-                action="auth.token",
-                resource="serve",
-                outcome="denied",
-                request_id=request_id,
-                details={"token": token_id, "reason": reason, **_unrecorded(carried)},
-            )
-            try:
-                await self.ws.audit.append_async(event)
-            except AuditUnavailable:
-                return _unavailable()
+        if carried is not None and not await self._record(
+            principal="-",
+            action="auth.token",
+            resource="serve",
+            outcome="denied",
+            request_id=request_id,
+            details={"token": token_id, "reason": reason, **_unrecorded(carried)},
+        ):
+            return _unavailable()
         return _error(401, message, _UNAUTHORIZED_HEADERS)
+
+    async def _record(
+        self, *, principal: str, action: str, resource: str, outcome: str, request_id: str, details: dict[str, Detail]
+    ) -> bool:
+        """Append one entry, durably; ``False`` if the log cannot be written (the caller answers 503)."""
+        event = AuditEvent(
+            time=event_time(self._clock()),
+            principal=principal,
+            action=action,
+            resource=resource,
+            outcome=outcome,
+            request_id=request_id,
+            details=details,
+        )
+        try:
+            await self.ws.audit.append_async(event)
+        except AuditUnavailable:
+            return False
+        return True
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -333,8 +347,7 @@ class Service:
         stage["predict"].observe(t_pred - t_valid)
 
         output = json.dumps(answer, separators=(",", ":"))
-        event = AuditEvent(
-            time=event_time(self._clock()),
+        if not await self._record(
             principal=who.name,
             action="predict",
             resource=f"model:{name}",
@@ -349,10 +362,7 @@ class Service:
                 "instances": count,
                 "output": output,
             },
-        )
-        try:
-            await self.ws.audit.append_async(event)
-        except AuditUnavailable:
+        ):
             self.metrics.requests.labels(name, "503").inc()
             return _unavailable()
         t_audit = time.perf_counter()
@@ -391,38 +401,29 @@ class Service:
         except BadInput:
             resource = "model:-"
         carried = self.refusals.admit(f"{status} {who.token_id}")
-        if carried is not None:
-            event = AuditEvent(
-                time=event_time(self._clock()),
-                principal=who.name,
-                action="predict",
-                resource=resource,
-                outcome="denied",
-                request_id=request_id,
-                details={"token": who.token_id, "reason": reason, **_unrecorded(carried)},
-            )
-            try:
-                await self.ws.audit.append_async(event)
-            except AuditUnavailable:
-                return _unavailable()
+        if carried is not None and not await self._record(
+            principal=who.name,
+            action="predict",
+            resource=resource,
+            outcome="denied",
+            request_id=request_id,
+            details={"token": who.token_id, "reason": reason, **_unrecorded(carried)},
+        ):
+            return _unavailable()
         if name in self.models:
             self.metrics.requests.labels(name, str(status)).inc()
         return _error(status, message, headers)
 
     async def refuse(self, who: Principal, what: str, message: str) -> Reply:
         """Refuse ``who`` a server resource (``metrics``) its role does not cover: audited, then 403."""
-        event = AuditEvent(
-            time=event_time(self._clock()),
+        if not await self._record(
             principal=who.name,
             action=f"serve.{what}",
             resource="serve",
             outcome="denied",
             request_id=os.urandom(12).hex(),
             details={"token": who.token_id},
-        )
-        try:
-            await self.ws.audit.append_async(event)
-        except AuditUnavailable:
+        ):
             return _unavailable()
         return _error(403, message)
 
@@ -430,18 +431,14 @@ class Service:
         """Record a granted request whose body was refused (``predict``, ``failed``, the reason), then answer."""
         self.metrics.refused.labels(reason).inc()
         self.metrics.requests.labels(name, str(status)).inc()
-        event = AuditEvent(
-            time=event_time(self._clock()),
+        if not await self._record(
             principal=who.name,
             action="predict",
             resource=f"model:{name}",
             outcome="failed",
             request_id=request_id,
             details={"token": who.token_id, "reason": reason},
-        )
-        try:
-            await self.ws.audit.append_async(event)
-        except AuditUnavailable:
+        ):
             return _unavailable()
         return _error(status, message)
 
@@ -456,8 +453,7 @@ class Service:
         """Record an extraction alert under the id of the request that raised it; suspend the token if told to."""
         self.metrics.alerts.labels(served.name).inc()
         suspend = self.config.suspend_on_extraction
-        event = AuditEvent(
-            time=event_time(self._clock()),
+        if not await self._record(
             principal=SERVER_PRINCIPAL,
             action="monitor.extraction",
             resource=f"model:{served.name}",
@@ -473,10 +469,7 @@ class Service:
                 "suspend": suspend,
                 "detail": alert.detail[:200],
             },
-        )
-        try:
-            await self.ws.audit.append_async(event)
-        except AuditUnavailable:
+        ):
             log.error("an extraction alert for %s could not be recorded", who.name)
         log.warning("extraction alert for %s on %s: %s", who.name, served.name, alert.detail)
         if suspend:
@@ -492,20 +485,15 @@ class Service:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         outstanding = self.refusals.outstanding()
-        if outstanding:
-            event = AuditEvent(
-                time=event_time(self._clock()),
-                principal=SERVER_PRINCIPAL,
-                action="serve.refusals",
-                resource="serve",
-                outcome="succeeded",
-                request_id=os.urandom(12).hex(),
-                details={"unrecorded": outstanding},
-            )
-            try:
-                await self.ws.audit.append_async(event)
-            except AuditUnavailable:
-                log.error("%d refusals could not be recorded", outstanding)
+        if outstanding and not await self._record(
+            principal=SERVER_PRINCIPAL,
+            action="serve.refusals",
+            resource="serve",
+            outcome="succeeded",
+            request_id=os.urandom(12).hex(),
+            details={"unrecorded": outstanding},
+        ):
+            log.error("%d refusals could not be recorded", outstanding)
 
 
 def _unrecorded(carried: int) -> dict[str, Detail]:
