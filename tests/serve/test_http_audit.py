@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import _asgi as asgi
 import pytest
 
 from mlwarden.access import parse_token
@@ -152,26 +153,12 @@ def test_the_entry_is_durable_before_the_answer_starts(audited: Audited, monkeyp
         if message["type"] == "http.response.start":
             events.append(f"answered {message['status']}")
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": URL,
-        "raw_path": URL.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"mlwarden.test"),
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("mlwarden.test", 80),
-    }
-    asyncio.run(app(scope, receive, send))
+    headers = [
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    asyncio.run(app(asgi.post_scope(URL, headers), receive, send))
     assert events == ["audited predict succeeded", "answered 200"]
 
 

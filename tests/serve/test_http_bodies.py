@@ -21,9 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import _asgi as asgi
 import numpy as np
 import pandas as pd
 import pytest
+from _asgi import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -249,35 +251,13 @@ def test_a_body_of_exactly_max_body_is_read_one_byte_more_is_413(bodies: Bodies)
     assert_refused(bodies.post(_padded(bodies, limit + 1)), 413, str(limit))
 
 
-Message = dict[str, Any]
-
-
 def _asgi_call(bodies: Bodies, headers: list[tuple[bytes, bytes]], receive: Any) -> list[Message]:
     """Call the ASGI app directly (no test client in between): the messages it sent."""
     from mlwarden.serve import create_app
 
     app = create_app(bodies.service, close_on_shutdown=False)
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": URL,
-        "raw_path": URL.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"mlwarden.test"), (b"authorization", f"Bearer {bodies.token}".encode()), *headers],
-        "client": ("127.0.0.1", 5000),
-        "server": ("mlwarden.test", 80),
-    }
-    asyncio.run(app(scope, receive, send))
-    return sent
+    auth = (b"authorization", f"Bearer {bodies.token}".encode())
+    return asgi.call(app, asgi.post_scope(URL, [auth, *headers]), receive)
 
 
 def _asgi_predict(
