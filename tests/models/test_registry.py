@@ -193,6 +193,10 @@ def test_train_records_dataset_metrics_schema_and_signed_provenance(ws: Workspac
     assert loaded.sha256 == info.sha256
     assert loaded.signature.provenance == info.provenance
     assert list(loaded.model.classes_) == ["bad", "good"]
+    # load_version: the same load, with the catalog row it read (what the server validates rows with).
+    row, again = ws.models.load_version("credit-x", permission="model.serve")
+    assert row == info
+    assert again.sha256 == info.sha256
 
 
 def test_train_is_audited_with_the_dataset_digest(ws: Workspace) -> None:

@@ -270,6 +270,12 @@ class ModelRegistry:
 
     def load(self, name: str, version: int | None = None, *, permission: str = "model.read") -> LoadedModel:
         """The one load for a registered model (``permission`` is ``model.serve`` for the server)."""
+        return self.load_version(name, version, permission=permission)[1]
+
+    def load_version(
+        self, name: str, version: int | None = None, *, permission: str = "model.read"
+    ) -> tuple[ModelVersion, LoadedModel]:
+        """:meth:`load`, and the catalog row the model was loaded from (its input schema, provenance)."""
         check_name(name, "model")
         if permission not in ("model.read", "model.serve"):
             raise BadInput(f"a model is loaded under model.read or model.serve, not {permission}")
@@ -282,7 +288,7 @@ class ModelRegistry:
             )
             _check_binding(row, loaded.signature)
             act.record(version=row.version, sha256=row.sha256)
-        return loaded
+        return _version(row), loaded
 
     def export(self, name: str, version: int | None, folder: Path) -> tuple[Path, Path]:
         """Write the verified model file and its signature (``NAME.skops``, ``NAME.skops.sig``) into ``folder``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlwarden.errors import BadInput, IntegrityError, MlwardenError
+from mlwarden.errors import BadInput, MlwardenError
 from mlwarden.serve._batching import MicroBatcher
 from mlwarden.serve._config import OutputPolicy, ServeConfig
 from mlwarden.serve._validate import RowValidator
@@ -46,7 +46,11 @@ class ServedModel:
     predictor: Predictor
     batcher: MicroBatcher
     output: OutputPolicy
-    model_json: dict[str, Any] = field(default_factory=dict)
+    model_json: dict[str, Any] = field(init=False)
+    """What each answer says of the model (built once: it is on every response)."""
+
+    def __post_init__(self) -> None:
+        self.model_json = {"name": self.name, "version": self.version, "digest": self.digest}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -82,11 +86,8 @@ def load_models(ws: Workspace, config: ServeConfig) -> tuple[dict[str, ServedMod
         if name in served:
             raise BadInput(f"model {name} is named twice; serve one version per model")
         try:
-            loaded = ws.models.load(name, version, permission="model.serve")
-            signed = (loaded.signature.provenance or {}).get("model") or {}
-            info = ws.models.info(name, int(signed.get("version") or 0) or version)
-            if loaded.sha256 != info.sha256:
-                raise IntegrityError(f"{info.ref} changed while it was being loaded; start again")
+            # One read: the model and the catalog row it came from, checked against each other.
+            info, loaded = ws.models.load_version(name, version, permission="model.serve")
             # A model that loaded but cannot be served (no usable input schema) is recorded as failed.
             with ws.gate.act("model.serve", f"model:{name}", version=info.version, what="prepare") as act:
                 validator = RowValidator(
@@ -111,5 +112,4 @@ def load_models(ws: Workspace, config: ServeConfig) -> tuple[dict[str, ServedMod
             batcher=MicroBatcher(predictor, max_rows=config.max_batch_rows),
             output=config.output_for(name),
         )
-        served[name].model_json = {"name": name, "version": info.version, "digest": info.sha256}
     return served, failures
