@@ -210,14 +210,6 @@ def mlwarden_cli(args: Sequence[str], env: dict[str, str], home: Path) -> str:
     return proc.stdout
 
 
-def has_command(env: dict[str, str], *args: str) -> tuple[bool, str]:
-    """Whether ``mlwarden ARGS --help`` works, and its help text."""
-    proc = subprocess.run(
-        [PYTHON, "-m", "mlwarden", *args, "--help"], cwd=REPO, env=env, capture_output=True, text=True, check=False
-    )
-    return proc.returncode == 0, proc.stdout
-
-
 # --- the workspace and the request bodies ---------------------------------------------------
 
 
@@ -232,7 +224,7 @@ class Setup:
     rows: list[dict[str, Any]]
 
 
-def make_workspace(tmp: Path, env: dict[str, str], n_rows: int, serve_available: bool) -> Setup:
+def make_workspace(tmp: Path, env: dict[str, str], n_rows: int) -> Setup:
     from mlwarden.usecases import german_credit_csv
 
     home = tmp / "workspace"
@@ -247,16 +239,10 @@ def make_workspace(tmp: Path, env: dict[str, str], n_rows: int, serve_available:
     mlwarden_cli(["model", "export", f"{MODEL}@1", "-o", str(export)], env, home)
     public_key = tmp / "signer.pem"
     mlwarden_cli(["model", "public-key", "-o", str(public_key)], env, home)
-    client_token = ""
-    if serve_available:
-        add = ["user", "add", "bench-client", "--role", "client", "--scope", "credit-*"]
-        _, add_help = has_command(env, "user", "add")
-        if "--rate-limit" in add_help and "--quota" in add_help:
-            # High enough that the limits are checked on every request but never refuse one.
-            add += ["--rate-limit", "1000000000", "--quota", "1000000000"]
-        else:
-            say("  note: `mlwarden user add` has no --rate-limit/--quota yet: the client gets the default limits")
-        client_token = mlwarden_cli(add, env, home).strip().splitlines()[-1].strip()
+    # Limits high enough to be checked on every request but never to refuse one.
+    add = ["user", "add", "bench-client", "--role", "client", "--scope", "credit-*"]
+    add += ["--rate-limit", "1000000000", "--quota", "1000000000"]
+    client_token = mlwarden_cli(add, env, home).strip().splitlines()[-1].strip()
     admin_token = (home / "keys" / "admin.token").read_text().strip()
     say(f"  done in {time.monotonic() - t0:.1f} s")
 
@@ -602,14 +588,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = os.getloadavg()
     say(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (other work on the machine skews figures)")
 
-    serve_ok, _ = has_command(env, "serve")
     want_ours = args.only in ("both", "mlwarden")
     want_plain = args.only in ("both", "plain")
-    if want_ours and not serve_ok:
-        say("NOTE: `mlwarden serve` is not available in this checkout: measuring the plain endpoint only")
-        want_ours = False
-        if not want_plain:
-            return 2
 
     shape: tuple[float, int, int] = (args.duration, args.connections, args.threads)
     if args.dir is not None:
@@ -624,7 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     loaded_costs: StageTotals | str = "mlwarden serve not measured"
     solo_costs: StageTotals | str | None = None
     try:
-        setup = make_workspace(tmp, env, args.rows, serve_available=want_ours)
+        setup = make_workspace(tmp, env, args.rows)
 
         if want_plain:
             say("\n== plain FastAPI endpoint (no auth, no validation, no audit), one uvicorn worker")
