@@ -34,7 +34,8 @@ from threadpoolctl import threadpool_limits
 from mlwarden.errors import BadInput
 from mlwarden.models._training import TrainResult, fit_classifier
 from mlwarden.serve import _compiled
-from mlwarden.serve._compiled import Prediction, build_predictor
+from mlwarden.serve._compiled import build_predictor
+from mlwarden.serve._predictor import Prediction
 from mlwarden.usecases import german_credit_csv
 
 ESTIMATORS = ("logistic", "random-forest", "gradient-boosting")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy
 
-    from mlwarden.serve._compiled import Prediction, Predictor
+    from mlwarden.serve._predictor import Prediction, Predictor
 
 __all__ = ["MicroBatcher"]
 
@@ -110,7 +110,7 @@ def _merge(batches: list[Mapping[str, numpy.ndarray]]) -> Mapping[str, numpy.nda
 
 
 def _slice(result: Prediction, start: int, stop: int) -> Prediction:
-    from mlwarden.serve._compiled import Prediction
+    from mlwarden.serve._predictor import Prediction
 
     return Prediction(
         labels=result.labels[start:stop],

@@ -24,8 +24,9 @@ Nothing is trusted on faith: every parameter the arithmetic relies on is checked
 falls back to calling the pipeline. Then a self-check runs both paths on ``check_rows``
 generated rows (values inside and outside the training range, a null in every column, every
 category, an unknown category) and keeps the compiled path only when the probabilities agree
-within 1e-9 and the labels are identical. The fallback rebuilds a DataFrame with the objects and
-dtypes scikit-learn saw at fit time, so it is correct for any pipeline, only slower.
+within 1e-9 and the labels are identical. The fallback (:mod:`mlwarden.serve._predictor`)
+rebuilds a DataFrame with the objects and dtypes scikit-learn saw at fit time, so it is correct
+for any pipeline, only slower.
 
 Batches are column-wise: ``{column: array}``, numeric columns float64 with NaN for null,
 categorical columns an object array of ``str`` (the ``str()`` of a training value, as the input
@@ -40,22 +41,31 @@ Example::
     prediction.labels, prediction.proba      # ["good"], array([[0.21, 0.79]])
 """
 
-from __future__ import annotations
-
 import contextlib
-import dataclasses
 import functools
 import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from mlwarden.errors import BadInput
+from mlwarden.serve._predictor import (
+    Column,
+    FloatArray,
+    PipelinePredictor,
+    Prediction,
+    Predictor,
+    batch_length,
+    is_name_list,
+    is_null,
+    parse_schema,
+    plain,
+)
 
-__all__ = ["Prediction", "Predictor", "build_predictor"]
+__all__ = ["build_predictor"]
 
 # The largest difference in probability the self-check accepts between the two paths.
 _TOLERANCE = 1e-9
@@ -63,33 +73,6 @@ _TOLERANCE = 1e-9
 _OPENMP_MIN_ROWS = 2048
 # A category string no training value has: the self-check's unknown category.
 _UNKNOWN = "\x00mlwarden: a category not seen in training"
-
-FloatArray = npt.NDArray[np.float64]
-
-
-@dataclasses.dataclass(frozen=True)
-class Prediction:
-    """What a predictor returns for a batch of ``n`` rows.
-
-    ``labels`` are plain Python values (what ``pipeline.predict`` returns), ``proba`` is ``(n, k)``
-    float64 with columns in the order of the predictor's ``classes``, and ``features`` is the
-    ``(n, d)`` preprocessed matrix (scaled numerics, then the one-hot blocks) or ``None`` where
-    the fallback path did not compute it.
-    """
-
-    labels: list[object]
-    proba: FloatArray
-    features: FloatArray | None
-
-
-class Predictor(Protocol):
-    """Predicts labels and probabilities for column-wise batches (see the module docstring)."""
-
-    classes: tuple[object, ...]
-    compiled: bool
-    why_not_compiled: str | None
-
-    def predict(self, batch: Mapping[str, npt.NDArray[Any]]) -> Prediction: ...
 
 
 def build_predictor(
@@ -103,8 +86,8 @@ def build_predictor(
     """
     if check_rows < 1:
         raise BadInput("the self-check needs at least one row")
-    columns = _parse_schema(input_schema)
-    fallback = _PipelinePredictor(pipeline, columns)
+    columns = parse_schema(input_schema)
+    fallback = PipelinePredictor(pipeline, columns)
     try:
         compiled = _compile(pipeline, columns)
     except _NotCompilable as exc:
@@ -113,90 +96,6 @@ def build_predictor(
     if reason is not None:
         return fallback.because(reason)
     return compiled
-
-
-@dataclasses.dataclass(frozen=True)
-class _Column:
-    name: str
-    categorical: bool
-    dtype: np.dtype[Any] | None = None
-    low: float | None = None
-    high: float | None = None
-    categories: tuple[str, ...] = ()
-
-
-def _parse_schema(schema: Mapping[str, Any]) -> tuple[_Column, ...]:
-    entries = schema.get("columns") if isinstance(schema, Mapping) else None
-    if not isinstance(entries, list) or not entries:
-        raise BadInput("the input schema has no columns")
-    columns = []
-    for entry in entries:
-        name = entry.get("name") if isinstance(entry, Mapping) else None
-        if not isinstance(name, str):
-            raise BadInput("an input schema column has no name")
-        kind = entry.get("type")
-        if kind == "categorical":
-            categories = entry.get("categories", [])
-            if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
-                raise BadInput(f"the categories of column {name!r} are not a list of strings")
-            columns.append(_Column(name, True, categories=tuple(categories)))
-        elif kind == "numeric":
-            dtype = _numpy_dtype(entry.get("dtype", "float64"))
-            columns.append(_Column(name, False, dtype, _finite(entry.get("min")), _finite(entry.get("max"))))
-        else:
-            raise BadInput(f"column {name!r} has type {kind!r}; expected 'numeric' or 'categorical'")
-    if len({c.name for c in columns}) != len(columns):
-        raise BadInput("the input schema names a column twice")
-    return tuple(columns)
-
-
-def _numpy_dtype(text: Any) -> np.dtype[Any] | None:
-    """The numpy dtype a schema names; pandas' nullable "Int64" or "Float32" as their numpy kin; else None."""
-    for candidate in (text, str(text).lower()):
-        try:
-            return np.dtype(candidate)
-        except TypeError:
-            continue
-    return None
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _batch_length(batch: Mapping[str, npt.NDArray[Any]], names: Sequence[str]) -> int:
-    """The common length of the batch's columns; every schema column must be there."""
-    n = -1
-    for name in names:
-        try:
-            length = len(batch[name])
-        except KeyError:
-            raise BadInput(f"the batch has no column {name!r}") from None
-        except TypeError:
-            raise BadInput(f"column {name!r} of the batch is not an array") from None
-        if n < 0:
-            n = length
-        elif length != n:
-            raise BadInput("the columns of the batch differ in length")
-    if n < 1:
-        raise BadInput("the batch has no rows")
-    return n
-
-
-def _plain(value: Any) -> object:
-    """A plain Python value for a label (numpy scalars become Python ones)."""
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, (bool, int, float)) or value is None:
-        return value
-    item = getattr(value, "item", None)
-    return item() if callable(item) else value
-
-
-def _is_null(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 class _Codes(dict[object, int]):
@@ -208,119 +107,6 @@ class _Codes(dict[object, int]):
 
 class _NotCompilable(Exception):
     """The pipeline is not of the shape the compiled path reproduces; the message says why."""
-
-
-# ---------------------------------------------------------------------------------------------
-# The fallback: a DataFrame as scikit-learn saw it at fit time, then the pipeline.
-
-
-class _PipelinePredictor:
-    """Calls the pipeline on a DataFrame rebuilt from the batch. Correct for any pipeline; slow."""
-
-    compiled = False
-
-    def __init__(self, pipeline: Any, columns: tuple[_Column, ...], why_not_compiled: str | None = None) -> None:
-        if not (hasattr(pipeline, "predict_proba") and hasattr(pipeline, "predict")):
-            raise BadInput("the model has no predict_proba: only classifiers can be served")
-        try:
-            classes = pipeline.classes_
-        except AttributeError:
-            raise BadInput("the model has no classes_: it is not a fitted classifier") from None
-        self._pipeline = pipeline
-        self._columns = columns
-        self._names = tuple(c.name for c in columns)
-        self._order = _input_order(pipeline, self._names)
-        steps = getattr(pipeline, "steps", None)
-        self._preprocess = pipeline[:-1] if steps and len(steps) >= 2 else None
-        self.originals = _original_categories(pipeline)
-        self.classes: tuple[object, ...] = tuple(_plain(c) for c in classes)
-        self.why_not_compiled = why_not_compiled
-
-    def because(self, reason: str) -> _PipelinePredictor:
-        """This predictor with ``reason`` as the answer to why it is not the compiled one."""
-        return _PipelinePredictor(self._pipeline, self._columns, reason)
-
-    def frame(self, batch: Mapping[str, npt.NDArray[Any]]) -> Any:
-        """The batch as a DataFrame with the training objects: categorical columns are object columns of
-        the original values (``"True"`` becomes ``True`` where the column was bool), null is NaN as in a
-        CSV; numeric columns are float64 (what the imputer converts integers to anyway)."""
-        import pandas
-
-        _batch_length(batch, self._names)
-        by_name = {c.name: c for c in self._columns}
-        data: dict[str, Any] = {}
-        for name in self._order:
-            column = by_name[name]
-            if column.categorical:
-                originals = self.originals.get(name, {})
-                values = [math.nan if _is_null(v) else originals.get(v, v) for v in batch[name]]
-                data[name] = pandas.Series(values, dtype=object)
-            else:
-                numbers = np.asarray(batch[name], dtype=np.float64)
-                if np.isinf(numbers).any():
-                    raise BadInput(f"numeric column {name!r} holds an infinite value")
-                dtype = column.dtype if column.dtype is not None and column.dtype.kind == "f" else np.float64
-                data[name] = pandas.Series(numbers, dtype=dtype)
-        return pandas.DataFrame(data, columns=list(self._order))
-
-    def predict(self, batch: Mapping[str, npt.NDArray[Any]]) -> Prediction:
-        frame = self.frame(batch)
-        if self._preprocess is None:
-            proba = np.asarray(self._pipeline.predict_proba(frame), dtype=np.float64)
-            return Prediction([_plain(v) for v in self._pipeline.predict(frame)], proba, None)
-        # What Pipeline.predict_proba and Pipeline.predict do, with the preprocessing done once and kept.
-        matrix = self._preprocess.transform(frame)
-        final = self._pipeline.steps[-1][1]
-        proba = np.asarray(final.predict_proba(matrix), dtype=np.float64)
-        labels = [_plain(v) for v in final.predict(matrix)]
-        return Prediction(labels, proba, _dense(matrix))
-
-
-def _dense(matrix: Any) -> FloatArray | None:
-    """The preprocessed matrix as a float64 array, or None where it is not numbers (a DataFrame of strings...)."""
-    try:
-        dense = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return dense if dense.ndim == 2 else None
-
-
-def _input_order(pipeline: Any, names: tuple[str, ...]) -> tuple[str, ...]:
-    """The columns in the order the pipeline was fitted on (scikit-learn checks it), else the schema's."""
-    fitted = getattr(pipeline, "feature_names_in_", None)
-    if fitted is None:
-        return names
-    order = tuple(str(n) for n in fitted)
-    missing = sorted(set(order) - set(names))
-    if missing:
-        raise BadInput(f"the model needs columns the input schema does not have: {', '.join(missing[:5])}")
-    return order
-
-
-def _original_categories(pipeline: Any) -> dict[str, dict[str, object]]:
-    """For each column an encoder of the pipeline saw, ``str(value) -> value`` for the values it was fitted on.
-
-    Looks at the first step's ColumnTransformer, if any, for a transformer (or a step of one) with
-    ``categories_`` covering its columns. A column found nowhere gets its strings as they are.
-    """
-    steps = getattr(pipeline, "steps", None)
-    first = steps[0][1] if steps else pipeline
-    found: dict[str, dict[str, object]] = {}
-    for entry in getattr(first, "transformers_", ()):
-        transformer, selected = entry[1], entry[2]
-        if not _is_name_list(selected):
-            continue
-        for step in [s for _, s in getattr(transformer, "steps", [])] or [transformer]:
-            categories = getattr(step, "categories_", None)
-            if categories is not None and len(categories) == len(selected):
-                for name, values in zip(selected, categories, strict=True):
-                    found[str(name)] = {str(v): v for v in values if not _is_null(v)}
-                break
-    return found
-
-
-def _is_name_list(selected: Any) -> bool:
-    return isinstance(selected, (list, tuple, np.ndarray)) and all(isinstance(s, str) for s in selected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,7 +161,7 @@ class _CompiledPredictor:
 
     def features(self, batch: Mapping[str, npt.NDArray[Any]]) -> FloatArray:
         """The preprocessed matrix: what the ColumnTransformer returns, dense."""
-        n = _batch_length(batch, self._names)
+        n = batch_length(batch, self._names)
         x = np.zeros((n, self._width))
         p = len(self._numeric)
         if p:
@@ -407,7 +193,7 @@ class _CompiledPredictor:
         # None is in the tables; a float NaN (not hashable to one key) is null too. Anything else stays
         # unknown (-1): an all-zero block, as handle_unknown="ignore" gives.
         for j, r in zip(*np.nonzero(codes < 0), strict=True):
-            if _is_null(batch[self._categorical[j]][r]):
+            if is_null(batch[self._categorical[j]][r]):
                 codes[j, r] = self._imputed[j]
 
     def predict(self, batch: Mapping[str, npt.NDArray[Any]]) -> Prediction:
@@ -480,7 +266,7 @@ def _softmax(scores: FloatArray) -> FloatArray:
     return scores
 
 
-def _compile(pipeline: Any, columns: tuple[_Column, ...]) -> _CompiledPredictor:
+def _compile(pipeline: Any, columns: tuple[Column, ...]) -> _CompiledPredictor:
     """Read the fitted parameters out of a pipeline of the trained shape; raise _NotCompilable otherwise."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
@@ -495,7 +281,7 @@ def _compile(pipeline: Any, columns: tuple[_Column, ...]) -> _CompiledPredictor:
     numeric_part: tuple[list[str], Any] | None = None
     categorical_part: tuple[list[str], Any] | None = None
     for name, transformer, selected in pre.transformers_:
-        if not _is_name_list(selected):
+        if not is_name_list(selected):
             raise _NotCompilable(f"transformer {name!r} selects columns by something other than their names")
         if transformer == "drop" or len(selected) == 0:
             continue
@@ -525,7 +311,7 @@ def _compile(pipeline: Any, columns: tuple[_Column, ...]) -> _CompiledPredictor:
 
     if getattr(model, "n_features_in_", None) != width or hasattr(model, "feature_names_in_"):
         raise _NotCompilable("the estimator was not fitted on the ColumnTransformer's plain matrix")
-    classes = [_plain(c) for c in getattr(model, "classes_", [])]
+    classes = [plain(c) for c in getattr(model, "classes_", [])]
     if len(classes) < 2:
         raise _NotCompilable("the estimator is not a fitted classifier")
     kind = _model_kind(model, len(classes), width)
@@ -616,7 +402,7 @@ def _categorical_parameters(pipeline: Any, names: list[str]) -> tuple[tuple[_Cod
     sizes: list[int] = []
     for name, categories, fill in zip(names, encoder.categories_, imputer.statistics_, strict=True):
         values = list(categories)
-        if any(_is_null(v) for v in values) or _is_null(fill):
+        if any(is_null(v) for v in values) or is_null(fill):
             raise _NotCompilable(f"column {name!r} has a null category or no value in training")
         table = _Codes((str(v), i) for i, v in enumerate(values))
         if len(table) != len(values):
@@ -660,8 +446,8 @@ def _model_kind(model: Any, k: int, width: int) -> str:
 
 def _self_check(
     compiled: _CompiledPredictor,
-    fallback: _PipelinePredictor,
-    columns: tuple[_Column, ...],
+    fallback: PipelinePredictor,
+    columns: tuple[Column, ...],
     rows: int,
     seed: int,
 ) -> str | None:
@@ -696,7 +482,7 @@ def _self_check(
 
 
 def _check_batch(
-    columns: tuple[_Column, ...], originals: Mapping[str, Mapping[str, object]], rows: int, seed: int
+    columns: tuple[Column, ...], originals: Mapping[str, Mapping[str, object]], rows: int, seed: int
 ) -> dict[str, npt.NDArray[Any]]:
     """Rows covering each column: values in and around the training range, nulls, every category, an unknown one.
 

@@ -17,7 +17,7 @@ from mlwarden.serve._validate import RowValidator
 
 if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
-    from mlwarden.serve._compiled import Predictor
+    from mlwarden.serve._predictor import Predictor
 
 __all__ = ["LoadFailure", "ServedModel", "load_models"]
 

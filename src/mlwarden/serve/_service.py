@@ -48,8 +48,8 @@ from mlwarden.serve._validate import InvalidRows
 
 if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
-    from mlwarden.serve._compiled import Prediction
     from mlwarden.serve._extraction import ExtractionAlert, ExtractionMonitor
+    from mlwarden.serve._predictor import Prediction
 
 __all__ = ["Reply", "Service"]
 
