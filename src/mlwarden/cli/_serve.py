@@ -129,16 +129,17 @@ def serve(
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    preflight(config)
     service = None
     if workers == 1:
         from mlwarden._workspace import Workspace
         from mlwarden.serve import Service
 
+        preflight(config)
         service = Service.start(config, Workspace.open(ctx.home))
     else:
         # Each worker loads the models itself; check first, so that a set-up in which no model
-        # verifies refuses to start here, once, instead of in workers restarted over and over.
+        # verifies refuses to start here, once, instead of in workers restarted over and over
+        # (check_setup runs the preflight checks too).
         found = check_setup(config)
         if not found.served:
             from mlwarden.errors import IntegrityError
@@ -147,4 +148,4 @@ def serve(
             raise IntegrityError(f"no model verified, so nothing is served ({shown})")
     scheme = "https" if tls_cert else "http"
     click.echo(f"mlwarden serve: listening on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
-    run(config, service)
+    run(config, service, checked=True)

@@ -139,15 +139,18 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-def run(config: ServeConfig, service: Service | None = None) -> None:
-    """Serve until interrupted. ``service``: an already started one (one worker only)."""
+def run(config: ServeConfig, service: Service | None = None, *, checked: bool = False) -> None:
+    """Serve until interrupted. ``service``: an already started one (one worker only).
+
+    ``checked``: the caller has run :func:`preflight` (or :func:`check_setup`) already.
+    """
     import uvicorn
 
     from mlwarden.serve._http import HeaderDeadlineProtocol
 
     HeaderDeadlineProtocol.header_timeout = config.header_timeout
-
-    preflight(config)
+    if not checked:
+        preflight(config)
     options = {
         "host": config.host,
         "port": config.port,
