@@ -121,14 +121,9 @@ def serve(
             raise click.exceptions.Exit(EXIT_FINDINGS)
         return
 
-    import logging
+    from mlwarden.serve._server import log_to_stderr
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("mlwarden serve: %(message)s"))
-    logger = logging.getLogger("mlwarden.serve")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    log_to_stderr("mlwarden serve")
     service = None
     if workers == 1:
         from mlwarden._workspace import Workspace

@@ -20,10 +20,11 @@ from mlwarden.errors import BadInput
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["ESTIMATORS", "TrainResult", "fit_classifier", "library_versions"]
+__all__ = ["ESTIMATORS", "MAX_CATEGORIES", "TrainResult", "fit_classifier", "library_versions"]
 
 ESTIMATORS = ("logistic", "random-forest", "gradient-boosting")
-_MAX_CATEGORIES = 200
+MAX_CATEGORIES = 200
+"""The most categories the input schema lists for a column; a column with more is listed cut short."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _input_schema(features: pandas.DataFrame, categorical: list[str]) -> dict[st
         entry: dict[str, Any] = {"name": str(name), "nullable": bool(column.isna().any())}
         if name in categorical:
             values = sorted({str(v) for v in column.dropna().unique()})
-            entry.update(type="categorical", categories=values[:_MAX_CATEGORIES])
+            entry.update(type="categorical", categories=values[:MAX_CATEGORIES])
         else:
             entry.update(type="numeric", dtype=str(column.dtype), min=float(column.min()), max=float(column.max()))
         columns.append(entry)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
     from mlwarden.serve._app import FastPath
 
-__all__ = ["SetupCheck", "app_from_env", "check_setup", "preflight", "run"]
+__all__ = ["SetupCheck", "app_from_env", "check_setup", "log_to_stderr", "preflight", "run"]
 
 CONFIG_ENV = "MLWARDEN_SERVE_CONFIG"
 
@@ -112,13 +112,7 @@ def app_from_env() -> FastPath:
     """uvicorn's factory in each worker process (``--workers N``)."""
     from mlwarden.serve._app import create_app
 
-    logger = logging.getLogger("mlwarden.serve")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(f"mlwarden serve [worker {os.getpid()}]: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    log_to_stderr(f"mlwarden serve [worker {os.getpid()}]")
     config = ServeConfig.from_json(os.environ[CONFIG_ENV])
     from mlwarden.serve._http import HeaderDeadlineProtocol
 
@@ -126,6 +120,18 @@ def app_from_env() -> FastPath:
     app = create_app(Service.start(config, _open(config)))
     _settle_heap()
     return app
+
+
+def log_to_stderr(prefix: str) -> None:
+    """Show the server's own log lines (models served or refused, alerts) on stderr, once per process."""
+    logger = logging.getLogger("mlwarden.serve")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def _settle_heap() -> None:

@@ -28,14 +28,13 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlwarden.access import Principal, TokenRefused, hash_token, parse_token
+from mlwarden.access import Principal, TokenRefused, hash_token, new_request_id, parse_token
 from mlwarden.audit import AuditEvent, AuditUnavailable, event_time
 from mlwarden.audit._records import Detail
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError, MlwardenError
@@ -257,7 +256,7 @@ class Service:
         return name in self.models and principal.allows("predict", f"model:{name}")
 
     async def list_models(self, authorization: str | None, *, client: str | None = None) -> Reply:
-        request_id = os.urandom(12).hex()
+        request_id = new_request_id()
         who = await self.authenticate(authorization, request_id, client=client)
         if isinstance(who, Reply):
             return who
@@ -276,7 +275,7 @@ class Service:
         """Answer one prediction request (see the module's docstring for the order of the checks)."""
         started = time.perf_counter()
         stage = self.metrics.stage
-        request_id = os.urandom(12).hex()
+        request_id = new_request_id()
         who = await self.authenticate(authorization, request_id, client=client)
         if isinstance(who, Reply):
             return who
@@ -421,7 +420,7 @@ class Service:
             action=f"serve.{what}",
             resource="serve",
             outcome="denied",
-            request_id=os.urandom(12).hex(),
+            request_id=new_request_id(),
             details={"token": who.token_id},
         ):
             return _unavailable()
@@ -490,7 +489,7 @@ class Service:
             action="serve.refusals",
             resource="serve",
             outcome="succeeded",
-            request_id=os.urandom(12).hex(),
+            request_id=new_request_id(),
             details={"unrecorded": outstanding},
         ):
             log.error("%d refusals could not be recorded", outstanding)
@@ -524,17 +523,8 @@ def _unavailable() -> Reply:
 
 
 def _answer(prediction: Prediction, policy: OutputPolicy) -> dict[str, Any]:
-    labels = [_plain(v) for v in prediction.labels]
+    labels = list(prediction.labels)  # plain Python values already (the Predictor contract)
     if policy.labels_only:
         return {"predictions": labels}
     proba = prediction.proba.round(policy.digits).tolist()
     return {"predictions": labels, "probabilities": proba}
-
-
-def _plain(value: object) -> object:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
-    item = getattr(value, "item", None)
-    return item() if callable(item) else str(value)

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import BadInput
+from mlwarden.models._training import MAX_CATEGORIES
 
 if TYPE_CHECKING:
     import numpy
 
 __all__ = ["InvalidRows", "RowValidator"]
 
-_MAX_CATEGORIES_LISTED = 200  # mlwarden train lists at most this many categories per column
 _NAN = float("nan")
 
 
@@ -75,7 +75,7 @@ class RowValidator:
                 parsed.append(_Column(name, True, nullable, low - pad, high + pad, None))
             elif entry.get("type") == "categorical":
                 listed = [str(c) for c in entry.get("categories", [])]
-                full = len(listed) < _MAX_CATEGORIES_LISTED
+                full = len(listed) < MAX_CATEGORIES  # a full list may have been cut short
                 parsed.append(_Column(name, False, nullable, 0.0, 0.0, frozenset(listed) if full else None))
             else:
                 raise BadInput(f"the model's input schema gives column {name!r} an unknown type {entry.get('type')!r}")
