@@ -12,9 +12,10 @@ import contextlib
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["connect"]
+__all__ = ["connect", "write_transaction"]
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -38,3 +39,16 @@ def connect(path: Path) -> sqlite3.Connection:
                 raise
             time.sleep(0.01)
     return conn
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (the write lock, waiting up to the busy timeout), then ``COMMIT``; any error rolls back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

@@ -26,12 +26,13 @@ same file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hmac import compare_digest
@@ -39,7 +40,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, hmac
 
-from mlwarden._sqlite import connect
+from mlwarden._sqlite import connect, write_transaction
 from mlwarden.access._limits import (
     DEFAULT_DAILY_QUOTA,
     DEFAULT_RATE_LIMIT,
@@ -81,8 +82,7 @@ CREATE TABLE IF NOT EXISTS principals (
 _ADDED_COLUMNS = ("limits", "suspension")
 _VERSION_TABLE = "principals_version"
 _COUNTER = (
-    "CREATE TABLE IF NOT EXISTS principals_version "
-    "(id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS principals_version (id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO principals_version (id, version) VALUES (0, 0)",
 )
 _BUMP = "BEGIN UPDATE principals_version SET version = version + 1 WHERE id = 0; END"
@@ -415,26 +415,17 @@ class PrincipalStore:
         )
         fields = _fields(principal, hash_token(token.token))
         with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                row = self._row(name)
-                if row is not None:
-                    if self._principal(row)[0].intact:
-                        raise AlreadyExists(f"a principal named {name!r} already exists; choose another name")
-                    # A record edited outside mlwarden is never trusted again: re-adding replaces it.
-                    conn.execute("DELETE FROM principals WHERE name = ?", (name,))
-                conn.execute(_INSERT, (*fields, self._mac(fields)))
-                conn.execute("COMMIT")
+                with self._writing() as conn:
+                    row = self._row(name)
+                    if row is not None:
+                        if self._principal(row)[0].intact:
+                            raise AlreadyExists(f"a principal named {name!r} already exists; choose another name")
+                        # A record edited outside mlwarden is never trusted again: re-adding replaces it.
+                        conn.execute("DELETE FROM principals WHERE name = ?", (name,))
+                    conn.execute(_INSERT, (*fields, self._mac(fields)))
             except sqlite3.IntegrityError:
-                conn.execute("ROLLBACK")
                 raise AlreadyExists(f"a principal named {name!r} already exists; choose another name") from None
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._seen_data_version = None  # our own commits do not move PRAGMA data_version
             return self.get(name), token
 
     def revoke(self, name: str, *, by: str) -> Principal:
@@ -467,9 +458,7 @@ class PrincipalStore:
 
         return self._change(name, reissued)[0], token
 
-    def set_limits(
-        self, name: str, *, rate_limit: LimitChange = KEEP, daily_quota: LimitChange = KEEP
-    ) -> Principal:
+    def set_limits(self, name: str, *, rate_limit: LimitChange = KEEP, daily_quota: LimitChange = KEEP) -> Principal:
         """Change ``name``'s limits: a number sets one, ``None`` puts it back to the default,
         :data:`~mlwarden.access.KEEP` (the default argument) leaves it as it is."""
         if rate_limit is KEEP and daily_quota is KEEP:
@@ -529,31 +518,28 @@ class PrincipalStore:
             _require_intact(principal)
             if principal.suspended is None:
                 raise BadInput(f"{name} is not suspended")
-            return dataclasses.replace(
-                principal, suspended=None, suspended_by=None, suspended_reason=None
-            ), token_hash
+            return dataclasses.replace(principal, suspended=None, suspended_by=None, suspended_reason=None), token_hash
 
         return self._change(name, resumed)[0]
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the store's connection (hold ``self._lock``)."""
+        try:
+            with write_transaction(self._conn) as conn:
+                yield conn
+        finally:
+            self._seen_data_version = None  # our own commits do not move PRAGMA data_version
+
     def _change(self, name: str, change: Callable[[Principal, str], tuple[Principal, str]]) -> tuple[Principal, str]:
         """Rewrite one record in a transaction: ``change`` maps (record, token hash) to new ones."""
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._row(name)
-                if row is None:
-                    raise NotFound(f"no principal named {name!r}; see `mlwarden user ls`")
-                principal, token_hash = change(*self._principal(row))
-                fields = _fields(principal, token_hash)
-                conn.execute(_UPDATE, (*fields[1:], self._mac(fields), name))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._seen_data_version = None  # our own commits do not move PRAGMA data_version
+        with self._lock, self._writing() as conn:
+            row = self._row(name)
+            if row is None:
+                raise NotFound(f"no principal named {name!r}; see `mlwarden user ls`")
+            principal, token_hash = change(*self._principal(row))
+            fields = _fields(principal, token_hash)
+            conn.execute(_UPDATE, (*fields[1:], self._mac(fields), name))
         return principal, token_hash
 
     def _active_admins(self, exclude: str) -> int:
@@ -583,8 +569,7 @@ def _upgrade_schema(conn: sqlite3.Connection) -> None:
     columns, counter = missing()
     if not columns and not counter:
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         columns, counter = missing()  # another process may have upgraded it meanwhile
         for column in columns:
             conn.execute(f"ALTER TABLE principals ADD COLUMN {column} TEXT")
@@ -593,11 +578,6 @@ def _upgrade_schema(conn: sqlite3.Connection) -> None:
                 conn.execute(statement)
             for trigger in _TRIGGERS.values():
                 conn.execute(trigger)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _parse_limits(text: object) -> dict[str, int | None]:
