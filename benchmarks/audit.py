@@ -10,11 +10,11 @@ What it measures, in one run
                     BLOB)`` in the standard library's ``sqlite3``, WAL journal, ``synchronous=FULL``,
                     30 s busy timeout, one ``BEGIN IMMEDIATE; INSERT; COMMIT`` per entry, each
                     writer thread on a connection of its own; it stores the same entry bytes.
-    AuditLog        ``mlwarden.audit.AuditLog.append(event)``, one log shared by the writer
+    AuditLog        ``mlwarden.auditlog.AuditLog.append(event)``, one log shared by the writer
                     threads of the process, as a server shares it: each commit is one transaction
                     (one fsync) holding every entry queued while the previous one was in flight,
                     with the new tree head signed (Ed25519).
-    AuditLog async  ``await mlwarden.audit.AuditLog.append_async(event)`` from concurrent
+    AuditLog async  ``await mlwarden.auditlog.AuditLog.append_async(event)`` from concurrent
                     coroutines on one asyncio event loop, as an async server calls it: the commits
                     run on the log's committer thread (started by the first call, inside the
                     clock), and one wake-up of the loop settles a whole batch. Each coroutine
@@ -86,7 +86,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import machine_summary, median, package_versions, text_table
-from mlwarden.audit import AuditEvent, AuditLog, NoteSigner, event_time
+from mlwarden.auditlog import AuditEvent, AuditLog, NoteSigner, event_time
 
 ORIGIN = "mlwarden/bench"
 GROUP_TARGET = 5.0  # AuditLog with 8 writers over the SQLite baseline

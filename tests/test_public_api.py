@@ -44,12 +44,12 @@ def test_top_level_names() -> None:
 
 def test_access_and_audit_names_resolve() -> None:
     import mlwarden.access
-    import mlwarden.audit
+    import mlwarden.auditlog
 
-    for module in (mlwarden.access, mlwarden.audit):
+    for module in (mlwarden.access, mlwarden.auditlog):
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)
-    assert mlwarden.AuditUnavailable is mlwarden.audit.AuditUnavailable
+    assert mlwarden.AuditUnavailable is mlwarden.auditlog.AuditUnavailable
     assert issubclass(mlwarden.AuditUnavailable, mlwarden.Unavailable)
 
 

@@ -10,7 +10,7 @@ The top of the API::
     ws.datasets.put("train.csv", name="credit")   # an encrypted, versioned dataset (mlwarden.store)
     df = ws.datasets.read_frame("credit")         # decrypted in memory only
     ws.add_user("alice", "scientist", scopes=("credit-*",))   # a principal and its token
-    assert ws.verify_log().ok                     # the tamper-evident audit log (mlwarden.audit)
+    assert ws.verify_log().ok                     # the tamper-evident audit log (mlwarden.auditlog)
 
 Errors all derive from :class:`mlwarden.errors.MlwardenError`. Raw primitives live in
 :mod:`mlwarden.crypto.hazmat`. Importing this package is cheap: heavy parts load on first use.
@@ -35,7 +35,7 @@ from mlwarden.errors import (
 if TYPE_CHECKING:
     from mlwarden._workspace import KeyVersionInfo, Rotation, Workspace
     from mlwarden.access import Principal
-    from mlwarden.audit import AuditEntry, Checkpoint, LogVerification
+    from mlwarden.auditlog import AuditEntry, Checkpoint, LogVerification
     from mlwarden.store import DatasetSummary, DatasetVersion, PutResult
 
 __version__ = "0.1.0"
@@ -78,9 +78,9 @@ def __getattr__(name: str) -> Any:
 
         return getattr(store, name)
     if name in _LAZY_AUDIT:
-        from mlwarden import audit
+        from mlwarden import auditlog
 
-        return getattr(audit, name)
+        return getattr(auditlog, name)
     if name == "Principal":
         from mlwarden.access import Principal
 

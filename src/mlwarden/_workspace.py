@@ -55,7 +55,7 @@ from mlwarden.access import (
     parse_token,
 )
 from mlwarden.access._gate import record_refused_token
-from mlwarden.audit import (
+from mlwarden.auditlog import (
     AuditEntry,
     AuditEvent,
     AuditLog,
@@ -65,7 +65,7 @@ from mlwarden.audit import (
     NoteSigner,
     event_time,
 )
-from mlwarden.audit._records import Detail
+from mlwarden.auditlog._records import Detail
 from mlwarden.config import Settings, local_user
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._envelope import (
@@ -653,7 +653,7 @@ class Workspace:
         ``user.suspend``, principal ``mlwarden-serve``, outcome ``allowed``, the reason cut to
         200 characters, under ``request_id``: the request that tripped the monitor) is written
         and fsynced first; if it cannot be, nothing is suspended
-        (:class:`~mlwarden.audit.AuditUnavailable`). A principal already suspended is left as it
+        (:class:`~mlwarden.auditlog.AuditUnavailable`). A principal already suspended is left as it
         is, and returned, with no entry (one suspended by another process meanwhile gets a
         ``failed`` entry and :class:`BadInput`); the last active admin is not suspended
         (:class:`BadInput`, after a ``failed`` entry).

@@ -29,7 +29,7 @@ from mlwarden.access import (
     hash_token,
     new_token,
 )
-from mlwarden.audit import AuditEntry
+from mlwarden.auditlog import AuditEntry
 from mlwarden.config import Settings
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError, NotFound
 

@@ -15,7 +15,7 @@ import pytest
 
 import mlwarden
 from mlwarden.access import new_token
-from mlwarden.audit import AuditEntry, AuditUnavailable
+from mlwarden.auditlog import AuditEntry, AuditUnavailable
 from mlwarden.config import Settings
 from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityError, NotFound, Shredded
 

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import mlwarden
 from mlwarden import models
-from mlwarden.audit import AuditEntry
+from mlwarden.auditlog import AuditEntry
 from mlwarden.config import Settings
 from mlwarden.errors import (
     AccessDenied,

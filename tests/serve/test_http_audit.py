@@ -26,7 +26,7 @@ import _asgi as asgi
 import pytest
 
 from mlwarden.access import parse_token
-from mlwarden.audit import AuditEvent, event_time
+from mlwarden.auditlog import AuditEvent, event_time
 from mlwarden.errors import AuditUnavailable
 from mlwarden.serve import OutputPolicy
 

@@ -50,7 +50,7 @@ from hypothesis import strategies as st
 
 import mlwarden
 from mlwarden.access import new_token, parse_token
-from mlwarden.audit import AuditUnavailable
+from mlwarden.auditlog import AuditUnavailable
 from mlwarden.serve import ServeConfig, Service, create_app
 from mlwarden.serve._loading import load_models
 from mlwarden.serve._ratelimit import RateLimiter

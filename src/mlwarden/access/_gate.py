@@ -10,7 +10,7 @@ goes through :meth:`Gate.act`::
 * denied: a ``denied`` entry is written, then :class:`~mlwarden.errors.AccessDenied` raised,
   naming the missing permission;
 * allowed: an ``allowed`` entry is written and fsynced *before* the body runs; if it cannot be
-  written the body never runs (:class:`~mlwarden.audit.AuditUnavailable`): fail closed;
+  written the body never runs (:class:`~mlwarden.auditlog.AuditUnavailable`): fail closed;
 * the body raises: a ``failed`` entry names the error's class (never its text, which may quote
   data), and the error goes on;
 * the body recorded results (``act.record``): a ``succeeded`` entry carries them.
@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from mlwarden.access._principals import Principal
-from mlwarden.audit import AuditEvent, AuditLog, event_time
-from mlwarden.audit._records import Detail
+from mlwarden.auditlog import AuditEvent, AuditLog, event_time
+from mlwarden.auditlog._records import Detail
 from mlwarden.errors import AccessDenied
 
 __all__ = ["Act", "Gate", "new_request_id", "record_refused_token"]

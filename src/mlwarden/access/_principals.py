@@ -52,7 +52,7 @@ from mlwarden.access._limits import (
 )
 from mlwarden.access._roles import GRANTABLE, ROLES, SCOPED_KINDS, check_role, check_scope, scope_covers
 from mlwarden.access._tokens import ParsedToken, hash_token, new_token, parse_token, tokens_equal
-from mlwarden.audit import event_time
+from mlwarden.auditlog import event_time
 from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityError, NotFound, Unavailable
 
 __all__ = [

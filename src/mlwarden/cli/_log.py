@@ -23,7 +23,7 @@ from mlwarden.cli._common import open_output, open_workspace, progress_bar
 from mlwarden.errors import BadInput, NotFound
 
 if TYPE_CHECKING:
-    from mlwarden.audit import Checkpoint
+    from mlwarden.auditlog import Checkpoint
 
 
 @cli.group(cls=HelpfulGroup)
@@ -46,7 +46,7 @@ def _since(text: str | None) -> str | None:
         raise BadInput(f"--since {text!r} is not a time: write e.g. 2026-11-25 or 2026-11-25T10:00:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    from mlwarden.audit import event_time
+    from mlwarden.auditlog import event_time
 
     return event_time(moment)
 
@@ -142,7 +142,7 @@ def _read_json(name: str, what: str) -> object:
 
 
 def _read_checkpoint(name: str) -> Checkpoint:
-    from mlwarden.audit import Checkpoint
+    from mlwarden.auditlog import Checkpoint
 
     try:
         return Checkpoint.from_json(_read_json(name, "checkpoint"))
@@ -232,7 +232,7 @@ def log_verify_proof(proof_name: str, key: str, as_json: bool) -> None:
     Trust comes from KEY alone, so take it from a checkpoint kept outside the workspace, never
     from the proof itself.
     """
-    from mlwarden.audit import InclusionProof, NoteVerifier, verify_inclusion_proof
+    from mlwarden.auditlog import InclusionProof, NoteVerifier, verify_inclusion_proof
 
     proof = InclusionProof.from_json(_read_json(proof_name, "proof"))
     key_text = _read_checkpoint(key).verifier_key if Path(key).is_file() else key

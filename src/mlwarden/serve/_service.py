@@ -35,8 +35,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlwarden.access import Principal, TokenRefused, hash_token, new_request_id, parse_token
-from mlwarden.audit import AuditEvent, AuditUnavailable, event_time
-from mlwarden.audit._records import Detail
+from mlwarden.auditlog import AuditEvent, AuditUnavailable, event_time
+from mlwarden.auditlog._records import Detail
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError, MlwardenError
 from mlwarden.serve._config import OutputPolicy, ServeConfig
 from mlwarden.serve._loading import LoadFailure, ServedModel, load_models

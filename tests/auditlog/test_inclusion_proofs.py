@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mlwarden
-from mlwarden.audit import InclusionProof, NoteSigner, NoteVerifier, verify_inclusion_proof
+from mlwarden.auditlog import InclusionProof, NoteSigner, NoteVerifier, verify_inclusion_proof
 from mlwarden.config import Settings
 from mlwarden.errors import BadInput, IntegrityError
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import pytest
 
 import mlwarden._sqlite
-from mlwarden.audit import (
+from mlwarden.auditlog import (
     HEAD_INTERVAL,
     OUTCOMES,
     AuditEntry,
@@ -53,7 +53,7 @@ from mlwarden.audit import (
     leaf_hash,
     root_of,
 )
-from mlwarden.audit._log import MAX_BATCH
+from mlwarden.auditlog._log import MAX_BATCH
 from mlwarden.errors import BadInput, IntegrityError
 
 ORIGIN = "mlwarden/test"
@@ -776,7 +776,7 @@ def test_threads_share_one_log(tmp_path: Path) -> None:
 _WORKER = r"""
 import json, sys
 from pathlib import Path
-from mlwarden.audit import AuditEvent, AuditLog, NoteSigner
+from mlwarden.auditlog import AuditEvent, AuditLog, NoteSigner
 
 path, seed, tag, mode = Path(sys.argv[1]), bytes.fromhex(sys.argv[2]), sys.argv[3], sys.argv[4]
 signer = NoteSigner.from_seed("mlwarden/test", seed)

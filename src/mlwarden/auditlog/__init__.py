@@ -3,15 +3,15 @@
 :class:`AuditLog` appends :class:`AuditEvent` records durably (group commit across threads),
 signs every new tree head with the workspace's Ed25519 key, exports :class:`Checkpoint` s in
 the C2SP signed-note format, and verifies the whole log at hundreds of thousands of entries a
-second. The tree is RFC 9162's (``mlwarden.audit.merkle`` has the hashing and proofs)::
+second. The tree is RFC 9162's (``mlwarden.auditlog.merkle`` has the hashing and proofs)::
 
     log = workspace.audit
     report = log.verify()
     assert report.ok, report.problem
 """
 
-from mlwarden.audit._log import HEAD_INTERVAL, AuditLog, AuditUnavailable, event_time, verify_inclusion_proof
-from mlwarden.audit._merkle import (
+from mlwarden.auditlog._log import HEAD_INTERVAL, AuditLog, AuditUnavailable, event_time, verify_inclusion_proof
+from mlwarden.auditlog._merkle import (
     EMPTY_ROOT,
     Frontier,
     consistency_proof,
@@ -22,8 +22,8 @@ from mlwarden.audit._merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from mlwarden.audit._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
-from mlwarden.audit._records import OUTCOMES, AuditEntry, AuditEvent, Checkpoint, InclusionProof, LogVerification
+from mlwarden.auditlog._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
+from mlwarden.auditlog._records import OUTCOMES, AuditEntry, AuditEvent, Checkpoint, InclusionProof, LogVerification
 
 __all__ = [
     "EMPTY_ROOT",

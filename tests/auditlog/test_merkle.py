@@ -1,4 +1,4 @@
-"""``mlwarden.audit._merkle``: RFC 9162 (RFC 6962) Merkle tree hashing, proofs and their verification.
+"""``mlwarden.auditlog._merkle``: RFC 9162 (RFC 6962) Merkle tree hashing, proofs and their verification.
 
 The published Certificate Transparency vectors (transparency-dev/merkle ``testonly`` and
 certificate-transparency-go) pin the hashing, the roots at every size from 0 to 8 and some audit
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlwarden.audit._merkle import (
+from mlwarden.auditlog._merkle import (
     EMPTY_ROOT,
     Frontier,
     consistency_proof,

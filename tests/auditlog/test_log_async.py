@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlwarden.audit import AuditEvent, AuditLog, AuditUnavailable, NoteSigner, event_time
+from mlwarden.auditlog import AuditEvent, AuditLog, AuditUnavailable, NoteSigner, event_time
 from mlwarden.errors import BadInput
 
 

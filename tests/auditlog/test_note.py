@@ -1,4 +1,4 @@
-"""``mlwarden.audit._note``: C2SP signed notes and tlog checkpoints, Ed25519 only.
+"""``mlwarden.auditlog._note``: C2SP signed notes and tlog checkpoints, Ed25519 only.
 
 The reference implementation's example (``golang.org/x/mod/sumdb/note``: Peter Neumann's key and
 quote) must be reproduced byte for byte, since Ed25519 signatures are deterministic, and the C2SP
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlwarden.audit._note import (
+from mlwarden.auditlog._note import (
     CheckpointBody,
     NoteSigner,
     NoteVerifier,

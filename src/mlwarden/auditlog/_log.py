@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlwarden._sqlite import connect
-from mlwarden.audit._merkle import EMPTY_ROOT, Frontier, inclusion_proof, root_of, verify_inclusion
-from mlwarden.audit._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
-from mlwarden.audit._records import AuditEntry, AuditEvent, Checkpoint, InclusionProof, LogVerification
+from mlwarden.auditlog._merkle import EMPTY_ROOT, Frontier, inclusion_proof, root_of, verify_inclusion
+from mlwarden.auditlog._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
+from mlwarden.auditlog._records import AuditEntry, AuditEvent, Checkpoint, InclusionProof, LogVerification
 from mlwarden.errors import AuditUnavailable, BadInput, IntegrityError
 
 if TYPE_CHECKING:
