@@ -37,6 +37,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from mlwarden._clock import Clock, event_time, timestamp, utc_now
 from mlwarden._fsio import atomic_create, atomic_write, file_lock, private_dir
 from mlwarden.access import (
     KEEP,
@@ -63,7 +64,6 @@ from mlwarden.auditlog import (
     InclusionProof,
     LogVerification,
     NoteSigner,
-    event_time,
 )
 from mlwarden.auditlog._records import Detail
 from mlwarden.config import Settings, local_user
@@ -78,7 +78,7 @@ from mlwarden.crypto._envelope import (
 )
 from mlwarden.crypto._identity import IDENTITY_OBJECT_ID, WorkspaceIdentity
 from mlwarden.crypto._kdf import KdfParams
-from mlwarden.crypto._keyring import Clock, Keyring, _timestamp, read_keyring_document, utc_now
+from mlwarden.crypto._keyring import Keyring, read_keyring_document
 from mlwarden.crypto._master_key import EnvMasterKeyProvider, MasterKeyProvider, PassphraseMasterKeyProvider
 from mlwarden.crypto._signing_keys import ModelSigningKeys
 from mlwarden.crypto._streaming_aead import Progress, StreamingAead
@@ -317,7 +317,7 @@ class Workspace:
                 "format": WORKSPACE_FORMAT,
                 "version": WORKSPACE_VERSION,
                 "id": workspace_id.hex(),
-                "created": _timestamp(clock()),
+                "created": timestamp(clock()),
             }
             token = _bootstrap_access(path, workspace_id.hex(), keyring, clock, "workspace.init")
             atomic_create(path / "workspace.json", (json.dumps(meta, indent=2) + "\n").encode())

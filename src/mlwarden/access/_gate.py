@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 
+from mlwarden._clock import Clock, event_time
 from mlwarden.access._principals import Principal
-from mlwarden.auditlog import AuditEvent, AuditLog, event_time
+from mlwarden.auditlog import AuditEvent, AuditLog
 from mlwarden.auditlog._records import Detail
 from mlwarden.errors import AccessDenied
 
@@ -56,7 +56,7 @@ class Gate:
         self,
         principal: Principal,
         log: AuditLog,
-        clock: Callable[[], datetime],
+        clock: Clock,
         *,
         request_id: str | None = None,
     ) -> None:
@@ -117,7 +117,7 @@ class Gate:
 
 
 def record_refused_token(
-    log: AuditLog, clock: Callable[[], datetime], request_id: str, token_id: str | None, reason: str
+    log: AuditLog, clock: Clock, request_id: str, token_id: str | None, reason: str
 ) -> None:
     """Record a refused token: its public id (never the token) and why it was refused."""
     log.append(

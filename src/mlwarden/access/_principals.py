@@ -34,12 +34,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from hmac import compare_digest
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, hmac
 
+from mlwarden._clock import Clock, event_time
 from mlwarden._sqlite import connect, write_transaction
 from mlwarden.access._limits import (
     DEFAULT_DAILY_QUOTA,
@@ -52,7 +53,6 @@ from mlwarden.access._limits import (
 )
 from mlwarden.access._roles import GRANTABLE, ROLES, SCOPED_KINDS, check_role, check_scope, scope_covers
 from mlwarden.access._tokens import ParsedToken, hash_token, new_token, parse_token, tokens_equal
-from mlwarden.auditlog import event_time
 from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityError, NotFound, Unavailable
 
 __all__ = [
@@ -228,7 +228,7 @@ class PrincipalStore:
     Safe to share between threads (one lock around its connection).
     """
 
-    def __init__(self, path: Path, mac_key: bytes, clock: Callable[[], datetime]) -> None:
+    def __init__(self, path: Path, mac_key: bytes, clock: Clock) -> None:
         self._mac_key = mac_key
         self._clock = clock
         self._lock = threading.RLock()

@@ -33,10 +33,10 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlwarden._clock import Clock, event_time, utc_now
 from mlwarden._sqlite import connect
 from mlwarden.auditlog._merkle import EMPTY_ROOT, Frontier, inclusion_proof, root_of, verify_inclusion
 from mlwarden.auditlog._note import CheckpointBody, NoteSigner, NoteVerifier, open_note, parse_checkpoint_body
@@ -61,11 +61,6 @@ _SELECT_NEWEST = f"SELECT {_HEAD_COLUMNS} FROM audit_entries ORDER BY seq DESC L
 _SELECT_NEWEST_STATE = f"SELECT {_HEAD_COLUMNS}, frontier FROM audit_entries ORDER BY seq DESC LIMIT 1"  # noqa: S608
 _SELECT_ALL = f"SELECT entry, leaf, {_HEAD_COLUMNS} FROM audit_entries ORDER BY seq"  # noqa: S608
 _sha256 = hashlib.sha256
-
-
-def event_time(moment: datetime) -> str:
-    """An entry's time: RFC 3339, UTC, microseconds."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 MAX_BATCH = 4000  # rows per INSERT: 7 parameters each, within SQLite's 32,766
@@ -147,7 +142,7 @@ class AuditLog:
         origin: str,
         verifier: NoteVerifier,
         signer: NoteSigner | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if signer is not None and signer.verifier.public_key != verifier.public_key:
             raise BadInput("the audit log's signer and verifier keys differ")
@@ -155,7 +150,7 @@ class AuditLog:
         self.origin = origin
         self._verifier = verifier
         self._signer = signer
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or utc_now
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._committing = False

@@ -38,16 +38,12 @@ def _since(text: str | None) -> str | None:
     """Accept RFC 3339 / ISO 8601 times (``2026-11-25``, ``2026-11-25T10:00:00Z``); compare as UTC."""
     if text is None:
         return None
-    from datetime import UTC, datetime
+    from mlwarden._clock import event_time, parse_time
 
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = parse_time(text)
     except ValueError:
         raise BadInput(f"--since {text!r} is not a time: write e.g. 2026-11-25 or 2026-11-25T10:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    from mlwarden.auditlog import event_time
-
     return event_time(moment)
 
 

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlwarden._clock import Clock, timestamp, utc_now
 from mlwarden._fsio import atomic_create, atomic_write, file_lock, private_dir
-from mlwarden.crypto._keyring import Clock, Keyring, WrappedKey, _timestamp, utc_now
+from mlwarden.crypto._keyring import Keyring, WrappedKey
 from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound, Shredded
 
 __all__ = ["DataKeyRecord", "DataKeyStore"]
@@ -101,7 +102,7 @@ class DataKeyStore:
             wrapped = self._keyring.wrap(data_key, object_id)
             private_dir(path.parent)
             try:
-                atomic_create(path, self._record_bytes(object_id, wrapped, _timestamp(self._clock())))
+                atomic_create(path, self._record_bytes(object_id, wrapped, timestamp(self._clock())))
             except FileExistsError:
                 raise AlreadyExists(f"object {object_id.hex()} already has a data key") from None
         return data_key, wrapped
@@ -129,7 +130,7 @@ class DataKeyStore:
             "format": DATA_KEY_FORMAT,
             "version": DATA_KEY_VERSION,
             "object_id": object_id.hex(),
-            "shredded": _timestamp(self._clock()),
+            "shredded": timestamp(self._clock()),
             "shredded_by": by,
         }
         # Keep the old record's inode open across the atomic replace, then overwrite it in place.

@@ -34,15 +34,15 @@ import base64
 import json
 import os
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from mlwarden._clock import Clock, timestamp, utc_now
 from mlwarden._fsio import atomic_create, atomic_write
 from mlwarden.crypto._master_key import MasterKey, MasterKeyProvider
 from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityError, NotFound
@@ -54,17 +54,6 @@ KEYRING_VERSION = 1
 WRAPPED_KEY_SIZE = 12 + 32 + 16
 _KEK_AAD = b"mlwarden/kek/v1"
 _DEK_AAD = b"mlwarden/dek/v1"
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 @dataclass(frozen=True)
 class KeyVersion:
@@ -182,7 +171,7 @@ class Keyring:
     def _new_entry(cls, master: MasterKey, workspace_id: bytes, version: int, now: datetime) -> dict[str, Any]:
         kek = AESGCM.generate_key(bit_length=256)
         wrapped = master.wrap(kek, cls._kek_aad_for(workspace_id, version))
-        return {"version": version, "created": _timestamp(now), "wrapped": base64.b64encode(wrapped).decode()}
+        return {"version": version, "created": timestamp(now), "wrapped": base64.b64encode(wrapped).decode()}
 
     # -- facts ----------------------------------------------------------------------------
 

@@ -20,17 +20,16 @@ import hashlib
 import hmac
 import json
 import struct
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from mlwarden._clock import Clock, timestamp
 from mlwarden._fsio import atomic_write, file_lock
 from mlwarden.crypto._data_keys import DataKeyStore
-from mlwarden.crypto._keyring import Keyring, _timestamp
+from mlwarden.crypto._keyring import Keyring
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Shredded, SignatureError
 
 __all__ = ["ModelSigningKeys", "SigningKeyInfo", "public_key_id"]
@@ -70,7 +69,7 @@ def _object_id(number: int) -> bytes:
 class ModelSigningKeys:
     """The signing keys of one workspace. The first key is made on first use."""
 
-    def __init__(self, home: Path, keyring: Keyring, clock: Callable[[], datetime], mac_key: bytes) -> None:
+    def __init__(self, home: Path, keyring: Keyring, clock: Clock, mac_key: bytes) -> None:
         self._store = DataKeyStore(home / "keys" / "model-signing", keyring, clock, lock=home / ".lock")
         self._index = home / "keys" / "model-signing.json"
         self._lock = home / "keys" / ".model-signing.lock"
@@ -194,7 +193,7 @@ class ModelSigningKeys:
             key_id=public_key_id(private.public_key()),
             state="active",
             public_pem=pem.decode(),
-            created_at=_timestamp(self._clock()),
+            created_at=timestamp(self._clock()),
             created_by=by,
         )
         return info, private
@@ -212,7 +211,7 @@ class ModelSigningKeys:
         """Make a new active key; the old one is retired (its signatures stay valid). Returns (new, old)."""
         with file_lock(self._lock, exclusive=True):
             keys = self._read(locked=True)
-            now = _timestamp(self._clock())
+            now = timestamp(self._clock())
             old = next((k for k in keys if k.state == "active"), None)
             keys = [
                 dataclasses.replace(k, state="retired", changed_at=now, changed_by=by) if k.state == "active" else k
@@ -233,7 +232,7 @@ class ModelSigningKeys:
             target = matches[0]
             if target.state == "revoked":
                 raise BadInput(f"model-signing key {target.key_id[:12]} was already revoked at {target.changed_at}")
-            now = _timestamp(self._clock())
+            now = timestamp(self._clock())
             revoked = dataclasses.replace(target, state="revoked", changed_at=now, changed_by=by)
             self._write([revoked if k.number == target.number else k for k in keys])
             with contextlib.suppress(NotFound, Shredded):

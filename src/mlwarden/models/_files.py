@@ -37,8 +37,8 @@ def sign_path(
 
     ``dataset`` (name, version) records that workspace dataset version and its SHA-256 as the data.
     """
+    from mlwarden._clock import timestamp, utc_now
     from mlwarden import __version__
-    from mlwarden.crypto._keyring import _timestamp, utc_now
 
     path = Path(path)
     target = Path(signature) if signature is not None else signature_path(path)
@@ -49,7 +49,7 @@ def sign_path(
     with workspace.gate.act("model.register", f"model:{path.name}", what="sign") as act:
         key, private = workspace.signing_keys.active(by=workspace.principal.name)
         signed.setdefault("signed_by", workspace.principal.name)
-        signed.setdefault("signed_at", _timestamp(utc_now()))
+        signed.setdefault("signed_at", timestamp(utc_now()))
         signed.setdefault("code", {"mlwarden": __version__})
         bundle = sign_model(path, private, provenance=signed, ignore=signature_ignore(path, target))
         atomic_write(target, bundle, mode=0o644)

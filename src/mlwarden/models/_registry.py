@@ -21,17 +21,16 @@ import hmac
 import io
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from mlwarden._clock import Clock, timestamp
 from mlwarden._fsio import atomic_write
 from mlwarden.catalog._models import STAGES, ModelRow, NewModel
 from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import open_object, seal_object
-from mlwarden.crypto._keyring import _timestamp
 from mlwarden.crypto._signing_keys import ModelSigningKeys
 from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound, Shredded, SignatureError, Unavailable
 from mlwarden.models._scanner import scan_bytes
@@ -92,7 +91,7 @@ class ModelRegistry:
         data_keys: DataKeyStore,
         signing_keys: ModelSigningKeys,
         gate: Gate,
-        clock: Callable[[], datetime],
+        clock: Clock,
         datasets: Callable[[], Datasets],
     ) -> None:
         self._rows = catalog.models
@@ -162,7 +161,7 @@ class ModelRegistry:
                         provenance=signed,
                         input_schema=input_schema,
                         metrics=metrics,
-                        created_at=_timestamp(self._clock()),
+                        created_at=timestamp(self._clock()),
                         created_by=self._gate.principal.name,
                     ),
                     version=number,
@@ -213,7 +212,7 @@ class ModelRegistry:
                 "libraries": library_versions(),
                 "metrics": fitted.metrics,
                 "trained_by": self._gate.principal.name,
-                "trained_at": _timestamp(self._clock()),
+                "trained_at": timestamp(self._clock()),
             }
             version = self._register(name, dumps(fitted.pipeline), provenance, fitted.input_schema, fitted.metrics)
             act.record(
@@ -234,7 +233,7 @@ class ModelRegistry:
             if stage == "production":
                 self._verified(before)  # never promote what would not load
             row, archived = self._rows.set_stage(
-                name, version, stage, by=self._gate.principal.name, at=_timestamp(self._clock())
+                name, version, stage, by=self._gate.principal.name, at=timestamp(self._clock())
             )
             act.record(version=version, stage=stage, previous=before.stage, archived=",".join(map(str, archived)))
         return _version(row)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from mlwarden._clock import Clock, utc_now
 from mlwarden.access import Limits
 
 __all__ = ["RateLimiter", "Refusal"]
@@ -53,7 +54,7 @@ class RateLimiter:
         self,
         *,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Clock = utc_now,
     ) -> None:
         self._monotonic = monotonic
         self._now = now

@@ -31,11 +31,11 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlwarden._clock import Clock, event_time, utc_now
 from mlwarden.access import Principal, TokenRefused, hash_token, new_request_id, parse_token
-from mlwarden.auditlog import AuditEvent, AuditUnavailable, event_time
+from mlwarden.auditlog import AuditEvent, AuditUnavailable
 from mlwarden.auditlog._records import Detail
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError, MlwardenError
 from mlwarden.serve._config import OutputPolicy, ServeConfig
@@ -87,7 +87,7 @@ class Service:
         failures: list[LoadFailure] | None = None,
         monitors: dict[str, ExtractionMonitor] | None = None,
         limiter: RateLimiter | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.ws = ws
         self.config = config
@@ -115,7 +115,7 @@ class Service:
         ws: Workspace,
         *,
         limiter: RateLimiter | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> Service:
         """Load the models (refusing to start if none verifies) and the day's counts from the log."""
         models, failures = load_models(ws, config)

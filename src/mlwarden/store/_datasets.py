@@ -34,11 +34,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from mlwarden._clock import Clock, timestamp
 from mlwarden._fsio import file_lock
 from mlwarden.catalog import Catalog, DatasetRow, NewVersion, VersionRow
 from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import object_reader, open_object, seal_object
-from mlwarden.crypto._keyring import Clock, _timestamp
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Shredded
 from mlwarden.store._backend import ObjectBackend
 from mlwarden.store._names import check_name, check_tags
@@ -327,7 +327,7 @@ class Datasets:
                 **checked,
                 "origin": "fernet",
                 "origin.file": origin[:1024],
-                "origin.fernet_timestamp": _timestamp(datetime.fromtimestamp(stamp, UTC)),
+                "origin.fernet_timestamp": timestamp(datetime.fromtimestamp(stamp, UTC)),
             }
 
         with self._gate.act("dataset.write", f"dataset:{name}", origin="fernet") as act, contextlib.closing(reader):
@@ -404,7 +404,7 @@ class Datasets:
                     format=schema.format,
                     schema=schema.to_json(),
                     key_version=wrapped.kek_version,
-                    created_at=_timestamp(self._clock()),
+                    created_at=timestamp(self._clock()),
                     created_by=self._principal,
                     tags=tags,
                 )
@@ -441,7 +441,7 @@ class Datasets:
         with contextlib.suppress(NotFound):
             if self._data_keys.record(object_id).shredded is None:
                 self._shred_key(object_id, self._principal)
-        done = self._catalog.mark_shredded(name, version, by=self._principal, at=_timestamp(self._clock()))
+        done = self._catalog.mark_shredded(name, version, by=self._principal, at=timestamp(self._clock()))
         self._backend.delete(row.object_id)
         return _to_version(done)
 
