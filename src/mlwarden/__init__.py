@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mlwarden._version import __version__
 from mlwarden.errors import (
     AccessDenied,
     AlreadyExists,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from mlwarden.auditlog import AuditEntry, Checkpoint, LogVerification
     from mlwarden.store import DatasetSummary, DatasetVersion, PutResult
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied",

@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 import click
 
-from mlwarden import __version__
+from mlwarden._version import __version__
 from mlwarden.errors import MlwardenError
 
 EXIT_OK = 0

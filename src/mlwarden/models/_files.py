@@ -38,7 +38,7 @@ def sign_path(
     ``dataset`` (name, version) records that workspace dataset version and its SHA-256 as the data.
     """
     from mlwarden._clock import timestamp, utc_now
-    from mlwarden import __version__
+    from mlwarden._version import __version__
 
     path = Path(path)
     target = Path(signature) if signature is not None else signature_path(path)

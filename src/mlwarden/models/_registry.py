@@ -187,7 +187,7 @@ class ModelRegistry:
         seed: int = 0,
     ) -> ModelVersion:
         """Fit a pipeline on a dataset (decrypted in memory only) and register it with its provenance."""
-        from mlwarden import __version__
+        from mlwarden._version import __version__
         from mlwarden.models._serialize import dumps
         from mlwarden.models._training import ESTIMATORS, fit_classifier, library_versions
 
