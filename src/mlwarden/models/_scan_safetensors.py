@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlwarden._json import JsonRefused, loads_strict
 from mlwarden.models._findings import Scope, Severity, Unreadable
 
 __all__ = ["DTYPE_BITS", "MAX_HEADER_SIZE", "scan_safetensors"]
@@ -102,11 +103,6 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
-def _reject_constant(name: str) -> Any:
-    # Python's json accepts NaN/Infinity; serde_json (the reference) does not.
-    raise ValueError(f"{name} is not JSON")
-
-
 def _is_usize(value: Any) -> bool:
     return type(value) is int and 0 <= value < _USIZE
 
@@ -131,21 +127,16 @@ def scan_safetensors(data: bytes | memoryview, scope: Scope) -> None:
     duplicates: dict[int, list[str]] = {}
     keep: list[Any] = []  # objects with duplicates stay alive, so their ids are not reused
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        # Build each object as the reference does (the last of duplicated keys wins), noting duplicates.
-        obj: dict[str, Any] = {}
-        for key, value in items:
-            if key in obj:
-                if id(obj) not in duplicates:
-                    keep.append(obj)
-                duplicates.setdefault(id(obj), []).append(key)
-            obj[key] = value
-        return obj
+    def repeated(obj: dict[str, Any], key: str) -> None:
+        # Each object is built as the reference does (the last of duplicated keys wins); note the duplicates.
+        if id(obj) not in duplicates:
+            keep.append(obj)
+        duplicates.setdefault(id(obj), []).append(key)
 
     try:
-        header = json.loads(text, object_pairs_hook=pairs, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise Unreadable(f"safetensors header is not valid JSON: {exc}") from None
+        header = loads_strict(text, what="safetensors header", on_repeat=repeated)
+    except JsonRefused as exc:
+        raise Unreadable(f"safetensors header is not valid JSON: {exc.reason}") from None
     if not isinstance(header, dict):
         raise Unreadable(f"safetensors header is a JSON {_json_type(header)}, not an object")
 

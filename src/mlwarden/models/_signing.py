@@ -82,6 +82,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from mlwarden._json import JsonRefused, loads_strict
 from mlwarden.errors import BadInput, NotFound, SignatureError
 
 __all__ = [
@@ -491,26 +492,11 @@ def _malformed(what: str) -> NoReturn:
     raise SignatureError(f"malformed model signature: {what}")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _load_json(data: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except (ValueError, TypeError, RecursionError) as exc:
-        lines = str(exc).splitlines() or [type(exc).__name__]
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else lines[0][:200]
-        _malformed(f"{what} is not valid JSON ({reason})")
+        value = loads_strict(data, what=what)
+    except JsonRefused as exc:
+        _malformed(str(exc))
     if not isinstance(value, dict):
         _malformed(f"{what} is not a JSON object")
     return value

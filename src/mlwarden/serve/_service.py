@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlwarden._clock import Clock, event_time, utc_now
+from mlwarden._json import JsonRefused, RepeatedName, loads_strict
 from mlwarden.access import Principal, TokenRefused, hash_token, new_request_id, parse_token
 from mlwarden.auditlog import AuditEvent, AuditUnavailable
 from mlwarden.auditlog._records import Detail
@@ -317,10 +318,11 @@ class Service:
         if body is None:
             return await self._fail(who, name, request_id, 413, too_big, "too-large")
         try:
-            doc = json.loads(body.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_names)
-        except _RepeatedName as exc:
-            return await self._fail(who, name, request_id, 422, str(exc), "invalid-json")
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            doc = loads_strict(body, what="the body")
+        except RepeatedName as exc:  # parsers disagree on which of the two wins
+            message = f"the name {exc.name[:40]!r} appears twice in one JSON object; send it once"
+            return await self._fail(who, name, request_id, 422, message, "invalid-json")
+        except JsonRefused:  # not UTF-8, not JSON, NaN or Infinity, nested too deeply
             message = 'the body is not JSON in UTF-8: send {"instances": [{"column": value, ...}]}'
             return await self._fail(who, name, request_id, 422, message, "invalid-json")
         t_body = time.perf_counter()
@@ -498,24 +500,6 @@ class Service:
 def _unrecorded(carried: int) -> dict[str, Detail]:
     """The ``unrecorded`` detail: refusals of this source counted, not recorded, since its last entry."""
     return {"unrecorded": carried} if carried else {}
-
-
-class _RepeatedName(ValueError):
-    pass
-
-
-def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a name given twice (parsers disagree on which one wins)."""
-    doc = dict(pairs)
-    if len(doc) != len(pairs):
-        seen: set[str] = set()
-        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise _RepeatedName(f"the name {twice[:40]!r} appears twice in one JSON object; send it once")
-    return doc
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _unavailable() -> Reply:
