@@ -14,7 +14,6 @@ committed isolation) into a retry, never a duplicate or a lost version.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import random
@@ -271,22 +270,10 @@ class Catalog:
                         latest = self._rows(conn, _LATEST_LIVE, {"name": name})
                         return latest[0], False
                     number = (conn.execute(_HIGHEST, {"dataset_id": dataset_id}).scalar() or 0) + 1
-                    schema_json = json.dumps(dict(new.schema), sort_keys=True)
+                    values = _version_values(new)
                     version_id = conn.execute(
                         insert(dataset_versions)
-                        .values(
-                            dataset_id=dataset_id,
-                            version=number,
-                            object_id=new.object_id,
-                            sha256=new.sha256,
-                            size=new.size,
-                            rows=new.rows,
-                            format=new.format,
-                            schema_json=schema_json,
-                            key_version=new.key_version,
-                            created_at=new.created_at,
-                            created_by=new.created_by,
-                        )
+                        .values(dataset_id=dataset_id, version=number, **values)
                         .returning(dataset_versions.c.id)
                     ).scalar_one()
                     tags = dict(sorted(new.tags.items()))
@@ -295,10 +282,8 @@ class Catalog:
                             insert(version_tags),
                             [{"version_id": version_id, "key": k, "value": v} for k, v in tags.items()],
                         )
-                    facts = {f.name: getattr(new, f.name) for f in dataclasses.fields(new)}
-                    facts.update(schema=json.loads(schema_json), tags=tags)
-                    row = VersionRow(**facts, name=name, version=number, shredded_at=None, shredded_by=None)
-                    return row, True
+                    stored = {**values, "name": name, "version": number, "shredded_at": None, "shredded_by": None}
+                    return _version_row(stored, tags), True
             except SqlIntegrityError:
                 # Another writer created the dataset (or took this number) first: try again.
                 if attempt == _RETRIES - 1:
@@ -392,31 +377,29 @@ class Catalog:
         for start in range(0, len(ids), 500):
             for version_id, key, value in conn.execute(_TAGS, {"ids": ids[start : start + 500]}):
                 tags.setdefault(version_id, {})[key] = value
-        result = []
-        for r in found:
-            try:
-                schema = json.loads(r.schema_json)
-            except ValueError:
-                raise IntegrityError(f"the catalog entry of {r.name}@{r.version} is damaged (schema)") from None
-            result.append(
-                VersionRow(
-                    name=r.name,
-                    version=r.version,
-                    object_id=r.object_id,
-                    sha256=r.sha256,
-                    size=r.size,
-                    rows=r.rows,
-                    format=r.format,
-                    schema=schema,
-                    key_version=r.key_version,
-                    created_at=r.created_at,
-                    created_by=r.created_by,
-                    shredded_at=r.shredded_at,
-                    shredded_by=r.shredded_by,
-                    tags=dict(sorted(tags.get(r.id, {}).items())),
-                )
-            )
-        return result
+        return [_version_row(r._mapping, dict(sorted(tags.get(r.id, {}).items()))) for r in found]
+
+
+# The one mapping between a dataset version and its row of dataset_versions (and the dataset's name): the
+# columns named as the fields are copied, the schema is stored as JSON.
+_VERSION_COLUMNS = ("object_id", "sha256", "size", "rows", "format", "key_version", "created_at", "created_by")
+_ROW_COLUMNS = (*_VERSION_COLUMNS, "name", "version", "shredded_at", "shredded_by")
+
+
+def _version_values(new: NewVersion) -> dict[str, Any]:
+    """The columns of a new version's row (but its dataset and number)."""
+    values = {column: getattr(new, column) for column in _VERSION_COLUMNS}
+    values["schema_json"] = json.dumps(dict(new.schema), sort_keys=True)
+    return values
+
+
+def _version_row(stored: Mapping[Any, Any], tags: dict[str, str]) -> VersionRow:
+    """The record of a stored row (the columns of ``_ROW``) and its tags."""
+    try:
+        schema = json.loads(stored["schema_json"])
+    except ValueError:
+        raise IntegrityError(f"the catalog entry of {stored['name']}@{stored['version']} is damaged (schema)") from None
+    return VersionRow(**{column: stored[column] for column in _ROW_COLUMNS}, schema=schema, tags=tags)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -73,24 +73,7 @@ class ModelCatalog:
                 number = (conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar() or 0) + 1
                 if number != version:
                     return None
-                conn.execute(
-                    insert(model_versions).values(
-                        name=name,
-                        version=number,
-                        object_id=new.object_id,
-                        sha256=new.sha256,
-                        size=new.size,
-                        format=new.format,
-                        signature=new.signature,
-                        signing_key=new.signing_key,
-                        provenance_json=_dump(new.provenance),
-                        input_schema_json=_dump(new.input_schema),
-                        metrics_json=_dump(new.metrics),
-                        stage="none",
-                        created_at=new.created_at,
-                        created_by=new.created_by,
-                    )
-                )
+                conn.execute(insert(model_versions).values(name=name, version=number, stage="none", **_values(new)))
                 return self._one(conn, name, number)
         except SqlIntegrityError:  # another writer took the number first (PostgreSQL's read committed)
             return None
@@ -154,30 +137,25 @@ class ModelCatalog:
         raise NotFound(f"model {name!r} has no version {version}; see `mlwarden model info {name}`")
 
 
-def _dump(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+# The one mapping between a model version and its row of model_versions: the columns named as the fields are
+# copied, the three mappings are stored as JSON in ``<field>_json``.
+_COLUMNS = ("object_id", "sha256", "size", "format", "signature", "signing_key", "created_at", "created_by")
+_ROW_COLUMNS = (*_COLUMNS, "name", "version", "stage", "stage_changed_at", "stage_changed_by")
+_JSON_FIELDS = ("provenance", "input_schema", "metrics")
+
+
+def _values(new: NewModel) -> dict[str, Any]:
+    """The columns of a new version's row (but its name, number and stage)."""
+    values = {column: getattr(new, column) for column in _COLUMNS}
+    for name in _JSON_FIELDS:
+        values[f"{name}_json"] = json.dumps(dict(getattr(new, name)), sort_keys=True, separators=(",", ":"))
+    return values
 
 
 def _row(r: Any) -> ModelRow:
+    stored = r._mapping
     try:
-        provenance, schema, metrics = (json.loads(x) for x in (r.provenance_json, r.input_schema_json, r.metrics_json))
+        parsed = {name: json.loads(stored[f"{name}_json"]) for name in _JSON_FIELDS}
     except ValueError:
         raise IntegrityError(f"the catalog entry of model {r.name}@{r.version} is damaged") from None
-    return ModelRow(
-        object_id=r.object_id,
-        sha256=r.sha256,
-        size=r.size,
-        format=r.format,
-        signature=r.signature,
-        signing_key=r.signing_key,
-        provenance=provenance,
-        input_schema=schema,
-        metrics=metrics,
-        created_at=r.created_at,
-        created_by=r.created_by,
-        name=r.name,
-        version=r.version,
-        stage=r.stage,
-        stage_changed_at=r.stage_changed_at,
-        stage_changed_by=r.stage_changed_by,
-    )
+    return ModelRow(**{column: stored[column] for column in _ROW_COLUMNS}, **parsed)

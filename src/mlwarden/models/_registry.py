@@ -65,6 +65,11 @@ class ModelVersion:
     stage_changed_at: str | None = None
     stage_changed_by: str | None = None
 
+    @classmethod
+    def from_row(cls, row: ModelRow) -> ModelVersion:
+        """The record of a catalog row: every field but where the bytes are and the signature itself."""
+        return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
+
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
@@ -75,11 +80,6 @@ class ModelVersion:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _version(row: ModelRow) -> ModelVersion:
-    """The public record of a catalog row: every field but where the bytes are and the signature itself."""
-    return ModelVersion(**{f.name: getattr(row, f.name) for f in dataclasses.fields(ModelVersion)})
 
 
 class ModelRegistry:
@@ -167,7 +167,7 @@ class ModelRegistry:
                     version=number,
                 )
                 if row is not None:
-                    return _version(row)
+                    return ModelVersion.from_row(row)
             raise Unavailable(f"the registry is too busy: could not number a new version of {name}")
         except BaseException:
             with contextlib.suppress(NotFound, Shredded):
@@ -236,7 +236,7 @@ class ModelRegistry:
                 name, version, stage, by=self._gate.principal.name, at=timestamp(self._clock())
             )
             act.record(version=version, stage=stage, previous=before.stage, archived=",".join(map(str, archived)))
-        return _version(row)
+        return ModelVersion.from_row(row)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -246,17 +246,18 @@ class ModelRegistry:
             row = self._rows.get(name, version)
             # What info shows is what was signed: the signature is checked (not the weights: see verify).
             _check_binding(row, verify_bundle(row.signature.encode(), self._key(row)))
-            return _version(row)
+            return ModelVersion.from_row(row)
 
     def versions(self, name: str) -> list[ModelVersion]:
         check_name(name, "model")
         with self._gate.act("model.read", f"model:{name}", what="versions"):
-            return [_version(r) for r in self._rows.versions(name)]
+            return [ModelVersion.from_row(r) for r in self._rows.versions(name)]
 
     def list(self) -> list[ModelVersion]:
         """Every version of the models the caller may read (others are left out, not refused)."""
         self._gate.check("model.read", "model", what="list")
-        return [_version(r) for r in self._rows.all() if self._gate.allows("model.read", f"model:{r.name}")]
+        allowed = self._gate.allows
+        return [ModelVersion.from_row(r) for r in self._rows.all() if allowed("model.read", f"model:{r.name}")]
 
     def verify(self, name: str, version: int | None = None) -> tuple[ModelVersion, VerifiedModel]:
         """Decrypt and check a version (signature by a trusted key, digest, scan) without loading it."""
@@ -265,7 +266,7 @@ class ModelRegistry:
             row = self._rows.get(name, version)
             verified = self._verified(row)
             act.record(version=row.version, sha256=row.sha256, verified=True)
-        return _version(row), verified
+        return ModelVersion.from_row(row), verified
 
     def load(self, name: str, version: int | None = None, *, permission: str = "model.read") -> LoadedModel:
         """The one load for a registered model (``permission`` is ``model.serve`` for the server)."""
@@ -287,7 +288,7 @@ class ModelRegistry:
             )
             _check_binding(row, loaded.signature)
             act.record(version=row.version, sha256=row.sha256)
-        return _version(row), loaded
+        return ModelVersion.from_row(row), loaded
 
     def export(self, name: str, version: int | None, folder: Path) -> tuple[Path, Path]:
         """Write the verified model file and its signature (``NAME.skops``, ``NAME.skops.sig``) into ``folder``."""

@@ -226,13 +226,6 @@ def _compare(row: VersionRow, sha256: str, size: int) -> None:
         raise _mismatch(row, "its SHA-256 differs from the catalog's")
 
 
-def _to_version(row: VersionRow) -> DatasetVersion:
-    """The public record of a catalog row (same fields; the schema parsed, the tags copied)."""
-    facts = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
-    facts.update(schema=TabularSchema.from_json(dict(row.schema)), tags=dict(row.tags))
-    return DatasetVersion(**facts)
-
-
 class Datasets:
     """Versioned, encrypted datasets. Get one from :attr:`mlwarden.Workspace.datasets`."""
 
@@ -443,7 +436,7 @@ class Datasets:
                 self._shred_key(object_id, self._principal)
         done = self._catalog.mark_shredded(name, version, by=self._principal, at=timestamp(self._clock()))
         self._backend.delete(row.object_id)
-        return _to_version(done)
+        return DatasetVersion.from_row(done)
 
     def collect_garbage(self) -> list[str]:
         """Remove objects no version refers to (left by interrupted puts); returns their ids.
@@ -472,7 +465,7 @@ class Datasets:
         if row.shredded_at is None:
             with contextlib.suppress(NotFound, IntegrityError):
                 current = self._data_keys.record(bytes.fromhex(row.object_id)).kek_version or current
-        return dataclasses.replace(_to_version(row), key_version=current)
+        return dataclasses.replace(DatasetVersion.from_row(row), key_version=current)
 
     def info(self, name: str, version: int | None = None) -> DatasetVersion:
         self._gate.check("dataset.list", f"dataset:{check_name(name)}", version=version)

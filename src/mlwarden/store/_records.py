@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.store._schema import TabularSchema
+
+if TYPE_CHECKING:
+    from mlwarden.catalog import VersionRow
 
 __all__ = ["CheckProblem", "CheckReport", "DatasetSummary", "DatasetVersion", "PutResult"]
 
@@ -29,6 +33,13 @@ class DatasetVersion:
     shredded_at: str | None = None
     shredded_by: str | None = None
     object_id: str = ""
+
+    @classmethod
+    def from_row(cls, row: VersionRow) -> DatasetVersion:
+        """The record of a catalog row: the same fields, the schema parsed, the tags copied."""
+        facts = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+        facts.update(schema=TabularSchema.from_json(dict(row.schema)), tags=dict(row.tags))
+        return cls(**facts)
 
     @property
     def ref(self) -> str:
