@@ -125,9 +125,28 @@ def test_model_scan_exit_codes(bare_cli: Any, tmp_path: Path, check_error: Error
         (scanned,) = as_json(proc)["files"]
         assert scanned["error"]
         assert b"Traceback" not in proc.stderr
-    # an incomplete scan vouches for nothing, even with findings
+    # findings win over a file that could not be scanned (a gate reading 2 as a usage error must not
+    # pass a folder of malicious files), and the unscanned file is still reported
     mixed = bare_cli.run("model", "scan", "evil.pkl", "notes.bin")
-    assert mixed.returncode == 2, show(mixed)
+    assert mixed.returncode == 1, show(mixed)
+    out = mixed.stdout.decode()
+    assert "CRITICAL" in out
+    assert "notes.bin" in out
+    assert "ERROR" in out
+    assert "1 not scanned" in mixed.stderr.decode()
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name in ("evil.pkl", "notes.bin", "clean.skops"):
+        (folder / name).write_bytes((tmp_path / name).read_bytes())
+    mixed_json = bare_cli.run("model", "scan", "folder", "--json")
+    assert mixed_json.returncode == 1, show(mixed_json)
+    report = as_json(mixed_json)
+    assert report["exit_code"] == 1
+    assert report["summary"]["errors"] == 1
+    assert report["summary"]["findings"]["CRITICAL"] >= 1
+    by_name = {Path(f["path"]).name: f for f in report["files"]}
+    assert by_name["notes.bin"]["error"]
+    assert by_name["clean.skops"]["error"] is None
 
     check_error(bare_cli.run("model", "scan", "absent.pkl"), 2, "absent.pkl", "does not exist")
 

@@ -1066,3 +1066,18 @@ def test_the_canary_leaves_traces(tmp_path: Path) -> None:
     finally:
         P.CANARY_CALLS.clear()
         os.environ.pop(P.CANARY_ENV, None)
+
+
+def test_findings_win_over_a_file_that_could_not_be_scanned(tmp_path: Path) -> None:
+    """A folder holding a malicious pickle beside an unreadable file exits 1 (findings), not 2: a CI
+    gate that reads 2 as a usage error would otherwise pass it. The unscanned file is still listed."""
+    evil, _ = evil_at(4)
+    (tmp_path / "evil.pkl").write_bytes(evil)
+    (tmp_path / "notes.bin").write_bytes(b"just text, not a model\n")
+    report = scan([tmp_path])
+    assert report.exit_code == 1
+    assert [Path(f.path).name for f in report.errors] == ["notes.bin"]
+    assert any(f.severity is Severity.CRITICAL for f in report.findings)
+    assert report.to_json()["summary"]["errors"] == 1
+    # and alone, the unscannable file is still an incomplete scan (2), never clean
+    assert scan([tmp_path / "notes.bin"]).exit_code == 2

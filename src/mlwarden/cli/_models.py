@@ -46,7 +46,8 @@ def model_scan(paths: tuple[str, ...], as_json: bool) -> None:
     """Scan model files and folders without running them; decides by allow-list.
 
     \b
-    Exit 0 clean, 1 findings, 2 a file could not be scanned (unreadable or unsupported).
+    Exit 0 clean; 1 findings (whatever else happened: files that could not be scanned are still
+    listed); 2 nothing found but a file could not be scanned (unreadable or unsupported).
     """
     from mlwarden.models import scan
 

@@ -99,8 +99,10 @@ class FileScan:
 
 @dataclasses.dataclass(frozen=True)
 class ScanReport:
-    """The result of one scan. Exit code: 0 clean, 1 findings, 2 when any file could not be scanned
-    (the scan is then incomplete and vouches for nothing, even if it also found something)."""
+    """The result of one scan. Exit code: 1 when anything was found, else 2 when any file could not
+    be scanned (an incomplete scan vouches for nothing), else 0. Findings win over errors: a gate
+    that reads 2 as a usage error must still fail a folder holding malicious files; the files that
+    could not be scanned are listed all the same (``errors``, each file's ``error``)."""
 
     files: tuple[FileScan, ...]
     seconds: float
@@ -119,9 +121,9 @@ class ScanReport:
 
     @property
     def exit_code(self) -> int:
-        if self.errors:
-            return 2
-        return 1 if self.findings else 0
+        if self.findings:
+            return 1
+        return 2 if self.errors else 0
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
