@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -238,7 +239,7 @@ def test_reads_are_audited(ws: Workspace) -> None:
         ({"dataset": "credit-german", "target": "creditability", "test_size": 0.9}, BadInput, "held-out"),
         ({"dataset": "credit-german", "target": "creditability", "dataset_version": 7}, NotFound, "7"),
         ({"dataset": "hr-salaries", "target": "name"}, BadInput, "single row"),
-        ({"dataset": "hr-salaries", "target": "salary"}, BadInput, "single row"),
+        ({"dataset": "hr-salaries", "target": "salary"}, BadInput, "class 7731999 of 'salary' has a single row"),
         ({"dataset": "blob", "target": "x"}, BadInput, "not tabular"),
     ],
 )
@@ -249,6 +250,35 @@ def test_train_refuses_bad_input_and_registers_nothing(
         ws.models.train("credit-bad", **kwargs)
     with pytest.raises(NotFound):
         ws.models.info("credit-bad")
+
+
+def test_train_drops_unlabelled_rows_and_records_how_many(fresh: Workspace) -> None:
+    rows = [f"{i},{'ab'[i % 2]},{'' if i % 7 == 0 else 'yes' if i % 2 else 'no'}" for i in range(40)]
+    fresh.datasets.put(("x,kind,y\n" + "\n".join(rows) + "\n").encode(), name="partly-labelled", format="csv")
+    info = fresh.models.train("labelled", "partly-labelled", "y")
+    assert info.metrics["unlabelled_rows_dropped"] == 6
+    assert info.metrics["classes"] == ["no", "yes"]  # an empty cell is not a class
+    assert info.provenance["metrics"]["unlabelled_rows_dropped"] == 6
+    assert fresh.models.verify("labelled")[1].provenance["metrics"]["unlabelled_rows_dropped"] == 6
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "needle"),
+    [
+        ("a,a,y\n" + "".join(f"{i},{i},{'yn'[i % 2]}\n" for i in range(20)), "2 columns named 'a'"),
+        ("a,b,y\n" + "".join(f"{'inf' if i == 3 else i},{i},{'yn'[i % 2]}\n" for i in range(20)), "column 'a'"),
+        ("d,b,y\n" + "".join(f"2024-01-{i + 1:02d},{i},{'yn'[i % 2]}\n" for i in range(20)), "column 'd' holds dates"),
+        ("d,b,y\n" + "".join(f"2024-01-{i + 1:02d}T10:00:00,{i},{'yn'[i % 2]}\n" for i in range(20)), "dates"),
+    ],
+    ids=["duplicate", "inf", "date", "datetime"],
+)
+def test_train_refuses_columns_it_cannot_fit_before_registering(fresh: Workspace, csv_text: str, needle: str) -> None:
+    """Each of these was an internal error (exit 70), or a model the registry then refused to scan."""
+    fresh.datasets.put(csv_text.encode(), name="odd", format="csv")
+    with pytest.raises(BadInput, match=re.escape(needle)):
+        fresh.models.train("odd-model", "odd", "y")
+    with pytest.raises(NotFound):
+        fresh.models.info("odd-model")
 
 
 def test_model_names_are_checked(fresh: Workspace) -> None:

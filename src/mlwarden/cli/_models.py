@@ -359,7 +359,13 @@ def model_export(ctx: Context, ref: str, folder: Path) -> None:
 def train(
     ctx: Context, data: str, target: str, name: str, estimator: str, test_size: float, seed: int, as_json: bool
 ) -> None:
-    """Train a scikit-learn pipeline on an encrypted dataset (in memory only); sign and register it."""
+    """Train a scikit-learn pipeline on an encrypted dataset (in memory only); sign and register it.
+
+    \b
+    The target names classes (text, or at most 20 distinct numbers); rows with an empty target
+    are left out and counted (metric unlabelled_rows_dropped). Features are numbers, text or
+    booleans: date columns are refused (derive numbers from them).
+    """
     from mlwarden.store import parse_ref
 
     dataset, version = parse_ref(data)
@@ -367,6 +373,9 @@ def train(
     info = ws.models.train(
         name, dataset, target, dataset_version=version, estimator=estimator, test_size=test_size, seed=seed
     )
+    dropped = info.metrics.get("unlabelled_rows_dropped")
+    if dropped:
+        click.echo(f"left out {dropped} row(s) whose {target!r} is empty (unlabelled)", err=True)
     if as_json:
         emit_json(info.to_json())
     else:

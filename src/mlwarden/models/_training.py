@@ -12,10 +12,13 @@ its observed range (numeric) or categories (categorical, up to 200).
 from __future__ import annotations
 
 import dataclasses
+import math
 import platform
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import BadInput
+from mlwarden.models._training_data import plain, prepare, split_sizes
 
 if TYPE_CHECKING:
     import pandas
@@ -74,7 +77,7 @@ def fit_classifier(
     seed: int = 0,
 ) -> TrainResult:
     """Fit a preprocessing + classifier pipeline on ``frame`` to predict ``target``."""
-    from pandas.api import types as ptypes
+    from sklearn import exceptions as skm_exceptions
     from sklearn import metrics as skm
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -82,28 +85,12 @@ def fit_classifier(
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    if target not in frame.columns:
-        shown = ", ".join(map(str, list(frame.columns)[:12]))
-        raise BadInput(f"no column {target!r} in the dataset; its columns are {shown}")
     if not 0.05 <= test_size <= 0.5:
         raise BadInput("the held-out share must be between 0.05 and 0.5")
-    labelled = frame[frame[target].notna()]
-    y = labelled[target]
-    features = labelled.drop(columns=[target])
-    if features.shape[1] == 0:
-        raise BadInput("the dataset has no feature columns besides the target")
-    classes = y.unique()
-    if len(classes) < 2:
-        raise BadInput(f"target {target!r} has a single value: there is nothing to learn")
-    if len(classes) > 50 or (ptypes.is_float_dtype(y) and len(classes) > 20):
-        raise BadInput(f"target {target!r} looks continuous ({len(classes)} values): mlwarden train fits classifiers")
-    counts = y.value_counts()
-    if counts.min() < 2:
-        raise BadInput(f"class {counts.idxmin()!r} of {target!r} has a single row: too few to split for evaluation")
-    categorical = [
-        c for c in features.columns if not ptypes.is_numeric_dtype(features[c]) or ptypes.is_bool_dtype(features[c])
-    ]
-    numeric = [c for c in features.columns if c not in categorical]
+    prepared = prepare(frame, target)
+    features, y = prepared.features, prepared.target
+    numeric, categorical = prepared.numeric, prepared.categorical
+    split_sizes(len(y), prepared.classes, test_size)
     features = features.astype({c: "object" for c in categorical})
     pre = ColumnTransformer(
         [
@@ -129,29 +116,15 @@ def fit_classifier(
         features, y, test_size=test_size, random_state=seed, stratify=y
     )
     pipeline.fit(x_train, y_train)
-    predicted = pipeline.predict(x_test)
-    proba = pipeline.predict_proba(x_test)
-    labels = list(pipeline.classes_)
-    result: dict[str, Any] = {
-        "accuracy": float(skm.accuracy_score(y_test, predicted)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y_test, predicted)),
-        "log_loss": float(skm.log_loss(y_test, proba, labels=labels)),
-        "train_rows": len(x_train),
-        "test_rows": len(x_test),
-        "classes": [_plain(c) for c in labels],
-    }
-    if len(labels) == 2:
-        positive = labels[1]
-        scores = proba[:, 1]
-        result.update(
-            roc_auc=float(skm.roc_auc_score(y_test == positive, scores)),
-            f1=float(skm.f1_score(y_test, predicted, pos_label=positive)),
-            brier=float(skm.brier_score_loss(y_test == positive, scores)),
-            positive_class=_plain(positive),
-        )
-    else:
-        result["roc_auc_ovr"] = float(skm.roc_auc_score(y_test, proba, multi_class="ovr", labels=labels))
-        result["f1_macro"] = float(skm.f1_score(y_test, predicted, average="macro"))
+    with warnings.catch_warnings():
+        # Rare classes may miss the held-out rows: scikit-learn warns, and a metric it cannot define
+        # (a one-vs-rest AUC) is recorded as null. Its warnings would reach the user's terminal raw.
+        warnings.simplefilter("ignore", skm_exceptions.UndefinedMetricWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        result = _metrics(skm, pipeline, x_test, y_test)
+    result.update(
+        train_rows=len(x_train), test_rows=len(x_test), unlabelled_rows_dropped=prepared.unlabelled
+    )
     parameters = {
         "estimator": estimator,
         "target": target,
@@ -159,24 +132,41 @@ def fit_classifier(
         "seed": seed,
         "numeric_features": [str(c) for c in numeric],
         "categorical_features": [str(c) for c in categorical],
-        "model_params": {k: _plain(v) for k, v in sorted(model.get_params().items())},
+        "model_params": {k: plain(v) for k, v in sorted(model.get_params().items())},
     }
     return TrainResult(pipeline, result, _input_schema(features, categorical), parameters)
 
 
-def _plain(value: Any) -> Any:
-    """A JSON value for a parameter or label (numpy scalars become Python ones; others their repr)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            plain = item()
-        except (TypeError, ValueError):
-            return repr(value)
-        if isinstance(plain, (bool, int, float, str)):
-            return plain
-    return repr(value)
+def _metrics(skm: Any, pipeline: Any, x_test: Any, y_test: Any) -> dict[str, Any]:
+    """The held-out evaluation of a fitted pipeline (``skm``: :mod:`sklearn.metrics`)."""
+    predicted = pipeline.predict(x_test)
+    proba = pipeline.predict_proba(x_test)
+    labels = list(pipeline.classes_)
+    result: dict[str, Any] = {
+        "accuracy": _score(skm.accuracy_score(y_test, predicted)),
+        "balanced_accuracy": _score(skm.balanced_accuracy_score(y_test, predicted)),
+        "log_loss": _score(skm.log_loss(y_test, proba, labels=labels)),
+        "classes": [plain(c) for c in labels],
+    }
+    if len(labels) == 2:
+        positive = labels[1]
+        scores = proba[:, 1]
+        result.update(
+            roc_auc=_score(skm.roc_auc_score(y_test == positive, scores)),
+            f1=_score(skm.f1_score(y_test, predicted, pos_label=positive)),
+            brier=_score(skm.brier_score_loss(y_test == positive, scores)),
+            positive_class=plain(positive),
+        )
+    else:
+        result["roc_auc_ovr"] = _score(skm.roc_auc_score(y_test, proba, multi_class="ovr", labels=labels))
+        result["f1_macro"] = _score(skm.f1_score(y_test, predicted, average="macro"))
+    return result
+
+
+def _score(value: Any) -> float | None:
+    """A metric as a JSON number; ``None`` where it is undefined (NaN) on the held-out rows."""
+    score = float(value)
+    return score if math.isfinite(score) else None
 
 
 def library_versions() -> dict[str, str]:
