@@ -163,10 +163,35 @@ def test_new_params_overrides() -> None:
 def test_new_params_refuses_unknown_kdf_and_over_cap_overrides() -> None:
     with pytest.raises(BadInput, match="unknown KDF"):
         new_params("bcrypt")
-    with pytest.raises(IntegrityError):
+    # a caller's parameters are bad input (exit 2), each refusal one line saying the allowed range
+    with pytest.raises(BadInput, match=rf"memory_kib {ARGON2_MAX_MEMORY_KIB + 1} is outside the allowed range 32\.\."):
         new_params("argon2id", memory_kib=ARGON2_MAX_MEMORY_KIB + 1)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(BadInput, match=rf"scrypt log2_n {SCRYPT_MAX_LOG2_N + 1} is outside the allowed range 10\.\."):
         new_params("scrypt", log2_n=SCRYPT_MAX_LOG2_N + 1)
+
+
+@pytest.mark.usefixtures("no_expensive_work")
+@pytest.mark.parametrize(
+    ("name", "overrides", "needle"),
+    [
+        ("argon2id", {"memory_kib": 1}, "argon2id memory_kib 1 is outside the allowed range 32..2097152 KiB"),
+        ("argon2id", {"memory_kib": 4, "lanes": 1}, "range 8..2097152 KiB (at least 8 KiB per lane, 1 lane(s)"),
+        ("argon2id", {"iterations": 0}, "argon2id iterations 0 is outside the allowed range 1..32"),
+        ("argon2id", {"lanes": 65}, "argon2id lanes 65 is outside the allowed range 1..64"),
+        ("argon2id", {"memory_kib": "64M"}, "argon2id memory_kib must be a whole number from 32 to 2097152"),
+        ("argon2id", {"memory": 1024}, "argon2id has no parameter 'memory': use iterations, memory_kib, lanes"),
+        ("scrypt", {"r": 0}, "scrypt r 0 is outside the allowed range 1..32"),
+        ("scrypt", {"p": 17}, "scrypt p 17 is outside the allowed range 1..16"),
+        ("scrypt", {"log2_n": 22, "r": 32}, "needs 16384 MiB; at most 2 GiB"),
+    ],
+)
+def test_new_params_say_the_allowed_range_in_one_line(name: str, overrides: dict[str, Any], needle: str) -> None:
+    with pytest.raises(BadInput) as raised:
+        new_params(name, **overrides)
+    message = str(raised.value)
+    assert needle in message
+    assert "\n" not in message
+    assert "8*lanes" not in message
 
 
 # -- stored parameters --------------------------------------------------------------------------

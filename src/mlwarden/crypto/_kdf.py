@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from mlwarden.errors import BadInput, IntegrityError
+from mlwarden.errors import BadInput, IntegrityError, MlwardenError
 
 __all__ = [
     "Argon2idParams",
@@ -51,14 +51,20 @@ class Argon2idParams:
 
     name = "argon2id"
 
-    def check(self) -> None:
+    def check(self, error: type[MlwardenError] = IntegrityError) -> None:
+        """Refuse parameters outside the caps, with ``error`` (the keyring's: integrity; a caller's: bad input)."""
         _check_salt(self.salt)
-        if not 1 <= self.iterations <= ARGON2_MAX_ITERATIONS:
-            raise IntegrityError(f"argon2id iterations {self.iterations} outside 1..{ARGON2_MAX_ITERATIONS}")
-        if not 1 <= self.lanes <= ARGON2_MAX_LANES:
-            raise IntegrityError(f"argon2id lanes {self.lanes} outside 1..{ARGON2_MAX_LANES}")
-        if not 8 * self.lanes <= self.memory_kib <= ARGON2_MAX_MEMORY_KIB:
-            raise IntegrityError(f"argon2id memory {self.memory_kib} KiB outside 8*lanes..{ARGON2_MAX_MEMORY_KIB}")
+        _check_range(error, "argon2id iterations", self.iterations, 1, ARGON2_MAX_ITERATIONS)
+        _check_range(error, "argon2id lanes", self.lanes, 1, ARGON2_MAX_LANES)
+        lanes = self.lanes if type(self.lanes) is int else 1
+        _check_range(
+            error,
+            "argon2id memory_kib",
+            self.memory_kib,
+            8 * lanes,
+            ARGON2_MAX_MEMORY_KIB,
+            f" KiB (at least 8 KiB per lane, {lanes} lane(s); at most 2 GiB)",
+        )
 
     def derive(self, secret: bytes) -> bytes:
         self.check()
@@ -92,14 +98,17 @@ class ScryptParams:
 
     name = "scrypt"
 
-    def check(self) -> None:
+    def check(self, error: type[MlwardenError] = IntegrityError) -> None:
+        """Refuse parameters outside the caps, with ``error`` (the keyring's: integrity; a caller's: bad input)."""
         _check_salt(self.salt)
-        if not 10 <= self.log2_n <= SCRYPT_MAX_LOG2_N:
-            raise IntegrityError(f"scrypt log2_n {self.log2_n} outside 10..{SCRYPT_MAX_LOG2_N}")
-        if not 1 <= self.r <= 32 or not 1 <= self.p <= 16:
-            raise IntegrityError("scrypt r or p outside 1..32 / 1..16")
+        _check_range(error, "scrypt log2_n", self.log2_n, 10, SCRYPT_MAX_LOG2_N)
+        _check_range(error, "scrypt r", self.r, 1, 32)
+        _check_range(error, "scrypt p", self.p, 1, 16)
         if 128 * (1 << self.log2_n) * self.r > SCRYPT_MAX_MEMORY:
-            raise IntegrityError("scrypt parameters need more than 2 GiB of memory")
+            raise error(
+                f"scrypt log2_n {self.log2_n} with r {self.r} needs {128 * (1 << self.log2_n) * self.r >> 20} MiB; "
+                "at most 2 GiB (128 * 2**log2_n * r bytes) is allowed"
+            )
 
     def derive(self, secret: bytes) -> bytes:
         self.check()
@@ -124,17 +133,32 @@ def _check_salt(salt: bytes) -> None:
         raise IntegrityError(f"KDF salt of {len(salt)} bytes outside {_SALT_MIN}..{_SALT_MAX}")
 
 
+def _check_range(error: type[MlwardenError], what: str, value: object, low: int, high: int, unit: str = "") -> None:
+    if type(value) is not int:
+        raise error(f"{what} must be a whole number from {low} to {high}{unit}, not {value!r}")
+    if not low <= value <= high:
+        raise error(f"{what} {value} is outside the allowed range {low}..{high}{unit}")
+
+
+_TUNABLE = {"argon2id": ("iterations", "memory_kib", "lanes"), "scrypt": ("log2_n", "r", "p")}
+
+
 def new_params(name: str = "argon2id", **overrides: int) -> KdfParams:
-    """Fresh parameters with a new random salt (``overrides`` tune cost, for tests and small machines)."""
+    """Fresh parameters with a new random salt (``overrides`` tune cost, for tests and small machines).
+
+    Raises :class:`~mlwarden.errors.BadInput` naming the parameter and its allowed range."""
+    if name not in _TUNABLE:
+        raise BadInput(f"unknown KDF {name!r}: use argon2id or scrypt")
+    unknown = sorted(set(overrides) - set(_TUNABLE[name]))
+    if unknown:
+        raise BadInput(f"{name} has no parameter {unknown[0]!r}: use {', '.join(_TUNABLE[name])}")
     salt = os.urandom(16)
     params: KdfParams
     if name == "argon2id":
         params = Argon2idParams(salt=salt, **overrides)
-    elif name == "scrypt":
-        params = ScryptParams(salt=salt, **overrides)
     else:
-        raise BadInput(f"unknown KDF {name!r}: use argon2id or scrypt")
-    params.check()
+        params = ScryptParams(salt=salt, **overrides)
+    params.check(BadInput)
     return params
 
 
