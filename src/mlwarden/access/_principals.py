@@ -69,7 +69,7 @@ KINDS = ("user", "service")
 MAX_REASON = 500
 """The longest suspension reason a record keeps (characters)."""
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
+_DURATION = re.compile(r"([1-9][0-9]*)([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 MAX_LIFETIME = timedelta(days=36525)
 _SCHEMA = """
@@ -121,10 +121,14 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise BadInput(f"--expires {text!r} is not a duration: write a number and m, h, d or w (e.g. 30d)")
-    duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    if duration > MAX_LIFETIME:
-        raise BadInput(f"--expires {text!r} is longer than 100 years; give a shorter lifetime")
-    return duration
+    digits, unit = match.groups()
+    # Compared before a timedelta is built: a long enough number would overflow it.
+    if len(digits) > 12 or timedelta(**{_UNITS[unit]: 1}) * int(digits) > MAX_LIFETIME:
+        raise BadInput(
+            f"--expires {text!r} is longer than the longest lifetime, {MAX_LIFETIME.days} days (100 years, "
+            f"{MAX_LIFETIME.days // 7}w): give a shorter one"
+        )
+    return timedelta(**{_UNITS[unit]: int(digits)})
 
 
 class TokenRefused(AccessDenied):

@@ -11,7 +11,7 @@ nothing here lets a library error (pandas, scikit-learn) reach the user as an in
   :data:`MAX_NUMERIC_CLASSES` distinct values (0/1, ratings 1 to 5, class codes) and is otherwise
   refused as continuous (``train`` fits classifiers).
 * **Features** are numeric (finite: an infinity is refused, a null is imputed) or text, categorical
-  or boolean (one-hot encoded). Dates, times and durations are refused with what to derive from
+  or boolean (one-hot encoded; an object column of Python numbers too, by their text). Dates, times and durations are refused with what to derive from
   them instead: the model is served from JSON rows checked against a numeric or categorical schema,
   and a date one-hot encoded by its string would not generalise to a date it has not seen. Nested
   values (lists, objects), bytes and other objects are refused; so is a column empty in every row.
@@ -170,8 +170,8 @@ def _check_values(column: pandas.Series, what: str, *, target: bool) -> None:
             )
         return
     for value in column.dropna():
-        if isinstance(value, (str, bool, np.bool_)):
-            continue
+        if isinstance(value, (str, bool, int, float, np.bool_, np.integer, np.floating)):
+            continue  # encoded by its text, as the input schema lists categories
         if isinstance(value, (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64)):
             raise _dates(what, type(value).__name__, target)
         kind = type(value).__name__
