@@ -343,7 +343,9 @@ def test_parse_duration_rejects(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize("text", ["36526d", "5218w", "1000000d", "52596001m", "876601h", "9" * 30 + "d", "9" * 5000 + "w"])
+@pytest.mark.parametrize(
+    "text", ["36526d", "5218w", "1000000d", "52596001m", "876601h", "9" * 30 + "d", "9" * 5000 + "w"]
+)
 def test_parse_duration_over_the_cap_says_the_cap(text: str) -> None:
     with pytest.raises(BadInput, match=r"longer than the longest lifetime, 36525 days \(100 years, 5217w\)") as raised:
         parse_duration(text)

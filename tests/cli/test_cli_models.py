@@ -379,6 +379,33 @@ def test_train_inspect_export_and_tamper(workspace: Any, tmp_path: Path, check_e
     assert outcomes("cleo", "model.read", "model:credit-x") == ["denied"]
 
 
+def test_train_refuses_tables_it_cannot_fit_and_counts_unlabelled_rows(
+    workspace: Any, check_error: ErrorCheck, show: Show
+) -> None:
+    """Duplicate names were exit 70, dates a model the registry refused (exit 3); infinities and the
+    other refusals are the same BadInput (tests/models/test_training.py)."""
+    rows = range(24)
+    tables = {
+        "dup": "a,a,y\n" + "".join(f"{i},{i},{'yn'[i % 2]}\n" for i in rows),
+        "dated": "when,b,y\n" + "".join(f"2024-02-{i + 1:02d},{i},{'yn'[i % 2]}\n" for i in rows),
+        "partly": "a,b,y\n" + "".join(f"{i},{i % 3},{'' if i % 6 == 0 else 'yn'[i % 2]}\n" for i in rows),
+    }
+    with opened(workspace) as ws:
+        for name, text in tables.items():
+            ws.datasets.put(text.encode(), name=name, format="csv")
+    for name, needles in (
+        ("dup", ("2 columns named 'a'",)),
+        ("dated", ("column 'when'", "dates", "derive numbers")),
+    ):
+        check_error(workspace.run("train", "--data", name, "--target", "y", "--name", f"m-{name}"), 2, *needles)
+    trained = workspace.run("train", "--data", "partly", "--target", "y", "--name", "m-partly", "--json")
+    assert trained.returncode == 0, show(trained)
+    assert "left out 4 row(s) whose 'y' is empty (unlabelled)" in trained.stderr.decode()
+    version = as_json(trained)
+    assert version["metrics"]["unlabelled_rows_dropped"] == 4
+    assert version["metrics"]["classes"] == ["n", "y"]
+
+
 def test_sign_with_dataset_provenance(workspace: Any, tmp_path: Path, show: Show) -> None:
     ws = workspace
     ws.ok("data", "put", german_credit_csv(), "--name", "credit-german")

@@ -153,11 +153,7 @@ def new_params(name: str = "argon2id", **overrides: int) -> KdfParams:
     if unknown:
         raise BadInput(f"{name} has no parameter {unknown[0]!r}: use {', '.join(_TUNABLE[name])}")
     salt = os.urandom(16)
-    params: KdfParams
-    if name == "argon2id":
-        params = Argon2idParams(salt=salt, **overrides)
-    else:
-        params = ScryptParams(salt=salt, **overrides)
+    params: KdfParams = (Argon2idParams if name == "argon2id" else ScryptParams)(salt=salt, **overrides)
     params.check(BadInput)
     return params
 

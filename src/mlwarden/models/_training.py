@@ -6,7 +6,9 @@ of three classifiers. A stratified split (25 % by default, fixed seed) gives the
 model that is kept is the one fitted on the training part, so the metrics describe it exactly.
 
 The input schema records each feature's type and, for the serving issue's input validation,
-its observed range (numeric) or categories (categorical, up to 200).
+its observed range (numeric) or categories (categorical, up to 200). What tables are accepted
+(unique names, finite numbers, no dates, a target of classes; unlabelled rows are dropped and
+counted) is checked first, in :mod:`mlwarden.models._training_data`.
 """
 
 from __future__ import annotations
@@ -122,9 +124,7 @@ def fit_classifier(
         warnings.simplefilter("ignore", skm_exceptions.UndefinedMetricWarning)
         warnings.simplefilter("ignore", UserWarning)
         result = _metrics(skm, pipeline, x_test, y_test)
-    result.update(
-        train_rows=len(x_train), test_rows=len(x_test), unlabelled_rows_dropped=prepared.unlabelled
-    )
+    result.update(train_rows=len(x_train), test_rows=len(x_test), unlabelled_rows_dropped=prepared.unlabelled)
     parameters = {
         "estimator": estimator,
         "target": target,

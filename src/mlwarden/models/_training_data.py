@@ -11,10 +11,11 @@ nothing here lets a library error (pandas, scikit-learn) reach the user as an in
   :data:`MAX_NUMERIC_CLASSES` distinct values (0/1, ratings 1 to 5, class codes) and is otherwise
   refused as continuous (``train`` fits classifiers).
 * **Features** are numeric (finite: an infinity is refused, a null is imputed) or text, categorical
-  or boolean (one-hot encoded; an object column of Python numbers too, by their text). Dates, times and durations are refused with what to derive from
-  them instead: the model is served from JSON rows checked against a numeric or categorical schema,
-  and a date one-hot encoded by its string would not generalise to a date it has not seen. Nested
-  values (lists, objects), bytes and other objects are refused; so is a column empty in every row.
+  or boolean (one-hot encoded; an object column of Python numbers too, by their text). Dates, times
+  and durations are refused with what to derive from them instead: the model is served from JSON
+  rows checked against a numeric or categorical schema, and a date one-hot encoded by its text would
+  not generalise to a date it has not seen. Nested values (lists, objects), bytes and other objects
+  are refused; so is a column empty in every row.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ MAX_CLASSES = 100
 MAX_NUMERIC_CLASSES = 20
 """The most distinct values a numeric target may have to be taken as classes (more: continuous)."""
 
-_DATES = "derive numbers from it (days since a reference date, year, month, day of week...) and put them as a new version of the dataset, or drop the column"
+_DATES = (
+    "derive numbers from it (days since a reference date, year, month, day of week...) and put them as a "
+    "new version of the dataset, or drop the column"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +162,7 @@ def _check_values(column: pandas.Series, what: str, *, target: bool) -> None:
     dtype = column.dtype
     if ptypes.is_datetime64_any_dtype(dtype) or ptypes.is_timedelta64_dtype(dtype) or _is_period(dtype):
         raise _dates(what, str(dtype), target)
-    if ptypes.is_bool_dtype(dtype) or ptypes.is_string_dtype(dtype) and not ptypes.is_object_dtype(dtype):
+    if ptypes.is_bool_dtype(dtype) or (ptypes.is_string_dtype(dtype) and not ptypes.is_object_dtype(dtype)):
         return  # booleans, or pandas' own string dtype (text or null only)
     if ptypes.is_numeric_dtype(dtype):
         values = column.to_numpy(dtype="float64", na_value=np.nan)
