@@ -95,6 +95,14 @@ def test_nested_and_binary_features_are_refused(values: list[Any], kind: str) ->
     refused(frame(blob=pd.Series(values, dtype=object)), "column 'blob'", f"holds {kind} values")
 
 
+@pytest.mark.parametrize("column", ["mixed", "y"])
+def test_a_column_mixing_text_and_numbers_is_refused(column: str) -> None:
+    # scikit-learn's encoders and its stratified split fail on these with a TypeError (exit 70)
+    values = pd.Series([1, "a"] * 20, dtype=object)
+    data = frame(mixed=values) if column == "mixed" else frame(y=values)
+    refused(data, f"'{column}' mixes number (such as 1) and text (such as 'a') values", "as text")
+
+
 def test_a_feature_empty_in_every_row_is_refused() -> None:
     refused(frame(gone=[None] * 40), "column 'gone'", "empty in every labelled row")
 

@@ -173,9 +173,17 @@ def _check_values(column: pandas.Series, what: str, *, target: bool) -> None:
                 "cells empty, to be imputed) and put the result as a new version"
             )
         return
+    kinds: dict[str, object] = {}
     for value in column.dropna():
-        if isinstance(value, (str, bool, int, float, np.bool_, np.integer, np.floating)):
-            continue  # encoded by its text, as the input schema lists categories
+        if isinstance(value, str):
+            kinds.setdefault("text", value)
+            continue
+        if isinstance(value, (bool, np.bool_)):
+            kinds.setdefault("boolean", value)
+            continue
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            kinds.setdefault("number", value)  # encoded by its text, as the input schema lists categories
+            continue
         if isinstance(value, (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64)):
             raise _dates(what, type(value).__name__, target)
         kind = type(value).__name__
@@ -183,6 +191,9 @@ def _check_values(column: pandas.Series, what: str, *, target: bool) -> None:
             f"{what} holds {kind} values (such as {_shown(value)}); mlwarden train takes numbers, text and "
             "booleans only: drop the column or store it as text"
         )
+    if len(kinds) > 1:
+        shown = " and ".join(f"{kind} (such as {_shown(example)})" for kind, example in sorted(kinds.items()))
+        raise BadInput(f"{what} mixes {shown} values: store every value of it as text")
 
 
 def _dates(what: str, kind: str, target: bool) -> BadInput:
