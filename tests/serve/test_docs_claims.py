@@ -15,7 +15,7 @@ import ast
 import inspect
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +205,103 @@ def test_check_exit_codes_are_the_documented_ones() -> None:
     assert "0 all verify, 1 some were refused, 3 none verify" in " ".join((serve_command().help or "").split())
     assert BadInput.exit_code == 2  # "none there: the server refuses to start, exit 2"
     assert "(none there: the server refuses to start, exit 2)" in " ".join(doc("serving.md").split())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_check_exits_2_only_in_the_cases_serving_md_lists(
+    served_copy: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each exit-2 case serving.md gives for `serve --check` happens, and every exit-2 error that
+    the serving set-up can raise (each `raise BadInput` of serve/_config, _server, _loading) is
+    among them: a new one fails here until the docs name it."""
+    import socket
+
+    from mlwarden.serve import check_setup
+
+    text = " ".join(doc("serving.md").split())
+    listed = one(r"and 2 when the set-up cannot work: ([^.]+)\.", text, "serving.md").group(1)
+    # `mlwarden serve --help` gives the same list.
+    assert f"2 the set-up cannot work: {listed.replace('`', '')}." in " ".join((serve_command().help or "").split())
+    monkeypatch.setenv("MLWARDEN_MASTER_KEY", served_copy.settings.master_key)
+    for name in ("MLWARDEN_PASSPHRASE", "MLWARDEN_PASSPHRASE_FILE", "MLWARDEN_MASTER_KEY_FILE", "MLWARDEN_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    home = str(served_copy.settings.home)
+    port = free_port()
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+
+    def setup(**changes: Any) -> None:
+        check_setup(ServeConfig(**{"port": port, "home": home, **changes}))
+
+    def no_keys() -> None:
+        with monkeypatch.context() as env:
+            env.delenv("MLWARDEN_MASTER_KEY")
+            setup(workers=2)
+
+    def nothing_in_production() -> None:
+        with served_copy.open() as ws:
+            for model in ws.models.list():
+                if model.stage == "production":
+                    ws.models.promote(model.name, model.version, "archived")
+        setup()
+
+    cases: dict[str, list[Callable[[], object]]] = {
+        "a malformed or out-of-range option": [
+            lambda: parse_output_policy("everything"),
+            lambda: parse_output_policy("round:16"),
+            *(
+                (lambda changes=changes: setup(**changes))
+                for changes in (
+                    {"port": 0},
+                    {"workers": 0},
+                    {"tls_cert": "cert.pem"},
+                    {"max_body_bytes": 1},
+                    {"max_instances": 0},
+                    {"max_in_flight": 0},
+                    {"refusals_per_minute": 0},
+                    {"header_timeout": 0.0},
+                    {"range_margin": -1.0},
+                )
+            ),
+        ],
+        "TLS files missing or not loading": [
+            lambda: setup(tls_cert="absent.pem", tls_key="absent.pem"),
+            lambda: setup(tls_cert=str(tmp_path / "junk.pem"), tls_key=str(tmp_path / "junk.pem")),
+        ],
+        "the port not free": [lambda: setup(port=busy.getsockname()[1])],
+        "a model named twice": [lambda: setup(models=("credit-risk", "credit-risk@1"))],
+        "`--workers` above 1 without the keys in the environment": [no_keys],
+        "no model in production": [nothing_in_production],
+    }
+    assert sorted(c.strip() for c in listed.split(", ")) == sorted(cases)
+    messages: list[str] = []
+    try:
+        for case, makers in cases.items():
+            for make in makers:
+                with pytest.raises(BadInput) as refused:
+                    make()
+                assert refused.value.exit_code == 2, case
+                messages.append(str(refused.value))
+    finally:
+        busy.close()
+    for module in ("_config.py", "_server.py", "_loading.py"):
+        for node in ast.walk(parsed(SRC / "serve" / module)):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                call = node.exc
+                if isinstance(call.func, ast.Name) and call.func.id == "BadInput":
+                    first = call.args[0]
+                    parts = first.values if isinstance(first, ast.JoinedStr) else [first]
+                    words = max((str(p.value) for p in parts if isinstance(p, ast.Constant)), key=len)
+                    assert any(words in m for m in messages), f"{module}: {words!r} is not among the listed cases"
 
 
 def test_the_checks_run_in_the_order_serving_md_gives() -> None:

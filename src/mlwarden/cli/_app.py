@@ -73,9 +73,49 @@ def show_help_if_bare(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
+def examples(*lines: str) -> str:
+    """A command's epilog: an ``Examples:`` section whose lines click prints as written.
+
+    Every command has one; each example starts with ``mlwarden <the command's path>`` and uses
+    only that command's options (a test walks the app and checks both).
+    """
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+ROOT_EPILOG = """\b
+Exit codes:
+  0    success
+  1    findings (a scan or check found something)
+  2    bad input or usage: a wrong argument, a missing file, an existing output
+  3    integrity or access failure: tampered data, wrong passphrase or key, denied
+  70   internal error (a bug: report it with the output of MLWARDEN_DEBUG=1)
+  130  interrupted
+
+\b
+Environment:
+  MLWARDEN_HOME              the workspace folder (default ./.mlwarden; --home wins)
+  MLWARDEN_PASSPHRASE        the passphrase of a passphrase-unlocked workspace
+  MLWARDEN_PASSPHRASE_FILE   a file holding it (the plain variable wins)
+  MLWARDEN_MASTER_KEY        base64 of the 32-byte master key (`mlwarden keys generate`)
+  MLWARDEN_MASTER_KEY_FILE   a file holding it
+  MLWARDEN_TOKEN             the token to act with (default: the saved admin token)
+  MLWARDEN_TOKEN_FILE        a file holding it
+  MLWARDEN_NEW_PASSPHRASE    the new passphrase, for `mlwarden keys change-master`
+  MLWARDEN_NEW_MASTER_KEY    the new master key, for `mlwarden keys change-master`
+  MLWARDEN_CATALOG_URL       the catalog database (default SQLite <home>/catalog.db)
+  MLWARDEN_DEBUG             1: print a traceback with each error
+
+""" + examples(
+    "mlwarden init",
+    "mlwarden data put train.csv --name credit-german",
+    "mlwarden --home /srv/mlwarden data ls",
+)
+
+
 @click.group(
     cls=HelpfulGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=ROOT_EPILOG,
 )
 @click.version_option(__version__, prog_name="mlwarden")
 @click.option(
@@ -88,9 +128,7 @@ def show_help_if_bare(ctx: click.Context) -> None:
 def cli(ctx: click.Context, home: str | None) -> None:
     """mlwarden: secure and private machine-learning pipelines by default.
 
-    \b
-    Exit codes: 0 ok, 1 findings, 2 bad input or usage, 3 integrity or access failure.
-    Set MLWARDEN_DEBUG=1 to see tracebacks.
+    Every command's --help ends with examples; exit codes and environment variables are below.
     """
     ctx.obj = Context(home=home)
     show_help_if_bare(ctx)

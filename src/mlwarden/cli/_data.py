@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlwarden.cli._app import EXIT_INTEGRITY, Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
+from mlwarden.cli._app import (
+    EXIT_INTEGRITY,
+    Context,
+    HelpfulGroup,
+    cli,
+    emit_json,
+    examples,
+    home_option,
+    show_help_if_bare,
+)
 from mlwarden.cli._common import (
     human_size,
     late_progress_bar,
@@ -23,7 +32,10 @@ if TYPE_CHECKING:
     from mlwarden.store import DatasetVersion
 
 
-@cli.group(cls=HelpfulGroup)
+@cli.group(
+    cls=HelpfulGroup,
+    epilog=examples("mlwarden data put train.csv --name credit-german", "mlwarden data ls"),
+)
 @home_option
 @click.pass_context
 def data(ctx: click.Context) -> None:
@@ -59,7 +71,12 @@ def _describe_schema(v: DatasetVersion) -> str:
     return f"{rows}, {columns} column{'' if columns == 1 else 's'}"
 
 
-@data.command()
+@data.command(
+    epilog=examples(
+        "mlwarden data put train.csv --name credit-german --tag source=uci",
+        "mlwarden data put - --name credit-german --format csv < train.csv",
+    )
+)
 @click.argument("file_name", metavar="FILE")
 @click.option("--name", "name", required=True, help="Dataset name: letters, digits, '.', '_', '-'.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag for this version (repeatable).")
@@ -109,7 +126,12 @@ def put(
         )
 
 
-@data.command()
+@data.command(
+    epilog=examples(
+        "mlwarden data get credit-german@1 -o train.csv",
+        "mlwarden data get credit-german -o - | head",
+    )
+)
 @click.argument("ref", metavar="NAME[@VERSION]")
 @click.option("-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
@@ -128,7 +150,7 @@ def get(ctx: Context, ref: str, output_name: str, force: bool) -> None:
     click.echo(f"mlwarden: restored {v.ref} ({human_size(v.size)}, SHA-256 verified) -> {output_name}", err=True)
 
 
-@data.command(name="ls")
+@data.command(name="ls", epilog=examples("mlwarden data ls", "mlwarden data ls --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print the datasets as JSON.")
 @home_option
 @click.pass_obj
@@ -165,7 +187,7 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
 
 
-@data.command()
+@data.command(epilog=examples("mlwarden data info credit-german", "mlwarden data info credit-german@2 --json"))
 @click.argument("ref", metavar="NAME[@VERSION]")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
 @home_option
@@ -204,12 +226,13 @@ def info(ctx: Context, ref: str, as_json: bool) -> None:
         click.echo(f"  {c.name.ljust(col_width)}  {c.type}")
 
 
-@data.command()
+@data.command(epilog=examples("mlwarden data rm credit-german@1 --shred"))
 @click.argument("ref", metavar="NAME@VERSION")
 @click.option("--shred", is_flag=True, help="Destroy the version's data key (required: rm always shreds).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tombstone's record as JSON.")
 @home_option
 @click.pass_obj
-def rm(ctx: Context, ref: str, shred: bool) -> None:
+def rm(ctx: Context, ref: str, shred: bool, as_json: bool) -> None:
     """Crypto-shred one version: its data key is destroyed, so no copy can ever be read again.
 
     The catalog keeps a tombstone (name, version, SHA-256, size, who shredded it and when).
@@ -221,10 +244,13 @@ def rm(ctx: Context, ref: str, shred: bool) -> None:
         raise BadInput("`data rm` destroys data for good: add --shred to confirm")
     ws = open_workspace(ctx)
     v = ws.datasets.shred(name, version)
+    if as_json:
+        emit_json(v.to_json())
+        return
     click.echo(f"shredded {v.ref}: data key destroyed at {v.shredded_at} by {v.shredded_by}; tombstone kept")
 
 
-@data.command()
+@data.command(epilog=examples("mlwarden data check", "mlwarden data check --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @home_option
 @click.pass_obj
@@ -252,17 +278,24 @@ def check(ctx: Context, as_json: bool) -> None:
         click.get_current_context().exit(EXIT_INTEGRITY)
 
 
-@data.command()
+@data.command(epilog=examples("mlwarden data gc", "mlwarden data gc --json"))
+@click.option("--json", "as_json", is_flag=True, help='Print {"removed": [object ids]} as JSON.')
 @home_option
 @click.pass_obj
-def gc(ctx: Context) -> None:
+def gc(ctx: Context, as_json: bool) -> None:
     """Remove stored objects that no version refers to (left by interrupted puts)."""
     ws = open_workspace(ctx)
     removed = ws.datasets.collect_garbage()
+    if as_json:
+        emit_json({"removed": list(removed)})
+        return
     click.echo(f"removed {len(removed)} orphaned objects")
 
 
-@data.command(name="import-fernet")
+@data.command(
+    name="import-fernet",
+    epilog=examples("mlwarden data import-fernet scores.csv.enc --key secret.key --name scores"),
+)
 @click.argument("file_name", metavar="FILE")
 @click.option("--key", "key_file", required=True, metavar="KEYFILE", help="The Fernet key file (e.g. secret.key).")
 @click.option("--name", "name", required=True, help="Dataset name.")
@@ -274,10 +307,11 @@ def gc(ctx: Context) -> None:
     default=None,
     help="The plaintext's format (default: from FILE's name without .enc, and the content).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the version's record as JSON (as `data put --json`).")
 @home_option
 @click.pass_obj
 def import_fernet(
-    ctx: Context, file_name: str, key_file: str, name: str, tags: tuple[str, ...], fmt: str | None
+    ctx: Context, file_name: str, key_file: str, name: str, tags: tuple[str, ...], fmt: str | None, as_json: bool
 ) -> None:
     """Migrate FILE, a Fernet token (`Fernet(key).encrypt(...)`), into the store as dataset NAME.
 
@@ -297,7 +331,10 @@ def import_fernet(
             token, key, name=name, origin=Path(file_name).name, tags=parsed, format=fmt, progress=advance
         )
     v = result.version
-    click.echo(f"{v.ref}  sha256:{v.sha256}")
+    if as_json:
+        emit_json({**v.to_json(), "created": result.created})
+    else:
+        click.echo(f"{v.ref}  sha256:{v.sha256}")
     what = f"imported {human_size(v.size)} from {file_name} as {v.ref}"
     if not result.created:
         what = f"unchanged: the content of {file_name} equals {v.ref}, so no new version was made"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlwarden.cli._app import Context, cli, emit_json, home_option
+from mlwarden.cli._app import Context, cli, emit_json, examples, home_option
 from mlwarden.cli._common import (
     confirm,
     human_size,
@@ -16,7 +16,12 @@ from mlwarden.cli._common import (
 )
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "MLWARDEN_PASSPHRASE='a long passphrase' mlwarden init",
+        "mlwarden init --key-source env --json   # with MLWARDEN_MASTER_KEY set",
+    )
+)
 @click.option(
     "--key-source",
     type=click.Choice(["passphrase", "env"]),
@@ -56,7 +61,9 @@ def init(ctx: Context, key_source: str | None, kdf: str, as_json: bool) -> None:
     click.echo(f"first admin: {ws.principal.name}; its token is saved in {token_file} (mode 0600)")
 
 
-@cli.command()
+@cli.command(
+    epilog=examples("mlwarden encrypt train.csv -o train.csv.mlw", "tar c data/ | mlwarden encrypt - -o data.tar.mlw")
+)
 @click.argument("input_name", metavar="IN")
 @click.option("-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
@@ -77,7 +84,9 @@ def encrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
     )
 
 
-@cli.command()
+@cli.command(
+    epilog=examples("mlwarden decrypt train.csv.mlw -o train.csv", "mlwarden decrypt train.csv.mlw -o - | head")
+)
 @click.argument("input_name", metavar="IN")
 @click.option("-o", "--output", "output_name", metavar="OUT", required=True, help="Output file, or - for stdout.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
@@ -99,9 +108,14 @@ def decrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
     click.echo(f"mlwarden: decrypted {human_size(total)} -> {output_name}", err=True)
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "mlwarden shred train.csv.mlw",
+        "mlwarden shred train.csv.mlw --yes   # no terminal: --yes is needed",
+    )
+)
 @click.argument("input_name", metavar="FILE")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
 @home_option
 @click.pass_obj
 def shred(ctx: Context, input_name: str, yes: bool) -> None:

@@ -7,18 +7,18 @@ import os
 
 import click
 
-from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
+from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, examples, home_option, show_help_if_bare
 from mlwarden.cli._common import confirm, open_workspace, progress_bar, prompt_passphrase
 
 
-@cli.group(cls=HelpfulGroup)
+@cli.group(cls=HelpfulGroup, epilog=examples("mlwarden keys ls", "mlwarden keys rotate"))
 @click.pass_context
 def keys(ctx: click.Context) -> None:
     """Key-encryption key versions of the workspace."""
     show_help_if_bare(ctx)
 
 
-@keys.command("ls")
+@keys.command("ls", epilog=examples("mlwarden keys ls", "mlwarden keys ls --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @home_option
 @click.pass_obj
@@ -48,7 +48,7 @@ def keys_ls(ctx: Context, as_json: bool) -> None:
         click.echo(f"{v.version:>7}  {v.created:<20}  {v.data_keys:>9}  {'primary' if v.primary else 'decrypt-only'}")
 
 
-@keys.command("rotate")
+@keys.command("rotate", epilog=examples("mlwarden keys rotate", "mlwarden keys rotate --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @home_option
 @click.pass_obj
@@ -63,7 +63,14 @@ def keys_rotate(ctx: Context, as_json: bool) -> None:
     click.echo(f"rotated: key version {result.new_version} is primary; {result.rewrapped} data keys rewrapped")
 
 
-@keys.command("change-master")
+@keys.command(
+    "change-master",
+    epilog=examples(
+        "MLWARDEN_NEW_PASSPHRASE='a new long passphrase' mlwarden keys change-master",
+        "export MLWARDEN_NEW_MASTER_KEY=$(mlwarden keys generate)",
+        "mlwarden keys change-master --key-source env",
+    ),
+)
 @click.option(
     "--key-source",
     type=click.Choice(["passphrase", "env"]),
@@ -84,12 +91,16 @@ def keys_change_master(ctx: Context, key_source: str | None) -> None:
     click.echo(f"the workspace is now unlocked by its new {kind} key")
 
 
-@keys.command("destroy")
+@keys.command(
+    "destroy",
+    epilog=examples("mlwarden keys destroy 1", "mlwarden keys destroy 1 --yes --json   # no terminal: --yes is needed"),
+)
 @click.argument("version", type=int)
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"destroyed": VERSION} as JSON.')
 @home_option
 @click.pass_obj
-def keys_destroy(ctx: Context, version: int, yes: bool) -> None:
+def keys_destroy(ctx: Context, version: int, yes: bool, as_json: bool) -> None:
     """Destroy an old key VERSION for good (completes crypto-shredding).
 
     Refused for the primary version and while any data key this workspace records still uses
@@ -101,10 +112,16 @@ def keys_destroy(ctx: Context, version: int, yes: bool) -> None:
     if not yes:
         confirm(f"Destroy key version {version} for good?")
     ws.destroy_key_version(version)
+    if as_json:
+        emit_json({"destroyed": version})
+        return
     click.echo(f"destroyed key version {version}")
 
 
-@keys.command("generate")
+@keys.command(
+    "generate",
+    epilog=examples("mlwarden keys generate", "export MLWARDEN_MASTER_KEY=$(mlwarden keys generate)"),
+)
 def keys_generate() -> None:
     """Print a new random master key for MLWARDEN_MASTER_KEY (base64 of 32 bytes)."""
     click.echo(base64.b64encode(os.urandom(32)).decode())

@@ -15,6 +15,7 @@ from mlwarden.cli._app import (
     HelpfulGroup,
     cli,
     emit_json,
+    examples,
     fail,
     home_option,
     show_help_if_bare,
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
     from mlwarden.auditlog import Checkpoint
 
 
-@cli.group(cls=HelpfulGroup)
+@cli.group(
+    cls=HelpfulGroup,
+    epilog=examples("mlwarden log show --outcome denied", "mlwarden log verify --checkpoint head.json"),
+)
 @home_option
 @click.pass_context
 def log(ctx: click.Context) -> None:
@@ -51,7 +55,13 @@ def _details(details: dict[str, object]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(details.items()) if k != "token" and v is not None)
 
 
-@log.command("show")
+@log.command(
+    "show",
+    epilog=examples(
+        "mlwarden log show --since 2026-11-25 --outcome denied",
+        "mlwarden log show --principal alice --action dataset. --json",
+    ),
+)
 @click.option("--since", metavar="TIME", default=None, help="Only entries at or after TIME (e.g. 2026-11-25T10:00Z).")
 @click.option("--principal", metavar="NAME", default=None, help="Only this principal's entries ('-': refused tokens).")
 @click.option("--action", metavar="ACTION", default=None, help="Only this action, or a family: dataset. for dataset.*")
@@ -98,7 +108,7 @@ def log_show(
             )
 
 
-@log.command("checkpoint")
+@log.command("checkpoint", epilog=examples("mlwarden log checkpoint -o head.json"))
 @click.option(
     "-o", "--output", "output_name", metavar="FILE", required=True, help="Where to write it, or - for stdout."
 )
@@ -146,7 +156,7 @@ def _read_checkpoint(name: str) -> Checkpoint:
         raise BadInput(f"{name} is not a checkpoint written by `mlwarden log checkpoint`") from None
 
 
-@log.command("verify")
+@log.command("verify", epilog=examples("mlwarden log verify", "mlwarden log verify --checkpoint head.json --json"))
 @click.option("--checkpoint", "checkpoint_name", metavar="FILE", default=None, help="A checkpoint exported earlier.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @home_option
@@ -185,7 +195,10 @@ def log_verify(ctx: Context, checkpoint_name: str | None, as_json: bool) -> None
     )
 
 
-@log.command("prove")
+@log.command(
+    "prove",
+    epilog=examples("mlwarden log prove 42 -o receipt.json", "mlwarden log prove 42 --checkpoint head.json -o -"),
+)
 @click.argument("seq", type=click.IntRange(min=0))
 @click.option("--checkpoint", "checkpoint_name", metavar="FILE", default=None, help="Prove against this checkpoint.")
 @click.option(
@@ -212,7 +225,7 @@ def log_prove(ctx: Context, seq: int, checkpoint_name: str | None, output_name: 
         )
 
 
-@log.command("verify-proof")
+@log.command("verify-proof", epilog=examples("mlwarden log verify-proof receipt.json --key head.json"))
 @click.argument("proof_name", metavar="PROOF")
 @click.option(
     "--key",

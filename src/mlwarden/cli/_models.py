@@ -14,6 +14,7 @@ from mlwarden.cli._app import (
     HelpfulGroup,
     cli,
     emit_json,
+    examples,
     fail,
     home_option,
     show_help_if_bare,
@@ -21,14 +22,17 @@ from mlwarden.cli._app import (
 from mlwarden.cli._common import human_size, late_progress_bar, open_workspace
 
 if TYPE_CHECKING:
-    from mlwarden.models import ScanReport
+    from mlwarden.models import ScanReport, VerifiedModel
     from mlwarden.models._registry import ModelVersion
 
 STAGE_NAMES = ["staging", "production", "archived"]
 ESTIMATOR_NAMES = ["logistic", "random-forest", "gradient-boosting"]
 
 
-@cli.group(cls=HelpfulGroup)
+@cli.group(
+    cls=HelpfulGroup,
+    epilog=examples("mlwarden model scan model.pkl", "mlwarden model ls"),
+)
 @home_option
 @click.pass_context
 def model(ctx: click.Context) -> None:
@@ -39,7 +43,9 @@ def model(ctx: click.Context) -> None:
 # -- scan ----------------------------------------------------------------------------------------
 
 
-@model.command("scan")
+@model.command(
+    "scan", epilog=examples("mlwarden model scan model.pkl checkpoints/", "mlwarden model scan model.pt --json")
+)
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def model_scan(paths: tuple[str, ...], as_json: bool) -> None:
@@ -85,7 +91,13 @@ def _print_scan(report: ScanReport) -> None:
 # -- sign, verify, keys --------------------------------------------------------------------------
 
 
-@model.command("sign")
+@model.command(
+    "sign",
+    epilog=examples(
+        "mlwarden model sign my-model/ --dataset credit-german@2",
+        "mlwarden model sign model.skops -o model.sig --provenance run.json --json",
+    ),
+)
 @click.argument("path", type=click.Path(exists=True, dir_okay=True, path_type=Path))
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), help="Signature file (default PATH.sig).")
 @click.option("--dataset", metavar="NAME[@V]", help="Record this workspace dataset version (and SHA-256) as the data.")
@@ -95,10 +107,11 @@ def _print_scan(report: ScanReport) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A JSON object of further provenance (code version, parameters, metrics...).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the signature's path and the key as JSON.")
 @home_option
 @click.pass_obj
 def model_sign(
-    ctx: Context, path: Path, output: Path | None, dataset: str | None, provenance_file: Path | None
+    ctx: Context, path: Path, output: Path | None, dataset: str | None, provenance_file: Path | None, as_json: bool
 ) -> None:
     """Sign a model file or folder (OpenSSF model-signing format) with its provenance."""
     from mlwarden.models._files import sign_path
@@ -115,10 +128,19 @@ def model_sign(
     ref = parse_ref(dataset) if dataset is not None else None
     ws = open_workspace(ctx)
     signature, key = sign_path(ws, path, signature=output, provenance=provenance, dataset=ref)
+    if as_json:
+        emit_json({"path": str(path), "signature": str(signature), "key_id": key.key_id})
+        return
     click.echo(f"signed {path} with key {key.key_id[:12]} -> {signature}", err=True)
 
 
-@model.command("verify")
+@model.command(
+    "verify",
+    epilog=examples(
+        "mlwarden model verify out/credit-risk.skops --key signer.pem",
+        "mlwarden model verify credit-risk@3 --json",
+    ),
+)
 @click.argument("target", metavar="PATH|NAME[@V]")
 @click.option("--signature", "signature", type=click.Path(path_type=Path), help="Signature file (default PATH.sig).")
 @click.option(
@@ -135,6 +157,9 @@ def model_verify(ctx: Context, target: str, signature: Path | None, key: Path | 
 
     \b
     A changed byte, an added, removed or renamed file, or an unknown or revoked key fail.
+    --json prints one shape for both forms: verified, path (the file form) or model
+    (NAME@V of the registry form; the other is null), model_name, sha256 (of a single-file
+    model, else null), root_digest, key_id, files [{name, sha256}], provenance.
     """
     from mlwarden.models._files import verify_path
 
@@ -147,16 +172,7 @@ def model_verify(ctx: Context, target: str, signature: Path | None, key: Path | 
     else:
         verified = verify_path(path, signature=signature, workspace=open_workspace(ctx))
     if as_json:
-        emit_json(
-            {
-                "verified": True,
-                "model_name": verified.model_name,
-                "root_digest": verified.root_digest,
-                "key_id": verified.key_id,
-                "files": [{"name": n, "sha256": d} for n, d in verified.files],
-                "provenance": verified.provenance,
-            }
-        )
+        emit_json(_verified_json(verified, path=str(path)))
     else:
         click.echo(f"verified {path}: {len(verified.files)} file(s) signed by key {verified.key_id[:12]}", err=True)
 
@@ -171,12 +187,31 @@ def _verify_registered(ctx: Context, ref: str, as_json: bool) -> None:
     ws = open_workspace(ctx)
     info, verified = ws.models.verify(name, version)
     if as_json:
-        emit_json({"verified": True, "model": info.ref, "sha256": info.sha256, "key_id": verified.key_id})
+        emit_json(_verified_json(verified, model=info.ref))
     else:
         click.echo(f"verified {info.ref}: sha256 {info.sha256[:16]}... signed by key {verified.key_id[:12]}", err=True)
 
 
-@model.command("public-key")
+def _verified_json(verified: VerifiedModel, *, path: str | None = None, model: str | None = None) -> dict[str, Any]:
+    """``model verify --json``: the same keys for a file or folder (``path``) and a registered model (``model``)."""
+    single = [digest for name, digest in verified.files if name == "."]
+    return {
+        "verified": True,
+        "path": path,
+        "model": model,
+        "model_name": verified.model_name,
+        "sha256": single[0] if single else None,
+        "root_digest": verified.root_digest,
+        "key_id": verified.key_id,
+        "files": [{"name": n, "sha256": d} for n, d in verified.files],
+        "provenance": verified.provenance,
+    }
+
+
+@model.command(
+    "public-key",
+    epilog=examples("mlwarden model public-key -o signer.pem", "mlwarden model public-key > signer.pem"),
+)
 @click.option(
     "-o",
     "--output",
@@ -201,7 +236,7 @@ def model_public_key(ctx: Context, output: Path | None) -> None:
         click.echo(f"wrote public key {info.key_id[:12]} to {output}", err=True)
 
 
-@model.command("keys")
+@model.command("keys", epilog=examples("mlwarden model keys", "mlwarden model keys --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @home_option
 @click.pass_obj
@@ -218,7 +253,7 @@ def model_keys(ctx: Context, as_json: bool) -> None:
         click.echo(f"{info.number:>3}  {info.key_id[:16]}  {info.state:<8} created {info.created_at}{changed}")
 
 
-@model.command("rotate-key")
+@model.command("rotate-key", epilog=examples("mlwarden model rotate-key"))
 @home_option
 @click.pass_obj
 def model_rotate_key(ctx: Context) -> None:
@@ -230,7 +265,7 @@ def model_rotate_key(ctx: Context) -> None:
     click.echo(f"model-signing key {new.key_id[:12]} is active" + (f"; {old.key_id[:12]} retired" if old else ""))
 
 
-@model.command("revoke-key")
+@model.command("revoke-key", epilog=examples("mlwarden model revoke-key 3f2a9c01"))
 @click.argument("key_id")
 @home_option
 @click.pass_obj
@@ -266,7 +301,7 @@ def _show_version(info: ModelVersion) -> None:
         click.echo(f"  metrics {shown}")
 
 
-@model.command("ls")
+@model.command("ls", epilog=examples("mlwarden model ls", "mlwarden model ls --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @home_option
 @click.pass_obj
@@ -280,13 +315,15 @@ def model_ls(ctx: Context, as_json: bool) -> None:
     if not versions:
         click.echo("no models yet: train one with `mlwarden train`", err=True)
         return
+    click.echo(f"{'MODEL':<28} {'STAGE':<10} {'SIZE':>9}  {'SHA256':<16}  {'CREATED':<20}  AUC".rstrip())
     for v in versions:
         auc = v.metrics.get("roc_auc")
-        metric = f"  auc {auc:.3f}" if isinstance(auc, float) else ""
-        click.echo(f"{v.ref:<28} {v.stage:<10} {human_size(v.size):>9}  {v.sha256[:16]}  {v.created_at}{metric}")
+        metric = f"  {auc:.3f}" if isinstance(auc, float) else ""
+        line = f"{v.ref:<28} {v.stage:<10} {human_size(v.size):>9}  {v.sha256[:16]}  {v.created_at:<20}{metric}"
+        click.echo(line.rstrip())
 
 
-@model.command("info")
+@model.command("info", epilog=examples("mlwarden model info credit-risk@1", "mlwarden model info credit-risk --json"))
 @click.argument("ref", metavar="NAME[@V]")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON (with the full provenance).")
 @home_option
@@ -304,12 +341,13 @@ def model_info(ctx: Context, ref: str, as_json: bool) -> None:
         _show_version(info)
 
 
-@model.command("promote")
+@model.command("promote", epilog=examples("mlwarden model promote credit-risk@3 --stage production"))
 @click.argument("ref", metavar="NAME@V")
 @click.option("--stage", type=click.Choice(STAGE_NAMES), required=True, help="The new stage.")
+@click.option("--json", "as_json", is_flag=True, help="Print the version's record as JSON.")
 @home_option
 @click.pass_obj
-def model_promote(ctx: Context, ref: str, stage: str) -> None:
+def model_promote(ctx: Context, ref: str, stage: str, as_json: bool) -> None:
     """Move a model version to a stage (production archives the previous production version)."""
     from mlwarden.store import parse_ref
 
@@ -318,10 +356,13 @@ def model_promote(ctx: Context, ref: str, stage: str) -> None:
         fail(f"say which version to promote: {name}@N (see `mlwarden model info {name}`)")
     ws = open_workspace(ctx)
     info = ws.models.promote(name, version, stage)
+    if as_json:
+        emit_json(info.to_json())
+        return
     click.echo(f"{info.ref} is now in {info.stage}")
 
 
-@model.command("export")
+@model.command("export", epilog=examples("mlwarden model export credit-risk@3 -o out/"))
 @click.argument("ref", metavar="NAME[@V]")
 @click.option(
     "-o",
@@ -331,22 +372,32 @@ def model_promote(ctx: Context, ref: str, stage: str) -> None:
     required=True,
     help="Folder to write NAME.skops and NAME.skops.sig into.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the paths written as JSON.")
 @home_option
 @click.pass_obj
-def model_export(ctx: Context, ref: str, folder: Path) -> None:
+def model_export(ctx: Context, ref: str, folder: Path, as_json: bool) -> None:
     """Write a verified registered model and its signature to a folder (for model-signing or serving)."""
     from mlwarden.store import parse_ref
 
     name, version = parse_ref(ref, "model")
     ws = open_workspace(ctx)
     target, signature = ws.models.export(name, version, folder)
+    if as_json:
+        emit_json({"path": str(target), "signature": str(signature)})
+        return
     click.echo(f"wrote {target} and {signature}", err=True)
 
 
 # -- train ---------------------------------------------------------------------------------------
 
 
-@cli.command("train")
+@cli.command(
+    "train",
+    epilog=examples(
+        "mlwarden train --data credit-german --target creditability --name credit-risk",
+        "mlwarden train --data credit-german@1 --target creditability --name credit-rf --estimator random-forest",
+    ),
+)
 @click.option("--data", "data", metavar="NAME[@V]", required=True, help="The workspace dataset to train on.")
 @click.option("--target", required=True, metavar="COL", help="The column to predict.")
 @click.option("--name", "name", required=True, metavar="MODEL", help="The model's name in the registry.")

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import click
 
-from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, home_option
+from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, examples, home_option
 
 
-@cli.command("serve")
+@cli.command(
+    "serve",
+    epilog=examples(
+        "mlwarden serve --check",
+        "mlwarden serve --model credit-risk@3 --output credit-risk=labels --tls-cert cert.pem --tls-key key.pem",
+    ),
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
 @click.option("--port", type=int, default=8080, show_default=True, help="TCP port.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes (limits are per worker).")
@@ -65,7 +71,10 @@ def serve(
     Each model is loaded through the one gate (signature, scan, safe load); one that fails is not
     served, and the server refuses to start when none verifies. Clients call
     POST /v1/models/NAME/predict with `Authorization: Bearer <token>` (role client, scoped to the
-    model). Exit codes of --check: 0 all verify, 1 some were refused, 3 none verify.
+    model). Exit codes of --check: 0 all verify, 1 some were refused, 3 none verify (or the keys
+    or the operator's token are refused), 2 the set-up cannot work: a malformed or out-of-range
+    option, TLS files missing or not loading, the port not free, no model in production, a model
+    named twice, --workers above 1 without the keys in the environment.
     """
     from mlwarden.serve import OutputPolicy, ServeConfig, parse_output_policy
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
+from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, examples, home_option, show_help_if_bare
 from mlwarden.cli._common import open_workspace
 
 if TYPE_CHECKING:
@@ -33,7 +33,10 @@ def _limit(text: str | None, option: str) -> LimitChange:
     return check_limit(text, option)
 
 
-@cli.group(cls=HelpfulGroup)
+@cli.group(
+    cls=HelpfulGroup,
+    epilog=examples("mlwarden user add alice --role scientist --scope 'credit-*'", "mlwarden user ls"),
+)
 @home_option
 @click.pass_context
 def user(ctx: click.Context) -> None:
@@ -42,7 +45,13 @@ def user(ctx: click.Context) -> None:
     show_help_if_bare(ctx)
 
 
-@user.command("add")
+@user.command(
+    "add",
+    epilog=examples(
+        "mlwarden user add alice --role scientist --scope 'credit-*' --expires 30d",
+        "mlwarden user add loan-app --role client --service --rate-limit 120 --quota 20000 --json",
+    ),
+)
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLE_NAMES), required=True, help="What the principal may do.")
 @click.option(
@@ -98,7 +107,7 @@ def user_add(
     )
 
 
-@user.command("ls")
+@user.command("ls", epilog=examples("mlwarden user ls", "mlwarden user ls --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @home_option
 @click.pass_obj
@@ -126,7 +135,7 @@ def user_ls(ctx: Context, as_json: bool) -> None:
         click.echo(line + f"{rate:>11} {quota:>14}  " + ", ".join(p.scopes))
 
 
-@user.command("token")
+@user.command("token", epilog=examples("mlwarden user token alice --expires 30d"))
 @click.argument("name")
 @click.option("--expires", metavar="DURATION", default=None, help="A new lifetime from now: 90m, 12h, 30d, 2w.")
 @click.option("--json", "as_json", is_flag=True, help="Print the principal and its new token as JSON.")
@@ -150,18 +159,25 @@ def user_token(ctx: Context, name: str, expires: str | None, as_json: bool) -> N
     )
 
 
-@user.command("revoke")
+@user.command("revoke", epilog=examples("mlwarden user revoke alice", "mlwarden user revoke alice --json"))
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the principal as JSON.")
 @home_option
 @click.pass_obj
-def user_revoke(ctx: Context, name: str) -> None:
+def user_revoke(ctx: Context, name: str, as_json: bool) -> None:
     """Revoke NAME's token for good (the record stays for the audit trail)."""
     ws = open_workspace(ctx)
     done = ws.revoke_user(name)
+    if as_json:
+        emit_json(done.to_json(ws.principals.now()))
+        return
     click.echo(f"revoked {done.name} (token {done.token_id}) at {done.revoked}")
 
 
-@user.command("limits")
+@user.command(
+    "limits",
+    epilog=examples("mlwarden user limits loan-app", "mlwarden user limits loan-app --rate-limit 60 --quota default"),
+)
 @click.argument("name")
 @click.option("--rate-limit", "rate_limit", metavar="N|default", default=None, help=RATE_HELP)
 @click.option("--quota", metavar="N|default", default=None, help=QUOTA_HELP)
@@ -192,24 +208,32 @@ def user_limits(ctx: Context, name: str, rate_limit: str | None, quota: str | No
     )
 
 
-@user.command("suspend")
+@user.command("suspend", epilog=examples('mlwarden user suspend loan-app --reason "token seen in a public repo"'))
 @click.argument("name")
 @click.option("--reason", metavar="TEXT", default=None, help="Why (kept in the record and the audit log).")
+@click.option("--json", "as_json", is_flag=True, help="Print the principal as JSON.")
 @home_option
 @click.pass_obj
-def user_suspend(ctx: Context, name: str, reason: str | None) -> None:
+def user_suspend(ctx: Context, name: str, reason: str | None, as_json: bool) -> None:
     """Suspend NAME: its token is refused until `mlwarden user resume NAME` (unlike revoke, reversible)."""
     ws = open_workspace(ctx)
     done = ws.suspend_user(name, reason)
+    if as_json:
+        emit_json(done.to_json(ws.principals.now()))
+        return
     click.echo(f"suspended {done.name} (token {done.token_id}) at {done.suspended}")
 
 
-@user.command("resume")
+@user.command("resume", epilog=examples("mlwarden user resume loan-app", "mlwarden user resume loan-app --json"))
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the principal as JSON.")
 @home_option
 @click.pass_obj
-def user_resume(ctx: Context, name: str) -> None:
+def user_resume(ctx: Context, name: str, as_json: bool) -> None:
     """Lift NAME's suspension: its token works again."""
     ws = open_workspace(ctx)
     done = ws.resume_user(name)
+    if as_json:
+        emit_json(done.to_json(ws.principals.now()))
+        return
     click.echo(f"resumed {done.name} (token {done.token_id}); it is {done.state(ws.principals.now())}")
