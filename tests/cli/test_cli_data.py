@@ -695,7 +695,7 @@ class TestCheck:
         assert report["ok"] is True
         assert report["orphans"] == [orphan.name]
 
-        proc = workspace.ok("data", "gc")
+        proc = workspace.ok("data", "gc", "--yes")
         assert "removed 1" in proc.stdout.decode()
         assert not orphan.exists()
         assert obj.exists()

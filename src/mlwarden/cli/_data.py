@@ -9,6 +9,7 @@ import click
 
 from mlwarden.cli._app import EXIT_INTEGRITY, Context, HelpfulGroup, cli, emit_json, home_option, show_help_if_bare
 from mlwarden.cli._common import (
+    confirm,
     human_size,
     late_progress_bar,
     no_huge_pages,
@@ -253,11 +254,22 @@ def check(ctx: Context, as_json: bool) -> None:
 
 
 @data.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @home_option
 @click.pass_obj
-def gc(ctx: Context) -> None:
-    """Remove stored objects that no version refers to (left by interrupted puts)."""
+def gc(ctx: Context, yes: bool) -> None:
+    """Remove stored objects that no version refers to (left by interrupted puts).
+
+    Their data keys are destroyed first, so they can never be read again. Refused (exit 3) when
+    the catalog holds less than the workspace recorded of it: restore the catalog first.
+    """
     ws = open_workspace(ctx)
+    if not yes:
+        found = ws.datasets.collect_garbage(dry_run=True)
+        if not found:
+            click.echo("removed 0 orphaned objects")
+            return
+        confirm(f"Destroy {len(found)} stored objects that no version refers to, and their data keys?")
     removed = ws.datasets.collect_garbage()
     click.echo(f"removed {len(removed)} orphaned objects")
 
