@@ -33,6 +33,16 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 @pytest.fixture
 def filled(settings: Settings) -> Settings:
     """A workspace holding a@1, a@2 (tagged), b@1 and b@2 (shredded)."""
+    return _fill(settings)
+
+
+@pytest.fixture
+def filled_sqlite(tmp_path: Path) -> Settings:
+    """:func:`filled` with its catalog in ``catalog.db`` (for what only a file can suffer)."""
+    return _fill(Settings(home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode()))
+
+
+def _fill(settings: Settings) -> Settings:
     with mlwarden.Workspace.init(settings=settings, key_source="env") as ws:
         ws.datasets.put(b"a,b\n1,2\n", name="a", format="csv")
         ws.datasets.put(b"a,b\n1,3\n", name="a", format="csv", tags={"k": "v"})
@@ -132,9 +142,8 @@ def test_a_catalog_replaced_by_a_fresh_one_is_refused(filled: Settings) -> None:
     _refused(filled, "replaced")
 
 
-def test_a_deleted_catalog_is_refused_and_not_recreated_then_restored(tmp_path: Path, filled: Settings) -> None:
-    if filled.catalog_url is not None:
-        pytest.skip("a file to delete is SQLite's")
+def test_a_deleted_catalog_is_refused_and_not_recreated_then_restored(tmp_path: Path, filled_sqlite: Settings) -> None:
+    filled = filled_sqlite
     db = filled.home / "catalog.db"
     backup = tmp_path / "backup.db"
     _copy_db(db, backup)
@@ -146,9 +155,8 @@ def test_a_deleted_catalog_is_refused_and_not_recreated_then_restored(tmp_path: 
     _readable(filled)
 
 
-def test_an_older_copy_of_the_catalog_is_refused(tmp_path: Path, filled: Settings) -> None:
-    if filled.catalog_url is not None:
-        pytest.skip("a file copy is SQLite's; rows deleted cover PostgreSQL")
+def test_an_older_copy_of_the_catalog_is_refused(tmp_path: Path, filled_sqlite: Settings) -> None:
+    filled = filled_sqlite  # on PostgreSQL, "older-rows" above is the same case
     db = filled.home / "catalog.db"
     old = tmp_path / "old.db"
     _copy_db(db, old)
