@@ -175,6 +175,7 @@ class Workspace:
             raise IntegrityError(
                 f"the identity key of the workspace at {home} is missing; restore it from a backup"
             ) from None
+        self._catalog_mark_key = identity.catalog_mark_mac_key
         self.audit, self.principals = _open_access(home, self.id, identity, clock)
         self.signing_keys = ModelSigningKeys(home, keyring, clock, identity.signing_index_mac_key)
         self._models: ModelRegistry | None = None
@@ -211,12 +212,26 @@ class Workspace:
 
     @property
     def catalog(self) -> Catalog:
-        """The workspace catalog (opened, and created if missing, on first use)."""
-        if self._catalog is None:
-            from mlwarden.catalog import Catalog
+        """The workspace catalog, opened on first use (created on the first, and recorded then).
 
+        The witness holds the workspace's MAC'd record of its catalog in ``access.db``: a
+        catalog that is missing, emptied, replaced or older than recorded is refused
+        (:class:`~mlwarden.errors.IntegrityError`), never recreated (``mlwarden.catalog._trust``).
+        """
+        if self._catalog is None:
+            from mlwarden.catalog import Catalog, CatalogWitness, evidence_of
+
+            witness = CatalogWitness(
+                self.home / ACCESS_DB,
+                self._catalog_mark_key,
+                lambda: evidence_of(self.audit.entries(), self.home / "objects", self.home / "models"),
+            )
             url = self._settings.catalog_url
-            self._catalog = Catalog.open_url(url) if url else Catalog.open_sqlite(self.home / "catalog.db")
+            self._catalog = (
+                Catalog.open_url(url, witness=witness)
+                if url
+                else Catalog.open_sqlite(self.home / "catalog.db", witness=witness)
+            )
         return self._catalog
 
     @property

@@ -695,11 +695,48 @@ class TestCheck:
         assert report["ok"] is True
         assert report["orphans"] == [orphan.name]
 
-        proc = workspace.ok("data", "gc")
+        proc = workspace.ok("data", "gc", "--yes")
         assert "removed 1" in proc.stdout.decode()
         assert not orphan.exists()
         assert obj.exists()
         assert json.loads(workspace.ok("data", "check", "--json").stdout)["orphans"] == []
+
+    def test_gc_asks_before_destroying_orphans(self, workspace, write_file, check_error):
+        write_file("a.bin", b"real")
+        _, obj = put_new(workspace, "a.bin", "--name", "a")
+        assert "removed 0" in workspace.ok("data", "gc").stdout.decode()  # nothing to destroy: no question
+        orphan = obj.parent.parent / "ab" / ("ab" + "0" * 30)
+        orphan.parent.mkdir(exist_ok=True)
+        orphan.write_bytes(obj.read_bytes())
+        check_error(workspace.run("data", "gc"), 2, "--yes")
+        assert orphan.exists()
+
+    def test_a_deleted_catalog_is_refused_until_restored(self, workspace, write_file, check_error, tmp_path):
+        """Issue 13: a deleted catalog was recreated empty, and gc then deleted every object."""
+        contents = {"a@1": b"one", "a@2": b"two", "b@1": b"three"}
+        for ref, data in contents.items():
+            write_file("in.bin", data)
+            put_new(workspace, "in.bin", "--name", ref.partition("@")[0])
+        objects = stored_objects(workspace.home)
+        db = workspace.home / "catalog.db"
+        backup = tmp_path / "catalog.backup"
+        backup.write_bytes(db.read_bytes())  # no process holds it open: the WAL was checkpointed on close
+        for suffix in ("", "-wal", "-shm"):
+            (workspace.home / f"catalog.db{suffix}").unlink(missing_ok=True)
+
+        for command in (("data", "ls"), ("data", "check"), ("data", "gc", "--yes"), ("data", "get", "a", "-o", "x")):
+            check_error(workspace.run(*command), 3, str(db), "missing", "restore it from a backup")
+        assert not db.exists()
+        assert stored_objects(workspace.home) == objects
+
+        db.write_bytes(backup.read_bytes())
+        assert "removed 0" in workspace.ok("data", "gc", "--yes").stdout.decode()
+        for ref, data in contents.items():
+            out = tmp_path / f"out-{ref}"
+            workspace.ok("data", "get", ref, "-o", out)
+            assert out.read_bytes() == data
+        report = json.loads(workspace.ok("data", "check", "--json").stdout)
+        assert (report["ok"], report["versions"], report["orphans"]) == (True, 3, [])
 
 
 # --------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_data_rm_gc_and_import_fernet_json(workspace: Any, tmp_path: Path) -> No
     orphan = objects[0].parent.parent / "ab" / ("ab" + "0" * 30)
     orphan.parent.mkdir(exist_ok=True)
     orphan.write_bytes(objects[0].read_bytes())
-    assert as_json(ws.ok("data", "gc", "--json")) == {"removed": [orphan.name]}
+    assert as_json(ws.ok("data", "gc", "--yes", "--json")) == {"removed": [orphan.name]}
     assert not orphan.exists()
 
     shredded = as_json(ws.ok("data", "rm", "scores@1", "--shred", "--json"))

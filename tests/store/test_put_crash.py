@@ -361,7 +361,7 @@ def test_sigkill_during_put_loses_nothing(tmp_path: Path) -> None:
         _get_and_compare(env, tmp_path, number, final.versions[number][0])
 
     # Garbage collection removes the orphans and nothing else.
-    gc = subprocess.run(_mlwarden("data", "gc"), env=env, capture_output=True, timeout=TIMEOUT_S)
+    gc = subprocess.run(_mlwarden("data", "gc", "--yes"), env=env, capture_output=True, timeout=TIMEOUT_S)
     assert gc.returncode == 0, gc.stderr.decode()
     assert f"removed {len(expected_orphans)} orphaned objects" in gc.stdout.decode()
     after_gc = _check_json(env)

@@ -7,8 +7,8 @@ One row per principal in ``access.db`` (next to the audit log)::
 
 ``limits`` is NULL (the defaults of :mod:`mlwarden.access._limits`) or canonical JSON of the
 limits an admin set, ``{"daily_quota": N, "rate_limit": N}`` with either key left out;
-``suspension`` is NULL or ``{"at": time, "by": name, "reason": text or null}``. Both were added
-after the first release: an older database gains them (``ALTER TABLE``) when it is opened.
+``suspension`` is NULL or ``{"at": time, "by": name, "reason": text or null}``. Both came with
+version 2 of the access database; :mod:`mlwarden._access_db` owns its layout and upgrades.
 
 ``mac`` is HMAC-SHA256 over the row's other fields (canonical JSON of the list of the first
 eleven columns, and of ``limits`` and ``suspension`` after them when either is set) under a key
@@ -40,8 +40,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, hmac
 
+from mlwarden._access_db import open_access_db
 from mlwarden._clock import Clock, event_time
-from mlwarden._sqlite import connect, write_transaction
+from mlwarden._sqlite import write_transaction
 from mlwarden.access._limits import (
     DEFAULT_DAILY_QUOTA,
     DEFAULT_RATE_LIMIT,
@@ -72,29 +73,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DURATION = re.compile(r"([1-9][0-9]*)([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 MAX_LIFETIME = timedelta(days=36525)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS principals (
-    name TEXT PRIMARY KEY, kind TEXT NOT NULL, role TEXT NOT NULL, scopes TEXT NOT NULL,
-    created TEXT NOT NULL, created_by TEXT NOT NULL, expires TEXT, revoked TEXT, revoked_by TEXT,
-    token_id TEXT NOT NULL UNIQUE, token_hash TEXT NOT NULL, mac BLOB NOT NULL,
-    limits TEXT, suspension TEXT);
-"""
-_ADDED_COLUMNS = ("limits", "suspension")
-_VERSION_TABLE = "principals_version"
-_COUNTER = (
-    "CREATE TABLE IF NOT EXISTS principals_version (id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL)",
-    "INSERT OR IGNORE INTO principals_version (id, version) VALUES (0, 0)",
-)
-_BUMP = "BEGIN UPDATE principals_version SET version = version + 1 WHERE id = 0; END"
-_TRIGGERS = {
-    "principals_version_insert": "CREATE TRIGGER IF NOT EXISTS principals_version_insert "
-    "AFTER INSERT ON principals " + _BUMP,
-    "principals_version_update": "CREATE TRIGGER IF NOT EXISTS principals_version_update "
-    "AFTER UPDATE ON principals " + _BUMP,
-    "principals_version_delete": "CREATE TRIGGER IF NOT EXISTS principals_version_delete "
-    "AFTER DELETE ON principals " + _BUMP,
-}
-"""Every change to ``principals``, by any connection, bumps the counter (see :meth:`PrincipalStore.data_version`)."""
 _COLUMNS = (
     "name, kind, role, scopes, created, created_by, expires, revoked, revoked_by, token_id, token_hash, "
     "limits, suspension, mac"
@@ -240,9 +218,7 @@ class PrincipalStore:
         self._seen_counter: int | None = None
         self._version = 0
         try:
-            self._conn = connect(path)
-            self._conn.executescript(_SCHEMA)
-            _upgrade_schema(self._conn)
+            self._conn = open_access_db(path)
         except sqlite3.Error as exc:
             raise Unavailable(f"the access database at {path} cannot be opened ({exc})") from None
 
@@ -556,32 +532,6 @@ def _require_intact(principal: Principal) -> None:
     """Refuse to rewrite (and so re-sign) a record edited outside mlwarden."""
     if not principal.intact:
         raise IntegrityError(f"the record of principal {principal.name!r} was changed outside mlwarden; re-add it")
-
-
-def _upgrade_schema(conn: sqlite3.Connection) -> None:
-    """Give an access database from before limits and suspension its new columns and change counter.
-
-    Checked without a write lock first, so opening an up-to-date database writes nothing.
-    """
-
-    def missing() -> tuple[list[str], bool]:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(principals)")}
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
-        counted = _VERSION_TABLE in names and all(trigger in names for trigger in _TRIGGERS)
-        return [c for c in _ADDED_COLUMNS if c not in columns], not counted
-
-    columns, counter = missing()
-    if not columns and not counter:
-        return
-    with write_transaction(conn):
-        columns, counter = missing()  # another process may have upgraded it meanwhile
-        for column in columns:
-            conn.execute(f"ALTER TABLE principals ADD COLUMN {column} TEXT")
-        if counter:
-            for statement in _COUNTER:
-                conn.execute(statement)
-            for trigger in _TRIGGERS.values():
-                conn.execute(trigger)
 
 
 def _parse_limits(text: object) -> dict[str, int | None]:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlwarden._access_db import open_access_db
 from mlwarden._clock import Clock, event_time, utc_now
 from mlwarden._sqlite import connect
 from mlwarden.auditlog._merkle import EMPTY_ROOT, Frontier, inclusion_proof, root_of, verify_inclusion
@@ -49,11 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["HEAD_INTERVAL", "AuditLog", "AuditUnavailable", "event_time", "verify_inclusion_proof"]
 
 HEAD_INTERVAL = 1000
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_entries (
-    seq INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf BLOB NOT NULL,
-    head_time TEXT, head_root BLOB, head_signature BLOB, frontier BLOB);
-"""
 _HEAD_COLUMNS = "seq, head_root, head_time, head_signature"
 _INSERT_COLUMNS = "seq, entry, leaf, head_time, head_root, head_signature, frontier"
 # Fixed column lists; every value is a bound parameter.
@@ -159,8 +155,7 @@ class AuditLog:
         self._committer: threading.Thread | None = None
         self._closed = False
         try:
-            self._conn = connect(path)
-            self._conn.executescript(_SCHEMA)
+            self._conn = open_access_db(path)  # creates or upgrades the table (mlwarden._access_db)
         except (sqlite3.Error, OSError) as exc:
             raise AuditUnavailable(f"the audit log at {path} cannot be opened ({exc}); nothing was done") from None
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
@@ -33,8 +33,10 @@ from mlwarden.catalog._tables import (
     datasets,
     meta,
     metadata,
+    model_versions,
     version_tags,
 )
+from mlwarden.catalog._trust import CatalogCounts, CatalogMark, CatalogWitness
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Unavailable
 
 if TYPE_CHECKING:
@@ -74,6 +76,12 @@ _NEWEST = _ROW.where(_BY_NAME).order_by(_V.version.desc()).limit(1)
 _DATASET_ID = select(datasets.c.id).where(_BY_NAME)
 _LOCK_DATASET = _DATASET_ID.with_for_update()
 _HIGHEST = select(func.max(_V.version)).where(_V.dataset_id == bindparam("dataset_id"))
+_COUNTS = select(
+    select(func.count()).select_from(dataset_versions).scalar_subquery(),
+    select(func.count()).select_from(dataset_versions).where(_V.shredded_at.is_not(None)).scalar_subquery(),
+    select(func.count()).select_from(model_versions).scalar_subquery(),
+)
+_RESTORE = "restore it from a backup (mlwarden never recreates a catalog it recorded)"
 _TAGS = select(version_tags.c.version_id, version_tags.c.key, version_tags.c.value).where(
     version_tags.c.version_id.in_(bindparam("ids", expanding=True))
 )
@@ -162,35 +170,62 @@ def _enable_wal(cursor: Any) -> None:
 
 
 class Catalog:
-    """Datasets, versions and tags. Open with :meth:`open_sqlite` or :meth:`open_url`."""
+    """Datasets, versions and tags. Open with :meth:`open_sqlite` or :meth:`open_url`.
 
-    def __init__(self, engine: Engine) -> None:
+    With a ``witness`` (the workspace's record of its catalog, :mod:`mlwarden.catalog._trust`),
+    a recorded catalog that is missing, emptied, replaced or older than recorded is refused
+    (:class:`~mlwarden.errors.IntegrityError`) and never recreated; one not yet recorded is
+    adopted, and every committed write raises the record. Without one the catalog is trusted
+    as it is, and created if missing.
+    """
+
+    def __init__(self, engine: Engine, *, witness: CatalogWitness | None = None, where: str | None = None) -> None:
         self._engine = engine
-        self._setup()
+        self._where = where or engine.url.render_as_string(hide_password=True)
+        self._witness: CatalogWitness | None = None
+        self._catalog_id = ""
+        if witness is None:
+            self._setup()
+            return
+        try:
+            mark = witness.read()
+            if mark is None:
+                self._adopt(witness)
+            else:
+                self._check_recorded(witness, mark)
+        except BaseException:
+            engine.dispose()
+            witness.close()
+            raise
+        self._witness = witness
 
     @classmethod
-    def open_sqlite(cls, path: Path) -> Catalog:
-        """The embedded catalog at ``path``, created 0600 if missing."""
+    def open_sqlite(cls, path: Path, *, witness: CatalogWitness | None = None) -> Catalog:
+        """The embedded catalog at ``path``; created 0600 if missing, unless ``witness`` says it must exist."""
         if not path.exists():
+            if witness is not None and (witness.read() is not None or witness.evidence().expects_catalog):
+                raise IntegrityError(f"the catalog {path} is missing; {_RESTORE}")
             # SQLite gives its -wal and -shm files the database file's permissions.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
         engine = create_engine(f"sqlite:///{path}")
         _configure_sqlite(engine)
-        return cls(engine)
+        return cls(engine, witness=witness, where=str(path))
 
     @classmethod
-    def open_url(cls, url: str) -> Catalog:
+    def open_url(cls, url: str, *, witness: CatalogWitness | None = None) -> Catalog:
         """A catalog on a database server (``postgresql+psycopg://...``) or any SQLAlchemy URL."""
         engine = create_engine(url, pool_pre_ping=True)
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
-        return cls(engine)
+        return cls(engine, witness=witness)
 
     def __repr__(self) -> str:
         return f"<Catalog {self._engine.dialect.name}>"
 
     def close(self) -> None:
         self._engine.dispose()
+        if self._witness is not None:
+            self._witness.close()
 
     @property
     def models(self) -> ModelCatalog:
@@ -219,6 +254,99 @@ class Catalog:
             raise Unavailable(f"the catalog database is unavailable: {_first_line(exc)}") from None
         except DBAPIError as exc:
             raise Unavailable(f"the catalog database failed: {_first_line(exc)}") from None
+        if write and self._witness is not None:
+            self._raise_mark()
+
+    # -- trust (see mlwarden.catalog._trust) ----------------------------------------------------
+
+    def _refuse(self, problem: str) -> IntegrityError:
+        return IntegrityError(f"the catalog {self._where} {problem}; {_RESTORE}")
+
+    def counts(self) -> CatalogCounts:
+        """How many dataset versions (and of them shredded) and model versions the catalog holds."""
+        with self._transaction(write=False) as conn:
+            row = conn.execute(_COUNTS).one()
+        return CatalogCounts(int(row[0]), int(row[1]), int(row[2]))
+
+    def _raise_mark(self) -> None:
+        """After a committed write: raise the workspace's mark to what the catalog now holds.
+
+        Best effort: the commit stands either way (failing here would make a put discard the
+        object of a version that exists), and a mark left behind is caught up at the next open.
+        """
+        assert self._witness is not None
+        with contextlib.suppress(Exception):
+            self._witness.record(CatalogMark(self._catalog_id, self.counts()))
+
+    def _meta(self) -> tuple[dict[str, str], set[str]]:
+        """The ``mlwarden_meta`` rows and the names of the tables there are."""
+        with self._transaction(write=False) as conn:
+            tables = set(inspect(conn).get_table_names())
+            if meta.name not in tables:
+                return {}, tables
+            return {str(k): str(v) for k, v in conn.execute(select(meta.c.key, meta.c.value)).all()}, tables
+
+    def _check_recorded(self, witness: CatalogWitness, mark: CatalogMark) -> None:
+        """Refuse a catalog that is not the one recorded, or holds less than recorded; create nothing."""
+        values, tables = self._meta()
+        if not values:
+            raise self._refuse("holds no catalog (it was emptied or recreated)")
+        if values.get("catalog_id") != mark.catalog_id:
+            raise self._refuse(f"is not the catalog this workspace recorded ({mark.catalog_id}): it was replaced")
+        lost = sorted(t.name for t in metadata.sorted_tables if t.name not in tables)
+        if lost:
+            raise self._refuse(f"has lost its table {lost[0]}")
+        self._setup()  # the catalog format version: refused if unknown
+        self._catalog_id = mark.catalog_id
+        counts = self.counts()
+        if not counts.covers(mark.counts):
+            raise self._refuse(
+                f"holds {counts.describe()}, fewer than the {mark.counts.describe()} this workspace recorded "
+                "(an older copy, or rows deleted)"
+            )
+        if counts != mark.counts:
+            witness.record(CatalogMark(mark.catalog_id, counts))
+
+    def _adopt(self, witness: CatalogWitness) -> None:
+        """Record a catalog the workspace has no mark of yet, unless it is younger than the workspace's objects."""
+        evidence = witness.evidence()
+        self._setup()
+        self._catalog_id = self._identity()
+        counts = self.counts()
+        if not counts.covers(evidence.floor):
+            raise self._refuse(
+                f"holds {counts.describe()}, fewer than the {evidence.floor.describe()} "
+                "the audit log records as written"
+            )
+        if (evidence.dataset_objects and not counts.dataset_versions) or (
+            evidence.model_objects and not counts.model_versions
+        ):
+            raise self._refuse("lists no version, but this workspace holds stored objects (emptied or recreated)")
+        witness.record(CatalogMark(self._catalog_id, counts))
+
+    def _identity(self) -> str:
+        """The catalog's ``catalog_id``, given one first if it has none (made by an older mlwarden)."""
+        for attempt in range(_RETRIES):
+            try:
+                with self._transaction(write=True) as conn:
+                    found = conn.execute(select(meta.c.value).where(meta.c.key == "catalog_id")).scalar()
+                    if found is None:
+                        found = os.urandom(16).hex()
+                        conn.execute(insert(meta).values(key="catalog_id", value=found))
+                    return str(found)
+            except SqlIntegrityError:  # another process gave it one first
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def confirm_trusted(self) -> None:
+        """Check again that the catalog holds what the workspace recorded (before acting on what it lacks)."""
+        if self._witness is None:
+            return
+        mark = self._witness.read()
+        if mark is None:
+            raise self._refuse("is no longer recorded by this workspace")
+        self._check_recorded(self._witness, mark)
 
     def _setup(self) -> None:
         for attempt in range(_RETRIES):
@@ -232,7 +360,13 @@ class Catalog:
                     metadata.create_all(conn, checkfirst=True)
                     found = conn.execute(select(meta.c.value).where(meta.c.key == "catalog_version")).scalar()
                     if found is None:
-                        conn.execute(insert(meta).values(key="catalog_version", value=str(CATALOG_VERSION)))
+                        conn.execute(
+                            insert(meta),
+                            [
+                                {"key": "catalog_version", "value": str(CATALOG_VERSION)},
+                                {"key": "catalog_id", "value": os.urandom(16).hex()},
+                            ],
+                        )
                         return
             except SqlIntegrityError:  # two processes creating the catalog at once
                 if attempt == _RETRIES - 1:

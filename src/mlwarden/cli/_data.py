@@ -18,6 +18,7 @@ from mlwarden.cli._app import (
     show_help_if_bare,
 )
 from mlwarden.cli._common import (
+    confirm,
     human_size,
     late_progress_bar,
     no_huge_pages,
@@ -278,13 +279,27 @@ def check(ctx: Context, as_json: bool) -> None:
         click.get_current_context().exit(EXIT_INTEGRITY)
 
 
-@data.command(epilog=examples("mlwarden data gc", "mlwarden data gc --json"))
+@data.command(epilog=examples("mlwarden data gc --yes", "mlwarden data gc --yes --json"))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"removed": [object ids]} as JSON.')
 @home_option
 @click.pass_obj
-def gc(ctx: Context, as_json: bool) -> None:
-    """Remove stored objects that no version refers to (left by interrupted puts)."""
+def gc(ctx: Context, yes: bool, as_json: bool) -> None:
+    """Remove stored objects that no version refers to (left by interrupted puts).
+
+    Their data keys are destroyed first, so they can never be read again. Refused (exit 3) when
+    the catalog holds less than the workspace recorded of it: restore the catalog first.
+    """
     ws = open_workspace(ctx)
+    if not yes:
+        found = ws.datasets.collect_garbage(dry_run=True)
+        if not found:
+            if as_json:
+                emit_json({"removed": []})
+            else:
+                click.echo("removed 0 orphaned objects")
+            return
+        confirm(f"Destroy {len(found)} stored objects that no version refers to, and their data keys?")
     removed = ws.datasets.collect_garbage()
     if as_json:
         emit_json({"removed": list(removed)})

@@ -7,7 +7,8 @@ HKDF-SHA256 (RFC 5869) with a distinct ``info`` label:
 
 * ``mlwarden log signing key v1`` -> the Ed25519 seed that signs the log's tree heads;
 * ``mlwarden principal records v1`` -> the HMAC-SHA256 key over principal records;
-* ``mlwarden model signing keys v1`` -> the HMAC-SHA256 key over the index of model-signing keys.
+* ``mlwarden model signing keys v1`` -> the HMAC-SHA256 key over the index of model-signing keys;
+* ``mlwarden catalog mark v1`` -> the HMAC-SHA256 key over the catalog mark (what the catalog must hold).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class WorkspaceIdentity:
         self.log_seed = _derive(secret, b"mlwarden log signing key v1")
         self.record_mac_key = _derive(secret, b"mlwarden principal records v1")
         self.signing_index_mac_key = _derive(secret, b"mlwarden model signing keys v1")
+        self.catalog_mark_mac_key = _derive(secret, b"mlwarden catalog mark v1")
 
     def __repr__(self) -> str:
         return "<WorkspaceIdentity>"

@@ -438,19 +438,29 @@ class Datasets:
         self._backend.delete(row.object_id)
         return DatasetVersion.from_row(done)
 
-    def collect_garbage(self) -> list[str]:
+    def collect_garbage(self, *, dry_run: bool = False) -> list[str]:
         """Remove objects no version refers to (left by interrupted puts); returns their ids.
 
-        Waits for puts in progress to finish, and holds new ones back while it runs.
+        Waits for puts in progress to finish, and holds new ones back while it runs. Deletes
+        only what a trusted catalog does not list: the catalog is checked against the
+        workspace's record of it first (:class:`~mlwarden.errors.IntegrityError` if it holds
+        less, and nothing is deleted), and the objects are listed before the catalog is read,
+        so an object committed meanwhile is known. ``dry_run`` only lists them.
         """
         removed = []
-        with self._gate.act("store.maintain", "store", job="gc") as act, file_lock(self._lock, exclusive=True):
+        with (
+            self._gate.act("store.maintain", "store", job="gc-dry-run" if dry_run else "gc") as act,
+            file_lock(self._lock, exclusive=True),
+        ):
+            self._catalog.confirm_trusted()
+            stored = list(self._backend.iter_keys())
             known = self._catalog.object_ids()
-            for key in list(self._backend.iter_keys()):
+            for key in stored:
                 if key not in known:
-                    self._discard(bytes.fromhex(key))
+                    if not dry_run:
+                        self._discard(bytes.fromhex(key))
                     removed.append(key)
-            act.record(removed=len(removed))
+            act.record(**{"orphans" if dry_run else "removed": len(removed)})
         return removed
 
     # -- reading ----------------------------------------------------------------------------
