@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -504,6 +505,88 @@ def test_swapped_rows_with_leaves_recomputed_are_caught_by_the_signed_head(tmp_p
     result = built.log.verify()
     assert not result.ok
     _assert_caught_by_head(result.first_bad, result.problem, lo, heads)
+
+
+# -- tampering: storage types ------------------------------------------------------------------
+
+# (column, the edit, the storage it leaves): every column a reader takes, edited in place with
+# SQL alone into a type the log never writes. The bytes may even be the same; the storage is not.
+_RETYPED = [
+    ("entry", "CAST(entry AS TEXT)", "TEXT"),
+    ("entry", "CAST(CAST(entry AS TEXT) AS INTEGER)", "INTEGER"),
+    ("leaf", "CAST(leaf AS TEXT)", "TEXT"),  # random bytes: TEXT that is not even UTF-8
+    ("head_root", "CAST(head_root AS TEXT)", "TEXT"),
+    ("head_signature", "CAST(head_signature AS TEXT)", "TEXT"),
+    ("head_time", "CAST(head_time AS BLOB)", "BLOB"),
+    ("head_time", "CAST(X'ff00' AS TEXT)", "TEXT that is not UTF-8"),
+    ("frontier", "CAST(frontier AS TEXT)", "TEXT"),
+]
+
+
+@pytest.mark.parametrize(("column", "edit", "stored"), _RETYPED, ids=[f"{c}-{s}" for c, _, s in _RETYPED])
+def test_a_column_stored_as_another_type_is_tampering_named_by_entry(
+    tmp_path: Path, column: str, edit: str, stored: str
+) -> None:
+    """``log verify`` and ``log prove`` once failed with "can't concat str to bytes" (exit 70) here."""
+    n = 40
+    built = _build(tmp_path / "access.db", n, seed=3)
+    k = n - 1  # the newest row carries every column, the head's included
+    with _raw(built.path) as conn:
+        conn.execute(f"UPDATE audit_entries SET {column} = {edit} WHERE seq = ?", (k,))  # noqa: S608
+        assert conn.execute(f"SELECT typeof({column}) FROM audit_entries WHERE seq = ?", (k,)).fetchone()[0] == (  # noqa: S608
+            "integer" if stored == "INTEGER" else "blob" if stored == "BLOB" else "text"
+        )
+    named = rf"entry {k} was tampered with: its {column} is stored as {stored}, not (BLOB|TEXT)"
+    if column == "frontier":  # read only by a writer, to go on from: a new one refuses to
+        with pytest.raises(AuditUnavailable, match=named):
+            _reopened(built).append(_event(n))
+        assert built.log.size() == n
+        return
+    result = built.log.verify()
+    assert not result.ok
+    assert result.first_bad == k
+    assert result.problem is not None
+    assert re.search(named, result.problem), result.problem
+    if column in ("entry", "leaf"):
+        with pytest.raises(IntegrityError, match=named):
+            built.log.inclusion(0)
+        if column == "entry":
+            with pytest.raises(IntegrityError, match=named):
+                list(built.log.entries())
+    else:
+        with pytest.raises(IntegrityError, match=named):
+            built.log.checkpoint()
+        with pytest.raises(IntegrityError, match=named):
+            built.log.inclusion(0)
+        with pytest.raises(AuditUnavailable, match=named):
+            _reopened(built).append(_event(n))
+        assert built.log.size() == n
+
+
+def _reopened(built: Built) -> AuditLog:
+    """A new writer on ``built``'s database (the first keeps its tree state in memory)."""
+    return AuditLog(built.path, origin=ORIGIN, verifier=built.signer.verifier, signer=built.signer)
+
+
+def test_a_retyped_column_inside_the_log_is_named_too(tmp_path: Path) -> None:
+    """Not only the newest row: an entry in the middle, and a head row inside the log."""
+    n = 120
+    built = _build(tmp_path / "access.db", n, seed=5)
+    head = [h for h in _head_seqs(built.path) if h < n - 1][1]
+    with _raw(built.path) as conn:
+        conn.execute("UPDATE audit_entries SET head_signature = CAST(head_signature AS TEXT) WHERE seq = ?", (head,))
+    result = built.log.verify()
+    assert (result.ok, result.first_bad) == (False, head)
+    assert f"entry {head} was tampered with: its head_signature is stored as TEXT" in str(result.problem)
+    with _raw(built.path) as conn:
+        conn.execute("UPDATE audit_entries SET head_signature = CAST(head_signature AS BLOB) WHERE seq = ?", (head,))
+        conn.execute("UPDATE audit_entries SET entry = CAST(entry AS TEXT) WHERE seq = 7")
+    result = built.log.verify()
+    assert (result.ok, result.first_bad) == (False, 7)
+    assert "entry 7 was tampered with: its entry is stored as TEXT" in str(result.problem)
+    with pytest.raises(IntegrityError, match="entry 7 was tampered with"):
+        list(built.log.entries(start=3))
+    assert [e.seq for e in built.log.entries(start=8)] == list(range(8, n))
 
 
 # -- tampering: heads ---------------------------------------------------------------------------

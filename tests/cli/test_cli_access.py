@@ -309,6 +309,20 @@ def held_open(*paths: Path) -> Iterator[None]:
         yield
 
 
+@pytest.mark.parametrize("column", ["entry", "leaf"])
+def test_an_entry_stored_as_text_is_tampering_for_verify_and_prove(
+    workspace: Any, column: str, check_error: ErrorCheck
+) -> None:
+    """Once exit 70 ("can't concat str to bytes"): the same bytes stored as TEXT are an edit, exit 3."""
+    ws = workspace
+    ws.ok("keys", "ls")
+    with contextlib.closing(sqlite3.connect(ws.home / "access.db")) as conn:
+        conn.execute(f"UPDATE audit_entries SET {column} = CAST({column} AS TEXT) WHERE seq = 1")  # noqa: S608
+        conn.commit()
+    check_error(ws.run("log", "verify"), 3, "entry 1", f"its {column} is stored as TEXT")
+    check_error(ws.run("log", "prove", "0", "-o", "-"), 3, "entry 1", f"its {column} is stored as TEXT")
+
+
 def test_unwritable_audit_log_refuses_the_put(workspace: Any, tmp_path: Path, check_error: ErrorCheck) -> None:
     ws = workspace
     (tmp_path / "hr.csv").write_bytes(HR)

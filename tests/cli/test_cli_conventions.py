@@ -96,6 +96,43 @@ def test_group_without_command_is_one_line_or_help(bare_cli, args):
         assert lines[0].startswith("mlwarden: error: ")
 
 
+SECRET_FILE_VARIABLES = ["MLWARDEN_MASTER_KEY_FILE", "MLWARDEN_PASSPHRASE_FILE", "MLWARDEN_TOKEN_FILE"]
+
+
+@pytest.mark.parametrize("name", SECRET_FILE_VARIABLES)
+@pytest.mark.parametrize("target", ["missing", "folder"])
+def test_a_secret_file_variable_naming_no_file_is_one_line_exit_2(cli, check_error, name, target):
+    """Once a traceback and exit 1: the settings were read before the error handler existed."""
+    path = cli.cwd / "absent" if target == "missing" else cli.cwd
+    env = {name: str(path), name.removesuffix("_FILE"): None}  # the plain variable would win
+    check_error(cli.run("keys", "ls", env=env), 2, name, str(path))
+
+
+@pytest.mark.parametrize("name", SECRET_FILE_VARIABLES)
+def test_version_and_help_never_read_the_secret_files(bare_cli, name):
+    env = {name: str(bare_cli.cwd / "absent")}
+    version = bare_cli.run("--version", env=env)
+    assert (version.returncode, version.stderr) == (0, b""), version
+    assert dist_version("mlwarden").encode() in version.stdout
+    helped = bare_cli.run("keys", "--help", env=env)
+    assert (helped.returncode, helped.stderr) == (0, b""), helped
+    assert b"Usage:" in helped.stdout
+
+
+def test_an_empty_token_is_refused_not_run_as_admin(workspace, check_error):
+    """``MLWARDEN_TOKEN=`` once fell back to the saved admin token, silently."""
+    check_error(workspace.cli.run("keys", "ls", env={"MLWARDEN_TOKEN": ""}), 2, "MLWARDEN_TOKEN is set but empty")
+    empty = workspace.cli.cwd / "token"
+    empty.write_text("\n")
+    check_error(
+        workspace.cli.run("keys", "ls", env={"MLWARDEN_TOKEN_FILE": str(empty)}),
+        2,
+        "MLWARDEN_TOKEN_FILE",
+        str(empty),
+        "empty",
+    )
+
+
 def test_error_stays_one_line_with_odd_file_names(workspace, check_error):
     check_error(workspace.run("encrypt", "a\nb", "-o", "x"), 2)
 

@@ -18,6 +18,13 @@ affected. Removing the newest entries together with their heads, back to an olde
 is the one change the log cannot see by itself: a checkpoint exported earlier
 (:meth:`AuditLog.checkpoint`) and kept elsewhere catches it.
 
+Every value read back is checked for the storage type it was written with (``entry``, ``leaf``,
+``head_root``, ``head_signature`` and ``frontier`` BLOB, ``head_time`` TEXT, the head columns NULL
+on rows without a head): a value turned into TEXT, say by ``UPDATE ... SET entry = CAST(entry AS
+TEXT)``, is tampering like any other edit, and is reported as such, naming the entry, rather than
+failing inside the hashing. Text is read undecoded-safe (invalid UTF-8 becomes surrogates, then
+a storage problem) so that no edit can make a read raise.
+
 Appends are durable before they return (``synchronous=FULL``: the commit is fsynced). Threads
 appending at once share commits: the first becomes the leader and commits everything queued
 while the previous commit was in flight, so one fsync and one signature serve the whole group.
@@ -156,6 +163,7 @@ class AuditLog:
         self._closed = False
         try:
             self._conn = open_access_db(path)  # creates or upgrades the table (mlwarden._access_db)
+            self._conn.text_factory = _text
         except (sqlite3.Error, OSError) as exc:
             raise AuditUnavailable(f"the audit log at {path} cannot be opened ({exc}); nothing was done") from None
 
@@ -304,6 +312,9 @@ class AuditLog:
             frontier = Frontier.from_bytes(last + 1, row[4])
         except (TypeError, ValueError):
             frontier = None
+        misstored = _misstored(last, head_root=row[1], head_time=row[2], head_signature=row[3], frontier=row[4])
+        if misstored is not None:
+            raise IntegrityError(f"{misstored}, so nothing more is recorded on top of it; run `mlwarden log verify`")
         if frontier is None or not self._check_head(_head(*row[:4]), frontier):
             raise IntegrityError(
                 f"the audit log's newest signed head (entry {last}) does not verify, so nothing more is "
@@ -354,7 +365,9 @@ class AuditLog:
     # -- reading --------------------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:
-        return connect(self.path)
+        conn = connect(self.path)
+        conn.text_factory = _text
+        return conn
 
     def size(self) -> int:
         conn = self._reader()
@@ -370,6 +383,9 @@ class AuditLog:
         try:
             cursor = conn.execute("SELECT seq, entry FROM audit_entries WHERE seq >= ? ORDER BY seq", (start,))
             for seq, raw in cursor:
+                misstored = _misstored(seq, entry=raw)
+                if misstored is not None:
+                    raise IntegrityError(f"{misstored}; run `mlwarden log verify`")
                 try:
                     entry = AuditEntry.from_bytes(seq, raw)
                 except (ValueError, KeyError, TypeError):
@@ -382,7 +398,12 @@ class AuditLog:
     def _state(self, conn: sqlite3.Connection) -> _Head | None:
         """The head stored with the newest entry (a blank one if that entry has none)."""
         row = conn.execute(_SELECT_NEWEST).fetchone()
-        return None if row is None else _head(*row)
+        if row is None:
+            return None
+        misstored = _misstored(row[0], head_root=row[1], head_time=row[2], head_signature=row[3])
+        if misstored is not None:
+            raise IntegrityError(f"{misstored}; run `mlwarden log verify`")
+        return _head(*row)
 
     def _head_ok(self, head: _Head) -> bool:
         body = CheckpointBody(self.origin, head.size, head.root, head.time).text().encode()
@@ -424,6 +445,10 @@ class AuditLog:
             ).fetchall()
         finally:
             conn.close()
+        for row_seq, entry, leaf in rows:
+            misstored = _misstored(row_seq, entry=entry, leaf=leaf)
+            if misstored is not None:
+                raise IntegrityError(f"{misstored}; run `mlwarden log verify`")
         leaves = [leaf for _, _, leaf in rows]
         if [r[0] for r in rows] != list(range(checkpoint.size)) or root_of(leaves) != checkpoint.root:
             raise IntegrityError("the audit log does not match its signed head; run `mlwarden log verify`")
@@ -487,6 +512,14 @@ class AuditLog:
                     what = f"entry {expected} is missing" if seq > expected else f"entry {seq} is out of order"
                     bad = (expected, what)
                     break
+                if type(data) is not bytes or type(leaf) is not bytes:
+                    bad = (seq, str(_misstored(seq, entry=data, leaf=leaf)))
+                    break
+                if not (root is None and time is None and signature is None):
+                    misstored = _misstored(seq, head_root=root, head_time=time, head_signature=signature)
+                    if misstored is not None:
+                        bad = (seq, misstored)
+                        break
                 if _sha256(b"\x00" + seq.to_bytes(8, "big") + data).digest() != leaf:  # _leaf_hash, inlined
                     bad = (seq, f"entry {seq} does not match its leaf hash: it was changed or moved")
                     break
@@ -568,6 +601,49 @@ def verify_inclusion_proof(proof: InclusionProof, verifier: NoteVerifier) -> Aud
         return AuditEntry.from_bytes(proof.seq, proof.entry)
     except (ValueError, KeyError, TypeError):
         raise IntegrityError("the proven entry is not an audit entry") from None
+
+
+def _text(raw: bytes) -> str:
+    """The readers' ``text_factory``: TEXT values as ``str``, invalid UTF-8 kept as surrogates.
+
+    The standard one raises on invalid UTF-8, so that an entry edited into such TEXT would make
+    the read itself fail; this way it is read, and :func:`_misstored` names it.
+    """
+    return raw.decode("utf-8", "surrogateescape")
+
+
+_STORAGE = {bytes: "BLOB", str: "TEXT", int: "INTEGER", float: "REAL", type(None): "NULL"}
+_NULLABLE = frozenset({"head_root", "head_time", "head_signature", "frontier"})
+
+
+def _misstored(seq: int, **columns: object) -> str | None:
+    """What is wrong with how the columns of entry ``seq`` are stored, or None if nothing.
+
+    Each value must have the storage type it was written with: ``head_time`` TEXT (valid
+    UTF-8), every other column BLOB; the head columns may be NULL. Anything else was written by
+    someone other than the log (``CAST(entry AS TEXT)``, say), so it is reported as tampering.
+    """
+    for column, value in columns.items():
+        if value is None and column in _NULLABLE:
+            continue
+        want = "TEXT" if column == "head_time" else "BLOB"
+        stored = _STORAGE.get(type(value), type(value).__name__)
+        if want == "TEXT" and type(value) is str and not _is_utf8(value):
+            stored = "TEXT that is not UTF-8"
+        if stored != want:
+            return (
+                f"audit log entry {seq} was tampered with: its {column} is stored as {stored}, "
+                f"not {want} as the log writes it"
+            )
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _head(seq: int, root: bytes | None, time: str | None, signature: bytes | None) -> _Head:

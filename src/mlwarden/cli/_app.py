@@ -180,9 +180,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the ``mlwarden`` console script."""
     # Importing the commands registers them on the group.
     from mlwarden.cli import _data, _files, _keys, _log, _models, _serve, _users  # noqa: F401
-    from mlwarden.config import Settings
+    from mlwarden.config import debug_from_env
 
-    debug = Settings.from_env().debug
+    # Only MLWARDEN_DEBUG here: the other settings (secret files among them) are read by the
+    # commands that need them, inside the handler below, so a bad one is a one-line error and
+    # `--version` or `--help` never read them at all.
+    debug = debug_from_env()
     try:
         _run(argv)
     except click.exceptions.Exit as exc:  # --help, --version, ctx.exit(n)
