@@ -4,6 +4,22 @@ Every file mlwarden writes goes through here: the bytes land in a temporary file
 directory, are fsynced, renamed over the target, and the directory is fsynced, so a crash at any
 moment leaves either the old file or the new one, never a mix. Files are created 0600 unless the
 caller asks otherwise; directories holding secrets are 0700.
+
+Outputs a user names (every ``-o``) follow one rule, :func:`open_output`:
+
+==========================  ============================================================
+nothing there               created (its folder must exist), atomically as above
+a regular file              refused unless ``force``; then replaced atomically (the
+                            file a symbolic link points to, not the link)
+a FIFO, a character device  written into, as a stream; never renamed over (``-o
+                            /dev/null`` must leave /dev/null a device). ``force`` is not
+                            needed: nothing is replaced. Bytes reach the reader as they
+                            are written, so callers writing plaintext check the whole
+                            payload first where they can (:func:`is_stream` tells them)
+a folder, a socket, a       refused (:class:`~mlwarden.errors.BadInput`)
+block device, a dangling
+symbolic link
+==========================  ============================================================
 """
 
 from __future__ import annotations
@@ -12,11 +28,23 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
-__all__ = ["atomic_create", "atomic_output", "atomic_write", "file_lock", "fsync_dir", "private_dir"]
+__all__ = [
+    "atomic_create",
+    "atomic_output",
+    "atomic_write",
+    "check_output",
+    "file_lock",
+    "fsync_dir",
+    "is_stream",
+    "open_output",
+    "private_dir",
+    "write_output",
+]
 
 
 def fsync_dir(path: Path) -> None:
@@ -130,6 +158,123 @@ def atomic_create(path: Path, data: bytes, mode: int = 0o600) -> None:
     """
     with atomic_output(path, mode, replace=False) as handle:
         handle.write(data)
+
+
+# -- outputs a user names ------------------------------------------------------------------------
+
+_NEW, _REPLACE, _STREAM = "new", "replace", "stream"
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _output_target(
+    path: str | os.PathLike[str], *, force: bool, same_as: str | os.PathLike[str] | None
+) -> tuple[str, Path]:
+    """How :func:`open_output` writes ``path``: ``(new | replace | stream, the path to write)``."""
+    from mlwarden.errors import AlreadyExists, BadInput, NotFound
+
+    shown = os.fspath(path)
+    target = Path(path)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        if os.path.lexists(target):
+            raise BadInput(f"output {shown} is a symbolic link to nothing; remove it or give another path") from None
+        if not target.parent.is_dir():
+            raise NotFound(f"the folder of output {shown} does not exist") from None
+        return _NEW, target
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        return _STREAM, target
+    if stat.S_ISDIR(st.st_mode):
+        raise BadInput(f"output {shown} is a folder; give a file path")
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInput(f"output {shown} is {_kind(st.st_mode)}; give a regular file, a FIFO or a character device")
+    if same_as is not None and os.fspath(same_as) != "-":
+        with contextlib.suppress(OSError):
+            if os.path.samestat(st, os.stat(same_as)):
+                raise BadInput("OUT is the same file as IN; write to another path")
+    if not force:
+        raise AlreadyExists(f"output {shown} exists; use --force to overwrite it")
+    if target.is_symlink():
+        # Replace the file the link names (as cp does), never the link: a rename over
+        # /dev/stdout, say, would replace a system link with a file.
+        real = Path(os.path.realpath(target))
+        try:
+            same = os.path.samestat(st, os.stat(real))
+        except OSError:
+            same = False
+        if not same:
+            raise BadInput(f"output {shown} is a link whose file cannot be named; give the file's own path")
+        target = real
+    return _REPLACE, target
+
+
+def check_output(path: str | os.PathLike[str], *, force: bool, same_as: str | os.PathLike[str] | None = None) -> None:
+    """Raise what :func:`open_output` would refuse ``path`` with, before any work is done."""
+    _output_target(path, force=force, same_as=same_as)
+
+
+@contextlib.contextmanager
+def open_output(
+    path: str | os.PathLike[str],
+    mode: int = 0o600,
+    *,
+    force: bool,
+    same_as: str | os.PathLike[str] | None = None,
+) -> Iterator[BinaryIO]:
+    """Open an output a user named, by the rule in this module's docstring; yields a file object.
+
+    A new or replaced file appears only on normal exit, complete (``mode`` applies to it); a
+    stream (FIFO, character device) is written into as the bytes come. ``same_as`` is an input
+    path that must not be the output. :class:`~mlwarden.errors.AlreadyExists` for an existing
+    file without ``force``, :class:`~mlwarden.errors.NotFound` for a missing folder,
+    :class:`~mlwarden.errors.BadInput` for a folder, a socket, a block device.
+    """
+    from mlwarden.errors import AlreadyExists, BadInput
+
+    shown = os.fspath(path)
+    how, target = _output_target(path, force=force, same_as=same_as)
+    if how == _STREAM:
+        # No O_CREAT, no O_TRUNC: a device or FIFO is opened as it is (a FIFO waits for a reader).
+        fd = os.open(target, os.O_WRONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+        if not is_stream(fd):  # replaced by a file between the check and the open: untouched
+            os.close(fd)
+            raise BadInput(f"output {shown} changed while it was opened; try again")
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        return
+    written = False
+    try:
+        with atomic_output(target, mode, replace=how == _REPLACE) as handle:
+            yield handle
+            written = True
+    except FileExistsError:
+        if not written:
+            raise
+        # Created by someone else after the check: theirs is kept.
+        raise AlreadyExists(f"output {shown} exists; use --force to overwrite it") from None
+
+
+def write_output(path: str | os.PathLike[str], data: bytes, mode: int = 0o600, *, force: bool) -> None:
+    """:func:`open_output` for bytes held in memory."""
+    with open_output(path, mode, force=force) as handle:
+        handle.write(data)
+
+
+def is_stream(handle: IO[bytes] | int) -> bool:
+    """Whether ``handle`` (a file object or descriptor) is a FIFO, pipe, socket or device: bytes
+    written to it are read as they come, not only once the whole is there, as for a file."""
+    fd = handle if isinstance(handle, int) else handle.fileno()
+    return not stat.S_ISREG(os.fstat(fd).st_mode)
 
 
 @contextlib.contextmanager

@@ -407,10 +407,20 @@ class Workspace:
             act.record(bytes=size)
             return size
 
-    def decrypt_file(self, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None) -> int:
+    def decrypt_file(
+        self, src: IO[bytes], dst: IO[bytes], *, progress: Progress | None = None, verify_first: bool = False
+    ) -> int:
         """Decrypt an envelope file; raises :class:`~mlwarden.errors.IntegrityError` if tampered
-        and :class:`~mlwarden.errors.Shredded` if its data key was shredded."""
+        and :class:`~mlwarden.errors.Shredded` if its data key was shredded.
+
+        ``dst`` may then hold a verified prefix; ``verify_first=True`` (``src`` seekable) checks
+        the whole file before writing a byte, for outputs read as they are written (a pipe, a FIFO).
+        """
         with self.gate.act("file.decrypt", "keyring") as act:
+            if verify_first:
+                start = src.tell()
+                decrypt_envelope(self.keyring, src, _Discard(), data_keys=self.data_keys)  # type: ignore[arg-type]
+                src.seek(start)
             size = decrypt_envelope(self.keyring, src, dst, data_keys=self.data_keys, progress=progress)
             act.record(bytes=size)
             return size

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import stat
+import threading
+import tty
 from pathlib import Path
 
 import pytest
@@ -538,3 +542,165 @@ def test_decrypt_to_closed_pipe_is_quiet(sealed, tmp_path):
     assert head == data[:10]
     assert b"Traceback" not in err
     assert code == 0, err
+
+
+# --------------------------------------------------------------------------------------------
+# outputs that are not regular files: FIFOs and devices are written into, never renamed over
+# (`-o /dev/null --force` once replaced the system's /dev/null with a file of plaintext). The
+# devices here are a pty's slave and FIFOs of the test's own, never a system device.
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fifo_reader(path: Path):  # type: ignore[no-untyped-def]
+    """A FIFO at ``path`` read to its end by a thread; yields the list the bytes go to."""
+    os.mkfifo(path)
+    got: list[bytes] = []
+
+    def read() -> None:
+        with open(path, "rb") as fifo:
+            got.append(fifo.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield got
+    finally:
+        with contextlib.suppress(OSError):  # let go of a reader still waiting for a writer
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=60)
+        assert not reader.is_alive()
+        assert stat.S_ISFIFO(path.lstat().st_mode), "the FIFO was replaced"
+
+
+# command -> (args before OUT, setup run in the workspace first)
+STREAM_COMMANDS = {
+    "encrypt": (["encrypt", "plain.bin"], []),
+    "decrypt": (["decrypt", "c.mlw"], []),
+    "data-get": (["data", "get", "d"], [["data", "put", "plain.bin", "--name", "d"]]),
+    "log-checkpoint": (["log", "checkpoint"], []),
+    "log-prove": (["log", "prove", "0"], []),
+    "model-public-key": (["model", "public-key"], []),
+    "model-sign": (["model", "sign", "plain.bin"], []),
+}
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["", "force"])
+@pytest.mark.parametrize("command", list(STREAM_COMMANDS))
+def test_every_output_streams_into_a_fifo(sealed, tmp_path, show, command, force):
+    ws, data, cipher = sealed
+    args, setup = STREAM_COMMANDS[command]
+    for step in setup:
+        ws.ok(*step)
+    with fifo_reader(tmp_path / "fifo") as got:
+        proc = ws.run(*args, "-o", "fifo", *(["--force"] if force else []))
+    assert proc.returncode == 0, show(proc)
+    assert len(got) == 1
+    if command in ("decrypt", "data-get"):
+        assert got[0] == data
+    elif command == "encrypt":
+        assert got[0].startswith(MAGIC)
+        assert len(got[0]) == len(cipher)
+    elif command == "model-public-key":
+        assert got[0].startswith(b"-----BEGIN PUBLIC KEY-----")
+    else:
+        assert got[0].startswith(b"{")
+        json.loads(got[0])
+
+
+@pytest.mark.parametrize("command", ["decrypt", "data-get", "model-public-key"])
+def test_a_character_device_is_written_into_and_stays_a_device(sealed, tmp_path, show, command):
+    """A pty's slave stands for /dev/null or a terminal: same kind of file, our own."""
+    ws, data, _cipher = sealed
+    args, setup = STREAM_COMMANDS[command]
+    for step in setup:
+        ws.ok(*step)
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    device = Path(os.ttyname(slave))
+    before = device.stat()
+    got = bytearray()
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):  # EIO once no slave descriptor is left
+            while chunk := os.read(master, 1 << 16):
+                got.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = ws.run(*args, "-o", device, "--force")
+    finally:
+        os.close(slave)
+        reader.join(timeout=60)
+        os.close(master)
+    assert proc.returncode == 0, show(proc)
+    after = device.stat() if device.exists() else before
+    assert stat.S_ISCHR(after.st_mode)
+    assert (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+    if command == "model-public-key":
+        assert bytes(got).startswith(b"-----BEGIN PUBLIC KEY-----")
+    else:
+        assert bytes(got) == data
+
+
+def test_decrypt_to_dev_null_leaves_it_a_device(sealed, show):
+    before = os.stat("/dev/null")
+    proc = sealed[0].run("decrypt", "c.mlw", "-o", "/dev/null", "--force")
+    assert proc.returncode == 0, show(proc)
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode)
+    assert (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+
+
+@pytest.mark.parametrize("command", ["decrypt", "data-get"])
+def test_a_tampered_payload_sends_nothing_into_a_fifo(sealed, tmp_path, check_error, command):
+    """A FIFO's reader gets bytes as they are written: the whole payload is verified first."""
+    ws, _data, cipher = sealed
+    if command == "decrypt":
+        bad = bytearray(cipher)
+        bad[-1] ^= 0x01  # the last segment: every earlier one verifies
+        (tmp_path / "c.mlw").write_bytes(bytes(bad))
+        args = ["decrypt", "c.mlw"]
+    else:
+        ws.ok("data", "put", "plain.bin", "--name", "d")
+        (obj,) = [p for p in (ws.home / "objects").glob("*/*") if p.is_file()]
+        blob = bytearray(obj.read_bytes())
+        blob[-1] ^= 0x01
+        obj.chmod(0o600)
+        obj.write_bytes(bytes(blob))
+        args = ["data", "get", "d"]
+    with fifo_reader(tmp_path / "fifo") as got:
+        check_error(ws.run(*args, "-o", "fifo"), 3)
+    assert b"".join(got) == b""
+
+
+def test_other_special_outputs_are_refused(sealed, tmp_path, check_error):
+    ws = sealed[0]
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(tmp_path / "sock"))
+        check_error(ws.run("decrypt", "c.mlw", "-o", "sock", "--force"), 2, "socket", "regular file")
+        check_error(ws.run("model", "public-key", "-o", "sock", "--force"), 2, "socket")
+    finally:
+        sock.close()
+    assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
+    check_error(ws.run("model", "public-key", "-o", tmp_path, "--force"), 2, "folder")
+
+
+def test_public_key_and_sign_refuse_an_existing_file_without_force(sealed, tmp_path, check_error):
+    ws = sealed[0]
+    (tmp_path / "keep.pem").write_bytes(b"mine")
+    check_error(ws.run("model", "public-key", "-o", "keep.pem"), 2, "exists", "--force")
+    assert (tmp_path / "keep.pem").read_bytes() == b"mine"
+    ws.ok("model", "public-key", "-o", "keep.pem", "--force")
+    assert (tmp_path / "keep.pem").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+
+    (tmp_path / "keep.sig").write_bytes(b"mine")
+    check_error(ws.run("model", "sign", "plain.bin", "-o", "keep.sig"), 2, "exists", "--force")
+    assert (tmp_path / "keep.sig").read_bytes() == b"mine"
+    ws.ok("model", "sign", "plain.bin", "-o", "keep.sig", "--force")
+    assert (tmp_path / "keep.sig").read_bytes() != b"mine"
+    ws.ok("model", "sign", "plain.bin")  # the default PATH.sig, new
+    check_error(ws.run("model", "sign", "plain.bin"), 2, "plain.bin.sig", "exists")
+    check_error(ws.run("model", "public-key", "-o", "no/such/folder.pem"), 2, "does not exist")

@@ -308,6 +308,18 @@ def test_train_other_estimators(copy: Settings, estimator: str) -> None:
 # ------------------------------------------------------------------------------------ export
 
 
+def test_export_makes_its_folder_but_not_missing_parents(ws: Workspace, tmp_path: Path) -> None:
+    """``model export -o a/b/c`` once made every folder, while every other output refuses a typo."""
+    with pytest.raises(NotFound, match=r"the folder of output .* does not exist"):
+        ws.models.export("credit-x", 1, tmp_path / "a" / "b" / "c")
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "file").write_bytes(b"not a folder")
+    with pytest.raises(BadInput, match="is not a folder"):
+        ws.models.export("credit-x", 1, tmp_path / "file")
+    target, signature = ws.models.export("credit-x", 1, tmp_path / "made")
+    assert (target.parent, signature.parent) == (tmp_path / "made", tmp_path / "made")
+
+
 def test_export_is_accepted_by_model_signing_and_loads_the_same(ws: Workspace, tmp_path: Path) -> None:
     target, signature = ws.models.export("credit-x", 1, tmp_path / "out")
     assert (target.name, signature.name) == ("credit-x.skops", "credit-x.skops.sig")

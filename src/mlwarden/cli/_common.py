@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from mlwarden.cli._app import Context
-from mlwarden.errors import AlreadyExists, BadInput, NotFound
+from mlwarden.errors import BadInput, NotFound
 
 if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
@@ -61,27 +61,36 @@ def open_input(name: str) -> Iterator[tuple[IO[bytes], int | None]]:
 
 @contextlib.contextmanager
 def open_output(name: str, *, force: bool, mode: int, source: str | None = None) -> Iterator[IO[bytes]]:
-    """Yield a stream for OUT: stdout for ``-``, else a temporary file renamed over OUT on success.
+    """Yield a stream for OUT: stdout for ``-``, else what :func:`mlwarden._fsio.open_output` opens.
 
-    On failure OUT is left as it was: no partial file is ever visible.
+    A file OUT is written to a temporary file renamed over it on success, so on failure it is
+    left as it was: no partial file is ever visible. A FIFO or a character device (``/dev/null``)
+    is written into, never replaced; a folder, socket or block device is refused.
     """
     if name == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    from mlwarden._fsio import atomic_output
+    from mlwarden._fsio import open_output as open_named_output
 
-    path = Path(name)
-    if source is not None and source != "-" and path.exists() and path.samefile(source):
-        raise BadInput("OUT is the same file as IN; write to another path")
-    if path.is_dir():
-        raise BadInput(f"output {name} is a folder; give a file path")
-    if path.exists() and not force:
-        raise AlreadyExists(f"output {name} exists; use --force to overwrite it")
-    if not path.parent.is_dir():
-        raise NotFound(f"the folder of output {name} does not exist")
-    with atomic_output(path, mode) as handle:
+    with open_named_output(name, mode, force=force, same_as=source) as handle:
         yield handle
+
+
+def releases_as_written(name: str, dst: IO[bytes]) -> bool:
+    """Whether what is written to OUT is read as it comes (stdout, a FIFO, a device), rather
+    than appearing only once complete: plaintext then must be verified whole before the first byte."""
+    from mlwarden._fsio import is_stream
+
+    return name == "-" or is_stream(dst)
+
+
+def readable_twice(src: IO[bytes]) -> bool:
+    """Whether IN is a regular file (stdin redirected from one too), so it can be read once to
+    verify and again to write."""
+    from mlwarden._fsio import is_stream
+
+    return src.seekable() and not is_stream(src)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from mlwarden.cli._common import (
     open_output,
     open_workspace,
     progress_bar,
+    releases_as_written,
 )
 from mlwarden.errors import BadInput, NotFound
 
@@ -141,13 +142,15 @@ def put(
 def get(ctx: Context, ref: str, output_name: str, force: bool) -> None:
     """Restore a version's exact bytes into OUT (the latest version when none is given).
 
-    Nothing is written unless all of it verifies: OUT appears only once complete, and with
-    OUT = - the whole version is verified before the first byte goes to stdout.
+    Nothing is written unless all of it verifies: a file OUT appears only once complete, and
+    when OUT is read as it is written (- for stdout, a FIFO, a device) the whole version is
+    verified before the first byte goes out.
     """
     name, version = _ref(ref)
     ws = open_workspace(ctx)
     with late_progress_bar() as start, open_output(output_name, force=force, mode=0o600) as dst:
-        v = ws.datasets.get(name, version, dst, start_progress=start, verify_first=output_name == "-")
+        verify_first = releases_as_written(output_name, dst)
+        v = ws.datasets.get(name, version, dst, start_progress=start, verify_first=verify_first)
     click.echo(f"mlwarden: restored {v.ref} ({human_size(v.size)}, SHA-256 verified) -> {output_name}", err=True)
 
 

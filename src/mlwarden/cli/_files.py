@@ -13,6 +13,8 @@ from mlwarden.cli._common import (
     open_workspace,
     progress_bar,
     prompt_passphrase,
+    readable_twice,
+    releases_as_written,
 )
 
 
@@ -95,8 +97,11 @@ def encrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
 def decrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> None:
     """Decrypt IN (made by `mlwarden encrypt`) into OUT; nothing is written unless all of it verifies.
 
-    With OUT = - (stdout) each 1 MiB segment is written once it verifies, and a failure (exit 3)
-    can come after some output: discard the output of a failed run.
+    A file OUT appears only once complete. When OUT is read as it is written (- for stdout, a
+    FIFO, a device such as /dev/null) and IN is a file, the whole of IN is verified before the
+    first byte is written (twice the decryption work). From stdin into such an OUT, each 1 MiB
+    segment is written once it verifies, and a failure (exit 3) can come after some output:
+    discard the output of a failed run.
     """
     ws = open_workspace(ctx)
     with (
@@ -104,7 +109,8 @@ def decrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
         open_output(output_name, force=force, mode=0o600, source=input_name) as dst,
         progress_bar(size, "decrypting") as advance,
     ):
-        total = ws.decrypt_file(src, dst, progress=advance)
+        verify_first = releases_as_written(output_name, dst) and readable_twice(src)
+        total = ws.decrypt_file(src, dst, progress=advance, verify_first=verify_first)
     click.echo(f"mlwarden: decrypted {human_size(total)} -> {output_name}", err=True)
 
 

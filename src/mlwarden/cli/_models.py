@@ -19,7 +19,7 @@ from mlwarden.cli._app import (
     home_option,
     show_help_if_bare,
 )
-from mlwarden.cli._common import human_size, late_progress_bar, open_workspace
+from mlwarden.cli._common import human_size, late_progress_bar, open_output, open_workspace
 
 if TYPE_CHECKING:
     from mlwarden.models import ScanReport, VerifiedModel
@@ -100,6 +100,7 @@ def _print_scan(report: ScanReport) -> None:
 )
 @click.argument("path", type=click.Path(exists=True, dir_okay=True, path_type=Path))
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), help="Signature file (default PATH.sig).")
+@click.option("--force", is_flag=True, help="Overwrite the signature file if it exists.")
 @click.option("--dataset", metavar="NAME[@V]", help="Record this workspace dataset version (and SHA-256) as the data.")
 @click.option(
     "--provenance",
@@ -111,7 +112,13 @@ def _print_scan(report: ScanReport) -> None:
 @home_option
 @click.pass_obj
 def model_sign(
-    ctx: Context, path: Path, output: Path | None, dataset: str | None, provenance_file: Path | None, as_json: bool
+    ctx: Context,
+    path: Path,
+    output: Path | None,
+    force: bool,
+    dataset: str | None,
+    provenance_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Sign a model file or folder (OpenSSF model-signing format) with its provenance."""
     from mlwarden.models._files import sign_path
@@ -127,7 +134,7 @@ def model_sign(
             fail(f"{provenance_file} must hold a JSON object")
     ref = parse_ref(dataset) if dataset is not None else None
     ws = open_workspace(ctx)
-    signature, key = sign_path(ws, path, signature=output, provenance=provenance, dataset=ref)
+    signature, key = sign_path(ws, path, signature=output, provenance=provenance, dataset=ref, force=force)
     if as_json:
         emit_json({"path": str(path), "signature": str(signature), "key_id": key.key_id})
         return
@@ -216,23 +223,26 @@ def _verified_json(verified: VerifiedModel, *, path: str | None = None, model: s
     "-o",
     "--output",
     "output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the PEM here (default: standard output).",
+    metavar="FILE",
+    default="-",
+    help="Write the PEM here, or - for stdout (the default).",
 )
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @home_option
 @click.pass_obj
-def model_public_key(ctx: Context, output: Path | None) -> None:
+def model_public_key(ctx: Context, output: str, force: bool) -> None:
     """Print the public half of the workspace's active model-signing key (PEM)."""
-    from mlwarden._fsio import atomic_write
+    from mlwarden._fsio import check_output
 
+    if output != "-":
+        check_output(output, force=force)  # refused before the key is read
     ws = open_workspace(ctx)
     with ws.gate.act("key.read", "model-signing-key") as act:
         info, _ = ws.signing_keys.active(by=ws.principal.name)
         act.record(key_id=info.key_id[:16])
-    if output is None:
-        click.echo(info.public_pem, nl=False)
-    else:
-        atomic_write(output, info.public_pem.encode(), mode=0o644)
+    with open_output(output, force=force, mode=0o644) as out:
+        out.write(info.public_pem.encode())
+    if output != "-":
         click.echo(f"wrote public key {info.key_id[:12]} to {output}", err=True)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlwarden._fsio import atomic_write
+from mlwarden._fsio import check_output, write_output
 from mlwarden.crypto._signing_keys import SigningKeyInfo
 from mlwarden.errors import SignatureError
 from mlwarden.models._serialize import PublicKeySource, load_public_key, workspace_key
@@ -32,16 +32,20 @@ def sign_path(
     signature: str | os.PathLike[str] | None = None,
     provenance: Mapping[str, Any] | None = None,
     dataset: tuple[str, int | None] | None = None,
+    force: bool = False,
 ) -> tuple[Path, SigningKeyInfo]:
     """Sign a model file or folder with the workspace's active key; returns the signature's path and the key.
 
     ``dataset`` (name, version) records that workspace dataset version and its SHA-256 as the data.
+    An existing signature file is replaced only with ``force`` (a FIFO or device is written into:
+    the rule of :func:`mlwarden._fsio.open_output`); it is refused before anything is signed.
     """
     from mlwarden._clock import timestamp, utc_now
     from mlwarden._version import __version__
 
     path = Path(path)
     target = Path(signature) if signature is not None else signature_path(path)
+    check_output(target, force=force)
     signed: dict[str, Any] = dict(provenance or {})
     if dataset is not None:
         info = workspace.datasets.info(*dataset)
@@ -52,7 +56,7 @@ def sign_path(
         signed.setdefault("signed_at", timestamp(utc_now()))
         signed.setdefault("code", {"mlwarden": __version__})
         bundle = sign_model(path, private, provenance=signed, ignore=signature_ignore(path, target))
-        atomic_write(target, bundle, mode=0o644)
+        write_output(target, bundle, mode=0o644, force=force)
         act.record(signing_key=key.key_id[:16], signature=str(target))
     return target, key
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlwarden._clock import Clock, timestamp
-from mlwarden._fsio import atomic_write
+from mlwarden._fsio import atomic_create
 from mlwarden.catalog._models import STAGES, ModelRow, NewModel
 from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import open_object, seal_object
@@ -291,21 +291,36 @@ class ModelRegistry:
         return ModelVersion.from_row(row), loaded
 
     def export(self, name: str, version: int | None, folder: Path) -> tuple[Path, Path]:
-        """Write the verified model file and its signature (``NAME.skops``, ``NAME.skops.sig``) into ``folder``."""
+        """Write the verified model file and its signature (``NAME.skops``, ``NAME.skops.sig``) into ``folder``.
+
+        ``folder`` is created if missing, but not its parents (like every output: a mistyped
+        path is refused, not made); an existing file of either name is never replaced.
+        """
         check_name(name, "model")
+        folder = Path(folder)
+        if not folder.is_dir() and not folder.parent.is_dir():
+            raise NotFound(f"the folder of output {folder} does not exist")
         with self._gate.act("model.read", f"model:{name}", version=version, what="export") as act:
             row = self._rows.get(name, version)
             data = self._decrypt(row)
             verified = check_signature(row.sha256, f"{row.name}.{row.format}", row.signature.encode(), self._key(row))
             _check_binding(row, verified)
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(exist_ok=True)
+            except FileExistsError:
+                raise BadInput(f"output {folder} is not a folder; give a folder to export into") from None
+            except FileNotFoundError:
+                raise NotFound(f"the folder of output {folder} does not exist") from None
             target = folder / f"{row.name}.{row.format}"
             signature = target.with_name(target.name + ".sig")
             for path in (target, signature):
-                if path.exists():
+                if os.path.lexists(path):
                     raise AlreadyExists(f"{path} exists; remove it or export to another folder")
-            atomic_write(target, data, mode=0o644)
-            atomic_write(signature, row.signature.encode(), mode=0o644)
+            try:
+                atomic_create(target, data, mode=0o644)
+                atomic_create(signature, row.signature.encode(), mode=0o644)
+            except FileExistsError as exc:  # created by someone else meanwhile: theirs is kept
+                raise AlreadyExists(f"{exc.filename or folder} exists; remove it or export to another folder") from None
             act.record(version=row.version, sha256=row.sha256)
         return target, signature
 
