@@ -120,8 +120,8 @@ def evidence_of(entries: Iterable[AuditEntry], dataset_objects: Path, model_obje
             written += 1
         elif entry.action == "dataset.shred":
             shredded += 1
-        elif entry.action == "model.register":
-            models += 1
+        elif entry.action == "model.register" and "version" in entry.details:
+            models += 1  # a registered version (signing a file outside the registry names none)
     return Evidence(
         CatalogCounts(written, shredded, models), _holds_objects(dataset_objects), _holds_objects(model_objects)
     )
