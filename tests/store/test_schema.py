@@ -1,4 +1,4 @@
-"""``mlwarden.store._schema``: format detection, the catalog's schema record, and the single-pass sniffer.
+"""``mlwarden.store``'s format detection, the catalog's schema record, and the single-pass sniffer.
 
 The CSV type inference is checked differentially against ``pyarrow.csv.read_csv``, whose non-streaming
 reader infers types from the whole file (it re-converts earlier blocks when a later one disagrees): on
@@ -29,9 +29,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mlwarden.store._schema as schema_mod
+import mlwarden.store._channel as channel_mod
+import mlwarden.store._reasons as reasons_mod
+import mlwarden.store._sniff_csv as csv_mod
+import mlwarden.store._sniff_jsonl as jsonl_mod
+import mlwarden.store._sniff_parquet as parquet_mod
+import mlwarden.store._sniffer as sniffer_mod
 from mlwarden.errors import IntegrityError
-from mlwarden.store._schema import FORMATS, Column, SchemaSniffer, TabularSchema, detect_format
+from mlwarden.store._formats import FORMATS, detect_format
+from mlwarden.store._sniffer import SchemaSniffer
+from mlwarden.store._tabular import Column, TabularSchema
 
 GERMAN_CREDIT = Path(__file__).parents[2] / "src" / "mlwarden" / "usecases" / "data" / "german_credit.csv"
 SECRET = "s3cr3t-Value-4242"
@@ -349,7 +356,7 @@ def test_csv_ragged_row_is_unknown_without_leaking_values() -> None:
     ],
 )
 def test_reason_keeps_data_out(message: str, kept: str) -> None:
-    reason = schema_mod._reason(ValueError(message))
+    reason = reasons_mod.reason(ValueError(message))
     assert SECRET not in reason
     assert kept in reason
     assert "\n" not in reason
@@ -382,7 +389,7 @@ def test_csv_flow_control_never_deadlocks() -> None:
     result: list[TabularSchema] = []
 
     def run() -> None:
-        with mock.patch.object(schema_mod, "_READAHEAD", 1):
+        with mock.patch.object(channel_mod, "_READAHEAD", 1):
             result.append(sniff("csv", data, [1_048_560]))  # a put's chunk size, off the block boundaries
 
     worker = threading.Thread(target=run, daemon=True)
@@ -397,7 +404,7 @@ def test_csv_read_ahead_is_bounded() -> None:
     row = b"1234567\n"
     fed = sum_read = 0
     worst = 0
-    real_read, real_narrow = schema_mod._Pipe.read, schema_mod._narrow
+    real_read, real_narrow = channel_mod.Pipe.read, csv_mod._narrow
 
     def counting_read(self: Any, size: int = -1) -> bytes | memoryview:
         nonlocal sum_read
@@ -413,12 +420,12 @@ def test_csv_read_ahead_is_bounded() -> None:
         return real_narrow(mask, column)
 
     with (
-        mock.patch.object(schema_mod._Pipe, "read", counting_read),
-        mock.patch.object(schema_mod, "_narrow", slow_narrow),
+        mock.patch.object(channel_mod.Pipe, "read", counting_read),
+        mock.patch.object(csv_mod, "_narrow", slow_narrow),
     ):
         schema = sniff("csv", [b"n\n"] + [row * (MiB // len(row))] * 40)
     assert described(schema) == ([("n", "int64")], 40 * MiB // len(row))
-    assert worst <= (schema_mod._READAHEAD + 2) * MiB, f"pyarrow read {worst / MiB:.1f} MiB ahead"
+    assert worst <= (channel_mod._READAHEAD + 2) * MiB, f"pyarrow read {worst / MiB:.1f} MiB ahead"
 
 
 def test_csv_many_columns() -> None:
@@ -537,7 +544,7 @@ def jsonl_files(draw: st.DrawFn) -> bytes:
 @given(jsonl_files())
 def test_jsonl_blocks_merge_like_one_block(data: bytes) -> None:
     """Cut into blocks of a line or two, the file gets the types pyarrow gives it in a single block."""
-    with mock.patch.object(schema_mod, "_BLOCK_SIZE", 24):
+    with mock.patch.object(jsonl_mod, "BLOCK_SIZE", 24):
         schema = sniff("jsonl", data, [7])
     try:
         table = pajson.read_json(pa.BufferReader(data))
@@ -637,12 +644,13 @@ def test_parquet_keeps_a_bounded_tail() -> None:
     data = parquet_bytes(SAMPLE_TABLE, row_group_size=1000)
     footer_size = int.from_bytes(data[-8:-4], "little")
     assert len(data) > 8 * (footer_size + 8)
-    with mock.patch.object(schema_mod, "PARQUET_TAIL_MAX", footer_size + 8), SchemaSniffer("parquet") as sniffer:
+    with mock.patch.object(parquet_mod, "PARQUET_TAIL_MAX", footer_size + 8), SchemaSniffer("parquet") as sniffer:
         for chunk in chunked(data, [1000]):
             sniffer.feed(chunk)
-            assert sniffer._tail_size <= footer_size + 8 + 1000
+            assert sniffer._parquet is not None
+            assert sniffer._parquet._tail_size <= footer_size + 8 + 1000
         assert described(sniffer.finish())[1] == 10_000
-    with mock.patch.object(schema_mod, "PARQUET_TAIL_MAX", footer_size + 7):
+    with mock.patch.object(parquet_mod, "PARQUET_TAIL_MAX", footer_size + 7):
         schema = sniff("parquet", data, [1000])
     assert schema.error == f"Parquet footer too large to read ({footer_size} bytes)"
 
@@ -718,7 +726,7 @@ def test_abort_unblocks_a_blocked_feeder() -> None:
         while not channel.cancelled:
             time.sleep(0.01)
 
-    with mock.patch.object(schema_mod, "_sniff_csv", stuck_parser):
+    with mock.patch.object(sniffer_mod, "sniff_csv", stuck_parser):
         sniffer = SchemaSniffer("csv", max_queued=2)
     assert started.wait(5)
     fed = []
@@ -771,7 +779,7 @@ def test_after_a_parse_failure_chunks_are_dropped_at_once() -> None:
 
 
 def test_importing_the_module_does_not_import_pyarrow() -> None:
-    code = "import mlwarden.store._schema, sys; assert 'pyarrow' not in sys.modules, 'pyarrow imported'"
+    code = "import mlwarden.store._sniffer, sys; assert 'pyarrow' not in sys.modules, 'pyarrow imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -786,7 +794,7 @@ def test_sniffing_does_not_import_pandas(tmp_path: Path) -> None:
         """
         import sys
         from pathlib import Path
-        from mlwarden.store._schema import SchemaSniffer
+        from mlwarden.store._sniffer import SchemaSniffer
 
         for name, fmt in [("data.csv", "csv"), ("data.jsonl", "jsonl"), ("frame.parquet", "parquet")]:
             with SchemaSniffer(fmt) as sniffer:
@@ -802,7 +810,7 @@ def test_sniffing_does_not_import_pandas(tmp_path: Path) -> None:
 MEMORY_SCRIPT = textwrap.dedent(
     """
     import random, sys
-    from mlwarden.store._schema import SchemaSniffer
+    from mlwarden.store._sniffer import SchemaSniffer
 
     def peak_rss():
         with open("/proc/self/status") as f:

@@ -25,7 +25,7 @@ from mlwarden.store._backend import LocalBackend, ObjectBackend
 from mlwarden.store._datasets import Datasets
 from mlwarden.store._names import check_name, parse_ref, parse_tag
 from mlwarden.store._records import CheckProblem, CheckReport, DatasetSummary, DatasetVersion, PutResult
-from mlwarden.store._schema import Column, TabularSchema
+from mlwarden.store._tabular import Column, TabularSchema
 
 __all__ = [
     "CheckProblem",

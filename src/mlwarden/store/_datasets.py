@@ -41,9 +41,11 @@ from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import object_reader, open_object, seal_object
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Shredded
 from mlwarden.store._backend import ObjectBackend
+from mlwarden.store._formats import FORMATS, detect_format
 from mlwarden.store._names import check_name, check_tags
 from mlwarden.store._records import CheckProblem, CheckReport, DatasetSummary, DatasetVersion, PutResult
-from mlwarden.store._schema import FORMATS, SchemaSniffer, TabularSchema, detect_format
+from mlwarden.store._sniffer import SchemaSniffer
+from mlwarden.store._tabular import TabularSchema
 
 if TYPE_CHECKING:
     import pandas

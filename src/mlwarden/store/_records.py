@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlwarden.store._schema import TabularSchema
+from mlwarden.store._tabular import TabularSchema
 
 if TYPE_CHECKING:
     from mlwarden.catalog import VersionRow
