@@ -6,6 +6,11 @@ CSV and JSON Lines are parsed with pyarrow on one background thread, fed through
 cores). When the parser gives up or the put is aborted, the channel is cancelled and every later chunk
 is dropped at once. pyarrow's streaming CSV reader pulls its input from its own I/O thread and would
 read 32 blocks ahead; :class:`Pipe` holds it to :data:`_READAHEAD`.
+
+A worker thread is always joined before the put returns or raises, with :func:`join`, which a
+Ctrl-C does not cut short: a thread left running inside pyarrow when the interpreter exits aborts
+it (``Fatal Python error: PyGILState_Release``). Cancelling wakes every wait of the worker, so the
+join takes milliseconds.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["BLOCK_SIZE", "Channel", "Pipe"]
+__all__ = ["BLOCK_SIZE", "Channel", "Pipe", "join"]
 
 #: Bytes pyarrow parses at a time (its own default); a CSV row must fit in one block.
 BLOCK_SIZE = 1 << 20
@@ -26,6 +31,20 @@ _READAHEAD = 3
 #: A read returns once it has a block's size less this (see :meth:`Pipe.read`).
 _SLACK = 64 << 10
 _STALL = 0.05
+
+
+def join(thread: threading.Thread) -> None:
+    """Wait for ``thread`` (already told to stop) to end; a ``KeyboardInterrupt`` meanwhile is raised after."""
+    interrupted: KeyboardInterrupt | None = None
+    while True:
+        try:
+            thread.join()
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            continue
+        break
+    if interrupted is not None:
+        raise interrupted
 
 
 class Channel:

@@ -29,6 +29,7 @@ import hashlib
 import io
 import os
 import queue
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -41,6 +42,7 @@ from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import object_reader, open_object, seal_object
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Shredded
 from mlwarden.store._backend import ObjectBackend
+from mlwarden.store._channel import join
 from mlwarden.store._formats import FORMATS, detect_format
 from mlwarden.store._names import check_name, check_tags
 from mlwarden.store._records import CheckProblem, CheckReport, DatasetSummary, DatasetVersion, PutResult
@@ -65,7 +67,11 @@ _ENCRYPTED_SUFFIXES = ("enc", "encrypted", "fernet", "token", "crypt")
 
 class _HashWorker:
     """SHA-256 of a stream on its own thread (hashlib releases the GIL), so that hashing overlaps
-    reading and encryption; a bounded queue keeps memory at a few chunks."""
+    reading and encryption; a bounded queue keeps memory at a few chunks.
+
+    Only the put's thread puts into the queue and only the worker takes from it, so once the queue
+    is drained there is room for the ``None`` that stops the worker: :meth:`abort` never blocks.
+    """
 
     def __init__(self, initial: hashlib._Hash) -> None:
         self._hash = initial
@@ -86,12 +92,12 @@ class _HashWorker:
         return self._hash
 
     def abort(self) -> None:
-        if self._thread.is_alive():
-            with contextlib.suppress(queue.Full):
-                while True:  # make room, then stop
-                    self._queue.get_nowait()
-            self._queue.put(None)
-            self._thread.join()
+        """Drop the chunks not hashed yet, stop the thread and wait for it (the put failed)."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._queue.put(None)
+        join(self._thread)
 
 
 class _TeeReader(io.RawIOBase):
@@ -148,11 +154,14 @@ class _TeeReader(io.RawIOBase):
         return self._hash.hexdigest()
 
     def abort(self) -> None:
-        if self._worker is not None:
-            self._worker.abort()
-            self._worker = None
-        if self.sniffer is not None:
-            self.sniffer.abort()
+        """Stop the schema parser and the hash thread, if running, and wait for both to end."""
+        try:
+            if self.sniffer is not None:
+                self.sniffer.abort()
+        finally:
+            if self._worker is not None:
+                self._worker.abort()
+                self._worker = None
 
 
 class _HashingWriter:
@@ -211,6 +220,42 @@ class _VerifyingReader(io.RawIOBase):
         if not self.closed:
             self._ciphertext.close()
         super().close()
+
+
+def _file_state(src: Any) -> tuple[int, os.stat_result] | None:
+    """Where a put starts reading a regular file ``src`` and the file's status then; ``None`` for others."""
+    try:
+        status = os.fstat(src.fileno())
+        start = src.tell()
+    except (AttributeError, OSError, ValueError):  # no file descriptor, or not seekable: a pipe
+        return None
+    return (start, status) if stat.S_ISREG(status.st_mode) else None
+
+
+def _check_unchanged(src: Any, before: tuple[int, os.stat_result] | None, size: int, filename: str | None) -> None:
+    """Refuse what was read from a regular file that changed meanwhile: a mix of two contents.
+
+    The bytes read must be the file's size less where the put started, and its size, time of last
+    change and identity the same as when the put started. Files whose size says nothing (0, such as
+    those in ``/proc``) are checked by their status only.
+    """
+    if before is None:
+        return
+    start, was = before
+    now = os.fstat(src.fileno())
+    same = (now.st_size, now.st_mtime_ns, now.st_ino, now.st_dev) == (
+        was.st_size,
+        was.st_mtime_ns,
+        was.st_ino,
+        was.st_dev,
+    )
+    if same and (was.st_size == 0 or size == was.st_size - start):
+        return
+    what = f"input file {filename}" if filename else "the input file"
+    raise BadInput(
+        f"{what} changed while it was read ({size} bytes read, {max(was.st_size - start, 0)} expected, "
+        f"{now.st_size} now); nothing was stored: put it again once nothing writes to it"
+    )
 
 
 def _tampered(row: VersionRow) -> IntegrityError:
@@ -373,23 +418,27 @@ class Datasets:
         # A short queue for the sniffer: every chunk in it is 1 MiB of a memory budget.
         tee = _TeeReader(src, lambda head: SchemaSniffer(fmt or detect_format(filename, head), max_queued=4))
         with file_lock(self._lock, exclusive=False):
+            before = _file_state(src)
             try:
+                # Everything that reads or waits for a worker happens before the object is named:
+                # a failure or a Ctrl-C in it leaves no object (see ObjectBackend.create).
                 with self._backend.create(key_name) as out:
                     seal_object(data_key, object_id, tee, out, progress=progress)  # type: ignore[arg-type]
-                assert tee.sniffer is not None
-                schema = tee.sniffer.finish()
-                sha256 = tee.hexdigest()
+                    _check_unchanged(src, before, tee.size, filename)
+                    assert tee.sniffer is not None
+                    schema = tee.sniffer.finish()
+                    sha256 = tee.hexdigest()
             finally:
                 tee.abort()
-            if late_tags is not None:
-                tags = check_tags(late_tags())
-            if not force and self._catalog.latest_sha256(name) == sha256:
-                with contextlib.suppress(NotFound):
-                    latest = self._catalog.version(name)
-                    if latest.shredded_at is None and latest.sha256 == sha256:
-                        self._backend.delete(key_name)
-                        return PutResult(self._record(latest), created=False)
             try:
+                if late_tags is not None:
+                    tags = check_tags(late_tags())
+                if not force and self._catalog.latest_sha256(name) == sha256:
+                    with contextlib.suppress(NotFound):
+                        latest = self._catalog.version(name)
+                        if latest.shredded_at is None and latest.sha256 == sha256:
+                            self._backend.delete(key_name)
+                            return PutResult(self._record(latest), created=False)
                 _, wrapped = self._data_keys.create_wrapped(object_id, data_key)
                 new = NewVersion(
                     object_id=key_name,

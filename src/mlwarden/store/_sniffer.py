@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 
-from mlwarden.store._channel import Channel
+from mlwarden.store._channel import Channel, join
 from mlwarden.store._formats import FORMATS
 from mlwarden.store._reasons import reason
 from mlwarden.store._sniff_csv import sniff_csv
@@ -30,9 +30,6 @@ from mlwarden.store._sniff_parquet import ParquetTail
 from mlwarden.store._tabular import TabularSchema
 
 __all__ = ["SchemaSniffer"]
-
-_JOIN_TIMEOUT = 10.0
-
 
 class SchemaSniffer:
     """Infers a dataset's schema from its plaintext fed chunk by chunk, parsing on a background thread.
@@ -89,11 +86,13 @@ class SchemaSniffer:
             self._parquet.feed(bytes(chunk))
 
     def finish(self) -> TabularSchema:
-        """End of the data: wait for the parser and return the schema."""
+        """End of the data: wait for the parser and return the schema.
+
+        Interrupted while it waits (Ctrl-C), the sniffer is still open: :meth:`abort` stops the parser.
+        """
         if self._state == "aborted":
             raise RuntimeError("finish() after abort()")
         if self._state == "open":
-            self._state = "finished"
             if self._format == "binary":
                 self._result = TabularSchema("binary", None, None, None)
             elif self._parquet is not None:
@@ -106,11 +105,16 @@ class SchemaSniffer:
                 self._thread.join()
                 if self._result is None:  # cannot happen: the thread always leaves a result unless aborted
                     self._result = TabularSchema(self._format, None, None, "the schema parser stopped")
+            self._state = "finished"
         assert self._result is not None
         return self._result
 
     def abort(self) -> None:
-        """Stop the parser without a result (the put failed). Idempotent; a no-op after :meth:`finish`."""
+        """Stop the parser without a result (the put failed) and wait for its thread to end.
+
+        Idempotent; a no-op after :meth:`finish`. A Ctrl-C while it waits is raised once the thread has
+        ended (it takes milliseconds: cancelling wakes every wait of the parser).
+        """
         if self._state != "open":
             return
         self._state = "aborted"
@@ -119,7 +123,7 @@ class SchemaSniffer:
         if self._channel is not None:
             self._channel.cancel()
         if self._thread is not None:
-            self._thread.join(_JOIN_TIMEOUT)
+            join(self._thread)
 
     # --- the parser thread ---
 
