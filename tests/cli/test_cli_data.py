@@ -257,14 +257,18 @@ class TestPut:
         data = b"a,b\n1,x\n2,y\n"
         proc = workspace.ok("data", "put", "-", "--name", "piped", input=data)
         assert out_line(proc) == ("piped@1", sha256(data))
-        assert info_json(workspace, "piped")["format"] == "binary"  # no file name to go by
+        assert info_json(workspace, "piped")["format"] == "csv"  # no file name to go by: the content tells
 
+        proc = workspace.ok("data", "put", "-", "--name", "piped", "--format", "binary", "--force", input=data)
+        assert info_json(workspace, "piped@2")["format"] == "binary"
         proc = workspace.ok("data", "put", "-", "--name", "piped", "--format", "csv", "--force", input=data)
-        record = info_json(workspace, "piped@2")
+        record = info_json(workspace, "piped@3")
         assert record["format"] == "csv"
         assert record["rows"] == 2
         assert record["schema"]["columns"] == [{"name": "a", "type": "int64"}, {"name": "b", "type": "string"}]
-        assert workspace.ok("data", "get", "piped@2", "-o", "-").stdout == data
+        assert workspace.ok("data", "get", "piped@3", "-o", "-").stdout == data
+        workspace.ok("data", "put", "-", "--name", "events", input=JSONL)
+        assert info_json(workspace, "events")["format"] == "jsonl"
 
     def test_json_record(self, workspace, write_file):
         data = b"id,v\n1,2.5\n"

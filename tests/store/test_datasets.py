@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -81,6 +82,37 @@ def test_sources_bytes_streams_and_frames(ws: mlwarden.Workspace, tmp_path: Path
     with pytest.raises(BadInput, match="not tabular"):
         ws.datasets.read_frame("blob")
     assert ws.datasets.read_bytes("blob") == b"\x00\x01binary"
+
+
+class Trickle(io.RawIOBase):
+    """``data`` a few bytes per read, as a slow pipe gives it."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        super().__init__()
+        self._data, self._pos, self._step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), self._step, len(self._data) - self._pos)
+        b[:n] = self._data[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+
+def test_a_table_without_a_name_is_told_by_its_content(ws: mlwarden.Workspace, tmp_path: Path) -> None:
+    table = b"id,score\n" + b"".join(b"%d,%d.5\n" % (i, i) for i in range(20_000))
+    for step in (7, 1 << 20):  # the guess does not depend on how the reads come
+        v = ws.datasets.put(Trickle(table, step), name=f"t{step}").version
+        assert (v.format, v.rows) == ("csv", 20_000)
+        assert [(c.name, c.type) for c in v.schema.columns or ()] == [("id", "int64"), ("score", "double")]
+    assert ws.datasets.put(b'{"a": 1}\n{"a": 2}\n', name="events").version.format == "jsonl"
+    (tmp_path / "export").write_bytes(table)
+    assert ws.datasets.put(tmp_path / "export", name="export").version.format == "csv"
+    (tmp_path / "export.txt").write_bytes(table)
+    assert ws.datasets.put(tmp_path / "export.txt", name="text").version.format == "binary"
+    assert ws.datasets.put(os.urandom(100_000), name="noise").version.format == "binary"
 
 
 def test_empty_dataset(ws: mlwarden.Workspace) -> None:

@@ -117,6 +117,67 @@ def test_detect_format(filename: str | None, head: bytes, expected: str) -> None
     assert expected in FORMATS
 
 
+@pytest.mark.parametrize(
+    ("filename", "head", "complete", "expected"),
+    [
+        (None, b"a,b\n1,2\n", False, "csv"),
+        ("<stdin>", b"a,b\n1,2\n", False, "csv"),
+        ("/tmp/incoming", b'\xef\xbb\xbfid,"name, full"\r\n1,"x\ny"\r\n', True, "csv"),
+        (None, b"a,b\n1,2", False, "binary"),  # one whole record so far: not enough to tell
+        (None, b"a,b\n1,2", True, "csv"),  # the whole file
+        (None, b"a,b\n", True, "binary"),  # a header alone
+        (None, b"a\n1\n2\n", True, "binary"),  # one column: any text would do
+        (None, b"a,b\n1,2,3\n", True, "binary"),  # ragged
+        (None, b'a,b\n"1,2\n', True, "binary"),  # an open quote
+        (None, b"a,b\n1,\x00\n", True, "binary"),
+        (None, b"a,b\n1,\x1b[0m\n", True, "binary"),
+        (None, b"a,b\n\xe9,1\n", True, "binary"),  # Latin-1, not UTF-8
+        ("notes.txt", b"a,b\n1,2\n", True, "binary"),  # an extension that is not a table's
+        (None, b'{"a": 1}\n{"a": 2.5, "b": [1]}\n', False, "jsonl"),
+        ("events", b'{"a": 1}', True, "jsonl"),
+        (None, b'{"a": 1}\n\n{"a": 2}\n', True, "jsonl"),
+        (None, b'{"a": 1}\n[1, 2]\n', True, "binary"),  # a line that is not an object
+        (None, b'{"a": NaN}\n', True, "binary"),
+        (None, b'{\n  "a": 1\n}\n', True, "binary"),  # one JSON document, not JSON Lines
+        (None, b"PAR1a,b\n1,2\n", True, "parquet"),
+    ],
+)
+def test_detect_format_from_content(filename: str | None, head: bytes, complete: bool, expected: str) -> None:
+    """Without an extension, CSV and JSON Lines are told by their first bytes, conservatively."""
+    assert detect_format(filename, head, complete=complete) == expected
+
+
+def binary_samples() -> Iterator[bytes]:
+    import gzip
+    import pickle
+    import random
+    import zipfile
+
+    from cryptography.fernet import Fernet
+
+    table = b"a,b,c\n" + b"1,hello,2.5\n" * 5000
+    yield gzip.compress(table)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("t.csv", table)
+    yield out.getvalue()
+    yield pickle.dumps({"a": [1, 2, 3], "b": "text"})
+    yield b"\x89PNG\r\n\x1a\n" + bytes(100)
+    yield b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }\n" + bytes(24)
+    yield Fernet(Fernet.generate_key()).encrypt(table) + b"\n"
+    yield b"SQLite format 3\x00" + bytes(1000)
+    rng = random.Random(7)
+    for size in (1, 7, 100, 4096, 1 << 16):
+        for _ in range(20):
+            yield rng.randbytes(size)
+
+
+def test_binary_data_is_never_called_a_table() -> None:
+    for sample in binary_samples():
+        for complete in (False, True):
+            assert detect_format(None, sample[: 64 << 10], complete=complete) in ("binary", "parquet"), sample[:40]
+
+
 # --- TabularSchema ---------------------------------------------------------------------------------
 
 type_names = st.sampled_from(["int64", "double", "string", "bool", "null", "timestamp[s, tz=UTC]", "list<item: int64>"])

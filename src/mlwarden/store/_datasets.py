@@ -107,12 +107,15 @@ class _TeeReader(io.RawIOBase):
     thread. Later chunks are copied once and shared by the hash thread and the sniffer.
     """
 
-    def __init__(self, src: IO[bytes] | io.RawIOBase, start_sniffer: Callable[[bytes], SchemaSniffer]) -> None:
+    def __init__(
+        self, src: IO[bytes] | io.RawIOBase, start_sniffer: Callable[[bytes, bool], SchemaSniffer]
+    ) -> None:
         super().__init__()
         self._src = src
         self._readinto = getattr(src, "readinto", None)
         self._start_sniffer = start_sniffer
         self.sniffer: SchemaSniffer | None = None
+        self._early: list[bytes] = []  # what was read before the sniffer starts
         self._hash = hashlib.sha256()
         self._worker: _HashWorker | None = None
         self.size = 0
@@ -132,10 +135,8 @@ class _TeeReader(io.RawIOBase):
         if got is None:
             raise BadInput("the input stream is non-blocking and had no data; give a blocking stream")
         got = int(got)
-        if self.sniffer is None:
-            self.sniffer = self._start_sniffer(bytes(view[: min(got, _HEAD)]))
+        data = bytes(view[:got])
         if got:
-            data = bytes(view[:got])
             if self.size == 0:
                 self._hash.update(data)
             else:
@@ -143,8 +144,23 @@ class _TeeReader(io.RawIOBase):
                     self._worker = _HashWorker(self._hash)
                 self._worker.update(data)
             self.size += got
+        if self.sniffer is not None:
             self.sniffer.feed(data)
+        else:
+            self._start(data)
         return got
+
+    def _start(self, data: bytes) -> None:
+        """Start the sniffer once the first :data:`_HEAD` bytes are in (or the end), whatever the reads."""
+        if data:
+            self._early.append(data)
+        if data and self.size < _HEAD:
+            return  # a pipe can return a few bytes at a time: the format is guessed from the same head
+        head = b"".join(self._early)
+        self.sniffer = self._start_sniffer(head[:_HEAD], not data)
+        for chunk in self._early:
+            self.sniffer.feed(chunk)
+        self._early = []
 
     def hexdigest(self) -> str:
         """The SHA-256 of everything read (call once, after the last read)."""
@@ -416,7 +432,10 @@ class Datasets:
         key_name = object_id.hex()
         data_key = os.urandom(32)
         # A short queue for the sniffer: every chunk in it is 1 MiB of a memory budget.
-        tee = _TeeReader(src, lambda head: SchemaSniffer(fmt or detect_format(filename, head), max_queued=4))
+        def start_sniffer(head: bytes, complete: bool) -> SchemaSniffer:
+            return SchemaSniffer(fmt or detect_format(filename, head, complete=complete), max_queued=4)
+
+        tee = _TeeReader(src, start_sniffer)
         with file_lock(self._lock, exclusive=False):
             before = _file_state(src)
             try:
