@@ -387,4 +387,4 @@ assert ws.datasets.read_bytes("late-ragged").endswith(good[-100:])
         [sys.executable, "-c", script, str(tmp_path / "ws")], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert "Expected 3 columns, got 2" in done.stdout
+    assert "CSV row 1,500,002 (the header is row 1) has 2 fields where the header has 3" in done.stdout

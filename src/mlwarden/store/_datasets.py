@@ -107,9 +107,7 @@ class _TeeReader(io.RawIOBase):
     thread. Later chunks are copied once and shared by the hash thread and the sniffer.
     """
 
-    def __init__(
-        self, src: IO[bytes] | io.RawIOBase, start_sniffer: Callable[[bytes, bool], SchemaSniffer]
-    ) -> None:
+    def __init__(self, src: IO[bytes] | io.RawIOBase, start_sniffer: Callable[[bytes, bool], SchemaSniffer]) -> None:
         super().__init__()
         self._src = src
         self._readinto = getattr(src, "readinto", None)
@@ -431,6 +429,7 @@ class Datasets:
         object_id = os.urandom(OBJECT_ID_SIZE)
         key_name = object_id.hex()
         data_key = os.urandom(32)
+
         # A short queue for the sniffer: every chunk in it is 1 MiB of a memory budget.
         def start_sniffer(head: bytes, complete: bool) -> SchemaSniffer:
             return SchemaSniffer(fmt or detect_format(filename, head, complete=complete), max_queued=4)

@@ -28,6 +28,7 @@ import struct
 from typing import Any
 
 from mlwarden.store._channel import BLOCK_SIZE, Channel, Pipe
+from mlwarden.store._reasons import csv_reason
 from mlwarden.store._tabular import Column, TabularSchema
 
 __all__ = ["sniff_csv"]
@@ -167,7 +168,12 @@ def sniff_csv(channel: Channel) -> TabularSchema | None:
     if not header.endswith((b"\n", b"\r")):
         header += b"\n"
     read, parse, convert = _csv_options(None, len(header))
-    names = pacsv.read_csv(pa.BufferReader(header), read_options=read, parse_options=parse).column_names
+    try:
+        names = pacsv.read_csv(pa.BufferReader(header), read_options=read, parse_options=parse).column_names
+    except UnicodeDecodeError:
+        return TabularSchema("csv", None, None, "the CSV header is not UTF-8 text")
+    except pa.ArrowInvalid as exc:
+        return TabularSchema("csv", None, None, csv_reason(exc, rows=0, block_size=read.block_size))
     if at_eof and not buf[end:].strip(b"\r\n"):
         return TabularSchema("csv", tuple(Column(name, "null") for name in names), 0)
 
@@ -185,6 +191,9 @@ def sniff_csv(channel: Channel) -> TabularSchema | None:
             rows += batch.num_rows
             for i in range(batch.num_columns):
                 masks[i] = _narrow(masks[i], batch.column(i))
+    except pa.ArrowInvalid as exc:
+        channel.cancel()  # before the reader goes (see below)
+        return TabularSchema("csv", None, None, csv_reason(exc, rows=rows, block_size=read.block_size))
     except BaseException:
         # Cancel before the reader goes: destroying it waits for pyarrow's I/O thread, which may
         # be held back in Pipe.read (or the feeding thread blocked on a full channel) until then.

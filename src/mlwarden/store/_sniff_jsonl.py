@@ -5,20 +5,19 @@ each block is read with ``pyarrow.json.read_json``; the blocks' schemas are merg
 pyarrow itself applies inside one block: null to anything, int64 with double to double, timestamp[s]
 with string to string, structs field by field, lists by their items. Any other conflict (a number in
 one row and a string in another) is one pyarrow also refuses in a single block, and the schema is
-recorded as unknown with the reason, in pyarrow's words (``Column(/a) changed from number to string``;
-with the row when the conflict is inside one block).
+recorded as unknown with the reason, in a user's terms (``JSON Lines field a is a number in one record
+and a string in record 2``; see :func:`~mlwarden.store._reasons.json_reason`).
 
 pyarrow is imported lazily, in the parser thread: importing this module is cheap.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from mlwarden.store._channel import BLOCK_SIZE, Channel
-from mlwarden.store._reasons import reason
+from mlwarden.store._reasons import json_reason, reason
 from mlwarden.store._tabular import Column, TabularSchema
 
 __all__ = ["sniff_jsonl"]
@@ -114,14 +113,6 @@ def _json_blocks(channel: Channel) -> Iterator[bytes]:
         yield b"".join(parts)
 
 
-_JSON_ROW = re.compile(r" in row (\d+)")
-
-
-def _shift_rows(reason: str, offset: int) -> str:
-    """pyarrow counts rows from the start of the block: make them count from the start of the file."""
-    return _JSON_ROW.sub(lambda m: f" in row {offset + int(m.group(1))}", reason)
-
-
 def sniff_jsonl(channel: Channel) -> TabularSchema | None:
     import pyarrow as pa
     import pyarrow.json as pajson
@@ -140,11 +131,11 @@ def sniff_jsonl(channel: Channel) -> TabularSchema | None:
             table = pajson.read_json(pa.BufferReader(block), read_options=options)
         except pa.ArrowInvalid as exc:
             # pyarrow counts rows from the start of the block; make them count from the start of the file.
-            return TabularSchema("jsonl", None, None, _shift_rows(reason(exc), rows))
+            return TabularSchema("jsonl", None, None, json_reason(reason(exc), offset=rows))
         try:
             fields = _merge_json_fields(fields, list(table.schema), "")
         except _Conflict as exc:
-            return TabularSchema("jsonl", None, None, reason(exc))
+            return TabularSchema("jsonl", None, None, json_reason(reason(exc), offset=rows))
         rows += table.num_rows
     if channel.cancelled:
         return None

@@ -31,6 +31,7 @@ from mlwarden.store._tabular import TabularSchema
 
 __all__ = ["SchemaSniffer"]
 
+
 class SchemaSniffer:
     """Infers a dataset's schema from its plaintext fed chunk by chunk, parsing on a background thread.
 
