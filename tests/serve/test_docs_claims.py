@@ -317,7 +317,7 @@ def test_the_checks_run_in_the_order_serving_md_gives() -> None:
         "grant": 'who.allows("predict"',
         "limits": "self.limiter.take(",
         "body size": "await read_body(",
-        "JSON": "json.loads(body",
+        "JSON": "loads_strict(body",
         "rows": "served.validator.validate(",
         "predict": "await served.batcher.predict(",
         "audit": "await self._record(",
@@ -337,7 +337,9 @@ def test_the_checks_run_in_the_order_serving_md_gives() -> None:
 def server_table() -> dict[tuple[str, str], list[str]]:
     """formats.md's table of the server's entries: (action, first outcome) -> [principal, resource, details]."""
     text = section(
-        doc("formats.md"), "## Access database (`<home>/access.db`, SQLite in WAL mode, `synchronous=FULL`, mode 0600)"
+        doc("formats.md"),
+        "## Access database, version 3 (`<home>/access.db`, SQLite in WAL mode, `synchronous=FULL`, mode 0600; "
+        "`mlwarden._access_db`)",
     )
     start = text.index("The inference server's entries")
     rows = table_rows(text[start:])
