@@ -22,24 +22,24 @@ def _key() -> str:
 
 
 def _roundtrip_file(ws: Workspace) -> bytes:
-    return ws.encrypt_bytes(b"rows that must survive")
+    return ws.files.encrypt_bytes(b"rows that must survive")
 
 
 def _read(ws: Workspace, blob: bytes) -> bytes:
-    return ws.decrypt_bytes(blob)
+    return ws.files.decrypt_bytes(blob)
 
 
 def test_new_passphrase_replaces_the_old(tmp_path: Path) -> None:
     home = tmp_path / "ws"
     ws = Workspace.init(home, settings=Settings(home=home, passphrase="old passphrase"), kdf=CHEAP)
-    ws.rotate_keys()
+    ws.keys.rotate()
     blob = _roundtrip_file(ws)
-    ws.change_master_key("passphrase", passphrase="new passphrase", kdf=CHEAP)
+    ws.keys.change_master("passphrase", passphrase="new passphrase", kdf=CHEAP)
     with pytest.raises(AccessDenied, match="wrong passphrase"):
         Workspace.open(home, settings=Settings(home=home, passphrase="old passphrase"))
     reopened = Workspace.open(home, settings=Settings(home=home, passphrase="new passphrase"))
     assert _read(reopened, blob) == b"rows that must survive"
-    assert [v.version for v in reopened.key_versions()] == [1, 2]
+    assert [v.version for v in reopened.keys.versions()] == [1, 2]
 
 
 def test_passphrase_to_env_and_back(tmp_path: Path) -> None:
@@ -48,13 +48,13 @@ def test_passphrase_to_env_and_back(tmp_path: Path) -> None:
     blob = _roundtrip_file(ws)
     key = _key()
     with pytest.raises(BadInput, match="MLWARDEN_NEW_MASTER_KEY"):
-        ws.change_master_key("env", settings=Settings(home=home))
-    ws.change_master_key("env", settings=Settings(home=home, new_master_key=key))
+        ws.keys.change_master("env", settings=Settings(home=home))
+    ws.keys.change_master("env", settings=Settings(home=home, new_master_key=key))
     with pytest.raises(BadInput, match="unlocked by MLWARDEN_MASTER_KEY"):
         Workspace.open(home, settings=Settings(home=home, passphrase="old passphrase"))
     by_env = Workspace.open(home, settings=Settings(home=home, master_key=key))
     assert _read(by_env, blob) == b"rows that must survive"
-    by_env.change_master_key("passphrase", settings=Settings(home=home, new_passphrase="third passphrase"), kdf=CHEAP)
+    by_env.keys.change_master("passphrase", settings=Settings(home=home, new_passphrase="third passphrase"), kdf=CHEAP)
     again = Workspace.open(home, settings=Settings(home=home, passphrase="third passphrase"))
     assert _read(again, blob) == b"rows that must survive"
 
@@ -70,7 +70,7 @@ def test_interrupted_change_keeps_the_old_master(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="simulated"):
-        ws.change_master_key("env", settings=Settings(home=home, new_master_key=_key()))
+        ws.keys.change_master("env", settings=Settings(home=home, new_master_key=_key()))
     monkeypatch.undo()
     assert _read(Workspace.open(home, settings=Settings(home=home, master_key=key)), blob) == b"rows that must survive"
 
@@ -81,8 +81,9 @@ def test_cli_change_master(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLWARDEN_")}
     env.update(MLWARDEN_HOME=str(home), MLWARDEN_MASTER_KEY=old)
 
-    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "mlwarden", *args], env={**env, **extra}, capture_output=True)
+    def run(*args: str, stdin: int | None = None, **extra: str) -> subprocess.CompletedProcess[bytes]:
+        command = [sys.executable, "-m", "mlwarden", *args]
+        return subprocess.run(command, env={**env, **extra}, capture_output=True, stdin=stdin)
 
     assert run("init").returncode == 0
     (tmp_path / "plain").write_bytes(b"abc" * 1000)
@@ -90,6 +91,10 @@ def test_cli_change_master(tmp_path: Path) -> None:
     missing = run("keys", "change-master")
     assert missing.returncode == 2
     assert b"MLWARDEN_NEW_MASTER_KEY" in missing.stderr
+    # Regression: without a terminal, the passphrase it asked for was named MLWARDEN_PASSPHRASE.
+    no_terminal = run("keys", "change-master", "--key-source", "passphrase", stdin=subprocess.DEVNULL)
+    assert no_terminal.returncode == 2
+    assert b"set MLWARDEN_NEW_PASSPHRASE or run in a terminal" in no_terminal.stderr, no_terminal.stderr
     assert run("keys", "change-master", MLWARDEN_NEW_MASTER_KEY=new).returncode == 0
     assert run("keys", "ls").returncode == 3
     done = run("decrypt", str(tmp_path / "sealed"), "-o", str(tmp_path / "back"), MLWARDEN_MASTER_KEY=new)

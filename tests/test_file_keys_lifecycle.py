@@ -22,24 +22,24 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def _encrypt(ws: Workspace, data: bytes) -> bytes:
-    return ws.encrypt_bytes(data)
+    return ws.files.encrypt_bytes(data)
 
 
 def _decrypt(ws: Workspace, blob: bytes) -> bytes:
-    return ws.decrypt_bytes(blob)
+    return ws.files.decrypt_bytes(blob)
 
 
 def test_encrypted_file_is_registered_and_rotation_rewraps_it(ws: Workspace) -> None:
     blob = _encrypt(ws, b"payload")
     header = read_envelope_header(io.BytesIO(blob))
-    assert ws.data_keys.record(header.object_id).kek_version == 1
-    rotation = ws.rotate_keys()
+    assert ws._data_keys.record(header.object_id).kek_version == 1
+    rotation = ws.keys.rotate()
     assert rotation.rewrapped == 1
-    assert ws.data_keys.record(header.object_id).kek_version == 2
+    assert ws._data_keys.record(header.object_id).kek_version == 2
     # The file itself is untouched and still opens, now through the rewrapped record.
     assert read_envelope_header(io.BytesIO(blob)).kek_version == 1
     assert _decrypt(ws, blob) == b"payload"
-    ws.destroy_key_version(1)
+    ws.keys.destroy_version(1)
     assert _decrypt(ws, blob) == b"payload"
 
 
@@ -49,8 +49,8 @@ def test_unregistered_file_falls_back_to_its_header_until_its_version_is_destroy
     record = next((ws.home / "keys" / "data").rglob(f"{header.object_id.hex()}.json"))
     record.unlink()
     assert _decrypt(ws, blob) == b"payload"
-    ws.rotate_keys()
-    ws.destroy_key_version(1)
+    ws.keys.rotate()
+    ws.keys.destroy_version(1)
     with pytest.raises(AccessDenied):
         _decrypt(ws, blob)
 
@@ -58,15 +58,15 @@ def test_unregistered_file_falls_back_to_its_header_until_its_version_is_destroy
 def test_shredding_a_file_destroys_every_copy(ws: Workspace) -> None:
     blob = _encrypt(ws, b"secret rows")
     copy = bytes(blob)
-    object_id = ws.shred_file(io.BytesIO(blob))
+    object_id = ws.files.shred(io.BytesIO(blob))
     assert object_id == read_envelope_header(io.BytesIO(blob)).object_id
     for candidate in (blob, copy):
         with pytest.raises(Shredded, match=ws.principal.name):
             _decrypt(ws, candidate)
     with pytest.raises(Shredded):
-        ws.shred_file(io.BytesIO(blob))
+        ws.files.shred(io.BytesIO(blob))
     # The old record's bytes were overwritten in place before being let go of; only the tombstone is left.
-    record = ws.data_keys.record(object_id)
+    record = ws._data_keys.record(object_id)
     assert record.shredded is not None
     assert record.kek_version is None
 
@@ -75,12 +75,12 @@ def test_shredding_refuses_a_tampered_or_foreign_file(ws: Workspace, tmp_path: P
     blob = bytearray(_encrypt(ws, b"x"))
     blob[60] ^= 1  # inside the wrapped data key
     with pytest.raises(IntegrityError):
-        ws.shred_file(io.BytesIO(bytes(blob)))
+        ws.files.shred(io.BytesIO(bytes(blob)))
     key = base64.b64encode(os.urandom(32)).decode()
     other = Workspace.init(tmp_path / "other", settings=Settings(home=tmp_path / "other", master_key=key))
     foreign = _encrypt(other, b"theirs")
     with pytest.raises(AccessDenied, match="not this one"):
-        ws.shred_file(io.BytesIO(foreign))
+        ws.files.shred(io.BytesIO(foreign))
 
 
 def test_header_object_id_swapped_to_another_files_record_fails(ws: Workspace) -> None:

@@ -30,20 +30,20 @@ def goldens(tmp_path: Path) -> Path:
 def _decrypt(ws: Workspace, path: Path) -> bytes:
     out = io.BytesIO()
     with path.open("rb") as src:
-        ws.decrypt_file(src, out)
+        ws.files.decrypt(src, out)
     return out.getvalue()
 
 
 def test_env_workspace_v1_reads(goldens: Path) -> None:
     home = goldens / "env-workspace"
     ws = Workspace.open(home, settings=Settings(home=home, master_key=MASTER_KEY))
-    assert [v.version for v in ws.key_versions()] == [1, 2]
-    assert ws.keyring.primary == 2
+    assert [v.version for v in ws.keys.versions()] == [1, 2]
+    assert ws.keys.primary == 2
     assert _decrypt(ws, goldens / "env-file.mlw") == PLAINTEXT
     assert _decrypt(ws, goldens / "env-empty.mlw") == b""
     header = read_envelope_header(io.BytesIO((goldens / "env-file.mlw").read_bytes()))
     assert header.kek_version == 1
-    assert ws.data_keys.record(header.object_id).kek_version == 2
+    assert ws._data_keys.record(header.object_id).kek_version == 2
 
 
 def test_passphrase_workspace_v1_reads(goldens: Path) -> None:

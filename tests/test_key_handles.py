@@ -29,7 +29,7 @@ def _workspace(tmp_path: Path) -> Workspace:
 HANDLES: dict[str, Callable[[Path], object]] = {
     "StreamingAead": lambda _: StreamingAead(KEY),
     "LocalMasterKey": lambda _: LocalMasterKey(KEY, "env"),
-    "Keyring": lambda tmp: _workspace(tmp).keyring,
+    "Keyring": lambda tmp: _workspace(tmp)._keyring,
     "Workspace": _workspace,
 }
 

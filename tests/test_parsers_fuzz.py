@@ -36,7 +36,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 @pytest.fixture(scope="module")
 def sample(workspace: Workspace) -> bytes:
     out = io.BytesIO()
-    workspace.encrypt_file(io.BytesIO(os.urandom(3000)), out)
+    workspace.files.encrypt(io.BytesIO(os.urandom(3000)), out)
     return out.getvalue()
 
 
@@ -44,7 +44,7 @@ def sample(workspace: Workspace) -> bytes:
 @given(data=st.binary(max_size=400))
 def test_random_bytes_never_crash_the_envelope_reader(workspace: Workspace, data: bytes) -> None:
     with pytest.raises(MlwardenError):
-        workspace.decrypt_file(io.BytesIO(data), io.BytesIO())
+        workspace.files.decrypt(io.BytesIO(data), io.BytesIO())
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -61,7 +61,7 @@ def test_spliced_envelopes_fail_cleanly(
         return
     out = io.BytesIO()
     with pytest.raises(MlwardenError):
-        workspace.decrypt_file(io.BytesIO(mutated), out)
+        workspace.files.decrypt(io.BytesIO(mutated), out)
 
 
 @settings(max_examples=200)

@@ -34,7 +34,7 @@ def _make_workspace(home: Path, key: str, objects: int) -> dict[bytes, tuple[byt
         object_id = os.urandom(16)
         plaintext = f"object {i} ".encode() * (i % 7 + 1)
         out = io.BytesIO()
-        ws.seal_object(object_id, io.BytesIO(plaintext), out)
+        ws.files.seal_object(object_id, io.BytesIO(plaintext), out)
         sealed[object_id] = (plaintext, out.getvalue())
     return sealed
 
@@ -43,9 +43,9 @@ def _check_all_readable(home: Path, key: str, sealed: dict[bytes, tuple[bytes, b
     ws = Workspace.open(home, settings=Settings(home=home, master_key=key))
     for object_id, (plaintext, ciphertext) in sealed.items():
         out = io.BytesIO()
-        ws.open_object(object_id, io.BytesIO(ciphertext), out)
+        ws.files.open_object(object_id, io.BytesIO(ciphertext), out)
         assert out.getvalue() == plaintext
-    return ws.data_keys.count_by_version()
+    return ws._data_keys.count_by_version()
 
 
 def test_rotation_interrupted_at_every_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,7 +63,7 @@ def test_rotation_interrupted_at_every_write(tmp_path: Path, monkeypatch: pytest
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", counting)
-    Workspace.open(home, settings=Settings(home=home, master_key=key)).rotate_keys()
+    Workspace.open(home, settings=Settings(home=home, master_key=key)).keys.rotate()
     monkeypatch.setattr(os, "replace", real_replace)
     assert calls == 1 + len(sealed) + 1
 
@@ -81,7 +81,7 @@ def test_rotation_interrupted_at_every_write(tmp_path: Path, monkeypatch: pytest
         ws = Workspace.open(home, settings=Settings(home=home, master_key=key))
         monkeypatch.setattr(os, "replace", crashing)
         try:
-            ws.rotate_keys()
+            ws.keys.rotate()
         except _Crash:
             pass
         finally:
@@ -95,7 +95,7 @@ def test_rotation_interrupted_at_every_write(tmp_path: Path, monkeypatch: pytest
 
     assert mixed_states >= len(sealed) - 1  # the crash really landed between rewraps
     ws = Workspace.open(home, settings=Settings(home=home, master_key=key))
-    result = ws.rotate_keys()
+    result = ws.keys.rotate()
     assert result.rewrapped == len(sealed)
     assert _check_all_readable(home, key, sealed) == {result.new_version: len(sealed)}
 

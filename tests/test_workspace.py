@@ -58,22 +58,22 @@ def ws(settings: Settings) -> Workspace:
 
 def seal(ws: Workspace, object_id: bytes, plaintext: bytes) -> bytes:
     dst = io.BytesIO()
-    assert ws.seal_object(object_id, io.BytesIO(plaintext), dst) == len(plaintext)
+    assert ws.files.seal_object(object_id, io.BytesIO(plaintext), dst) == len(plaintext)
     return dst.getvalue()
 
 
 def unseal(ws: Workspace, object_id: bytes, sealed: bytes) -> bytes:
     dst = io.BytesIO()
-    assert ws.open_object(object_id, io.BytesIO(sealed), dst) == len(dst.getvalue())
+    assert ws.files.open_object(object_id, io.BytesIO(sealed), dst) == len(dst.getvalue())
     return dst.getvalue()
 
 
 def encrypt(ws: Workspace, plaintext: bytes) -> bytes:
-    return ws.encrypt_bytes(plaintext)
+    return ws.files.encrypt_bytes(plaintext)
 
 
 def decrypt(ws: Workspace, ciphertext: bytes) -> bytes:
-    return ws.decrypt_bytes(ciphertext)
+    return ws.files.decrypt_bytes(ciphertext)
 
 
 def mode(path: Path) -> int:
@@ -94,7 +94,7 @@ def test_init_layout_and_modes(home: Path) -> None:
     assert meta == {"format": "mlwarden-workspace", "version": 2, "id": ws.id, "created": "2026-01-02T03:04:05Z"}
     assert ws.created == "2026-01-02T03:04:05Z"
     assert len(bytes.fromhex(ws.id)) == 16
-    assert ws.keyring.workspace_id.hex() == ws.id
+    assert ws._keyring.workspace_id.hex() == ws.id
     assert json.loads((home / "keys" / "keyring.json").read_text())["workspace_id"] == ws.id
     seal(ws, OID_A, b"x")
     shard = home / "keys" / "data" / OID_A.hex()[:2]
@@ -151,7 +151,7 @@ def test_default_home_from_mlwarden_home(tmp_path: Path, monkeypatch: pytest.Mon
     ws = Workspace.init()
     assert ws.home == target
     assert (target / "workspace.json").is_file()
-    assert ws.keyring.master_kind == "env"
+    assert ws.keys.master_kind == "env"
     assert Workspace.open().id == ws.id
 
 
@@ -177,7 +177,7 @@ def test_home_from_settings_and_explicit_home_wins(tmp_path: Path) -> None:
 def test_env_key_source_is_chosen_when_the_master_key_is_set(home: Path) -> None:
     # Even with a passphrase available, a set MLWARDEN_MASTER_KEY picks the env source.
     ws = Workspace.init(settings=Settings(home=home, master_key=KEY_B64, passphrase="pw-long-enough"))
-    assert ws.keyring.master_kind == "env"
+    assert ws.keys.master_kind == "env"
     keyring = json.loads((home / "keys" / "keyring.json").read_text())
     assert keyring["master"]["kind"] == "env"
     assert "kdf" not in keyring["master"]
@@ -185,8 +185,8 @@ def test_env_key_source_is_chosen_when_the_master_key_is_set(home: Path) -> None
 
 def test_env_key_source_from_the_environment(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLWARDEN_MASTER_KEY", KEY_B64)
-    assert Workspace.init(home).keyring.master_kind == "env"
-    assert Workspace.open(home).keyring.master_kind == "env"
+    assert Workspace.init(home).keys.master_kind == "env"
+    assert Workspace.open(home).keys.master_kind == "env"
     monkeypatch.setenv("MLWARDEN_MASTER_KEY", OTHER_KEY_B64)
     with pytest.raises(AccessDenied, match="MLWARDEN_MASTER_KEY"):
         Workspace.open(home)
@@ -202,7 +202,7 @@ def test_explicit_key_source_overrides_the_default(home: Path) -> None:
         passphrase="pw-long-enough",
         kdf=cheap(),
     )
-    assert ws.keyring.master_kind == "passphrase"
+    assert ws.keys.master_kind == "passphrase"
     # Opening follows the keyring, not the environment.
     assert Workspace.open(settings=Settings(home=home, master_key=KEY_B64, passphrase="pw-long-enough")).id == ws.id
 
@@ -232,9 +232,9 @@ def test_open_a_missing_workspace(tmp_path: Path) -> None:
 
 def test_passphrase_from_settings(home: Path) -> None:
     ws = Workspace.init(settings=Settings(home=home, passphrase="from settings"), kdf=cheap())
-    assert ws.keyring.master_kind == "passphrase"
+    assert ws.keys.master_kind == "passphrase"
     assert Workspace.open(settings=Settings(home=home, passphrase="from settings")).id == ws.id
-    with pytest.raises(AccessDenied, match="wrong passphrase for this workspace"):
+    with pytest.raises(AccessDenied, match="wrong passphrase or damaged keyring"):
         Workspace.open(settings=Settings(home=home, passphrase="something else"))
 
 
@@ -341,10 +341,38 @@ def test_damaged_workspace_file(ws: Workspace, settings: Settings, content: byte
         Workspace.open(settings=settings)
 
 
-def test_missing_keyring(ws: Workspace, settings: Settings) -> None:
+def test_missing_keyring_says_restore_it_not_init(ws: Workspace, settings: Settings) -> None:
+    # Regression: it said "create a workspace with `mlwarden init`", which refuses the folder.
     (ws.home / "keys" / "keyring.json").unlink()
-    with pytest.raises(NotFound):
+    with pytest.raises(IntegrityError, match=r"keyring .*keyring\.json.* is missing; restore it from a backup"):
         Workspace.open(settings=settings)
+
+
+def test_missing_workspace_json_says_restore_it_not_init(ws: Workspace, settings: Settings) -> None:
+    # Regression: it said "no workspace ...; create one with `mlwarden init`", which refuses the folder.
+    (ws.home / "workspace.json").unlink()
+    with pytest.raises(IntegrityError, match=r"workspace\.json is missing.*restore workspace\.json from a backup"):
+        Workspace.open(settings=settings)
+    with pytest.raises(AlreadyExists):
+        Workspace.init(settings=settings)
+
+
+@pytest.mark.parametrize("name", ["workspace.json", "keys/keyring.json", "keys/admin.token"])
+@pytest.mark.parametrize("how", ["folder", "unreadable"])
+def test_an_unreadable_workspace_file_is_exit_3(ws: Workspace, settings: Settings, name: str, how: str) -> None:
+    # Regression: some of these were exit 2 (a raw OSError), others exit 3.
+    path = ws.home / name
+    if how == "folder":
+        path.unlink()
+        path.mkdir()
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        path.chmod(0)
+    ws.close()
+    with pytest.raises(IntegrityError, match=r"cannot read .*; check its permissions or restore it from a backup") as e:
+        Workspace.open(settings=settings)
+    assert e.value.exit_code == 3
 
 
 # -- objects and files -----------------------------------------------------------------------------
@@ -363,14 +391,14 @@ def test_seal_open_shred_objects(ws: Workspace, settings: Settings) -> None:
     with pytest.raises(NotFound):
         unseal(ws, OID_C, sealed_a)
 
-    ws.shred_object(OID_A)
+    ws.files.shred_object(OID_A)
     with pytest.raises(Shredded, match=ws.principal.name):
         unseal(ws, OID_A, sealed_a)
     with pytest.raises(Shredded):
-        ws.shred_object(OID_A)
+        ws.files.shred_object(OID_A)
     with pytest.raises(NotFound):
-        ws.shred_object(OID_C)
-    record = ws.data_keys.record(OID_A)
+        ws.files.shred_object(OID_C)
+    record = ws._data_keys.record(OID_A)
     assert record.shredded_by == ws.principal.name  # the acting principal, from its token
     # Another handle sees the same state.
     reopened = Workspace.open(settings=settings)
@@ -393,69 +421,69 @@ def test_encrypt_decrypt_files(ws: Workspace, settings: Settings, tmp_path: Path
 
 
 def test_key_versions_counts(ws: Workspace) -> None:
-    assert [(v.version, v.primary, v.data_keys) for v in ws.key_versions()] == [(1, True, 0)]
+    assert [(v.version, v.primary, v.data_keys) for v in ws.keys.versions()] == [(1, True, 0)]
     for oid in (OID_A, OID_B, OID_C):
         seal(ws, oid, oid)
-    assert [(v.version, v.primary, v.data_keys) for v in ws.key_versions()] == [(1, True, 3)]
-    ws.shred_object(OID_C)
-    assert [(v.version, v.primary, v.data_keys) for v in ws.key_versions()] == [(1, True, 2)]
-    ws.keyring.add_version()  # a version without a rewrap
-    assert [(v.version, v.primary, v.data_keys) for v in ws.key_versions()] == [(1, False, 2), (2, True, 0)]
+    assert [(v.version, v.primary, v.data_keys) for v in ws.keys.versions()] == [(1, True, 3)]
+    ws.files.shred_object(OID_C)
+    assert [(v.version, v.primary, v.data_keys) for v in ws.keys.versions()] == [(1, True, 2)]
+    ws._keyring.add_version()  # a version without a rewrap
+    assert [(v.version, v.primary, v.data_keys) for v in ws.keys.versions()] == [(1, False, 2), (2, True, 0)]
     encrypt(ws, b"a file's data key is recorded too")
-    assert [(v.version, v.primary, v.data_keys) for v in ws.key_versions()] == [(1, False, 2), (2, True, 1)]
-    assert all(isinstance(v, KeyVersionInfo) for v in ws.key_versions())
+    assert [(v.version, v.primary, v.data_keys) for v in ws.keys.versions()] == [(1, False, 2), (2, True, 1)]
+    assert all(isinstance(v, KeyVersionInfo) for v in ws.keys.versions())
 
 
 def test_rotate_keys(ws: Workspace, settings: Settings) -> None:
     sealed = {oid: seal(ws, oid, oid * 10) for oid in (OID_A, OID_B, OID_C)}
-    ws.shred_object(OID_C)
+    ws.files.shred_object(OID_C)
     ticks: list[int] = []
-    rotation = ws.rotate_keys(progress=ticks.append)
+    rotation = ws.keys.rotate(progress=ticks.append)
     assert rotation == Rotation(new_version=2, rewrapped=2)
     assert len(ticks) == 3
-    assert [(v.version, v.primary, v.data_keys) for v in ws.key_versions()] == [(1, False, 0), (2, True, 2)]
+    assert [(v.version, v.primary, v.data_keys) for v in ws.keys.versions()] == [(1, False, 0), (2, True, 2)]
     for oid in (OID_A, OID_B):
         assert unseal(ws, oid, sealed[oid]) == oid * 10
-        assert ws.data_keys.record(oid).kek_version == 2
+        assert ws._data_keys.record(oid).kek_version == 2
     with pytest.raises(Shredded):
         unseal(ws, OID_C, sealed[OID_C])
-    assert ws.rotate_keys() == Rotation(new_version=3, rewrapped=2)
+    assert ws.keys.rotate() == Rotation(new_version=3, rewrapped=2)
     reopened = Workspace.open(settings=settings)
-    assert reopened.keyring.primary == 3
-    assert [(v.version, v.data_keys) for v in reopened.key_versions()] == [(1, 0), (2, 0), (3, 2)]
+    assert reopened.keys.primary == 3
+    assert [(v.version, v.data_keys) for v in reopened.keys.versions()] == [(1, 0), (2, 0), (3, 2)]
     # New objects go under the new primary.
     seal(reopened, bytes(16), b"new")
-    assert reopened.data_keys.record(bytes(16)).kek_version == 3
+    assert reopened._data_keys.record(bytes(16)).kek_version == 3
 
 
 def test_destroy_key_version_refuses_the_primary(ws: Workspace) -> None:
     with pytest.raises(BadInput, match="primary"):
-        ws.destroy_key_version(1)
+        ws.keys.destroy_version(1)
     with pytest.raises(NotFound):
-        ws.destroy_key_version(2)
+        ws.keys.destroy_version(2)
 
 
 def test_destroy_key_version(ws: Workspace, settings: Settings) -> None:
     sealed = {oid: seal(ws, oid, oid) for oid in (OID_A, OID_B)}
     registered = encrypt(ws, b"file recorded in the workspace")
     unregistered = io.BytesIO()
-    encrypt_envelope(ws.keyring, io.BytesIO(b"header-only file"), unregistered)
+    encrypt_envelope(ws._keyring, io.BytesIO(b"header-only file"), unregistered)
 
-    ws.keyring.add_version()  # v2 primary, but every data key is still under v1
+    ws._keyring.add_version()  # v2 primary, but every data key is still under v1
     with pytest.raises(BadInput, match="still wraps 3 data keys"):
-        ws.destroy_key_version(1)
-    assert [v.version for v in ws.keyring.versions()] == [1, 2]
+        ws.keys.destroy_version(1)
+    assert [v.version for v in ws._keyring.versions()] == [1, 2]
 
-    assert ws.rotate_keys() == Rotation(3, 3)
-    ws.destroy_key_version(1)
-    ws.destroy_key_version(2)
+    assert ws.keys.rotate() == Rotation(3, 3)
+    ws.keys.destroy_version(1)
+    ws.keys.destroy_version(2)
     with pytest.raises(NotFound):
-        ws.destroy_key_version(1)
+        ws.keys.destroy_version(1)
     with pytest.raises(NotFound):
-        ws.destroy_key_version(42)
+        ws.keys.destroy_version(42)
     with pytest.raises(BadInput, match=r"primary|still wraps"):
-        ws.destroy_key_version(3)
-    assert [(v.version, v.data_keys) for v in ws.key_versions()] == [(3, 3)]
+        ws.keys.destroy_version(3)
+    assert [(v.version, v.data_keys) for v in ws.keys.versions()] == [(3, 3)]
 
     for handle in (ws, Workspace.open(settings=settings)):
         # A file whose data key only its header holds (under v1) is gone with v1...
@@ -471,14 +499,14 @@ def test_destroy_key_version(ws: Workspace, settings: Settings) -> None:
 def test_shred_file(ws: Workspace, settings: Settings) -> None:
     ciphertext = encrypt(ws, b"secret file")
     keep = encrypt(ws, b"other file")
-    assert ws.shred_file(io.BytesIO(ciphertext)) == ciphertext[28:44]
+    assert ws.files.shred(io.BytesIO(ciphertext)) == ciphertext[28:44]
     for handle in (ws, Workspace.open(settings=settings)):
         with pytest.raises(Shredded, match=ws.principal.name):
             decrypt(handle, ciphertext)
     with pytest.raises(Shredded):
-        ws.shred_file(io.BytesIO(ciphertext))
+        ws.files.shred(io.BytesIO(ciphertext))
     assert decrypt(ws, keep) == b"other file"
-    assert ws.data_keys.record(ciphertext[28:44]).shredded_by == ws.principal.name
+    assert ws._data_keys.record(ciphertext[28:44]).shredded_by == ws.principal.name
 
 
 def test_shred_file_refuses_a_tampered_file(ws: Workspace) -> None:
@@ -487,29 +515,29 @@ def test_shred_file_refuses_a_tampered_file(ws: Workspace) -> None:
     # A header naming the victim's object id, over another file's payload: nothing may be shredded.
     forged = bytes(attacker[:28]) + victim[28:44] + bytes(attacker[44:])
     with pytest.raises(IntegrityError):
-        ws.shred_file(io.BytesIO(forged))
+        ws.files.shred(io.BytesIO(forged))
     damaged = bytearray(victim)
     damaged[-3] ^= 1
     with pytest.raises(IntegrityError):
-        ws.shred_file(io.BytesIO(bytes(damaged)))
+        ws.files.shred(io.BytesIO(bytes(damaged)))
     assert decrypt(ws, victim) == b"must survive"
-    assert ws.data_keys.record(victim[28:44]).shredded is None
+    assert ws._data_keys.record(victim[28:44]).shredded is None
 
 
 def test_shred_file_of_another_workspace(ws: Workspace, tmp_path: Path) -> None:
     other = Workspace.init(settings=Settings(home=tmp_path / "other", master_key=KEY_B64))
     ciphertext = encrypt(other, b"theirs")
     with pytest.raises(AccessDenied):
-        ws.shred_file(io.BytesIO(ciphertext))
+        ws.files.shred(io.BytesIO(ciphertext))
     assert decrypt(other, ciphertext) == b"theirs"
 
 
 def test_shredded_file_stays_gone_after_destroying_its_header_version(ws: Workspace, settings: Settings) -> None:
     ciphertext = encrypt(ws, b"secret file")
     object_id = ciphertext[28:44]
-    ws.shred_file(io.BytesIO(ciphertext))
-    ws.rotate_keys()
-    ws.destroy_key_version(1)
+    ws.files.shred(io.BytesIO(ciphertext))
+    ws.keys.rotate()
+    ws.keys.destroy_version(1)
     # Even with the tombstone lost, the header's own wrap (under v1) no longer opens.
     (ws.home / "keys" / "data" / object_id.hex()[:2] / f"{object_id.hex()}.json").unlink()
     with pytest.raises(AccessDenied):
@@ -520,9 +548,9 @@ def test_destroy_after_shredding_a_key_makes_a_surviving_copy_useless(ws: Worksp
     sealed = seal(ws, OID_A, b"secret")
     record = ws.home / "keys" / "data" / OID_A.hex()[:2] / f"{OID_A.hex()}.json"
     backup = record.read_bytes()  # a copy the filesystem might have kept
-    ws.shred_object(OID_A)
-    ws.rotate_keys()
-    ws.destroy_key_version(1)
+    ws.files.shred_object(OID_A)
+    ws.keys.rotate()
+    ws.keys.destroy_version(1)
     record.write_bytes(backup)
     with pytest.raises(AccessDenied):
         unseal(Workspace.open(settings=settings), OID_A, sealed)
@@ -531,7 +559,7 @@ def test_destroy_after_shredding_a_key_makes_a_surviving_copy_useless(ws: Worksp
 def test_no_secrets_in_reprs(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "ws", passphrase="hunter2-passphrase", master_key=KEY_B64)
     ws = Workspace.init(settings=settings)
-    for text in (repr(settings), repr(ws), repr(ws.keyring), repr(ws.data_keys)):
+    for text in (repr(settings), repr(ws), repr(ws._keyring), repr(ws._data_keys)):
         assert "hunter2" not in text
         assert KEY_B64 not in text
         assert KEY_B64[:12] not in text
@@ -542,29 +570,29 @@ def test_no_secrets_in_reprs(tmp_path: Path) -> None:
 
 def test_a_second_handle_sees_rotation_when_it_seals(settings: Settings, ws: Workspace) -> None:
     other = Workspace.open(settings=settings)
-    other.rotate_keys()
+    other.keys.rotate()
     seal(ws, OID_A, b"after")  # seal takes the lock and reloads the keyring
-    assert ws.data_keys.record(OID_A).kek_version == 2
+    assert ws._data_keys.record(OID_A).kek_version == 2
 
 
 def test_a_stale_handle_opens_objects_after_another_rotates(settings: Settings, ws: Workspace) -> None:
     other = Workspace.open(settings=settings)
     sealed = seal(ws, OID_A, b"payload")
-    other.rotate_keys()
+    other.keys.rotate()
     assert unseal(ws, OID_A, sealed) == b"payload"
 
 
 def test_a_stale_handle_decrypts_files_after_another_rotates(settings: Settings, ws: Workspace) -> None:
     other = Workspace.open(settings=settings)
     ciphertext = encrypt(ws, b"payload")
-    other.rotate_keys()
+    other.keys.rotate()
     assert decrypt(ws, ciphertext) == b"payload"
 
 
 def test_a_stale_handle_does_not_encrypt_under_a_destroyed_version(settings: Settings, ws: Workspace) -> None:
     other = Workspace.open(settings=settings)
-    other.rotate_keys()
-    other.destroy_key_version(1)
+    other.keys.rotate()
+    other.keys.destroy_version(1)
     ciphertext = encrypt(ws, b"important")
     assert decrypt(Workspace.open(settings=settings), ciphertext) == b"important"
 
@@ -586,10 +614,10 @@ WORKER = textwrap.dedent(
         for _ in range(count):
             oid = os.urandom(16)
             sealed = io.BytesIO()
-            ws.seal_object(oid, io.BytesIO(oid * 7), sealed)
+            ws.files.seal_object(oid, io.BytesIO(oid * 7), sealed)
             (out / oid.hex()).write_bytes(sealed.getvalue())
             encrypted = io.BytesIO()
-            ws.encrypt_file(io.BytesIO(oid * 3), encrypted)
+            ws.files.encrypt(io.BytesIO(oid * 3), encrypted)
             (out / (oid.hex() + ".mlw")).write_bytes(encrypted.getvalue())
         (out.parent / f"done-{os.getpid()}").touch()
     else:
@@ -597,7 +625,7 @@ WORKER = textwrap.dedent(
         # the whole sealing window.
         done = 0
         while done < count or (len(list(out.parent.glob("done-*"))) < 2 and time.monotonic() < deadline):
-            rotation = ws.rotate_keys()
+            rotation = ws.keys.rotate()
             print(rotation.new_version, rotation.rewrapped, flush=True)
             done += 1
     """
@@ -645,7 +673,22 @@ def test_concurrent_sealing_and_rotation(tmp_path: Path, settings: Settings, ws:
     # Every data key was made either before a rotation (and rewrapped by it) or after (under the
     # new primary): all live data keys are under the final primary version.
     total = 4 * per_sealer
-    primary = fresh.keyring.primary
+    primary = fresh.keys.primary
     assert primary == 1 + rotations
-    assert fresh.data_keys.count_by_version() == {primary: total}
-    assert ws.rotate_keys() == Rotation(primary + 1, total)
+    assert fresh._data_keys.count_by_version() == {primary: total}
+    assert ws.keys.rotate() == Rotation(primary + 1, total)
+
+
+def test_a_damaged_keyring_is_not_called_only_a_wrong_passphrase(home: Path) -> None:
+    # Regression: a keyring whose wrapped key was changed was reported as "wrong passphrase" only.
+    settings = Settings(home=home, passphrase="the right one")
+    Workspace.init(settings=settings, kdf=cheap()).close()
+    path = home / "keys" / "keyring.json"
+    doc = json.loads(path.read_text())
+    wrapped = bytearray(base64.b64decode(doc["keys"][0]["wrapped"]))
+    wrapped[-1] ^= 1
+    doc["keys"][0]["wrapped"] = base64.b64encode(bytes(wrapped)).decode()
+    path.write_text(json.dumps(doc))
+    with pytest.raises(AccessDenied, match="wrong passphrase or damaged keyring") as refused:
+        Workspace.open(settings=settings)
+    assert "restore keys/keyring.json from a backup" in str(refused.value)

@@ -5,12 +5,14 @@ The top of the API::
     import mlwarden
 
     ws = mlwarden.Workspace.init("./.mlwarden")   # or Workspace.open(); keys from a passphrase or env
-    ws.encrypt_file(src, dst)                     # envelope encryption (docs/formats.md)
-    ws.rotate_keys()                              # new key version, every data key rewrapped
+    ws.files.encrypt(src, dst)                    # envelope encryption (docs/formats.md)
+    ws.keys.rotate()                              # new key version, every data key rewrapped
     ws.datasets.put("train.csv", name="credit")   # an encrypted, versioned dataset (mlwarden.store)
     df = ws.datasets.read_frame("credit")         # decrypted in memory only
-    ws.add_user("alice", "scientist", scopes=("credit-*",))   # a principal and its token
-    assert ws.verify_log().ok                     # the tamper-evident audit log (mlwarden.auditlog)
+    ws.users.add("alice", "scientist", scopes=("credit-*",))  # a principal and its token
+    assert ws.log.verify().ok                     # the tamper-evident audit log (mlwarden.auditlog)
+
+Every call goes through the one gate and leaves an audit entry, as from the CLI or the server.
 
 Errors all derive from :class:`mlwarden.errors.MlwardenError`. Raw primitives live in
 :mod:`mlwarden.crypto.hazmat`. Importing this package is cheap: heavy parts load on first use.

@@ -59,7 +59,7 @@ def _make_old(settings: Settings, version: int) -> None:
 def old_workspace(settings: Settings) -> Settings:
     """A workspace with a user, a dataset and some log entries."""
     with mlwarden.Workspace.init(settings=settings, key_source="env") as ws:
-        ws.add_user("bob", "scientist")
+        ws.users.add("bob", "scientist")
         ws.datasets.put(b"x", name="d")
     return settings
 
@@ -77,11 +77,11 @@ def test_an_access_db_of_an_earlier_release_is_upgraded_once(old_workspace: Sett
     _make_old(old_workspace, old)
     assert _layout(old_workspace)[0] == 0
     with mlwarden.Workspace.open(settings=old_workspace) as ws:
-        assert {p.name for p in ws.users()} >= {"bob"}
-        assert all(p.intact for p in ws.users())  # the MACs of rows from before still verify
-        ws.set_limits("bob", rate_limit=5)
+        assert {p.name for p in ws.users.list()} >= {"bob"}
+        assert all(p.intact for p in ws.users.list())  # the MACs of rows from before still verify
+        ws.users.set_limits("bob", rate_limit=5)
         assert ws.datasets.read_bytes("d") == b"x"  # the catalog is adopted (no mark before)
-        assert ws.verify_log().ok
+        assert ws.log.verify().ok
     version, columns, names = _layout(old_workspace)
     assert version == ACCESS_DB_VERSION
     assert columns[-2:] == ["limits", "suspension"]
@@ -91,7 +91,7 @@ def test_an_access_db_of_an_earlier_release_is_upgraded_once(old_workspace: Sett
     # Opened again: nothing to do, nothing written by the upgrade.
     before = _layout(old_workspace)
     with mlwarden.Workspace.open(settings=old_workspace) as ws:
-        assert ws.user("bob").rate_limit == 5
+        assert ws.users.get("bob").rate_limit == 5
     assert _layout(old_workspace) == before
 
 
@@ -109,7 +109,7 @@ def test_a_failed_upgrade_leaves_the_file_as_it_was(old_workspace: Settings, mon
     assert _layout(old_workspace) == before
     monkeypatch.undo()
     with mlwarden.Workspace.open(settings=old_workspace) as ws:
-        assert ws.user("bob").intact
+        assert ws.users.get("bob").intact
     assert _layout(old_workspace)[0] == ACCESS_DB_VERSION
 
 

@@ -97,7 +97,7 @@ def row(db: Path, name: str) -> dict[str, object]:
 
 
 def entries(ws: Workspace) -> list[AuditEntry]:
-    return list(ws.audit.entries())
+    return list(ws._audit.entries())
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,14 +436,14 @@ def opened(settings: Settings, token: str) -> Workspace:
 
 
 def test_workspace_limits_are_gated_and_audited(settings: Settings, admin: Workspace) -> None:
-    scorer, _ = admin.add_user("scorer", "client", rate_limit=120, daily_quota=10_000)
+    scorer, _ = admin.users.add("scorer", "client", rate_limit=120, daily_quota=10_000)
     assert scorer.limits == Limits(120, 10_000)
     (grant,) = [e for e in entries(admin) if e.resource == "user:scorer" and e.outcome == "allowed"]
     assert (grant.details["rate_limit"], grant.details["daily_quota"]) == (120, 10_000)
     with pytest.raises(BadInput, match="rate_limit"):
-        admin.add_user("bad", "client", rate_limit=0)
+        admin.users.add("bad", "client", rate_limit=0)
 
-    changed = admin.set_limits("scorer", rate_limit=None, daily_quota=500)
+    changed = admin.users.set_limits("scorer", rate_limit=None, daily_quota=500)
     assert changed.limits == Limits(DEFAULT_RATE_LIMIT, 500)
     (allowed,) = [e for e in entries(admin) if e.details.get("change") == "limits"]
     (done,) = [e for e in entries(admin)[allowed.seq + 1 :] if e.resource == "user:scorer"]
@@ -458,31 +458,31 @@ def test_workspace_limits_are_gated_and_audited(settings: Settings, admin: Works
         500,
     )
     with pytest.raises(BadInput):
-        admin.set_limits("scorer")
-    assert admin.user("scorer").limits == Limits(DEFAULT_RATE_LIMIT, 500)
+        admin.users.set_limits("scorer")
+    assert admin.users.get("scorer").limits == Limits(DEFAULT_RATE_LIMIT, 500)
 
     # A steward may change only principals it could have granted; a scientist none.
-    _, steward_token = admin.add_user("stew", "steward")
-    _, sci_token = admin.add_user("sci", "scientist")
+    _, steward_token = admin.users.add("stew", "steward")
+    _, sci_token = admin.users.add("sci", "scientist")
     with opened(settings, steward_token) as steward:
         with pytest.raises(AccessDenied, match="may not grant role client"):
-            steward.set_limits("scorer", rate_limit=1)
-        assert steward.set_limits("sci", daily_quota=99).daily_quota == 99
+            steward.users.set_limits("scorer", rate_limit=1)
+        assert steward.users.set_limits("sci", daily_quota=99).daily_quota == 99
     with opened(settings, sci_token) as sci:
         with pytest.raises(AccessDenied, match=r"user\.manage"):
-            sci.set_limits("scorer", rate_limit=1)
+            sci.users.set_limits("scorer", rate_limit=1)
         with pytest.raises(AccessDenied, match=r"user\.read"):
-            sci.user("scorer")
-    assert admin.user("scorer").rate_limit is None
+            sci.users.get("scorer")
+    assert admin.users.get("scorer").rate_limit is None
     denied = [e for e in entries(admin) if e.outcome == "denied" and e.details.get("change") == "limits"]
     assert {e.principal for e in denied} == {"stew", "sci"}
-    assert admin.verify_log().ok
+    assert admin.log.verify().ok
 
 
 def test_workspace_suspend_and_resume(settings: Settings, admin: Workspace) -> None:
-    bob, token = admin.add_user("bob", "scientist")
+    bob, token = admin.users.add("bob", "scientist")
     long_reason = "r" * 450
-    done = admin.suspend_user("bob", long_reason)
+    done = admin.users.suspend("bob", long_reason)
     assert (done.suspended_by, done.suspended_reason) == (admin.principal.name, long_reason)
     with pytest.raises(AccessDenied, match=r"suspended at .*`mlwarden user resume bob`"):
         opened(settings, token)
@@ -492,25 +492,25 @@ def test_workspace_suspend_and_resume(settings: Settings, admin: Workspace) -> N
     (done,) = [e for e in entries(admin)[allowed.seq + 1 :] if e.resource == "user:bob"]
     assert (allowed.outcome, allowed.details["reason"]) == ("allowed", "r" * 200)
     assert (done.outcome, done.details["suspended_token"]) == ("succeeded", bob.token_id)
-    assert [p.state(admin.principals.now()) for p in admin.users() if p.name == "bob"] == ["suspended"]
+    assert [p.state(admin.users.now()) for p in admin.users.list() if p.name == "bob"] == ["suspended"]
 
     with pytest.raises(BadInput, match="already suspended"):
-        admin.suspend_user("bob")
-    assert admin.resume_user("bob").suspended is None
+        admin.users.suspend("bob")
+    assert admin.users.resume("bob").suspended is None
     with opened(settings, token) as again:
         assert again.principal.name == "bob"
     with pytest.raises(BadInput, match="last active admin"):
-        admin.suspend_user(admin.principal.name)
+        admin.users.suspend(admin.principal.name)
     with pytest.raises(NotFound):
-        admin.resume_user("nobody")
+        admin.users.resume("nobody")
     with opened(settings, token) as scientist, pytest.raises(AccessDenied, match=r"user\.manage"):
-        scientist.suspend_user("bob")
+        scientist.users.suspend("bob")
 
 
 def test_suspend_for_server(settings: Settings, admin: Workspace) -> None:
-    scorer, token = admin.add_user("scorer", "client")
+    scorer, token = admin.users.add("scorer", "client")
     reason = "extraction monitor: " + "z" * 600
-    done = admin.suspend_for_server("scorer", reason=reason, request_id="ab" * 12)
+    done = admin.users.suspend_for_server("scorer", reason=reason, request_id="ab" * 12)
     assert (done.suspended_by, done.suspended_reason) == ("mlwarden-serve", reason[:500])
     (entry,) = [e for e in entries(admin) if e.action == "user.suspend"]
     assert (entry.principal, entry.resource, entry.outcome, entry.request_id) == (
@@ -525,27 +525,27 @@ def test_suspend_for_server(settings: Settings, admin: Workspace) -> None:
 
     # Already suspended: left as it is, nothing recorded.
     count = len(entries(admin))
-    assert admin.suspend_for_server("scorer", reason="again").suspended == done.suspended
+    assert admin.users.suspend_for_server("scorer", reason="again").suspended == done.suspended
     assert len(entries(admin)) == count
 
     # The last active admin is not suspended: the attempt is recorded as failed.
     with pytest.raises(BadInput, match="last active admin"):
-        admin.suspend_for_server(admin.principal.name, reason="extraction")
+        admin.users.suspend_for_server(admin.principal.name, reason="extraction")
     tried = [e for e in entries(admin) if e.action == "user.suspend" and e.resource == f"user:{admin.principal.name}"]
     assert [e.outcome for e in tried] == ["allowed", "failed"]
     assert tried[1].details == {"error": "BadInput"}
-    assert admin.principals.get(admin.principal.name).suspended is None
-    assert admin.verify_log().ok
+    assert admin._principals.get(admin.principal.name).suspended is None
+    assert admin.log.verify().ok
 
 
 def test_a_suspension_by_another_process_reaches_an_open_store(settings: Settings, admin: Workspace) -> None:
     """What the server relies on: its store sees the CLI's suspension through data_version."""
-    _, token = admin.add_user("scorer", "client")
-    server_view = admin.principals
+    _, token = admin.users.add("scorer", "client")
+    server_view = admin._principals
     version = server_view.data_version()
     assert server_view.authenticate(token).name == "scorer"
     with Workspace.open(settings=settings) as cli_side:
-        cli_side.suspend_user("scorer", "manual")
+        cli_side.users.suspend("scorer", "manual")
     assert server_view.data_version() != version
     with pytest.raises(TokenRefused, match="manual"):
         server_view.authenticate(token)

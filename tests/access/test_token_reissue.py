@@ -20,8 +20,8 @@ Workspace = mlwarden.Workspace
 
 
 def test_reissue_replaces_the_token(settings: Settings, admin: Workspace) -> None:
-    before, old = admin.add_user("bob", "scientist", scopes=("credit-*",), expires=timedelta(days=1))
-    after, new = admin.reissue_token("bob", expires=timedelta(days=30))
+    before, old = admin.users.add("bob", "scientist", scopes=("credit-*",), expires=timedelta(days=1))
+    after, new = admin.users.reissue("bob", expires=timedelta(days=30))
     assert new != old
     assert after.token_id != before.token_id
     assert (after.role, after.scopes) == ("scientist", ("credit-*",))
@@ -33,50 +33,50 @@ def test_reissue_replaces_the_token(settings: Settings, admin: Workspace) -> Non
     bob = Workspace.open(settings=settings, token=new)
     assert bob.principal.name == "bob"
     bob.close()
-    (done,) = [e for e in admin.audit.entries() if e.details.get("granted_token") == after.token_id]
+    (done,) = [e for e in admin._audit.entries() if e.details.get("granted_token") == after.token_id]
     assert done.outcome == "succeeded"
     assert done.details["revoked_token"] == before.token_id
-    refused = [e for e in admin.audit.entries() if e.action == "auth.token"]
+    refused = [e for e in admin._audit.entries() if e.action == "auth.token"]
     assert refused[-1].details["token"] == before.token_id
-    assert admin.verify_log().ok
+    assert admin.log.verify().ok
 
 
 def test_reissue_keeps_the_lifetime_unless_given(admin: Workspace) -> None:
-    before, _ = admin.add_user("bob", "scientist", expires=timedelta(hours=2))
-    after, _ = admin.reissue_token("bob")
+    before, _ = admin.users.add("bob", "scientist", expires=timedelta(hours=2))
+    after, _ = admin.users.reissue("bob")
     assert after.expires == before.expires
 
 
 def test_reissue_is_refused_outside_the_grant_rules(settings: Settings, admin: Workspace) -> None:
-    _, steward_token = admin.add_user("sam", "steward", scopes=("credit-*",))
-    admin.add_user("hr-analyst", "scientist", scopes=("hr-*",))
-    _, scientist_token = admin.add_user("bob", "scientist", scopes=("credit-*",))
+    _, steward_token = admin.users.add("sam", "steward", scopes=("credit-*",))
+    admin.users.add("hr-analyst", "scientist", scopes=("hr-*",))
+    _, scientist_token = admin.users.add("bob", "scientist", scopes=("credit-*",))
     sam = Workspace.open(settings=settings, token=steward_token)
     with pytest.raises(AccessDenied, match="wider than"):
-        sam.reissue_token("hr-analyst")
+        sam.users.reissue("hr-analyst")
     with pytest.raises(AccessDenied, match="may not grant role admin"):
-        sam.reissue_token(admin.principal.name)
-    _, fresh = sam.reissue_token("bob")  # within the steward's own grants
+        sam.users.reissue(admin.principal.name)
+    _, fresh = sam.users.reissue("bob")  # within the steward's own grants
     assert fresh != scientist_token
     sam.close()
     bob = Workspace.open(settings=settings, token=fresh)
     with pytest.raises(AccessDenied, match=r"user\.manage"):
-        bob.reissue_token("bob")
+        bob.users.reissue("bob")
     bob.close()
-    denied = [e for e in admin.audit.entries() if e.action == "user.manage" and e.outcome == "denied"]
+    denied = [e for e in admin._audit.entries() if e.action == "user.manage" and e.outcome == "denied"]
     assert len(denied) == 3
 
 
 def test_reissue_of_a_revoked_or_unknown_principal(admin: Workspace) -> None:
-    admin.add_user("bob", "scientist")
-    admin.revoke_user("bob")
+    admin.users.add("bob", "scientist")
+    admin.users.revoke("bob")
     with pytest.raises(BadInput, match="revoked"):
-        admin.reissue_token("bob")
+        admin.users.reissue("bob")
     with pytest.raises(NotFound):
-        admin.reissue_token("nobody")
-    admin.add_user("eve", "client")
+        admin.users.reissue("nobody")
+    admin.users.add("eve", "client")
     with pytest.raises(BadInput, match="100 years"):
-        admin.reissue_token("eve", expires=timedelta(days=40000))
+        admin.users.reissue("eve", expires=timedelta(days=40000))
 
 
 def test_cli_token_and_log_filters(tmp_path: Path) -> None:

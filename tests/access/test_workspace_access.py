@@ -28,7 +28,7 @@ HR = b"name,salary\nbob,7731999\nzed,98765\n"
 
 def entries(ws: Workspace) -> list[AuditEntry]:
     """Every entry, read straight from the log (recording nothing)."""
-    return list(ws.audit.entries())
+    return list(ws._audit.entries())
 
 
 def matching(ws: Workspace, **fields: object) -> list[AuditEntry]:
@@ -59,17 +59,17 @@ def opened(settings: Settings, token: str, clock: Callable[[], datetime] | None 
 def test_scoped_scientist_auditor_and_refused_tokens(settings: Settings, admin: Workspace) -> None:
     admin.datasets.put(CREDIT, name="credit-german")
     admin.datasets.put(HR, name="hr-salaries")
-    _, alice_token = admin.add_user("alice", "scientist", scopes=("credit-*",))
-    _, carol_token = admin.add_user("carol", "auditor")
-    dave, dave_token = admin.add_user("dave", "scientist", expires=timedelta(minutes=1))
-    erin, erin_token = admin.add_user("erin", "scientist")
-    admin.revoke_user("erin")
+    _, alice_token = admin.users.add("alice", "scientist", scopes=("credit-*",))
+    _, carol_token = admin.users.add("carol", "auditor")
+    dave, dave_token = admin.users.add("dave", "scientist", expires=timedelta(minutes=1))
+    erin, erin_token = admin.users.add("erin", "scientist")
+    admin.users.revoke("erin")
     tokens = {"alice": alice_token, "carol": carol_token, "dave": dave_token, "erin": erin_token}
 
     # alice: reads credit-*, nothing else, and writes nothing
     with opened(settings, alice_token) as alice:
         assert alice.principal.name == "alice"
-        alice_request = alice.gate.request_id
+        alice_request = alice._gate.request_id
         assert alice.datasets.read_bytes("credit-german") == CREDIT
         with pytest.raises(AccessDenied, match=r"dataset\.write") as denied:
             alice.datasets.put(b"id,amount,purpose\n", name="credit-german")
@@ -84,22 +84,22 @@ def test_scoped_scientist_auditor_and_refused_tokens(settings: Settings, admin: 
             alice.datasets.info("hr-salaries")
         assert [d.name for d in alice.datasets.list()] == ["credit-german"]
         with pytest.raises(AccessDenied, match=r"log\.read"):
-            alice.log_entries()
+            alice.log.entries()
         with pytest.raises(AccessDenied, match=r"user\.manage"):
-            alice.add_user("mallory", "scientist", scopes=("credit-*",))
+            alice.users.add("mallory", "scientist", scopes=("credit-*",))
     assert [v.version for v in admin.datasets.versions("credit-german")] == [1]
 
     # carol: the log and the listing, never the data
     with opened(settings, carol_token) as carol:
-        carol_request = carol.gate.request_id
-        assert any(e.action == "dataset.write" for e in carol.log_entries())
-        assert carol.verify_log().ok
-        checkpoint = carol.log_checkpoint()
-        assert checkpoint.size == carol.audit.size()
+        carol_request = carol._gate.request_id
+        assert any(e.action == "dataset.write" for e in carol.log.entries())
+        assert carol.log.verify().ok
+        checkpoint = carol.log.checkpoint()
+        assert checkpoint.size == carol._audit.size()
         with pytest.raises(AccessDenied, match=r"dataset\.read"):
             carol.datasets.read_bytes("credit-german")
         assert sorted(d.name for d in carol.datasets.list()) == ["credit-german", "hr-salaries"]
-        assert {p.name for p in carol.users()} >= {"alice", "carol", "dave", "erin"}
+        assert {p.name for p in carol.users.list()} >= {"alice", "carol", "dave", "erin"}
 
     # refused tokens
     with pytest.raises(AccessDenied, match="revoked"):
@@ -177,26 +177,26 @@ def test_scoped_scientist_auditor_and_refused_tokens(settings: Settings, admin: 
             assert secret.encode() not in data, path
         assert SECRET_VALUE.encode() not in data, path
 
-    assert admin.verify_log().ok
+    assert admin.log.verify().ok
 
 
 def test_expiry_is_exact_to_the_clock(settings: Settings, admin: Workspace) -> None:
     start = datetime(2030, 1, 1, tzinfo=UTC)
     ws = Workspace.open(settings=settings, clock=lambda: start)
-    bob, token = ws.add_user("bob", "scientist", expires=timedelta(hours=12))
+    bob, token = ws.users.add("bob", "scientist", expires=timedelta(hours=12))
     ws.close()
     assert bob.expires == "2030-01-01T12:00:00.000000Z"
     just_before = start + timedelta(hours=12) - timedelta(microseconds=1)
     with opened(settings, token, clock=lambda: just_before) as ok:
-        assert ok.principal.state(ok.principals.now()) == "active"
+        assert ok.principal.state(ok.users.now()) == "active"
     with pytest.raises(AccessDenied, match="expired"):
         opened(settings, token, clock=lambda: start + timedelta(hours=12))
-    states = {p.name: p.state("2030-01-01T13:00:00.000000Z") for p in admin.users()}
+    states = {p.name: p.state("2030-01-01T13:00:00.000000Z") for p in admin.users.list()}
     assert states["bob"] == "expired"
 
 
 def test_workspace_open_uses_settings_token_then_saved_admin(settings: Settings, admin: Workspace) -> None:
-    _, token = admin.add_user("alice", "scientist")
+    _, token = admin.users.add("alice", "scientist")
     with Workspace.open(settings=settings) as ws:
         assert ws.principal.name == admin.principal.name
     with_token = Settings(home=settings.home, master_key=settings.master_key, token=token)
@@ -214,41 +214,41 @@ def test_workspace_open_uses_settings_token_then_saved_admin(settings: Settings,
 
 def test_steward_grants_within_its_role_and_scopes(settings: Settings, admin: Workspace) -> None:
     root = admin.principal.name
-    _, sam_token = admin.add_user("sam", "steward")
-    _, sue_token = admin.add_user("sue", "steward", scopes=("credit-*",))
+    _, sam_token = admin.users.add("sam", "steward")
+    _, sue_token = admin.users.add("sue", "steward", scopes=("credit-*",))
 
     with opened(settings, sam_token) as sam:
-        sci, _ = sam.add_user("sci1", "scientist")
-        aud, _ = sam.add_user("aud1", "auditor")
+        sci, _ = sam.users.add("sci1", "scientist")
+        aud, _ = sam.users.add("aud1", "auditor")
         assert (sci.role, sci.created_by, aud.role) == ("scientist", "sam", "auditor")
         for role in ("admin", "deployer", "steward", "client"):
             with pytest.raises(AccessDenied, match=role):
-                sam.add_user(f"x-{role}", role)
+                sam.users.add(f"x-{role}", role)
         with pytest.raises(AccessDenied):
-            sam.revoke_user(root)
+            sam.users.revoke(root)
         with pytest.raises(AccessDenied):
-            sam.revoke_user("sue")  # a steward cannot grant steward, so cannot revoke one
+            sam.users.revoke("sue")  # a steward cannot grant steward, so cannot revoke one
         with pytest.raises(AlreadyExists):
-            sam.add_user("sci1", "scientist")
+            sam.users.add("sci1", "scientist")
         with pytest.raises(AlreadyExists):
-            sam.add_user("sue", "auditor")
+            sam.users.add("sue", "auditor")
 
     with opened(settings, sue_token) as sue:
-        narrow, _ = sue.add_user("sci2", "scientist", scopes=("credit-g*",))
+        narrow, _ = sue.users.add("sci2", "scientist", scopes=("credit-g*",))
         assert narrow.scopes == ("credit-g*",)
-        sue.add_user("sci3", "auditor", scopes=("credit-german", "credit-*"))
+        sue.users.add("sci3", "auditor", scopes=("credit-german", "credit-*"))
         for scopes in (("*",), ("hr-*",), ("credit-g*", "hr-*"), ("cred*",)):
             with pytest.raises(AccessDenied, match="wider"):
-                sue.add_user("sci4", "scientist", scopes=scopes)
+                sue.users.add("sci4", "scientist", scopes=scopes)
         with pytest.raises(AccessDenied, match="wider"):
-            sue.add_user("sci4", "scientist")  # no scope means '*'
+            sue.users.add("sci4", "scientist")  # no scope means '*'
         with pytest.raises(AccessDenied):
-            sue.revoke_user(root)
+            sue.users.revoke(root)
         with pytest.raises(AccessDenied, match="wider"):
-            sue.revoke_user("sci1")  # sci1 is on '*', wider than credit-*
-        sue.revoke_user("sci2")
+            sue.users.revoke("sci1")  # sci1 is on '*', wider than credit-*
+        sue.users.revoke("sci2")
 
-    names = {p.name: p for p in admin.users()}
+    names = {p.name: p for p in admin.users.list()}
     assert not {"x-admin", "x-deployer", "x-steward", "x-client", "sci4"} & set(names)
     assert names["sci2"].revoked is not None
     assert names["sci2"].revoked_by == "sue"
@@ -263,39 +263,39 @@ def test_steward_grants_within_its_role_and_scopes(settings: Settings, admin: Wo
         for e in found:
             if e.outcome == "failed":
                 assert e.details["error"] == "AccessDenied"
-    assert admin.verify_log().ok
+    assert admin.log.verify().ok
 
 
 def test_last_active_admin_cannot_be_revoked(settings: Settings, admin: Workspace) -> None:
     root = admin.principal.name
     with pytest.raises(BadInput, match="last active admin"):
-        admin.revoke_user(root)
-    _, second_token = admin.add_user("second", "admin")
+        admin.users.revoke(root)
+    _, second_token = admin.users.add("second", "admin")
     with opened(settings, second_token) as second:
-        second.revoke_user(root)
+        second.users.revoke(root)
         with pytest.raises(BadInput, match="last active admin"):
-            second.revoke_user("second")
+            second.users.revoke("second")
         with pytest.raises(BadInput, match="already revoked"):
-            second.revoke_user(root)
+            second.users.revoke(root)
         with pytest.raises(NotFound):
-            second.revoke_user("nobody")
+            second.users.revoke("nobody")
     with pytest.raises(AccessDenied, match="revoked"):
         Workspace.open(settings=settings)  # the saved admin token was root's
 
 
 def test_add_user_rejects_bad_names_roles_scopes(admin: Workspace) -> None:
     with pytest.raises(AlreadyExists):
-        admin.add_user(admin.principal.name, "scientist")
+        admin.users.add(admin.principal.name, "scientist")
     for bad_name in ("", "a b", "../x", "x" * 65, "-x"):
         with pytest.raises(BadInput):
-            admin.add_user(bad_name, "scientist")
+            admin.users.add(bad_name, "scientist")
     with pytest.raises(BadInput, match="role"):
-        admin.add_user("bob", "wizard")
+        admin.users.add("bob", "wizard")
     with pytest.raises(BadInput, match="scope"):
-        admin.add_user("bob", "scientist", scopes=("credit-?",))
+        admin.users.add("bob", "scientist", scopes=("credit-?",))
     with pytest.raises(BadInput, match="kind"):
-        admin.add_user("bob", "scientist", kind="robot")
-    assert "bob" not in {p.name for p in admin.users()}
+        admin.users.add("bob", "scientist", kind="robot")
+    assert "bob" not in {p.name for p in admin.users.list()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def test_add_user_rejects_bad_names_roles_scopes(admin: Workspace) -> None:
 
 
 def test_edited_principal_row_is_refused(settings: Settings, admin: Workspace) -> None:
-    mallory, token = admin.add_user("mallory", "scientist", scopes=("credit-*",))
+    mallory, token = admin.users.add("mallory", "scientist", scopes=("credit-*",))
     with sqlite3.connect(settings.home / "access.db") as conn:
         conn.execute("UPDATE principals SET role = 'admin' WHERE name = 'mallory'")
     conn.close()
@@ -314,7 +314,7 @@ def test_edited_principal_row_is_refused(settings: Settings, admin: Workspace) -
     assert len(refusal) == 1
     assert (refusal[0].outcome, refusal[0].details["token"]) == ("denied", mallory.token_id)
     assert refusal[0].details["reason"] == "tampered-record"
-    assert admin.verify_log().ok
+    assert admin.log.verify().ok
 
 
 @pytest.mark.parametrize(
@@ -327,8 +327,8 @@ def test_edited_principal_row_is_refused(settings: Settings, admin: Workspace) -
     ],
 )
 def test_other_row_edits_are_refused(settings: Settings, admin: Workspace, change: str) -> None:
-    _, token = admin.add_user("mallory", "scientist", scopes=("credit-*",), expires=timedelta(days=1))
-    admin.revoke_user("mallory")
+    _, token = admin.users.add("mallory", "scientist", scopes=("credit-*",), expires=timedelta(days=1))
+    admin.users.revoke("mallory")
     with sqlite3.connect(settings.home / "access.db") as conn:
         conn.execute(change)
     conn.close()
@@ -338,16 +338,16 @@ def test_other_row_edits_are_refused(settings: Settings, admin: Workspace, chang
 
 def test_swapped_token_hash_is_refused(settings: Settings, admin: Workspace) -> None:
     """Copying the admin's token hash onto another row does not let the admin token act as it."""
-    admin.add_user("mallory", "scientist")
+    admin.users.add("mallory", "scientist")
     with sqlite3.connect(settings.home / "access.db") as conn:
         (admin_hash,) = conn.execute(
             "SELECT token_hash FROM principals WHERE name = ?", (admin.principal.name,)
         ).fetchone()
         conn.execute("UPDATE principals SET token_hash = ? WHERE name = 'mallory'", (admin_hash,))
     conn.close()
-    mallory = admin.principals.get("mallory")
+    mallory = admin._principals.get("mallory")
     assert not mallory.intact
-    assert mallory.state(admin.principals.now()) == "tampered"
+    assert mallory.state(admin.users.now()) == "tampered"
     assert not mallory.allows("dataset.list", "dataset:credit-german")
 
 
@@ -362,8 +362,8 @@ def _broken_write(*_args: object, **_kwargs: object) -> object:
 
 def test_unwritable_log_refuses_allowed_actions(admin: Workspace) -> None:
     admin.datasets.put(CREDIT, name="credit-german")
-    size = admin.audit.size()
-    admin.audit._write = _broken_write  # type: ignore[method-assign]
+    size = admin._audit.size()
+    admin._audit._write = _broken_write  # type: ignore[method-assign]
     try:
         with pytest.raises(AuditUnavailable) as refused:
             admin.datasets.put(HR, name="credit-german")
@@ -377,25 +377,25 @@ def test_unwritable_log_refuses_allowed_actions(admin: Workspace) -> None:
         with pytest.raises(AuditUnavailable):
             admin.datasets.read_bytes("credit-german")
         with pytest.raises(AuditUnavailable):
-            admin.add_user("bob", "scientist")
+            admin.users.add("bob", "scientist")
         with pytest.raises(AuditUnavailable):
             admin.datasets.shred("credit-german", 1)
         with pytest.raises(AuditUnavailable):
-            admin.log_checkpoint()
+            admin.log.checkpoint()
     finally:
-        del admin.audit._write
-    assert admin.audit.size() == size
+        del admin._audit._write
+    assert admin._audit.size() == size
     assert [v.version for v in admin.datasets.versions("credit-german")] == [1]
     assert "hr-salaries" not in {d.name for d in admin.datasets.list()}
-    assert "bob" not in {p.name for p in admin.users()}
+    assert "bob" not in {p.name for p in admin.users.list()}
     assert admin.datasets.read_bytes("credit-german") == CREDIT  # not shredded
-    assert admin.verify_log().ok
+    assert admin.log.verify().ok
 
 
 def test_denied_action_is_refused_even_when_the_log_is_unwritable(settings: Settings, admin: Workspace) -> None:
-    _, token = admin.add_user("alice", "scientist", scopes=("credit-*",))
+    _, token = admin.users.add("alice", "scientist", scopes=("credit-*",))
     with opened(settings, token) as alice:
-        alice.audit._write = _broken_write  # type: ignore[method-assign]
+        alice._audit._write = _broken_write  # type: ignore[method-assign]
         with pytest.raises(AuditUnavailable):
             alice.datasets.put(HR, name="hr-salaries")
     assert "hr-salaries" not in {d.name for d in admin.datasets.list()}
@@ -427,7 +427,7 @@ def test_allowed_then_failed_actions_record_the_error_class(tmp_path: Path, admi
     assert missing_read.details["error"] == "NotFound"
     # The error's class only: never its message, which here would quote a path.
     assert SECRET_VALUE.encode() not in access_db_bytes(admin.home)
-    assert admin.verify_log().ok
+    assert admin.log.verify().ok
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,7 +457,7 @@ def test_version_1_workspace_is_upgraded_on_open(settings: Settings, admin: Work
         assert ws.id == workspace_id
         assert ws.principal.role == "admin"
         assert ws.datasets.read_bytes("credit-german") == CREDIT
-        assert ws.verify_log().ok
+        assert ws.log.verify().ok
         actions = [e.action for e in entries(ws)]
         assert actions[:2] == ["workspace.upgrade", "user.manage"]
     token_file = settings.home / "keys" / "admin.token"
@@ -490,22 +490,22 @@ def test_version_2_workspace_without_access_db_is_refused(settings: Settings, ad
 
 def test_expiry_beyond_the_calendar_is_bad_input(admin: Workspace) -> None:
     with pytest.raises(BadInput):
-        admin.add_user("bob", "scientist", expires=timedelta(weeks=999_999))
+        admin.users.add("bob", "scientist", expires=timedelta(weeks=999_999))
 
 
 def test_admin_can_re_add_a_tampered_principal(settings: Settings, admin: Workspace) -> None:
     """The refusal says the principal "is refused until an admin re-adds it": that must be possible."""
-    admin.add_user("mallory", "scientist")
+    admin.users.add("mallory", "scientist")
     with sqlite3.connect(settings.home / "access.db") as conn:
         conn.execute("UPDATE principals SET role = 'admin' WHERE name = 'mallory'")
     conn.close()
-    _, token = admin.add_user("mallory", "scientist")
+    _, token = admin.users.add("mallory", "scientist")
     with opened(settings, token) as mallory:
         assert mallory.principal.role == "scientist"
 
 
 def test_verify_log_with_a_checkpoint_is_gated_first(settings: Settings, admin: Workspace) -> None:
-    _, token = admin.add_user("alice", "scientist")
+    _, token = admin.users.add("alice", "scientist")
     with opened(settings, token) as alice, pytest.raises(AccessDenied, match=r"log\.read"):
-        alice.verify_log("not a checkpoint")
+        alice.log.verify("not a checkpoint")
     assert matching(admin, principal="alice", action="log.read", outcome="denied")

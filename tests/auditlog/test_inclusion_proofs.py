@@ -28,15 +28,15 @@ def ws(tmp_path: Path) -> mlwarden.Workspace:
 
 
 def _verifier(ws: mlwarden.Workspace) -> NoteVerifier:
-    return NoteVerifier.from_key_string(ws.audit.checkpoint().verifier_key)
+    return NoteVerifier.from_key_string(ws._audit.checkpoint().verifier_key)
 
 
 def test_every_entry_has_a_proof_that_holds(ws: mlwarden.Workspace) -> None:
-    checkpoint = ws.log_checkpoint()
+    checkpoint = ws.log.checkpoint()
     verifier = NoteVerifier.from_key_string(checkpoint.verifier_key)
-    entries = {e.seq: e for e in ws.audit.entries()}
+    entries = {e.seq: e for e in ws._audit.entries()}
     for seq in range(checkpoint.size):
-        proof = ws.audit.inclusion(seq, checkpoint)
+        proof = ws._audit.inclusion(seq, checkpoint)
         assert verify_inclusion_proof(proof, verifier) == entries[seq]
         # The JSON form round-trips.
         again = InclusionProof.from_json(json.loads(json.dumps(proof.to_json())))
@@ -44,15 +44,15 @@ def test_every_entry_has_a_proof_that_holds(ws: mlwarden.Workspace) -> None:
 
 
 def test_a_proof_against_an_older_checkpoint_still_holds(ws: mlwarden.Workspace) -> None:
-    old = ws.log_checkpoint()
+    old = ws.log.checkpoint()
     ws.datasets.put(b"more\n", name="later")
-    proof = ws.log_proof(3, old)
+    proof = ws.log.prove(3, old)
     assert proof.checkpoint.size == old.size
     assert verify_inclusion_proof(proof, _verifier(ws)).seq == 3
 
 
 def test_changed_proofs_fail(ws: mlwarden.Workspace) -> None:
-    proof = ws.log_proof(5)
+    proof = ws.log.prove(5)
     verifier = _verifier(ws)
     forged_entry = proof.entry.replace(b"dataset.", b"datasex.")
     assert forged_entry != proof.entry
@@ -76,20 +76,20 @@ def test_changed_proofs_fail(ws: mlwarden.Workspace) -> None:
 def test_no_proof_from_a_log_that_does_not_verify(ws: mlwarden.Workspace) -> None:
     import sqlite3
 
-    (seq,) = [e.seq for e in ws.audit.entries() if e.resource == "dataset:d1" and e.outcome == "allowed"][:1]
+    (seq,) = [e.seq for e in ws._audit.entries() if e.resource == "dataset:d1" and e.outcome == "allowed"][:1]
     conn = sqlite3.connect(ws.home / "access.db")
     (entry,) = conn.execute("SELECT entry FROM audit_entries WHERE seq = ?", (seq,)).fetchone()
     conn.execute("UPDATE audit_entries SET entry = ? WHERE seq = ?", (entry.replace(b"dataset:d1", b"dataset:d9"), seq))
     conn.commit()
     conn.close()
     with pytest.raises(IntegrityError, match=f"entry {seq} was changed"):
-        ws.audit.inclusion(seq)
+        ws._audit.inclusion(seq)
     with pytest.raises(BadInput):
-        ws.audit.inclusion(10_000)
+        ws._audit.inclusion(10_000)
 
 
 def test_proof_json_is_checked(ws: mlwarden.Workspace) -> None:
-    doc = ws.log_proof(2).to_json()
+    doc = ws.log.prove(2).to_json()
     for broken in (
         {**doc, "format": "other"},
         {**doc, "path": ["zz"]},

@@ -230,7 +230,6 @@ def test_sign_refuses_bad_provenance(workspace: Any, tmp_path: Path, check_error
     assert not (tmp_path / "m.bin.sig").exists()
 
 
-
 def test_sign_and_verify_the_current_folder(workspace: Any, tmp_path: Path) -> None:
     folder = tmp_path / "model"
     folder.mkdir()
@@ -249,10 +248,10 @@ def test_train_inspect_export_and_tamper(workspace: Any, tmp_path: Path, check_e
     ws = workspace
     ws.ok("data", "put", german_credit_csv(), "--name", "credit-german")
     with opened(ws) as admin:
-        _, alice_token = admin.add_user("alice", "scientist", scopes=("credit-*",))
-        _, dan_token = admin.add_user("dan", "deployer")
-        _, carol_token = admin.add_user("carol", "auditor")
-        _, cleo_token = admin.add_user("cleo", "client")
+        _, alice_token = admin.users.add("alice", "scientist", scopes=("credit-*",))
+        _, dan_token = admin.users.add("dan", "deployer")
+        _, carol_token = admin.users.add("carol", "auditor")
+        _, cleo_token = admin.users.add("cleo", "client")
         admin.models.register("hr-model", tiny_model())
     alice = ws.cli.with_env(MLWARDEN_TOKEN=alice_token)
     dan = ws.cli.with_env(MLWARDEN_TOKEN=dan_token)
@@ -360,7 +359,7 @@ def test_train_inspect_export_and_tamper(workspace: Any, tmp_path: Path, check_e
 
     # the audit log holds every decision
     with opened(ws) as admin:
-        log = list(admin.audit.entries())
+        log = list(admin._audit.entries())
 
     def outcomes(principal: str, action: str, resource: str) -> list[str]:
         return [e.outcome for e in log if (e.principal, e.action, e.resource) == (principal, action, resource)]
@@ -463,14 +462,14 @@ def test_rotate_and_revoke_signing_keys(workspace: Any, tmp_path: Path, check_er
 
 def test_key_commands_need_key_permissions(workspace: Any, check_error: ErrorCheck) -> None:
     with opened(workspace) as admin:
-        _, token = admin.add_user("sam", "scientist")
-        key_id = admin.signing_keys.active(by="root")[0].key_id
+        _, token = admin.users.add("sam", "scientist")
+        key_id = admin._signing_keys.active(by="root")[0].key_id
     sam = workspace.cli.with_env(MLWARDEN_TOKEN=token)
     check_error(sam.run("model", "rotate-key"), 3, "key.rotate")
     check_error(sam.run("model", "revoke-key", key_id[:12]), 3, "key.admin")
     check_error(sam.run("model", "keys"), 3, "key.read")
     with opened(workspace) as admin:
-        keys = admin.signing_keys.keys()
+        keys = admin._signing_keys.keys()
         assert [k.state for k in keys] == ["active"]
 
 

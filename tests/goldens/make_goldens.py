@@ -27,18 +27,18 @@ def main(target: Path) -> None:
     env_home = target / "env-workspace"
     ws = Workspace.init(env_home, settings=Settings(home=env_home, master_key=MASTER_KEY))
     out = io.BytesIO()
-    ws.encrypt_file(io.BytesIO(PLAINTEXT), out)
+    ws.files.encrypt(io.BytesIO(PLAINTEXT), out)
     (target / "env-file.mlw").write_bytes(out.getvalue())
-    ws.rotate_keys()  # the record now sits under version 2, the header still says 1
+    ws.keys.rotate()  # the record now sits under version 2, the header still says 1
     out = io.BytesIO()
-    ws.encrypt_file(io.BytesIO(b""), out)
+    ws.files.encrypt(io.BytesIO(b""), out)
     (target / "env-empty.mlw").write_bytes(out.getvalue())
 
     pass_home = target / "passphrase-workspace"
     cheap = new_params("argon2id", memory_kib=1024, iterations=1, lanes=1)
     ws = Workspace.init(pass_home, settings=Settings(home=pass_home, passphrase=PASSPHRASE), kdf=cheap)
     out = io.BytesIO()
-    ws.encrypt_file(io.BytesIO(PLAINTEXT), out)
+    ws.files.encrypt(io.BytesIO(PLAINTEXT), out)
     (target / "passphrase-file.mlw").write_bytes(out.getvalue())
     for lock in target.rglob(".lock"):
         lock.unlink()

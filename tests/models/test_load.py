@@ -67,13 +67,13 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 
 @pytest.fixture
 def private(ws: Workspace) -> ec.EllipticCurvePrivateKey:
-    return ws.signing_keys.active(by="root")[1]
+    return ws._signing_keys.active(by="root")[1]
 
 
 @pytest.fixture
 def public_pem(ws: Workspace, tmp_path: Path) -> Path:
     path = tmp_path / "workspace.pem"
-    path.write_text(ws.signing_keys.active(by="root")[0].public_pem)
+    path.write_text(ws._signing_keys.active(by="root")[0].public_pem)
     return path
 
 
@@ -177,7 +177,7 @@ def test_what_save_writes_is_still_judged_on_load(ws: Workspace, private: Any, t
     models.save(FunctionTransformer(lambda x: x), path)
     signed(path, private)
     with pytest.raises(UnsafeModel, match="lambda"):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
 
 
 # ------------------------------------------------------------------------------------ a good load
@@ -191,11 +191,11 @@ def test_signed_model_loads_and_predicts_the_same(
     for key in (public_pem, str(public_pem), public_pem.read_bytes(), private.public_key()):
         model = models.load(path, public_key=key)
         np.testing.assert_allclose(model.predict_proba(rows), expected)
-    loaded = models.load_verified(path, workspace=ws)
+    loaded = ws.models.load_file(path)
     np.testing.assert_allclose(loaded.model.predict_proba(rows), expected)
     assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert loaded.signature.provenance == PROVENANCE
-    assert loaded.signature.key_id == ws.signing_keys.active(by="root")[0].key_id
+    assert loaded.signature.key_id == ws._signing_keys.active(by="root")[0].key_id
     assert loaded.signature.files == ((".", loaded.sha256),)
     assert loaded.signature.model_name == "model.skops"
     assert (loaded.scan.format, loaded.scan.findings) == ("skops", ())
@@ -223,9 +223,10 @@ def test_unsigned_model_is_refused_naming_the_missing_signature(
 ) -> None:
     path = tmp_path / "model.skops"
     models.save(estimator, path)
-    for kwargs in ({"workspace": ws}, {"public_key": public_pem}):
+    loads = (lambda: ws.models.load_file(path), lambda: models.load(path, public_key=public_pem))
+    for load in loads:
         with pytest.raises(SignatureError, match=r"no signature at .*model\.skops\.sig") as refused:
-            models.load(path, **kwargs)
+            load()
         assert "mlwarden model sign" in str(refused.value)
     assert isinstance(refused.value, IntegrityError)
     assert refused.value.exit_code == 3
@@ -245,9 +246,9 @@ def test_one_changed_byte_is_refused(
     data = bytearray(path.read_bytes())
     data[where] ^= 0x01
     path.write_bytes(bytes(data))
-    for kwargs in ({"workspace": ws}, {"public_key": public_pem}):
+    for load in (lambda: ws.models.load_file(path), lambda: models.load(path, public_key=public_pem)):
         with pytest.raises(SignatureError, match="changed since signing"):
-            models.load(path, **kwargs)
+            load()
 
 
 def test_one_appended_byte_is_refused(estimator: Any, ws: Workspace, private: Any, tmp_path: Path) -> None:
@@ -255,7 +256,7 @@ def test_one_appended_byte_is_refused(estimator: Any, ws: Workspace, private: An
     with path.open("ab") as f:
         f.write(b"\0")
     with pytest.raises(SignatureError):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
 
 
 def test_the_signature_of_another_model_is_refused(estimator: Any, ws: Workspace, private: Any, tmp_path: Path) -> None:
@@ -265,7 +266,7 @@ def test_the_signature_of_another_model_is_refused(estimator: Any, ws: Workspace
     other = tmp_path / "other.skops"
     models.save(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), other)
     with pytest.raises(SignatureError, match="changed since signing"):
-        models.load(other, signature=first.with_name("first.skops.sig"), workspace=ws)
+        ws.models.load_file(other, signature=first.with_name("first.skops.sig"))
 
 
 def test_an_altered_bundle_is_refused(estimator: Any, ws: Workspace, private: Any, tmp_path: Path) -> None:
@@ -277,11 +278,11 @@ def test_an_altered_bundle_is_refused(estimator: Any, ws: Workspace, private: An
     doc["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
     sig.write_text(json.dumps(doc))
     with pytest.raises(SignatureError, match="does not verify"):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
     for garbage in (b"", b"{}", b"not json at all", os.urandom(64)):
         sig.write_bytes(garbage)
         with pytest.raises(SignatureError):
-            models.load(path, workspace=ws)
+            ws.models.load_file(path)
 
 
 def test_a_foreign_key_is_refused(
@@ -290,7 +291,7 @@ def test_a_foreign_key_is_refused(
     foreign = ec.generate_private_key(ec.SECP256R1())
     path = saved(estimator, tmp_path, foreign)
     with pytest.raises(SignatureError, match="does not know"):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
     with pytest.raises(SignatureError):
         models.load(path, public_key=public_pem)
     # whoever hands over the foreign key explicitly trusts it
@@ -305,31 +306,31 @@ def test_a_bundle_whose_hint_lies_is_refused(estimator: Any, ws: Workspace, priv
     path = saved(estimator, tmp_path, foreign)
     sig = path.with_name(path.name + ".sig")
     doc = json.loads(sig.read_bytes())
-    doc["verificationMaterial"]["publicKey"]["hint"] = ws.signing_keys.active(by="root")[0].key_id
+    doc["verificationMaterial"]["publicKey"]["hint"] = ws._signing_keys.active(by="root")[0].key_id
     sig.write_text(json.dumps(doc))
     with pytest.raises(SignatureError, match="does not verify"):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
     doc["verificationMaterial"]["publicKey"]["hint"] = ""  # or no hint at all
     sig.write_text(json.dumps(doc))
     with pytest.raises(SignatureError):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
 
 
 def test_revoked_keys_are_refused_and_retired_keys_still_load(
     estimator: Any, rows: np.ndarray, ws: Workspace, tmp_path: Path
 ) -> None:
-    first, first_private = ws.signing_keys.active(by="root")
+    first, first_private = ws._signing_keys.active(by="root")
     old = saved(estimator, tmp_path, first_private, "old.skops")
-    ws.signing_keys.rotate(by="root")
-    _, second_private = ws.signing_keys.active(by="root")
+    ws._signing_keys.rotate(by="root")
+    _, second_private = ws._signing_keys.active(by="root")
     new = saved(estimator, tmp_path, second_private, "new.skops")
 
     for path in (old, new):  # retired and active
-        np.testing.assert_allclose(models.load(path, workspace=ws).predict_proba(rows), estimator.predict_proba(rows))
-    ws.signing_keys.revoke(first.key_id, by="root")
+        np.testing.assert_allclose(ws.models.load_file(path).model.predict_proba(rows), estimator.predict_proba(rows))
+    ws._signing_keys.revoke(first.key_id, by="root")
     with pytest.raises(SignatureError, match="revoked"):
-        models.load(old, workspace=ws)
-    assert models.load(new, workspace=ws) is not None
+        ws.models.load_file(old)
+    assert ws.models.load_file(new).model is not None
 
 
 def test_a_folder_signature_does_not_vouch_for_a_single_file(
@@ -342,7 +343,7 @@ def test_a_folder_signature_does_not_vouch_for_a_single_file(
     sig = tmp_path / "folder.sig"
     sig.write_bytes(sign_model(folder, private))
     with pytest.raises(SignatureError, match="covers a folder"):
-        models.load(path, signature=sig, workspace=ws)
+        ws.models.load_file(path, signature=sig)
 
 
 # --------------------------------------------------------------------- the scan, after the signature
@@ -358,7 +359,7 @@ def test_a_signed_malicious_pickle_is_refused_and_nothing_runs(
     path.write_bytes(pickle.dumps(payload(canary)))
     signed(path, private)
     with pytest.raises(UnsafeModel, match=r"CRITICAL.*not loaded") as refused:
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
     assert ("open" if payload is _OpensCanary else "system") in str(refused.value)
     assert not canary.exists()
 
@@ -369,10 +370,10 @@ def test_a_malicious_pickle_is_refused_by_its_signature_first(ws: Workspace, tmp
     path = tmp_path / "evil.skops"
     path.write_bytes(pickle.dumps(_OpensCanary(canary)))
     with pytest.raises(SignatureError, match="no signature"):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
     signed(path, ec.generate_private_key(ec.SECP256R1()))
     with pytest.raises(SignatureError, match="does not know"):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
     assert not canary.exists()
 
 
@@ -386,7 +387,7 @@ def test_a_signed_clean_joblib_file_is_still_not_loaded(
     assert models.scan_file(path).findings == ()  # clean: a scikit-learn pickle
     signed(path, private)
     with pytest.raises(UnsafeModel, match="joblib file: mlwarden loads only skops"):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
 
 
 def test_a_signed_npy_or_unknown_file_is_not_loaded(ws: Workspace, private: Any, tmp_path: Path) -> None:
@@ -397,7 +398,7 @@ def test_a_signed_npy_or_unknown_file_is_not_loaded(ws: Workspace, private: Any,
     for path in (npy, text):
         signed(path, private)
         with pytest.raises(UnsafeModel):
-            models.load(path, workspace=ws)
+            ws.models.load_file(path)
 
 
 @pytest.mark.parametrize(
@@ -424,7 +425,7 @@ def test_a_signed_skops_file_naming_an_unlisted_type_is_refused(
     path.write_bytes(with_schema(models.dumps(estimator), edit))
     signed(path, private)
     with pytest.raises(UnsafeModel, match="not loaded") as refused:
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
     assert needle in str(refused.value)
 
 
@@ -438,7 +439,7 @@ def test_the_same_edit_with_a_listed_type_loads(estimator: Any, ws: Workspace, p
     path = tmp_path / "model.skops"
     path.write_bytes(with_schema(models.dumps(estimator), edit))
     signed(path, private)
-    assert models.load(path, workspace=ws) is not None
+    assert ws.models.load_file(path).model is not None
 
 
 def test_a_signed_skops_file_with_a_pickled_array_is_refused_and_nothing_runs(
@@ -458,7 +459,7 @@ def test_a_signed_skops_file_with_a_pickled_array_is_refused_and_nothing_runs(
     path.write_bytes(out.getvalue())
     signed(path, private)
     with pytest.raises(UnsafeModel) as refused:
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
     assert "CRITICAL" in str(refused.value)
     assert not canary.exists()
 
@@ -468,7 +469,7 @@ def test_a_signed_corrupt_skops_file_is_refused(estimator: Any, ws: Workspace, p
     path.write_bytes(models.dumps(estimator)[:-200])  # truncated zip
     signed(path, private)
     with pytest.raises(UnsafeModel):
-        models.load(path, workspace=ws)
+        ws.models.load_file(path)
 
 
 # ------------------------------------------------------------------------------------ bad arguments
@@ -476,9 +477,9 @@ def test_a_signed_corrupt_skops_file_is_refused(estimator: Any, ws: Workspace, p
 
 def test_missing_or_folder_model_path_is_bad_input(ws: Workspace, tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="does not exist"):
-        models.load(tmp_path / "absent.skops", workspace=ws)
+        ws.models.load_file(tmp_path / "absent.skops")
     with pytest.raises(BadInput, match="folder"):
-        models.load(tmp_path, workspace=ws)
+        ws.models.load_file(tmp_path)
 
 
 def test_public_keys_must_be_p256_pem(tmp_path: Path) -> None:

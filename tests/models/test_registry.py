@@ -89,7 +89,7 @@ def object_path(home: Path, object_id: str) -> Path:
 
 
 def entries(ws: Workspace) -> list[AuditEntry]:
-    return list(ws.audit.entries())
+    return list(ws._audit.entries())
 
 
 def matching(ws: Workspace, **fields: object) -> list[AuditEntry]:
@@ -184,7 +184,7 @@ def test_train_records_dataset_metrics_schema_and_signed_provenance(ws: Workspac
     assert version == info
     assert verified.provenance == info.provenance
     assert verified.files == ((SINGLE_FILE, info.sha256),)
-    active, _ = ws.signing_keys.active(by="root")
+    active, _ = ws._signing_keys.active(by="root")
     assert verified.key_id == info.signing_key == active.key_id
     (bundle,) = sql(trained.settings.home, "SELECT signature FROM model_versions WHERE name = 'credit-x'")[0]
     statement = verify_bundle(bundle.encode(), active.public_key())
@@ -326,7 +326,7 @@ def test_export_is_accepted_by_model_signing_and_loads_the_same(ws: Workspace, t
     info = ws.models.info("credit-x", 1)
     assert hashlib.sha256(target.read_bytes()).hexdigest() == info.sha256
     pem = tmp_path / "public.pem"
-    pem.write_text(ws.signing_keys.active(by="root")[0].public_pem)
+    pem.write_text(ws._signing_keys.active(by="root")[0].public_pem)
 
     def openssf_verify() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -343,11 +343,10 @@ def test_export_is_accepted_by_model_signing_and_loads_the_same(ws: Workspace, t
 
     rows = features()
     expected = ws.models.load("credit-x", 1).model.predict_proba(rows)
-    for kwargs in ({"workspace": ws}, {"public_key": pem}):
-        loaded = models.load_verified(target, **kwargs)
+    for loaded in (ws.models.load_file(target), models.load_verified(target, public_key=pem)):
         np.testing.assert_allclose(loaded.model.predict_proba(rows), expected)
         assert loaded.signature.provenance == info.provenance
-    assert list(models.load(target, workspace=ws).predict(rows)) == list(ws.models.load("credit-x").model.predict(rows))
+    assert list(ws.models.load_file(target).model.predict(rows)) == list(ws.models.load("credit-x").model.predict(rows))
 
     with pytest.raises(AlreadyExists):
         ws.models.export("credit-x", 1, tmp_path / "out")
@@ -358,7 +357,7 @@ def test_export_is_accepted_by_model_signing_and_loads_the_same(ws: Workspace, t
     target.write_bytes(bytes(data))
     assert openssf_verify().returncode != 0
     with pytest.raises(SignatureError):
-        models.load(target, workspace=ws)
+        ws.models.load_file(target)
 
 
 # -------------------------------------------------------------------------- tampering: the store
@@ -381,14 +380,13 @@ def test_a_changed_byte_of_the_encrypted_object_is_refused(copy: Settings, tmp_p
                 call()
         assert not (tmp_path / "out" / "credit-x.skops").exists()
         assert ws.models.info("credit-x").stage == "none"
-        failed = matching(ws, outcome="failed", request_id=ws.gate.request_id)
+        failed = matching(ws, outcome="failed", request_id=ws._gate.request_id)
         assert [(e.action, e.details["error"]) for e in failed] == [
             ("model.read", "IntegrityError"),
             ("model.read", "IntegrityError"),
             ("model.read", "IntegrityError"),
             ("model.promote", "IntegrityError"),
         ]
-
 
 
 def test_a_tampered_object_error_names_the_model(copy: Settings) -> None:
@@ -480,7 +478,6 @@ def test_a_signature_by_a_foreign_key_is_refused(copy: Settings) -> None:
                 call()
 
 
-
 def test_an_edited_provenance_in_the_catalog_is_refused(copy: Settings) -> None:
     (provenance,) = sql(copy.home, "SELECT provenance_json FROM model_versions WHERE name = 'credit-x'")[0]
     forged = json.loads(provenance)
@@ -488,7 +485,6 @@ def test_an_edited_provenance_in_the_catalog_is_refused(copy: Settings) -> None:
     sql(copy.home, "UPDATE model_versions SET provenance_json = ? WHERE name = 'credit-x'", json.dumps(forged))
     with Workspace.open(settings=copy) as ws, pytest.raises(IntegrityError):
         ws.models.verify("credit-x")
-
 
 
 def test_another_models_object_and_signature_are_refused(copy: Settings) -> None:
@@ -514,7 +510,7 @@ def test_another_models_object_and_signature_are_refused(copy: Settings) -> None
 def test_revoked_keys_models_are_refused_and_retired_keys_models_load(copy: Settings, tmp_path: Path) -> None:
     with Workspace.open(settings=copy) as ws:
         first = ws.models.info("credit-x")
-        new, old = ws.signing_keys.rotate(by="root")
+        new, old = ws._signing_keys.rotate(by="root")
         assert old is not None
         assert old.key_id == first.signing_key
         second = ws.models.register("credit-x", tiny_model())
@@ -523,7 +519,7 @@ def test_revoked_keys_models_are_refused_and_retired_keys_models_load(copy: Sett
             assert ws.models.load("credit-x", version).sha256 == ws.models.info("credit-x", version).sha256
         ws.models.promote("credit-x", 1, "production")
 
-        ws.signing_keys.revoke(first.signing_key[:10], by="root")
+        ws._signing_keys.revoke(first.signing_key[:10], by="root")
         for call in (
             lambda: ws.models.load("credit-x", 1),
             lambda: ws.models.verify("credit-x", 1),
@@ -540,7 +536,7 @@ def test_a_doctored_key_index_is_refused(copy: Settings) -> None:
     index = copy.home / "keys" / "model-signing.json"
     with Workspace.open(settings=copy) as ws:
         key = ws.models.info("credit-x").signing_key
-        ws.signing_keys.revoke(key, by="root")
+        ws._signing_keys.revoke(key, by="root")
         doc = json.loads(index.read_text())
         doc["keys"][0]["state"] = "active"  # un-revoked by hand
         index.write_text(json.dumps(doc))
@@ -555,10 +551,10 @@ def test_a_doctored_key_index_is_refused(copy: Settings) -> None:
 def test_models_survive_key_rotation_and_a_new_master_key(copy: Settings) -> None:
     new_master = new_key()
     with Workspace.open(settings=copy) as ws:
-        ws.rotate_keys()
-        ws.destroy_key_version(1)
+        ws.keys.rotate()
+        ws.keys.destroy_version(1)
         assert ws.models.verify("credit-x")[1].key_id == ws.models.info("credit-x").signing_key
-        ws.change_master_key("env", settings=dataclasses.replace(copy, new_master_key=new_master))
+        ws.keys.change_master("env", settings=dataclasses.replace(copy, new_master_key=new_master))
     with Workspace.open(settings=dataclasses.replace(copy, master_key=new_master)) as ws:
         rows = features()
         assert set(ws.models.load("credit-x").model.predict(rows)) <= {"good", "bad"}
@@ -645,10 +641,10 @@ def test_promote_moves_stages_and_archives_the_previous_production(fresh: Worksp
 def test_access_by_role_and_scope(copy: Settings) -> None:
     with Workspace.open(settings=copy) as admin:
         admin.models.register("hr-model", tiny_model())
-        _, alice_token = admin.add_user("alice", "scientist", scopes=("credit-*",))
-        _, dan_token = admin.add_user("dan", "deployer")
-        _, carol_token = admin.add_user("carol", "auditor")
-        _, cleo_token = admin.add_user("cleo", "client")
+        _, alice_token = admin.users.add("alice", "scientist", scopes=("credit-*",))
+        _, dan_token = admin.users.add("dan", "deployer")
+        _, carol_token = admin.users.add("carol", "auditor")
+        _, cleo_token = admin.users.add("cleo", "client")
 
     def as_(token: str) -> Workspace:
         return Workspace.open(settings=copy, token=token)
@@ -717,7 +713,7 @@ def test_access_by_role_and_scope(copy: Settings) -> None:
 def test_out_of_scope_names_are_denied_whether_or_not_they_exist(copy: Settings) -> None:
     with Workspace.open(settings=copy) as admin:
         admin.models.register("hr-model", tiny_model())
-        _, token = admin.add_user("alice", "scientist", scopes=("credit-*",))
+        _, token = admin.users.add("alice", "scientist", scopes=("credit-*",))
     with Workspace.open(settings=copy, token=token) as alice:
         for name in ("hr-model", "hr-nothing"):  # the refusal says nothing about existence
             with pytest.raises(AccessDenied, match=r"model\.read"):
@@ -728,10 +724,9 @@ def test_out_of_scope_names_are_denied_whether_or_not_they_exist(copy: Settings)
             alice.models.info("credit-nothing")
 
 
-
 def test_load_accepts_only_model_permissions(copy: Settings) -> None:
     with Workspace.open(settings=copy) as admin:
-        _, token = admin.add_user("carol", "auditor")
+        _, token = admin.users.add("carol", "auditor")
     with Workspace.open(settings=copy, token=token) as carol:
         for permission in ("log.read", "key.read", "dataset.list"):
             with pytest.raises((AccessDenied, BadInput)):
@@ -802,7 +797,7 @@ def test_an_unknown_catalog_version_is_refused(fresh: Workspace, fresh_settings:
 def test_verified_export_matches_model_signing_format(ws: Workspace, tmp_path: Path) -> None:
     """Our own file verifier agrees with the registry about the exported pair."""
     target, signature = ws.models.export("credit-x", None, tmp_path)
-    public = ws.signing_keys.find(ws.models.info("credit-x").signing_key).public_key()
+    public = ws._signing_keys.find(ws.models.info("credit-x").signing_key).public_key()
     verified = verify_model(target, signature.read_bytes(), public)
     assert verified.provenance == ws.models.info("credit-x").provenance
     assert verified.model_name == "credit-x.skops"

@@ -225,7 +225,6 @@ def test_small_sklearn_models_at_protocol_0_and_1(fitted: dict[str, Any], name: 
     assert fs.findings == ()
 
 
-
 @pytest.mark.parametrize("what", ["array", "GaussianProcessRegressor"])
 def test_protocol_0_pickle_with_a_large_array(fitted: dict[str, Any], what: str) -> None:
     obj = np.zeros((100, 100)) if what == "array" else fitted["GaussianProcessRegressor"]
@@ -317,13 +316,11 @@ def test_numpy_scalars_generators_and_dtypes_are_clean() -> None:
             assert fs.error is None
 
 
-
 def test_npy_with_a_field_named_open() -> None:
     arr = np.zeros(3, dtype=[("Open", "<f8"), ("Close", "<f8")])
     fs = scan_bytes(npy_bytes(arr), "prices.npy")
     assert fs.error is None, fs.error
     assert fs.findings == ()
-
 
 
 def test_masked_array_pickle_is_clean() -> None:

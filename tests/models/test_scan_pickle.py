@@ -168,15 +168,9 @@ def test_call_of_a_call_result_is_medium_indirect_call() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-
-
 @pytest.mark.parametrize(
     ("first", "second"),
-    [
-        pytest.param(a, b, marks=[], id=f"first-p{a}-second-p{b}")
-        for a in P.PROTOCOLS
-        for b in P.PROTOCOLS
-    ],
+    [pytest.param(a, b, marks=[], id=f"first-p{a}-second-p{b}") for a in P.PROTOCOLS for b in P.PROTOCOLS],
 )
 def test_attack_in_a_second_pickle(first: int, second: int) -> None:
     benign = pickle.dumps(["a", "b", "c"], protocol=first)
@@ -284,7 +278,6 @@ def test_legacy_torch_tar_pickle_member(protocol: int) -> None:
     )
 
 
-
 @pytest.mark.xfail(
     strict=True,
     reason="limitation: the pre-0.4 torch tar format's storages member interleaves pickles with raw bytes; "
@@ -386,7 +379,6 @@ def tar_pickle_polyglot(pickled: bytes, member_suffix: str, content: bytes) -> b
     return buf.getvalue()
 
 
-
 @pytest.mark.parametrize(("suffix", "content"), [("", b""), ("notes.txt", b"hello")], ids=["empty", "txt"])
 def test_tar_pickle_polyglot(suffix: str, content: bytes) -> None:
     evil = P.asm(0, P.Call(P.SYSTEM, ("id",))).data
@@ -466,7 +458,6 @@ def test_compressed_pickle(protocol: int, method: str) -> None:
     assert ("posix.system", at) in {(f.name, f.offset) for f in fs.findings}
 
 
-
 @pytest.mark.parametrize("method", ["gzip", "bz2", "xz"])
 def test_multi_member_compressed_stream(method: str) -> None:
     benign = pickle.dumps([1, 2, 3], protocol=4)
@@ -500,7 +491,6 @@ SHADOW_BUG = (
 )
 
 
-
 @pytest.mark.parametrize("prefix", [b"0", b"h\x00", b"2"], ids=["POP", "BINGET", "DUP"])
 def test_joblib_array_data_that_continues_the_outer_stack(prefix: bytes) -> None:
     evil = prefix + P.asm(4, P.Call(P.SYSTEM, ("id",)), header=False).data
@@ -515,13 +505,11 @@ DESYNC_BUG = (
 )
 
 
-
 def test_joblib_dtype_elsize_desync() -> None:
     cont = b"0" + P.asm(4, P.Call(P.SYSTEM, ("id",)), header=False).data
     data = P.joblib_wrapper(1, dtype=P.joblib_dtype("f8", 8 + len(cont), "<")) + b"\xff" * 8 + cont + b"."
     fs = scan_bytes(data, "m.joblib")
     assert "os.system" in {f.name for f in fs.findings if f.severity is Severity.CRITICAL}, describe(fs.findings)
-
 
 
 def test_joblib_object_field_dtype_desync() -> None:
@@ -532,7 +520,6 @@ def test_joblib_object_field_dtype_desync() -> None:
     data = P.joblib_wrapper(count, dtype=P.object_field_dtype()) + body + b"."
     fs = scan_bytes(data, "m.joblib")
     assert "os.system" in {f.name for f in fs.findings if f.severity is Severity.CRITICAL}, describe(fs.findings)
-
 
 
 @pytest.mark.parametrize("code", ["f\u00b2", "f" + "9" * 5000])
@@ -577,7 +564,6 @@ def test_torch_zip_other_pickles_and_names(protocol: int) -> None:
     assert ("posix.system", "resnet/constants.pkl", at) in {(f.name, f.inner, f.offset) for f in fs.findings}
 
 
-
 def test_torch_zip_does_not_hide_other_folders() -> None:
     clean, _ = P.torch_state_dict_pickle(2)
     evil = P.joblib_dump({"m": P.Reduce(os.system, ("id",))})
@@ -608,7 +594,6 @@ def test_torch_legacy_file(protocol: int) -> None:
     assert fs.format == "torch-legacy"
 
 
-
 @pytest.mark.parametrize("protocol", [0, 1])
 def test_torch_legacy_file_at_protocol_0_and_1(protocol: int) -> None:
     obj, _ = P.torch_legacy_object(protocol, P.Call(P.SYSTEM, ("id",)))
@@ -619,8 +604,6 @@ def test_torch_legacy_file_at_protocol_0_and_1(protocol: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # names: file extensions that lie, and dangerous callables reached by other names
 # ---------------------------------------------------------------------------------------------
-
-
 
 
 INERT_NAMES = {"notes.txt", "config.json", "logo.png", "README", "version"}
@@ -657,7 +640,6 @@ ALIAS_BUG = "scanner gap: this reaches code execution, a process, a signal or ne
         pytest.param("numpy.lib.format", "read_array", id="numpy.lib.format.read_array"),
     ],
 )
-
 def test_dangerous_callables_by_other_names(module: str, name: str) -> None:
     data = P.asm(4, P.Call(P.G(module, name), ("id",))).data
     fs = scan_bytes(data, "alias.pkl")
@@ -675,7 +657,6 @@ def test_dangerous_callables_by_other_names_are_at_least_high() -> None:
         fs = scan_bytes(P.asm(4, P.Call(P.G(module, name), ("id",))).data, "alias.pkl")
         assert exit_code(fs) == 1
         assert max(f.severity for f in fs.findings) >= Severity.HIGH
-
 
 
 def test_stack_global_of_binstring_operands() -> None:
@@ -720,9 +701,6 @@ def test_malformed_pickle_is_an_error(name: str, tmp_path: Path) -> None:
     report = scan([path])
     assert report.exit_code == 2
     assert report.files[0].error is not None
-
-
-
 
 
 @pytest.mark.parametrize("protocol", [pytest.param(p, marks=[]) for p in P.PROTOCOLS])

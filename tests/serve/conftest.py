@@ -75,11 +75,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
             version = ws.models.train(name, "credit-german", "creditability", estimator="logistic", seed=seed)
             ws.models.promote(name, version.version, "production")
         for role in ROLES:
-            _, tokens[role] = ws.add_user(f"a-{role}", role)
-        _, tokens["client-credit"] = ws.add_user("c-credit", "client", scopes=("credit-*",))
-        _, tokens["client-fraud"] = ws.add_user("c-fraud", "client", scopes=("fraud-*",))
-        _, tokens["client-all"] = ws.add_user("c-all", "client", scopes=("*",))
-        _, tokens["operator"] = ws.add_user("op", "deployer")
+            _, tokens[role] = ws.users.add(f"a-{role}", role)
+        _, tokens["client-credit"] = ws.users.add("c-credit", "client", scopes=("credit-*",))
+        _, tokens["client-fraud"] = ws.users.add("c-fraud", "client", scopes=("fraud-*",))
+        _, tokens["client-all"] = ws.users.add("c-all", "client", scopes=("*",))
+        _, tokens["operator"] = ws.users.add("op", "deployer")
     return Served(settings, tokens, credit_rows(200))
 
 

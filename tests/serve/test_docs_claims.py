@@ -317,7 +317,7 @@ def test_the_checks_run_in_the_order_serving_md_gives() -> None:
         "grant": 'who.allows("predict"',
         "limits": "self.limiter.take(",
         "body size": "await read_body(",
-        "JSON": "json.loads(body",
+        "JSON": "loads_strict(body",
         "rows": "served.validator.validate(",
         "predict": "await served.batcher.predict(",
         "audit": "await self._record(",
@@ -337,7 +337,9 @@ def test_the_checks_run_in_the_order_serving_md_gives() -> None:
 def server_table() -> dict[tuple[str, str], list[str]]:
     """formats.md's table of the server's entries: (action, first outcome) -> [principal, resource, details]."""
     text = section(
-        doc("formats.md"), "## Access database (`<home>/access.db`, SQLite in WAL mode, `synchronous=FULL`, mode 0600)"
+        doc("formats.md"),
+        "## Access database, version 3 (`<home>/access.db`, SQLite in WAL mode, `synchronous=FULL`, mode 0600; "
+        "`mlwarden._access_db`)",
     )
     start = text.index("The inference server's entries")
     rows = table_rows(text[start:])
@@ -443,9 +445,10 @@ def test_every_action_formats_md_lists_is_one_the_server_writes_and_back() -> No
     app = parsed(SRC / "serve" / "_app.py")
     written |= {f"serve.{c.args[1].value}" for c in calls(app, "refuse")}  # type: ignore[attr-defined]
     written.add("model.serve")  # the operator's load, through the registry's gate
-    assert 'permission="model.serve"' in (SRC / "serve" / "_loading.py").read_text(encoding="utf-8")
-    suspend = [e for e in audit_events(parsed(SRC / "_workspace.py")) if e.get("action") == "user.suspend"]
-    assert suspend, "Workspace.suspend_for_server no longer writes user.suspend"
+    assert "ws.models.prepare(" in (SRC / "serve" / "_loading.py").read_text(encoding="utf-8")
+    assert 'permission="model.serve"' in (SRC / "models" / "_registry.py").read_text(encoding="utf-8")
+    suspend = suspend_events()
+    assert suspend, "ws.users.suspend_for_server no longer writes user.suspend"
     written.add("user.suspend")
     assert {action for action, _ in table} == written
 
@@ -463,6 +466,28 @@ def test_every_action_formats_md_lists_is_one_the_server_writes_and_back() -> No
     assert keys_of(table[("user.suspend", "allowed")][2]) == suspend[0]["details"]
 
 
+def suspend_events() -> list[dict[str, Any]]:
+    """The ``user.suspend`` entry of ``UserService.suspend_for_server``: the server's own gate's ``act``."""
+    tree = parsed(SRC / "_services" / "_users.py")
+    [method] = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "suspend_for_server"]
+    assert any(isinstance(a, ast.Name) and a.id == "SERVER_PRINCIPAL" for c in calls(method, "system") for a in c.args)
+    events = []
+    for call in calls(method, "act"):
+        action, resource = call.args[0], call.args[1]
+        if isinstance(action, ast.Constant) and action.value == "user.suspend":
+            head = resource.values[0] if isinstance(resource, ast.JoinedStr) else resource
+            events.append(
+                {
+                    "action": "user.suspend",
+                    "outcome": "allowed",
+                    "principal": "SERVER_PRINCIPAL",
+                    "resource": head.value if isinstance(head, ast.Constant) else None,
+                    "details": {k.arg for k in call.keywords if k.arg is not None},
+                }
+            )
+    return events
+
+
 def reasons_key(cell: str) -> set[str]:
     return {"reason"} if "`reason`:" in cell else set()
 
@@ -472,7 +497,7 @@ def test_the_principals_and_resources_of_the_table_are_the_codes() -> None:
 
     table = server_table()
     events = audit_events(parsed(SRC / "serve" / "_service.py"))
-    events += [e for e in audit_events(parsed(SRC / "_workspace.py")) if e.get("action") == "user.suspend"]
+    events += suspend_events()
     checked = resources = 0
     for event in events:
         action = event.get("action") or "serve.metrics"  # the one computed action (see above)
@@ -728,7 +753,7 @@ def test_the_prediction_entry_has_the_documented_fields(client_and_service: tupl
     assert answer.status_code == 200, answer.text
     request_id = answer.json()["request_id"]
     with served.open(served.tokens["auditor"]) as ws:
-        [entry] = [e for e in ws.log_entries() if e.request_id == request_id]
+        [entry] = [e for e in ws.log.entries() if e.request_id == request_id]
 
     table = table_rows(section(doc("serving.md"), "### The audit entry of a prediction"))
     fields = {name for row in table[1:] for name in re.findall(r"`details\.([a-z_]+)`", row[0])}
@@ -823,7 +848,7 @@ def test_access_md_shows_what_user_limits_and_a_suspended_token_print(
     access = doc("access.md")
     admin = served_copy.tokens["admin"]
     with served_copy.open(admin) as ws:
-        _, scorer = ws.add_user("scorer", "client", kind="service", rate_limit=120, daily_quota=10_000)
+        _, scorer = ws.users.add("scorer", "client", kind="service", rate_limit=120, daily_quota=10_000)
 
     shown = one(r"\n(limits of scorer: [^\n]+)\n", access, "access.md").group(1)
     code, out, _ = run_cli(monkeypatch, capsys, served_copy, "user", "limits", "scorer", token=admin)

@@ -64,7 +64,12 @@ def feed(monitor: ExtractionMonitor, rows: np.ndarray, who: str = "t") -> list[E
 def test_alert_is_a_frozen_record_with_the_servers_fields() -> None:
     alert = ExtractionAlert(token_id="t", test="prada", statistic=0.5, threshold=0.88, queries=120, detail="x")
     assert [f.name for f in dataclasses.fields(alert)] == [
-        "token_id", "test", "statistic", "threshold", "queries", "detail"
+        "token_id",
+        "test",
+        "statistic",
+        "threshold",
+        "queries",
+        "detail",
     ]
     with pytest.raises(dataclasses.FrozenInstanceError):
         alert.queries = 1  # type: ignore[misc]
@@ -389,9 +394,7 @@ def credit(bench: Any) -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "kind", ["resample", "noisy 0.05", "noisy 0.2", "what-if 0.5", "segment age-50+", "distinct"]
-)
+@pytest.mark.parametrize("kind", ["resample", "noisy 0.05", "noisy 0.2", "what-if 0.5", "segment age-50+", "distinct"])
 def test_benign_credit_clients_raise_nothing(bench: Any, credit: Any, kind: str) -> None:
     rng = np.random.default_rng([30, len(kind)])
     n = 1000

@@ -37,7 +37,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def add_client(where: Served, name: str) -> str:
     with where.open(where.tokens["admin"]) as ws:
-        _, token = ws.add_user(name, "client", scopes=(MODEL,))
+        _, token = ws.users.add(name, "client", scopes=(MODEL,))
     return token
 
 
@@ -58,7 +58,7 @@ def synthetic_rows(input_schema: dict[str, Any], count: int, seed: int = SEED) -
 
 def extraction_alerts(where: Served) -> list[Any]:
     with where.open(where.tokens["auditor"]) as ws:
-        return [e for e in ws.log_entries() if e.action == "monitor.extraction"]
+        return [e for e in ws.log.entries() if e.action == "monitor.extraction"]
 
 
 def send(client: Any, service: Any, token: str, rows: list[dict[str, Any]]) -> list[int]:
@@ -109,7 +109,7 @@ def test_a_prober_is_alerted_and_a_benign_client_is_not(
     assert 0 < alert.details["queries"] <= QUERIES
     assert prober not in json.dumps(alert.details)
     with served_copy.open(served_copy.tokens["admin"]) as ws:
-        assert ws.user("prober").state(ws.principals.now()) == "active"
+        assert ws.users.get("prober").state(ws.users.now()) == "active"
 
     # The benign client replays as many real rows as the prober sent queries: no alert.
     replayed = send(client, service, benign, served_copy.rows[: len(statuses)])
@@ -145,7 +145,7 @@ def test_with_suspend_on_extraction_the_prober_is_locked_out_until_an_admin_resu
     assert client.get("/v1/models", headers=bearer(prober)).status_code == 401
 
     with served_copy.open(served_copy.tokens["auditor"]) as ws:
-        entries = list(ws.log_entries())
+        entries = list(ws.log.entries())
     [suspension] = [e for e in entries if e.action == "user.suspend"]
     assert suspension.principal == "mlwarden-serve"
     assert suspension.resource == "user:prober"
@@ -179,7 +179,7 @@ def test_with_suspend_on_extraction_the_prober_is_locked_out_until_an_admin_resu
 
     # An admin lifts the suspension: the same token is served again (and not alerted twice).
     with served_copy.open(served_copy.tokens["admin"]) as ws:
-        ws.resume_user("prober")
+        ws.users.resume("prober")
     back = client.post(PREDICT, json={"instances": [served_copy.rows[0]]}, headers=bearer(prober))
     assert back.status_code == 200, back.text
     client.portal.call(service.drain)

@@ -46,11 +46,11 @@ class Audited:
         return self.client.post(url, headers=headers, content=body)
 
     def size(self) -> int:
-        size: int = self.service.ws.audit.size()
+        size: int = self.service.ws._audit.size()
         return size
 
     def entries(self, start: int) -> list[Any]:
-        return list(self.service.ws.audit.entries(start))
+        return list(self.service.ws._audit.entries(start))
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_each_prediction_adds_exactly_one_complete_entry(audited: Audited) -> No
     recorded = audited.size()
     auditor = audited.where.open(audited.where.tokens["auditor"])
     try:
-        report = auditor.verify_log()
+        report = auditor.log.verify()
     finally:
         auditor.close()
     assert report.ok, report.problem
@@ -129,7 +129,7 @@ def test_the_entry_is_durable_before_the_answer_starts(audited: Audited, monkeyp
     from mlwarden.serve import create_app
 
     events: list[str] = []
-    log = audited.service.ws.audit
+    log = audited.service.ws._audit
     original = log.append_async
 
     async def append_async(event: AuditEvent) -> int:
@@ -198,7 +198,7 @@ def test_concurrent_predictions_each_have_their_own_entry(audited: Audited) -> N
     assert len(by_request) == len(rows)
     for body, response in zip(bodies, responses, strict=True):
         assert_prediction_entry(audited, by_request[response.json()["request_id"]], body, response, "c-credit", token)
-    assert audited.service.ws.audit.verify().ok
+    assert audited.service.ws._audit.verify().ok
 
 
 def test_refusals_are_recorded_too(audited: Audited) -> None:
@@ -234,7 +234,7 @@ def test_503_when_the_log_refuses_the_append(audited: Audited, monkeypatch: pyte
     body = json.dumps({"instances": audited.where.rows[:3]}).encode()
     assert audited.post(body).status_code == 200
     before = audited.size()
-    monkeypatch.setattr(audited.service.ws.audit, "append_async", refuse)
+    monkeypatch.setattr(audited.service.ws._audit, "append_async", refuse)
     assert_nothing_disclosed(audited.post(body))
     # Refusals cannot be recorded either: they are 503 too, not 401 or 403 without a trace.
     assert_nothing_disclosed(audited.post(body, token="mlw_0123456789abcdef_" + "A" * 43))
@@ -249,7 +249,7 @@ def test_503_while_another_writer_holds_the_database(audited: Audited) -> None:
     body = json.dumps({"instances": audited.where.rows[:3]}).encode()
     assert audited.post(body).status_code == 200
     # The server waits up to 30 s for the lock (mlwarden._sqlite.BUSY_TIMEOUT_S); cut that short here.
-    audited.service.ws.audit._conn.execute("PRAGMA busy_timeout = 200")
+    audited.service.ws._audit._conn.execute("PRAGMA busy_timeout = 200")
     blocker = sqlite3.connect(audited.where.settings.home / "access.db", isolation_level=None, timeout=5)
     before = audited.size()
     try:
@@ -263,7 +263,7 @@ def test_503_while_another_writer_holds_the_database(audited: Audited) -> None:
     assert response.status_code == 200, response.text
     (entry,) = audited.entries(before)
     assert entry.request_id == response.json()["request_id"]
-    assert audited.service.ws.audit.verify().ok
+    assert audited.service.ws._audit.verify().ok
 
 
 def test_503_when_the_newest_signed_head_does_not_verify(audited: Audited) -> None:
@@ -273,13 +273,14 @@ def test_503_when_the_newest_signed_head_does_not_verify(audited: Audited) -> No
     other = audited.where.open(audited.where.tokens["auditor"])
     try:
         event = AuditEvent(event_time(datetime.now(UTC)), "a-auditor", "test.note", "log", "succeeded", "0" * 24)
-        other.audit.append(event)
+        other._audit.append(event)
     finally:
         other.close()
     conn = sqlite3.connect(audited.where.settings.home / "access.db", isolation_level=None)
     try:
-        conn.execute("UPDATE audit_entries SET head_signature = ? WHERE seq = (SELECT MAX(seq) FROM audit_entries)",
-                     (bytes(64),))
+        conn.execute(
+            "UPDATE audit_entries SET head_signature = ? WHERE seq = (SELECT MAX(seq) FROM audit_entries)", (bytes(64),)
+        )
     finally:
         conn.close()
     assert_nothing_disclosed(audited.post(body))

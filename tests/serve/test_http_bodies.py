@@ -79,7 +79,7 @@ def where(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Served:
     """A private copy of the workspace with a client that no rate limit or quota stops."""
     copy = served.copy(tmp_path_factory.mktemp("bodies") / "ws")
     with copy.open(copy.tokens["admin"]) as admin:
-        _, token = admin.add_user("c-bodies", "client", rate_limit=UNLIMITED, daily_quota=UNLIMITED)
+        _, token = admin.users.add("c-bodies", "client", rate_limit=UNLIMITED, daily_quota=UNLIMITED)
     return dataclasses.replace(copy, tokens={**copy.tokens, "bodies": token})
 
 
@@ -198,7 +198,7 @@ def _bad_bodies(bodies: Bodies) -> list[tuple[str, bytes, tuple[str, ...]]]:
 
 
 def test_every_malformed_body_is_422_with_one_line_naming_the_problem(bodies: Bodies) -> None:
-    start = bodies.service.ws.audit.size()
+    start = bodies.service.ws._audit.size()
     seen: dict[str, str] = {}
     for case, body, words in _bad_bodies(bodies):
         response = bodies.post(body)
@@ -206,7 +206,7 @@ def test_every_malformed_body_is_422_with_one_line_naming_the_problem(bodies: Bo
     # Each problem gets its own words: the messages are not one catch-all.
     assert len(set(seen.values())) >= 20
     # Nothing was predicted: each refusal is recorded as a failed request, never as a prediction.
-    entries = [e for e in bodies.service.ws.audit.entries(start) if e.action == "predict"]
+    entries = [e for e in bodies.service.ws._audit.entries(start) if e.action == "predict"]
     assert len(entries) == len(seen)
     assert {e.outcome for e in entries} == {"failed"}
     assert {e.details["reason"] for e in entries} == {"invalid-json", "invalid-rows"}
@@ -326,9 +326,9 @@ def test_a_request_cut_off_mid_body_is_not_predicted(bodies: Bodies) -> None:
     async def receive() -> Message:
         return next(messages)
 
-    start = bodies.service.ws.audit.size()
+    start = bodies.service.ws._audit.size()
     _asgi_call(bodies, [], receive)
-    outcomes = [e.outcome for e in bodies.service.ws.audit.entries(start) if e.action == "predict"]
+    outcomes = [e.outcome for e in bodies.service.ws._audit.entries(start) if e.action == "predict"]
     assert "succeeded" not in outcomes
 
 
@@ -345,8 +345,19 @@ def test_a_content_length_that_is_not_a_number_is_400(bodies: Bodies) -> None:
 
 def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Values valid under ``schema``: the subset of JSON Schema the server's document uses (and no more)."""
-    known = {"type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems",
-             "minimum", "maximum", "enum", "anyOf"}
+    known = {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "enum",
+        "anyOf",
+    }
     assert set(schema) <= known, f"the request schema uses {set(schema) - known}: teach this test about it"
     if "anyOf" in schema:
         return st.one_of([_strategy(s) for s in schema["anyOf"]])

@@ -97,11 +97,11 @@ def server(served_copy: Served) -> Iterator[Server]:
     """A server on a private copy, with clients limited to 5 a minute, 3 a day, and two with defaults."""
     tokens: dict[str, str] = {}
     with served_copy.open(served_copy.tokens["admin"]) as admin:
-        _, tokens["rate"] = admin.add_user("c-rate", "client", rate_limit=5)
-        _, tokens["rate-twin"] = admin.add_user("c-rate-twin", "client", rate_limit=5)
-        _, tokens["quota"] = admin.add_user("c-quota", "client", rate_limit=1000, daily_quota=3)
-        _, tokens["credit-only"] = admin.add_user("c-credit-only", "client", scopes=("credit-*",), rate_limit=2)
-        _, tokens["other"] = admin.add_user("c-other", "client")
+        _, tokens["rate"] = admin.users.add("c-rate", "client", rate_limit=5)
+        _, tokens["rate-twin"] = admin.users.add("c-rate-twin", "client", rate_limit=5)
+        _, tokens["quota"] = admin.users.add("c-quota", "client", rate_limit=1000, daily_quota=3)
+        _, tokens["credit-only"] = admin.users.add("c-credit-only", "client", scopes=("credit-*",), rate_limit=2)
+        _, tokens["other"] = admin.users.add("c-other", "client")
     server = Server(served_copy, Clock(), tokens)
     server.start()
     yield server
@@ -159,9 +159,9 @@ def test_limits_are_per_token(server: Server) -> None:
 
 def test_429_is_audited_with_the_reason(server: Server) -> None:
     server.statuses("rate", 5)
-    start = server.service.ws.audit.size()
+    start = server.service.ws._audit.size()
     server.predict("rate")
-    (entry,) = list(server.service.ws.audit.entries(start))
+    (entry,) = list(server.service.ws._audit.entries(start))
     assert (entry.action, entry.outcome, entry.principal) == ("predict", "denied", "c-rate")
     assert entry.resource == "model:credit-risk"
     assert entry.details == {"token": server.token_id("rate"), "reason": "rate"}
@@ -186,10 +186,10 @@ def test_invalid_bodies_count_against_the_rate(server: Server) -> None:
 def test_new_limits_apply_to_a_running_server(server: Server) -> None:
     assert server.statuses("other", 3) == [200] * 3
     with server.where.open(server.where.tokens["admin"]) as admin:
-        admin.set_limits("c-other", rate_limit=2)
+        admin.users.set_limits("c-other", rate_limit=2)
     assert server.statuses("other", 3) == [200, 200, 429]
     with server.where.open(server.where.tokens["admin"]) as admin:
-        admin.set_limits("c-other", daily_quota=6)
+        admin.users.set_limits("c-other", daily_quota=6)
     # 5 counted today (3 + 2); the rate refills: one more, then the quota.
     server.clock.advance(60)
     assert server.statuses("other", 2) == [200, 429]
@@ -209,9 +209,9 @@ def test_the_quota_is_refused_until_midnight_utc(server: Server) -> None:
     assert _retry_after(server.predict("quota")) == 1800  # 1799.5 s, rounded up
     server.clock.advance(1799)
     assert _retry_after(server.predict("quota")) == 1  # half a second left: never 0
-    start = server.service.ws.audit.size()
+    start = server.service.ws._audit.size()
     server.predict("quota")
-    (entry,) = list(server.service.ws.audit.entries(start))
+    (entry,) = list(server.service.ws._audit.entries(start))
     assert entry.details == {"token": server.token_id("quota"), "reason": "quota"}
 
 

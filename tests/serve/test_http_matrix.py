@@ -123,13 +123,13 @@ def _add_odd_principals(where: Served) -> dict[str, str]:
     tokens: dict[str, str] = {}
     with where.open(where.tokens["admin"]) as admin:
         for name in ("revoked", "suspended", "tampered"):
-            _, tokens[name] = admin.add_user(f"c-{name}", "client", scopes=("*",))
-        admin.revoke_user("c-revoked")
-        admin.suspend_user("c-suspended", reason="testing")
+            _, tokens[name] = admin.users.add(f"c-{name}", "client", scopes=("*",))
+        admin.users.revoke("c-revoked")
+        admin.users.suspend("c-suspended", reason="testing")
     # Created two hours ago with a one-minute lifetime: expired now, by every clock that reads real time.
     past = datetime.now(UTC) - timedelta(hours=2)
     with mlwarden.Workspace.open(settings=where.settings, token=where.tokens["admin"], clock=lambda: past) as admin:
-        _, tokens["expired"] = admin.add_user("c-expired", "client", expires=timedelta(minutes=1))
+        _, tokens["expired"] = admin.users.add("c-expired", "client", expires=timedelta(minutes=1))
     # A role raised by hand in the database: the record's MAC no longer matches.
     conn = sqlite3.connect(where.settings.home / "access.db")
     try:
@@ -202,7 +202,7 @@ def _entry(raw: bytes) -> dict[str, Any]:
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_status_headers_and_audit(matrix: Matrix, endpoint: str, caller: str) -> None:
-    start = matrix.service.ws.audit.size()
+    start = matrix.service.ws._audit.size()
     response = matrix.request(endpoint, caller)
     raw = matrix.new_raw_entries(start)
     entries = [_entry(r) for r in raw]
@@ -267,7 +267,7 @@ def test_status_headers_and_audit(matrix: Matrix, endpoint: str, caller: str) ->
 
 @pytest.mark.parametrize("caller", ["scientist", "client-credit"])
 def test_a_refused_metrics_read_is_audited(matrix: Matrix, caller: str) -> None:
-    start = matrix.service.ws.audit.size()
+    start = matrix.service.ws._audit.size()
     assert matrix.request("GET /metrics", caller).status_code == 403
     entries = [_entry(r) for r in matrix.new_raw_entries(start)]
     assert [(e["principal"], e["outcome"]) for e in entries] == [(PRINCIPAL_OF[caller], "denied")]
@@ -363,9 +363,9 @@ def _predict(client: Any, token: str, row: dict[str, Any]) -> Any:
 def test_a_revocation_takes_effect_on_the_next_request(live: tuple[Served, Any, mlwarden.Workspace]) -> None:
     where, client, admin = live
     try:
-        _, token = admin.add_user("c-soon-revoked", "client")
+        _, token = admin.users.add("c-soon-revoked", "client")
         assert _predict(client, token, where.rows[0]).status_code == 200  # now cached by the server
-        admin.revoke_user("c-soon-revoked")
+        admin.users.revoke("c-soon-revoked")
         refused = _predict(client, token, where.rows[0])
         assert refused.status_code == 401
         assert "revoked" in refused.json()["error"]
@@ -376,15 +376,15 @@ def test_a_revocation_takes_effect_on_the_next_request(live: tuple[Served, Any, 
 def test_suspend_resume_and_reissue_take_effect_at_once(live: tuple[Served, Any, mlwarden.Workspace]) -> None:
     where, client, admin = live
     try:
-        _, token = admin.add_user("c-toggled", "client", scopes=("credit-*",))
+        _, token = admin.users.add("c-toggled", "client", scopes=("credit-*",))
         assert _predict(client, token, where.rows[0]).status_code == 200
-        admin.suspend_user("c-toggled", reason="looks like scraping")
+        admin.users.suspend("c-toggled", reason="looks like scraping")
         refused = _predict(client, token, where.rows[0])
         assert refused.status_code == 401
         assert "looks like scraping" in refused.json()["error"]
-        admin.resume_user("c-toggled")
+        admin.users.resume("c-toggled")
         assert _predict(client, token, where.rows[0]).status_code == 200
-        _, new = admin.reissue_token("c-toggled")
+        _, new = admin.users.reissue("c-toggled")
         assert _predict(client, token, where.rows[0]).status_code == 401
         assert _predict(client, new, where.rows[0]).status_code == 200
     finally:
@@ -401,7 +401,7 @@ def test_a_cached_token_expires_by_the_servers_clock(served_copy: Served, app_cl
         return moment[0]
 
     with served_copy.open(served_copy.tokens["admin"]) as admin:
-        _, token = admin.add_user("c-short", "client", expires=timedelta(minutes=10))
+        _, token = admin.users.add("c-short", "client", expires=timedelta(minutes=10))
     ws = mlwarden.Workspace.open(settings=served_copy.settings, token=served_copy.tokens["operator"], clock=clock)
     try:
         config = ServeConfig(extraction_monitor=False)

@@ -99,7 +99,7 @@ def fuzz(app: Any, token: str, *, max_examples: int = MAX_EXAMPLES, phases: tupl
 def fuzz_token(served_copy: Served) -> str:
     """A client granted every model, with limits high enough that no fuzzing request is refused for rate."""
     with served_copy.open(served_copy.tokens["admin"]) as ws:
-        _, token = ws.add_user("fuzzer", "client", scopes=("*",), rate_limit=LIMIT, daily_quota=LIMIT)
+        _, token = ws.users.add("fuzzer", "client", scopes=("*",), rate_limit=LIMIT, daily_quota=LIMIT)
     return token
 
 
@@ -131,8 +131,8 @@ def test_the_published_contract_holds_under_fuzzing(served_copy: Served, service
         n for (operation, _, status), n in run.statuses.items() if status == 200 and operation in PREDICT_PATHS
     )
     with served_copy.open(served_copy.tokens["auditor"]) as ws:
-        predicted = [e for e in ws.log_entries() if e.action == "predict" and e.outcome == "succeeded"]
-        assert ws.verify_log().ok
+        predicted = [e for e in ws.log.entries() if e.action == "predict" and e.outcome == "succeeded"]
+        assert ws.log.verify().ok
     assert len(predicted) == answered
     assert {e.principal for e in predicted} == {"fuzzer"}
 

@@ -110,10 +110,10 @@ class Review:
         return self.client.post(path, headers=sent, content=self.body() if body is None else body)
 
     def size(self) -> int:
-        return self.service.ws.audit.size()
+        return self.service.ws._audit.size()
 
     def entries(self, start: int) -> list[Any]:
-        return list(self.service.ws.audit.entries(start))
+        return list(self.service.ws._audit.entries(start))
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +124,9 @@ def review(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     where = served.copy(tmp_path_factory.mktemp("review") / "ws")
     tokens = {"credit": where.tokens["client-credit"], "operator": where.tokens["operator"]}
     with where.open(where.tokens["admin"]) as admin:
-        _, tokens["burst"] = admin.add_user("c-burst", "client", rate_limit=10, daily_quota=UNLIMITED)
-        _, tokens["slow"] = admin.add_user("c-slow", "client", rate_limit=1, daily_quota=UNLIMITED)
-        _, tokens["free"] = admin.add_user("c-free", "client", rate_limit=UNLIMITED, daily_quota=UNLIMITED)
+        _, tokens["burst"] = admin.users.add("c-burst", "client", rate_limit=10, daily_quota=UNLIMITED)
+        _, tokens["slow"] = admin.users.add("c-slow", "client", rate_limit=1, daily_quota=UNLIMITED)
+        _, tokens["free"] = admin.users.add("c-free", "client", rate_limit=UNLIMITED, daily_quota=UNLIMITED)
     where = dataclasses.replace(where, tokens={**where.tokens, **tokens})
     ws = where.open(where.tokens["operator"])
     # Every refusal is recorded here (tests count entries); the flood test sets a budget of its own.
@@ -346,7 +346,7 @@ def _predict(client: Any, token: str, row: dict[str, Any], model: str = GRANTED)
 
 def test_a_cached_principal_edited_by_hand_is_refused_at_its_next_request(live: Any) -> None:
     where, client, admin, _ = live
-    _, token = admin.add_user("c-cached", "client", scopes=("credit-*",))
+    _, token = admin.users.add("c-cached", "client", scopes=("credit-*",))
     assert _predict(client, token, where.rows[0]).status_code == 200  # cached by the server now
     conn = sqlite3.connect(where.settings.home / "access.db")
     try:
@@ -361,7 +361,7 @@ def test_a_cached_principal_edited_by_hand_is_refused_at_its_next_request(live: 
 def test_a_principal_re_added_with_a_narrower_scope_gets_only_the_new_grant(live: Any) -> None:
     """The only way to reuse a name: re-adding over a record edited by hand. Nothing of the old one survives."""
     where, client, admin, _ = live
-    _, old = admin.add_user("c-reborn", "client", scopes=("*",))
+    _, old = admin.users.add("c-reborn", "client", scopes=("*",))
     assert _predict(client, old, where.rows[0], NOT_GRANTED).status_code == 200
     conn = sqlite3.connect(where.settings.home / "access.db")
     try:
@@ -369,7 +369,7 @@ def test_a_principal_re_added_with_a_narrower_scope_gets_only_the_new_grant(live
         conn.commit()
     finally:
         conn.close()
-    _, new = admin.add_user("c-reborn", "client", scopes=("credit-*",))
+    _, new = admin.users.add("c-reborn", "client", scopes=("credit-*",))
     assert _predict(client, old, where.rows[0], NOT_GRANTED).status_code == 401
     assert _predict(client, old, where.rows[0]).status_code == 401
     assert _predict(client, new, where.rows[0], NOT_GRANTED).status_code == 403
@@ -379,7 +379,7 @@ def test_a_principal_re_added_with_a_narrower_scope_gets_only_the_new_grant(live
 @pytest.mark.parametrize("bypass", ["triggers dropped", "counter restored"])
 def test_a_revocation_applies_even_if_the_change_counter_is_bypassed(live: Any, bypass: str) -> None:
     where, client, admin, moment = live
-    _, token = admin.add_user("c-bypass", "client")
+    _, token = admin.users.add("c-bypass", "client")
     assert _predict(client, token, where.rows[0]).status_code == 200  # cached
     conn = sqlite3.connect(where.settings.home / "access.db")
     try:
@@ -387,10 +387,10 @@ def test_a_revocation_applies_even_if_the_change_counter_is_bypassed(live: Any, 
             for trigger in ("insert", "update", "delete"):
                 conn.execute(f"DROP TRIGGER principals_version_{trigger}")
             conn.commit()
-            admin.revoke_user("c-bypass")
+            admin.users.revoke("c-bypass")
         else:
             (before,) = conn.execute("SELECT version FROM principals_version").fetchone()
-            admin.revoke_user("c-bypass")
+            admin.users.revoke("c-bypass")
             conn.execute("UPDATE principals_version SET version = ?", (before,))
             conn.commit()
     finally:
@@ -404,7 +404,7 @@ def test_revoking_the_operator_stops_predictions_made_on_its_authority(live: Any
     where, client, admin, _ = live
     token = where.tokens["client-credit"]
     assert _predict(client, token, where.rows[0]).status_code == 200
-    admin.revoke_user("op")
+    admin.users.revoke("op")
     assert _predict(client, token, where.rows[0]).status_code != 200
 
 
@@ -457,7 +457,7 @@ def test_requests_in_the_first_second_of_a_utc_day_count_after_a_restart(served_
     service, ws = start()
     try:
         assert service.limiter.used_today(token_id.token_id) == 0  # not taken yet: the seed is looked up on take
-        service.limiter.take(token_id.token_id, service.ws.principals.get("c-credit").limits)
+        service.limiter.take(token_id.token_id, service.ws._principals.get("c-credit").limits)
         assert service.limiter.used_today(token_id.token_id) == 4
     finally:
         ws.close()
@@ -645,7 +645,7 @@ def test_a_group_commit_failing_midway_leaves_an_entry_for_exactly_the_requests_
     one entry; the log verifies and carries on."""
     poison_id = "deadbeef" * 2
     poison = f"mlw_{poison_id}_{'A' * 43}"
-    log = review.service.ws.audit
+    log = review.service.ws._audit
     original = log._write
 
     def failing(frontier: Any, batch: list[Any]) -> Any:
@@ -694,7 +694,7 @@ def test_a_group_commit_failing_midway_leaves_an_entry_for_exactly_the_requests_
     # The log carries on: a later request is recorded, and the whole log verifies.
     assert review.post(PREDICT.format(GRANTED), who="free").status_code == 200
     with review.where.open(review.where.tokens["auditor"]) as auditor:
-        assert auditor.verify_log().ok
+        assert auditor.log.verify().ok
 
 
 def test_no_body_value_or_secret_reaches_the_log_the_server_log_or_the_metrics(
@@ -766,7 +766,7 @@ def test_a_flood_of_refusals_is_not_one_durable_entry_each(
     assert review.size() - start < 1000
     # Nothing is lost: recorded refusals, the counts they carry and what is still counted add up.
     refused = sum(a.status_code in (401, 403, 429) for a in answers)
-    denied = [e for e in review.service.ws.audit.entries(start) if e.outcome == "denied"]
+    denied = [e for e in review.service.ws._audit.entries(start) if e.outcome == "denied"]
     carried = sum(int(e.details.get("unrecorded") or 0) for e in denied)
     assert len(denied) + carried + review.service.refusals.outstanding() == refused
 

@@ -76,7 +76,7 @@ TAMPERINGS = {
 
 def failed_entries(where: Served, model: str) -> list[Any]:
     with where.open(where.tokens["auditor"]) as ws:
-        return [e for e in ws.log_entries() if e.resource == f"model:{model}" and e.outcome == "failed"]
+        return [e for e in ws.log.entries() if e.resource == f"model:{model}" and e.outcome == "failed"]
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def test_a_model_that_loads_but_cannot_be_served_is_recorded_as_failed(
     service = service_factory(served_copy)
     assert set(service.models) == {"credit-risk"}
     assert [f.ref for f in service.failures] == ["fraud-risk@1"]
-    entries = [e for e in service.ws.audit.entries() if e.resource == "model:fraud-risk" and e.action == "model.serve"]
+    entries = [e for e in service.ws._audit.entries() if e.resource == "model:fraud-risk" and e.action == "model.serve"]
     assert entries[-1].outcome == "failed"
     assert entries[-1].details.get("error") == "BadInput"
 
@@ -316,7 +316,7 @@ def test_an_operator_without_model_serve_is_refused(served_copy: Served, check: 
     if not check:
         assert "lacks permission model.serve" in line
     with served_copy.open(served_copy.tokens["auditor"]) as ws:
-        denied = [e for e in ws.log_entries() if e.action == "model.serve" and e.outcome == "denied"]
+        denied = [e for e in ws.log.entries() if e.action == "model.serve" and e.outcome == "denied"]
     assert {e.resource for e in denied} == {"model:credit-risk", "model:fraud-risk"}
     assert {e.principal for e in denied} == {"a-scientist"}
 
@@ -377,7 +377,7 @@ def test_unusable_tls_files_are_refused_in_one_line_before_any_model_is_loaded(
         assert result.stderr.splitlines() == [line]  # nothing loaded, nothing announced
         assert result.stdout == ""
     with served_copy.open(served_copy.tokens["auditor"]) as ws:
-        assert not [e for e in ws.log_entries() if e.action == "model.serve"]
+        assert not [e for e in ws.log.entries() if e.action == "model.serve"]
 
 
 @pytest.mark.slow

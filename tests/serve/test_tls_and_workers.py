@@ -176,8 +176,8 @@ def sqlite_leftovers(where: Served) -> list[str]:
 def predictions_in_log(where: Served) -> dict[str, Any]:
     """request id -> the audit entry of each answered prediction; the log must verify."""
     with where.open(where.tokens["auditor"]) as ws:
-        found = {e.request_id: e for e in ws.log_entries() if e.action == "predict" and e.outcome == "succeeded"}
-        assert ws.verify_log().ok
+        found = {e.request_id: e for e in ws.log.entries() if e.action == "predict" and e.outcome == "succeeded"}
+        assert ws.log.verify().ok
     return found
 
 

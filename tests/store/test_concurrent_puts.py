@@ -74,7 +74,7 @@ elif mode == "lockstep":  # one put of content("same", i) per line i on stdin
 elif mode == "rotate":
     sys.stdin.readline()
     for _ in range(count):
-        rotation = ws.rotate_keys()
+        rotation = ws.keys.rotate()
         print(rotation.new_version, rotation.rewrapped, flush=True)
         time.sleep(0.03)
 ws.close()
@@ -278,7 +278,7 @@ def test_identical_content_at_the_same_moment_makes_one_version(tmp_path: Path) 
         live = {v.object_id for v in ws.datasets.versions(NAME)}
         assert set(home.object_files()) == live  # every loser discarded its object
         # Losers that got as far as the catalog transaction left a shredded data key behind.
-        discarded = [r for r in ws.data_keys.records() if r.shredded is not None]
+        discarded = [r for r in ws._data_keys.records() if r.shredded is not None]
         assert all(r.shredded_by == "mlwarden (uncommitted put)" for r in discarded)
         assert {r.object_id.hex() for r in discarded}.isdisjoint(live)
         print(f"{len(discarded)} of {rounds} losers lost in the catalog transaction, the rest before it")
@@ -311,10 +311,10 @@ def test_key_rotation_while_putting(tmp_path: Path) -> None:
         # Keys that existed at the last rotation were rewrapped by it, and puts after it wrapped
         # theirs under the new primary: none is left under an older version, even before a final rotate.
         newest = rotations + 1
-        assert {i.version: i.data_keys for i in ws.key_versions() if i.data_keys} == {newest: len(expected)}
-        final = ws.rotate_keys()
+        assert {i.version: i.data_keys for i in ws.keys.versions() if i.data_keys} == {newest: len(expected)}
+        final = ws.keys.rotate()
         assert final.new_version == rotations + 2
-        infos = ws.key_versions()
+        infos = ws.keys.versions()
         assert [i.version for i in infos if i.primary] == [final.new_version]
         assert {i.version: i.data_keys for i in infos if i.data_keys} == {final.new_version: len(expected)}
         for number, content in expected.items():

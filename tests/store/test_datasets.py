@@ -27,7 +27,7 @@ def ws(request: pytest.FixtureRequest, tmp_path: Path) -> mlwarden.Workspace:
     url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None
     settings = Settings(home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode(), catalog_url=url)
     admin = mlwarden.Workspace.init(settings=settings, key_source="env")
-    _, token = admin.add_user("alice", "admin")
+    _, token = admin.users.add("alice", "admin")
     admin.close()
     workspace = mlwarden.Workspace.open(settings=settings, token=token)
     yield workspace
@@ -188,7 +188,7 @@ def test_shredding_leaves_a_tombstone(ws: mlwarden.Workspace) -> None:
     assert ws.datasets.read_bytes("d") == b"v2"  # the latest live version
     assert ws.datasets.info("d", 1).shredded
     assert len(_objects(ws)) == 1  # the shredded object is deleted too
-    record = ws.data_keys.record(bytes.fromhex(gone.object_id))
+    record = ws._data_keys.record(bytes.fromhex(gone.object_id))
     assert record.shredded is not None
     assert record.shredded_by == "alice"
     report = ws.datasets.check()
@@ -275,12 +275,12 @@ def test_orphans_are_reported_and_collected(ws: mlwarden.Workspace) -> None:
 
     with ws.datasets._backend.create(object_id.hex()) as out:
         seal_object(data_key, object_id, io.BytesIO(b"orphan"), out)
-    ws.data_keys.create_wrapped(object_id, data_key)
+    ws._data_keys.create_wrapped(object_id, data_key)
     report = ws.datasets.check()
     assert report.ok
     assert report.orphans == (object_id.hex(),)
     assert ws.datasets.collect_garbage() == [object_id.hex()]
-    assert ws.data_keys.record(object_id).shredded is not None
+    assert ws._data_keys.record(object_id).shredded is not None
     assert ws.datasets.check().orphans == ()
     assert ws.datasets.read_bytes("d") == b"kept"
 
@@ -288,9 +288,9 @@ def test_orphans_are_reported_and_collected(ws: mlwarden.Workspace) -> None:
 def test_rotation_keeps_every_version_readable(ws: mlwarden.Workspace) -> None:
     for i in range(5):
         ws.datasets.put(f"version {i}".encode(), name="d")
-    ws.rotate_keys()
-    assert [k.data_keys for k in ws.key_versions()] == [0, 5]
-    ws.destroy_key_version(1)
+    ws.keys.rotate()
+    assert [k.data_keys for k in ws.keys.versions()] == [0, 5]
+    ws.keys.destroy_version(1)
     assert [ws.datasets.read_bytes("d", i + 1) for i in range(5)] == [f"version {i}".encode() for i in range(5)]
     assert ws.datasets.put(b"after", name="d").version.key_version == 2
 
@@ -344,7 +344,7 @@ def test_read_frame_uses_the_whole_file_types(ws: mlwarden.Workspace) -> None:
 
 def test_records_show_the_key_version_wrapping_the_data_key_now(ws: mlwarden.Workspace) -> None:
     ws.datasets.put(b"rows", name="d")
-    ws.rotate_keys()
+    ws.keys.rotate()
     assert ws.datasets.info("d").key_version == 2
     assert ws.datasets.versions("d")[0].key_version == 2
     (summary,) = ws.datasets.list()

@@ -345,7 +345,7 @@ def test_sigkill_during_put_loses_nothing(tmp_path: Path) -> None:
             if object_id in final.keys:
                 out = io.BytesIO()
                 with path.open("rb") as src:
-                    ws.open_object(bytes.fromhex(object_id), src, out)
+                    ws.files.open_object(bytes.fromhex(object_id), src, out)
                 assert _sha(out.getvalue()) == sha, f"orphan {object_id} holds other content"
         # Every version reads back byte-identical: all through the library, a sample through the CLI.
         for number, (sha, _) in final.versions.items():

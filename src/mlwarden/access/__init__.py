@@ -3,7 +3,10 @@
 * :data:`ROLES` maps each role to its permissions (the table of ``docs/access.md``);
 * :class:`PrincipalStore` keeps users and service accounts, with tokens stored as hashes, their
   request :class:`Limits` (rate per minute, quota per UTC day) and suspensions;
-* :class:`Gate` decides with a principal's grants and writes the audit entry, failing closed.
+* :class:`Authenticator` turns a token into the :class:`Gate` of its principal (the workspace's and
+  the server's logins both), recording refused tokens;
+* :class:`Gate` decides with a principal's grants and writes the audit entry, failing closed
+  (``act``, ``check``, ``record``, and ``_async`` variants for the server's event loop).
 
 A workspace opened with a token acts as its principal::
 
@@ -11,7 +14,8 @@ A workspace opened with a token acts as its principal::
     ws.datasets.read_frame("credit-german")   # AccessDenied unless granted
 """
 
-from mlwarden.access._gate import Act, Gate, new_request_id, record_refused_token
+from mlwarden.access._auth import Authenticator, refusal_reason
+from mlwarden.access._gate import Act, Gate, new_request_id
 from mlwarden.access._limits import (
     DEFAULT_DAILY_QUOTA,
     DEFAULT_RATE_LIMIT,
@@ -54,6 +58,7 @@ __all__ = [
     "ROLES",
     "SCOPED_KINDS",
     "Act",
+    "Authenticator",
     "Gate",
     "Keep",
     "LimitChange",
@@ -71,6 +76,6 @@ __all__ = [
     "new_token",
     "parse_duration",
     "parse_token",
-    "record_refused_token",
+    "refusal_reason",
     "scope_covers",
 ]

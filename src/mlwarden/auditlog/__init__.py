@@ -5,9 +5,10 @@ signs every new tree head with the workspace's Ed25519 key, exports :class:`Chec
 the C2SP signed-note format, and verifies the whole log at hundreds of thousands of entries a
 second. The tree is RFC 9162's (``mlwarden.auditlog.merkle`` has the hashing and proofs)::
 
-    log = workspace.audit
-    report = log.verify()
+    report = ws.log.verify()                   # through the workspace's gate (ws.log)
     assert report.ok, report.problem
+
+A workspace writes it only through its gate (:class:`mlwarden.access.Gate`), never directly.
 """
 
 from mlwarden.auditlog._log import HEAD_INTERVAL, AuditLog, AuditUnavailable, event_time, verify_inclusion_proof

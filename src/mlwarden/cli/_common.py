@@ -21,10 +21,10 @@ PROGRESS_THRESHOLD = 32 * 1024 * 1024  # bytes
 PROGRESS_ITEMS_THRESHOLD = 500  # records
 
 
-def prompt_passphrase(new: bool) -> str:
-    """Ask for the passphrase on the terminal; only when stdin is one."""
+def prompt_passphrase(new: bool, variable: str = "MLWARDEN_PASSPHRASE") -> str:
+    """Ask for the passphrase on the terminal; only when stdin is one (else name ``variable``)."""
     if not sys.stdin.isatty():
-        raise BadInput("this workspace needs a passphrase: set MLWARDEN_PASSPHRASE or run in a terminal")
+        raise BadInput(f"this workspace needs a passphrase: set {variable} or run in a terminal")
     text: str = click.prompt(
         "New workspace passphrase" if new else "Workspace passphrase",
         hide_input=True,
@@ -32,6 +32,11 @@ def prompt_passphrase(new: bool) -> str:
         err=True,
     )
     return text
+
+
+def prompt_new_passphrase(new: bool) -> str:
+    """:func:`prompt_passphrase` for a change of passphrase (``keys change-master``)."""
+    return prompt_passphrase(new, "MLWARDEN_NEW_PASSPHRASE")
 
 
 def open_workspace(ctx: Context) -> Workspace:

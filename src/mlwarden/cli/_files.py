@@ -52,14 +52,14 @@ def init(ctx: Context, key_source: str | None, kdf: str, as_json: bool) -> None:
             {
                 "home": str(ws.home),
                 "id": ws.id,
-                "key_source": ws.keyring.master_kind,
+                "key_source": ws.keys.master_kind,
                 "key_version": 1,
                 "admin": ws.principal.name,
                 "admin_token_file": str(token_file),
             }
         )
         return
-    click.echo(f"created workspace {ws.id[:12]} at {ws.home} (unlocked by {ws.keyring.master_kind}, key version 1)")
+    click.echo(f"created workspace {ws.id[:12]} at {ws.home} (unlocked by {ws.keys.master_kind}, key version 1)")
     click.echo(f"first admin: {ws.principal.name}; its token is saved in {token_file} (mode 0600)")
 
 
@@ -79,9 +79,9 @@ def encrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
         open_output(output_name, force=force, mode=0o644, source=input_name) as dst,
         progress_bar(size, "encrypting") as advance,
     ):
-        total = ws.encrypt_file(src, dst, progress=advance)
+        total = ws.files.encrypt(src, dst, progress=advance)
     click.echo(
-        f"mlwarden: encrypted {human_size(total)} with key version {ws.keyring.primary} -> {output_name}",
+        f"mlwarden: encrypted {human_size(total)} with key version {ws.keys.primary} -> {output_name}",
         err=True,
     )
 
@@ -110,7 +110,7 @@ def decrypt(ctx: Context, input_name: str, output_name: str, force: bool) -> Non
         progress_bar(size, "decrypting") as advance,
     ):
         verify_first = releases_as_written(output_name, dst) and readable_twice(src)
-        total = ws.decrypt_file(src, dst, progress=advance, verify_first=verify_first)
+        total = ws.files.decrypt(src, dst, progress=advance, verify_first=verify_first)
     click.echo(f"mlwarden: decrypted {human_size(total)} -> {output_name}", err=True)
 
 
@@ -135,5 +135,5 @@ def shred(ctx: Context, input_name: str, yes: bool) -> None:
     if not yes:
         confirm(f"Destroy the data key of {input_name}? It can never be decrypted again")
     with open_input(input_name) as (src, _size):
-        object_id = ws.shred_file(src)
+        object_id = ws.files.shred(src)
     click.echo(f"shredded {input_name} (object {object_id.hex()})")

@@ -8,7 +8,7 @@ import os
 import click
 
 from mlwarden.cli._app import Context, HelpfulGroup, cli, emit_json, examples, home_option, show_help_if_bare
-from mlwarden.cli._common import confirm, open_workspace, progress_bar, prompt_passphrase
+from mlwarden.cli._common import confirm, open_workspace, progress_bar, prompt_new_passphrase
 
 
 @cli.group(cls=HelpfulGroup, epilog=examples("mlwarden keys ls", "mlwarden keys rotate"))
@@ -25,12 +25,12 @@ def keys(ctx: click.Context) -> None:
 def keys_ls(ctx: Context, as_json: bool) -> None:
     """List key versions, the primary one, and how many data keys each wraps."""
     ws = open_workspace(ctx)
-    versions = ws.key_versions()
+    versions = ws.keys.versions()
     if as_json:
         emit_json(
             {
-                "key_source": ws.keyring.master_kind,
-                "primary": ws.keyring.primary,
+                "key_source": ws.keys.master_kind,
+                "primary": ws.keys.primary,
                 "versions": [
                     {
                         "version": v.version,
@@ -55,8 +55,8 @@ def keys_ls(ctx: Context, as_json: bool) -> None:
 def keys_rotate(ctx: Context, as_json: bool) -> None:
     """Add a key version, make it primary, and rewrap every data key under it (payloads untouched)."""
     ws = open_workspace(ctx)
-    with progress_bar(ws.data_keys.count(), "rewrapping data keys", unit="items") as advance:
-        result = ws.rotate_keys(progress=advance)
+    with progress_bar(ws.keys.data_key_count(), "rewrapping data keys", unit="items") as advance:
+        result = ws.keys.rotate(progress=advance)
     if as_json:
         emit_json({"primary": result.new_version, "rewrapped": result.rewrapped})
         return
@@ -86,8 +86,7 @@ def keys_change_master(ctx: Context, key_source: str | None) -> None:
     prompt) or MLWARDEN_NEW_MASTER_KEY.
     """
     ws = open_workspace(ctx)
-    kind = key_source or ws.keyring.master_kind
-    ws.change_master_key(kind, prompt=prompt_passphrase)
+    kind = ws.keys.change_master(key_source, prompt=prompt_new_passphrase)
     click.echo(f"the workspace is now unlocked by its new {kind} key")
 
 
@@ -111,7 +110,7 @@ def keys_destroy(ctx: Context, version: int, yes: bool, as_json: bool) -> None:
     ws = open_workspace(ctx)
     if not yes:
         confirm(f"Destroy key version {version} for good?")
-    ws.destroy_key_version(version)
+    ws.keys.destroy_version(version)
     if as_json:
         emit_json({"destroyed": version})
         return

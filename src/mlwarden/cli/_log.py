@@ -86,7 +86,7 @@ def log_show(
 ) -> None:
     """Print the log's entries: time, principal, action, resource, outcome, details."""
     ws = open_workspace(ctx)
-    entries = ws.log_entries(_since(since))
+    entries = ws.log.entries(_since(since))
     for e in entries:
         if (
             (principal is not None and e.principal != principal)
@@ -122,7 +122,7 @@ def log_checkpoint(ctx: Context, output_name: str, force: bool) -> None:
     then: nothing removed from its end, nothing changed before it.
     """
     ws = open_workspace(ctx)
-    checkpoint = ws.log_checkpoint()
+    checkpoint = ws.log.checkpoint()
     _write_json(output_name, force, checkpoint.to_json())
     if output_name != "-":
         click.echo(
@@ -165,8 +165,8 @@ def log_verify(ctx: Context, checkpoint_name: str | None, as_json: bool) -> None
     """Recompute the whole log and check its signed heads (and a checkpoint). Exit 3 if anything is wrong."""
     note = None if checkpoint_name is None else _read_checkpoint(checkpoint_name).note
     ws = open_workspace(ctx)
-    with progress_bar(ws.audit.size(), "verifying the log", unit="items") as advance:
-        result = ws.verify_log(note, advance)
+    with progress_bar(ws.log.size(), "verifying the log", unit="items") as advance:
+        result = ws.log.verify(note, advance)
     if as_json:
         emit_json(
             {
@@ -216,7 +216,7 @@ def log_prove(ctx: Context, seq: int, checkpoint_name: str | None, output_name: 
     """
     checkpoint = None if checkpoint_name is None else _read_checkpoint(checkpoint_name)
     ws = open_workspace(ctx)
-    proof = ws.log_proof(seq, checkpoint)
+    proof = ws.log.prove(seq, checkpoint)
     _write_json(output_name, force, proof.to_json())
     if output_name != "-":
         click.echo(

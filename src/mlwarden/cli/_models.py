@@ -121,7 +121,6 @@ def model_sign(
     as_json: bool,
 ) -> None:
     """Sign a model file or folder (OpenSSF model-signing format) with its provenance."""
-    from mlwarden.models._files import sign_path
     from mlwarden.store import parse_ref
 
     provenance: dict[str, Any] = {}
@@ -134,7 +133,7 @@ def model_sign(
             fail(f"{provenance_file} must hold a JSON object")
     ref = parse_ref(dataset) if dataset is not None else None
     ws = open_workspace(ctx)
-    signature, key = sign_path(ws, path, signature=output, provenance=provenance, dataset=ref, force=force)
+    signature, key = ws.models.sign_file(path, signature=output, provenance=provenance, dataset=ref, force=force)
     if as_json:
         emit_json({"path": str(path), "signature": str(signature), "key_id": key.key_id})
         return
@@ -177,7 +176,7 @@ def model_verify(ctx: Context, target: str, signature: Path | None, key: Path | 
     if key is not None:
         verified = verify_path(path, signature=signature, public_key=key)
     else:
-        verified = verify_path(path, signature=signature, workspace=open_workspace(ctx))
+        verified = open_workspace(ctx).models.verify_file(path, signature=signature)
     if as_json:
         emit_json(_verified_json(verified, path=str(path)))
     else:
@@ -237,9 +236,7 @@ def model_public_key(ctx: Context, output: str, force: bool) -> None:
     if output != "-":
         check_output(output, force=force)  # refused before the key is read
     ws = open_workspace(ctx)
-    with ws.gate.act("key.read", "model-signing-key") as act:
-        info, _ = ws.signing_keys.active(by=ws.principal.name)
-        act.record(key_id=info.key_id[:16])
+    info = ws.keys.signing_key()
     with open_output(output, force=force, mode=0o644) as out:
         out.write(info.public_pem.encode())
     if output != "-":
@@ -253,8 +250,7 @@ def model_public_key(ctx: Context, output: str, force: bool) -> None:
 def model_keys(ctx: Context, as_json: bool) -> None:
     """List the workspace's model-signing keys and their states (active, retired, revoked)."""
     ws = open_workspace(ctx)
-    ws.gate.check("key.read", "model-signing-key")
-    keys = ws.signing_keys.keys()
+    keys = ws.keys.signing_keys()
     if as_json:
         emit_json([{k: v for k, v in vars(info).items() if k != "public_pem"} for info in keys])
         return
@@ -269,9 +265,7 @@ def model_keys(ctx: Context, as_json: bool) -> None:
 def model_rotate_key(ctx: Context) -> None:
     """Make a new model-signing key; the old one is retired (what it signed still verifies)."""
     ws = open_workspace(ctx)
-    with ws.gate.act("key.rotate", "model-signing-key") as act:
-        new, old = ws.signing_keys.rotate(by=ws.principal.name)
-        act.record(key_id=new.key_id[:16], retired=old.key_id[:16] if old else None)
+    new, old = ws.keys.rotate_signing_key()
     click.echo(f"model-signing key {new.key_id[:12]} is active" + (f"; {old.key_id[:12]} retired" if old else ""))
 
 
@@ -282,9 +276,7 @@ def model_rotate_key(ctx: Context) -> None:
 def model_revoke_key(ctx: Context, key_id: str) -> None:
     """Revoke a model-signing key (a prefix of 8+ hex digits): nothing it signed verifies any more."""
     ws = open_workspace(ctx)
-    with ws.gate.act("key.admin", "model-signing-key", revoke=key_id[:16]) as act:
-        info = ws.signing_keys.revoke(key_id, by=ws.principal.name)
-        act.record(key_id=info.key_id[:16])
+    info = ws.keys.revoke_signing_key(key_id)
     click.echo(f"revoked model-signing key {info.key_id[:12]}; models it signed no longer verify")
 
 

@@ -85,7 +85,7 @@ def user_add(
     lifetime = None if expires is None else parse_duration(expires)
     rate, daily = _limit(rate_limit, "--rate-limit"), _limit(quota, "--quota")
     ws = open_workspace(ctx)
-    principal, token = ws.add_user(
+    principal, token = ws.users.add(
         name,
         role,
         scopes=scopes or ("*",),
@@ -95,7 +95,7 @@ def user_add(
         daily_quota=None if daily is KEEP else daily,
     )
     if as_json:
-        emit_json({**principal.to_json(ws.principals.now()), "token": token})
+        emit_json({**principal.to_json(ws.users.now()), "token": token})
         return
     click.echo(token)
     scope_text = ", ".join(principal.scopes)
@@ -118,8 +118,8 @@ def user_ls(ctx: Context, as_json: bool) -> None:
     principal rather than the default). --json adds when, by whom and why a principal was suspended.
     """
     ws = open_workspace(ctx)
-    principals = ws.users()
-    now = ws.principals.now()
+    principals = ws.users.list()
+    now = ws.users.now()
     if as_json:
         emit_json([p.to_json(now) for p in principals])
         return
@@ -147,9 +147,9 @@ def user_token(ctx: Context, name: str, expires: str | None, as_json: bool) -> N
 
     lifetime = None if expires is None else parse_duration(expires)
     ws = open_workspace(ctx)
-    principal, token = ws.reissue_token(name, expires=lifetime)
+    principal, token = ws.users.reissue(name, expires=lifetime)
     if as_json:
-        emit_json({**principal.to_json(ws.principals.now()), "token": token})
+        emit_json({**principal.to_json(ws.users.now()), "token": token})
         return
     click.echo(token)
     click.echo(
@@ -167,9 +167,9 @@ def user_token(ctx: Context, name: str, expires: str | None, as_json: bool) -> N
 def user_revoke(ctx: Context, name: str, as_json: bool) -> None:
     """Revoke NAME's token for good (the record stays for the audit trail)."""
     ws = open_workspace(ctx)
-    done = ws.revoke_user(name)
+    done = ws.users.revoke(name)
     if as_json:
-        emit_json(done.to_json(ws.principals.now()))
+        emit_json(done.to_json(ws.users.now()))
         return
     click.echo(f"revoked {done.name} (token {done.token_id}) at {done.revoked}")
 
@@ -191,13 +191,13 @@ def user_limits(ctx: Context, name: str, rate_limit: str | None, quota: str | No
     rate, daily = _limit(rate_limit, "--rate-limit"), _limit(quota, "--quota")
     ws = open_workspace(ctx)
     if rate is KEEP and daily is KEEP:
-        principal = ws.user(name)
+        principal = ws.users.get(name)
         verb = "limits of"
     else:
-        principal = ws.set_limits(name, rate_limit=rate, daily_quota=daily)
+        principal = ws.users.set_limits(name, rate_limit=rate, daily_quota=daily)
         verb = "new limits of"
     if as_json:
-        emit_json(principal.to_json(ws.principals.now()))
+        emit_json(principal.to_json(ws.users.now()))
         return
     limits = principal.limits
     rate_source = "default" if principal.rate_limit is None else "set"
@@ -217,9 +217,9 @@ def user_limits(ctx: Context, name: str, rate_limit: str | None, quota: str | No
 def user_suspend(ctx: Context, name: str, reason: str | None, as_json: bool) -> None:
     """Suspend NAME: its token is refused until `mlwarden user resume NAME` (unlike revoke, reversible)."""
     ws = open_workspace(ctx)
-    done = ws.suspend_user(name, reason)
+    done = ws.users.suspend(name, reason)
     if as_json:
-        emit_json(done.to_json(ws.principals.now()))
+        emit_json(done.to_json(ws.users.now()))
         return
     click.echo(f"suspended {done.name} (token {done.token_id}) at {done.suspended}")
 
@@ -232,8 +232,8 @@ def user_suspend(ctx: Context, name: str, reason: str | None, as_json: bool) -> 
 def user_resume(ctx: Context, name: str, as_json: bool) -> None:
     """Lift NAME's suspension: its token works again."""
     ws = open_workspace(ctx)
-    done = ws.resume_user(name)
+    done = ws.users.resume(name)
     if as_json:
-        emit_json(done.to_json(ws.principals.now()))
+        emit_json(done.to_json(ws.users.now()))
         return
-    click.echo(f"resumed {done.name} (token {done.token_id}); it is {done.state(ws.principals.now())}")
+    click.echo(f"resumed {done.name} (token {done.token_id}); it is {done.state(ws.users.now())}")

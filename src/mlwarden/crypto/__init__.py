@@ -6,8 +6,8 @@
 
     ws = Workspace.open()                      # unlocked by MLWARDEN_PASSPHRASE or MLWARDEN_MASTER_KEY
     with open("train.csv", "rb") as src, open("train.csv.mlw", "wb") as dst:
-        ws.encrypt_file(src, dst)              # fresh data key, wrapped by the primary key version
-    ws.rotate_keys()                           # new key version; every data key rewrapped
+        ws.files.encrypt(src, dst)             # fresh data key, wrapped by the primary key version
+    ws.keys.rotate()                           # new key version; every data key rewrapped
 
 The key hierarchy is master key -> versioned key-encryption keys (:class:`Keyring`) -> one data
 key per object (:class:`DataKeyStore`, or the header of an envelope file). Master keys sit

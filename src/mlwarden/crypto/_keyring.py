@@ -98,7 +98,10 @@ class Keyring:
                 kek = master.unwrap(wrapped, self._kek_aad(version))
             except AccessDenied:
                 if master.kind == "passphrase":
-                    raise AccessDenied("wrong passphrase for this workspace") from None
+                    raise AccessDenied(
+                        "wrong passphrase or damaged keyring: the passphrase does not unlock this workspace "
+                        "(if it is the right one, restore keys/keyring.json from a backup)"
+                    ) from None
                 raise
             self._keks[version] = AESGCM(kek)
 

@@ -12,14 +12,17 @@ The safe API::
 loads them with the allow-listed types only; each step fails with its own error
 (:class:`~mlwarden.errors.SignatureError`, :class:`~mlwarden.errors.UnsafeModel`) and loads nothing.
 Nothing in this package unpickles. Registered models live in ``Workspace.models``
-(:class:`ModelRegistry`): encrypted, signed with provenance, versioned and staged.
+(:class:`ModelRegistry`): encrypted, signed with provenance, versioned and staged; it also signs,
+verifies and loads model files on disk with the workspace's keys, through its gate
+(``ws.models.sign_file``, ``verify_file``, ``load_file``). Nothing here imports the workspace:
+the registry is handed its gate, stores and key lookups.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlwarden.models._files import sign_path, verify_path
+from mlwarden.models._files import verify_path
 from mlwarden.models._findings import FileScan, Finding, ScanReport, Severity
 from mlwarden.models._scanner import scan, scan_bytes, scan_file
 from mlwarden.models._serialize import LoadedModel, dumps, load, load_public_key, load_verified, save
@@ -47,7 +50,6 @@ __all__ = [
     "scan_bytes",
     "scan_file",
     "sign_model",
-    "sign_path",
     "verify_model",
     "verify_path",
 ]

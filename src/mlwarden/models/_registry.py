@@ -22,7 +22,7 @@ import io
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -33,17 +33,22 @@ from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import open_object, seal_object
 from mlwarden.crypto._signing_keys import ModelSigningKeys
 from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound, Shredded, SignatureError, Unavailable
+from mlwarden.models._files import sign_path, verify_path
 from mlwarden.models._scanner import scan_bytes
-from mlwarden.models._serialize import LoadedModel, check_signature, load_bytes, refuse_unsafe
+from mlwarden.models._serialize import LoadedModel, check_signature, load_bytes, load_verified, refuse_unsafe
 from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, sign_digests, verify_bundle
 from mlwarden.store._names import check_name
 
 if TYPE_CHECKING:
     from mlwarden.access import Gate
+    from mlwarden.auditlog._records import Detail
     from mlwarden.catalog import Catalog
+    from mlwarden.crypto._signing_keys import SigningKeyInfo
     from mlwarden.store import Datasets, ObjectBackend
 
 __all__ = ["ModelRegistry", "ModelVersion"]
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -323,6 +328,61 @@ class ModelRegistry:
                 raise AlreadyExists(f"{exc.filename or folder} exists; remove it or export to another folder") from None
             act.record(version=row.version, sha256=row.sha256)
         return target, signature
+
+    def prepare(
+        self,
+        name: str,
+        version: int | None,
+        build: Callable[[ModelVersion, LoadedModel], tuple[T, Mapping[str, Detail]]],
+    ) -> tuple[ModelVersion, T]:
+        """Load a version for serving (``model.serve``) and ``build`` what serves it, as one more
+        ``model.serve`` decision (``what=prepare``): a model that loads but cannot be served (no
+        usable input schema) is recorded ``failed``. ``build`` returns its result and the details
+        to record."""
+        info, loaded = self.load_version(name, version, permission="model.serve")
+        with self._gate.act("model.serve", f"model:{name}", version=info.version, what="prepare") as act:
+            built, details = build(info, loaded)
+            act.record(version=info.version, **details)
+        return info, built
+
+    # -- model files on disk (outside the registry) -------------------------------------------
+
+    def sign_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        signature: str | os.PathLike[str] | None = None,
+        provenance: Mapping[str, Any] | None = None,
+        dataset: tuple[str, int | None] | None = None,
+        force: bool = False,
+    ) -> tuple[Path, SigningKeyInfo]:
+        """Sign a model file or folder with the workspace's active key (``model.register``); returns
+        the signature's path (default ``PATH.sig``) and the key. ``dataset`` (name, version) records
+        that workspace dataset version and its SHA-256 as the data; an existing signature file is
+        replaced only with ``force``."""
+        signed: dict[str, Any] = dict(provenance or {})
+        if dataset is not None:
+            info = self._datasets().info(*dataset)
+            signed["dataset"] = {"name": info.name, "version": info.version, "sha256": info.sha256, "rows": info.rows}
+        return sign_path(
+            path, gate=self._gate, signing_keys=self._signing_keys, signature=signature, provenance=signed, force=force
+        )
+
+    def verify_file(
+        self, path: str | os.PathLike[str], *, signature: str | os.PathLike[str] | None = None
+    ) -> VerifiedModel:
+        """Verify a signed model file or folder with the workspace key that signed it (``model.read``;
+        refused when the key is unknown or revoked)."""
+        return verify_path(path, signature=signature, key_lookup=self._signing_keys.verification_key, gate=self._gate)
+
+    def load_file(
+        self, path: str | os.PathLike[str], *, signature: str | os.PathLike[str] | None = None
+    ) -> LoadedModel:
+        """The one load (verify, scan, load) of a model file signed by a workspace key (``model.read``)."""
+        with self._gate.act("model.read", f"model:{Path(path).name}", what="load") as act:
+            loaded = load_verified(path, signature=signature, key_lookup=self._signing_keys.verification_key)
+            act.record(sha256=loaded.sha256, signing_key=loaded.signature.key_id[:16])
+        return loaded
 
     # -- helpers ------------------------------------------------------------------------------
 

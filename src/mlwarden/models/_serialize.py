@@ -20,8 +20,9 @@ import dataclasses
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,13 +34,22 @@ from mlwarden.models._findings import FileScan
 from mlwarden.models._scanner import scan_bytes
 from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, signature_path, verify_bundle
 
-if TYPE_CHECKING:
-    from mlwarden._workspace import Workspace
-
-__all__ = ["LoadedModel", "PublicKeySource", "dumps", "load", "load_bytes", "load_public_key", "load_verified", "save"]
+__all__ = [
+    "KeyLookup",
+    "LoadedModel",
+    "PublicKeySource",
+    "dumps",
+    "load",
+    "load_bytes",
+    "load_public_key",
+    "load_verified",
+    "save",
+]
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".pt", ".pth", ".sav", ".p", ".dill", ".cloudpickle"})
 PublicKeySource = ec.EllipticCurvePublicKey | bytes | str | os.PathLike[str]
+KeyLookup = Callable[[str], ec.EllipticCurvePublicKey]
+"""The public key of a signing key id; :class:`SignatureError` when unknown or revoked (a workspace's)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,14 +118,15 @@ def load(
     *,
     signature: str | os.PathLike[str] | None = None,
     public_key: PublicKeySource | None = None,
-    workspace: Workspace | None = None,
+    key_lookup: KeyLookup | None = None,
 ) -> Any:
     """Verify, scan and load a skops model file; returns the model. See the module docstring.
 
     The signature is ``PATH.sig`` unless ``signature`` names it. The key is ``public_key`` when
-    given, else the workspace's key that made the signature (refused when revoked or unknown).
+    given, else ``key_lookup`` of the key id the signature names. To load with a workspace's
+    keys, through its gate, use ``ws.models.load_file(path)``.
     """
-    return load_verified(path, signature=signature, public_key=public_key, workspace=workspace).model
+    return load_verified(path, signature=signature, public_key=public_key, key_lookup=key_lookup).model
 
 
 def load_verified(
@@ -123,7 +134,7 @@ def load_verified(
     *,
     signature: str | os.PathLike[str] | None = None,
     public_key: PublicKeySource | None = None,
-    workspace: Workspace | None = None,
+    key_lookup: KeyLookup | None = None,
 ) -> LoadedModel:
     """:func:`load`, also returning what the signature vouched for (provenance) and the scan."""
     path = Path(path)
@@ -139,16 +150,11 @@ def load_verified(
         raise SignatureError(f"cannot read the signature {sig_path}: {exc.strerror or exc}") from None
     if public_key is not None:
         key = load_public_key(public_key)
-    elif workspace is not None:
-        key = workspace_key(workspace, bundle)
+    elif key_lookup is not None:
+        key = key_lookup(bundle_key_id(bundle))
     else:
-        raise SignatureError("no key to verify the signature with: pass public_key= or a workspace")
+        raise SignatureError("no key to verify the signature with: pass public_key= (or use ws.models.load_file)")
     return load_bytes(data, path.name, bundle, key)
-
-
-def workspace_key(workspace: Workspace, bundle: bytes) -> ec.EllipticCurvePublicKey:
-    """The workspace key that made ``bundle``; :class:`SignatureError` when unknown or revoked."""
-    return workspace.signing_keys.verification_key(bundle_key_id(bundle))
 
 
 def load_bytes(

@@ -17,6 +17,8 @@ from mlwarden.serve._validate import RowValidator
 
 if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
+    from mlwarden.auditlog._records import Detail
+    from mlwarden.models import LoadedModel, ModelVersion
     from mlwarden.serve._predictor import Predictor
 
 __all__ = ["LoadFailure", "ServedModel", "load_models"]
@@ -85,16 +87,21 @@ def load_models(ws: Workspace, config: ServeConfig) -> tuple[dict[str, ServedMod
         ref = name if version is None else f"{name}@{version}"
         if name in served:
             raise BadInput(f"model {name} is named twice; serve one version per model")
+
+        def prepare(
+            info: ModelVersion, loaded: LoadedModel
+        ) -> tuple[tuple[RowValidator, Predictor], dict[str, Detail]]:
+            validator = RowValidator(
+                info.input_schema, max_instances=config.max_instances, range_margin=config.range_margin
+            )
+            predictor = build_predictor(loaded.model, info.input_schema)
+            return (validator, predictor), {"compiled": predictor.compiled}
+
         try:
-            # One read: the model and the catalog row it came from, checked against each other.
-            info, loaded = ws.models.load_version(name, version, permission="model.serve")
-            # A model that loaded but cannot be served (no usable input schema) is recorded as failed.
-            with ws.gate.act("model.serve", f"model:{name}", version=info.version, what="prepare") as act:
-                validator = RowValidator(
-                    info.input_schema, max_instances=config.max_instances, range_margin=config.range_margin
-                )
-                predictor = build_predictor(loaded.model, info.input_schema)
-                act.record(version=info.version, compiled=predictor.compiled)
+            # One read: the model and the catalog row it came from, checked against each other
+            # (model.serve); a model that loaded but cannot be served (no usable input schema) is
+            # recorded as failed, through the same gate.
+            info, (validator, predictor) = ws.models.prepare(name, version, prepare)
         except MlwardenError as exc:
             failures.append(LoadFailure(ref, type(exc).__name__, str(exc)))
             continue

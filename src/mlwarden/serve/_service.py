@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlwarden._clock import Clock, event_time, utc_now
 from mlwarden._json import JsonRefused, RepeatedName, loads_strict
-from mlwarden.access import Principal, TokenRefused, hash_token, new_request_id, parse_token
-from mlwarden.auditlog import AuditEvent, AuditUnavailable
+from mlwarden._services import SERVER_PRINCIPAL
+from mlwarden.access import Gate, Principal, TokenRefused, hash_token, new_request_id, parse_token
+from mlwarden.auditlog import AuditUnavailable
 from mlwarden.auditlog._records import Detail
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError, MlwardenError
 from mlwarden.serve._config import OutputPolicy, ServeConfig
@@ -55,7 +56,6 @@ __all__ = ["Reply", "Service"]
 
 log = logging.getLogger("mlwarden.serve")
 
-SERVER_PRINCIPAL = "mlwarden-serve"
 _RECHECK_SECONDS = 5.0  # a cached token, and the operator's record, are re-read at least this often
 _NOT_SERVED = "no model by that name is served to this token"
 
@@ -102,7 +102,11 @@ class Service:
         for name, served in models.items():
             served.batcher.observe = self.metrics.batch_observer(name)
         self._clock = clock
-        self._principals: dict[str, tuple[Principal, float]] = {}
+        # One authenticator and one kind of gate for the workspace and the server: logins go through
+        # ws.authenticator, and every entry through a Gate's record_async (group-committed).
+        self._auth = ws.authenticator
+        self._server = self._auth.system(SERVER_PRINCIPAL, clock=clock)
+        self._principals: dict[str, tuple[Gate, float]] = {}
         self._principals_version = -1
         self._operator_checked = -math.inf
         self.operator_active = True
@@ -143,21 +147,14 @@ class Service:
         Every request that passed the limits left one ``predict`` entry: ``succeeded``, or
         ``failed`` when its body was refused; both count, as they did before the restart.
         """
-        now = self._clock()
-        day = now.strftime("%Y-%m-%d")
-        used: dict[str, int] = {}
-        for entry in self.ws.audit.entries(since=f"{day}T00:00:00.000000Z"):
-            if entry.action == "predict" and entry.outcome in ("succeeded", "failed"):
-                token = entry.details.get("token")
-                if isinstance(token, str):
-                    used[token] = used.get(token, 0) + 1
-        self.limiter.seed(day, used)
+        day = self._clock().strftime("%Y-%m-%d")
+        self.limiter.seed(day, self.ws.log.requests_per_token(f"{day}T00:00:00.000000Z"))
 
     # -- authentication ----------------------------------------------------------------------
 
     def _refresh_principals(self) -> None:
         """Forget cached principals when any principal changed; re-check the operator then too."""
-        version = self.ws.principals.data_version()
+        version = self._auth.changes()
         tick = self._clock().timestamp()
         if version != self._principals_version or abs(tick - self._operator_checked) >= _RECHECK_SECONDS:
             if version != self._principals_version:
@@ -165,15 +162,15 @@ class Service:
                 self._principals_version = version
             self._operator_checked = tick
             try:
-                operator = self.ws.principals.get(self.ws.principal.name)
-                self.operator_active = operator.state(event_time(self._clock())) == "active"
+                self.operator_active = self._auth.state(self.ws.principal.name) == "active"
             except MlwardenError:
                 self.operator_active = False
 
     async def authenticate(
         self, authorization: str | None, request_id: str, *, client: str | None = None
-    ) -> Principal | Reply:
-        """The principal behind ``Authorization: Bearer <token>``, or the 401 (or 503) to answer.
+    ) -> Gate | Reply:
+        """The gate of the principal behind ``Authorization: Bearer <token>`` (for this request),
+        or the 401 (or 503) to answer.
 
         ``authorization`` holds every ``Authorization`` header of the request, joined by newlines:
         more than one is refused, so a proxy and the server can never read different ones.
@@ -199,10 +196,10 @@ class Service:
         # A cached principal is re-read from the database at least every few seconds, whatever the
         # change counter says (someone who can write the database can hold the counter still).
         fresh = cached is not None and 0 <= moment.timestamp() - cached[1] < _RECHECK_SECONDS
-        if cached is not None and fresh and cached[0].state(event_time(moment)) == "active":
-            return cached[0]
+        if cached is not None and fresh and cached[0].principal.state(event_time(moment)) == "active":
+            return cached[0].for_request(request_id)
         try:
-            principal = self.ws.principals.authenticate(token)
+            gate = self._auth.authenticate(token, request_id=request_id, clock=self._clock)
         except (TokenRefused, IntegrityError) as exc:
             parsed = parse_token(token)
             token_id = None if parsed is None else parsed.token_id
@@ -212,8 +209,8 @@ class Service:
             return await self._refuse_token(request_id, token_id, "tampered-record", message, client)
         if len(self._principals) > 10_000:
             self._principals.clear()
-        self._principals[key] = (principal, moment.timestamp())
-        return principal
+        self._principals[key] = (gate, moment.timestamp())
+        return gate
 
     async def _refuse_token(
         self, request_id: str, token_id: str | None, reason: str, message: str, client: str | None
@@ -233,35 +230,41 @@ class Service:
         return _error(401, message, _UNAUTHORIZED_HEADERS)
 
     async def _record(
-        self, *, principal: str, action: str, resource: str, outcome: str, request_id: str, details: dict[str, Detail]
+        self,
+        *,
+        principal: Gate | str,
+        action: str,
+        resource: str,
+        outcome: str,
+        request_id: str,
+        details: dict[str, Detail],
     ) -> bool:
-        """Append one entry, durably; ``False`` if the log cannot be written (the caller answers 503)."""
-        event = AuditEvent(
-            time=event_time(self._clock()),
-            principal=principal,
-            action=action,
-            resource=resource,
-            outcome=outcome,
-            request_id=request_id,
-            details=details,
-        )
+        """Record one entry through the gate of ``principal`` (a caller's gate, or the server's own
+        names: :data:`SERVER_PRINCIPAL`, ``-`` for a refused token), durably, group-committed with
+        concurrent requests; ``False`` if the log cannot be written (the caller answers 503)."""
+        if isinstance(principal, Gate):
+            gate = principal.for_request(request_id)
+        elif principal == SERVER_PRINCIPAL:
+            gate = self._server.for_request(request_id)
+        else:
+            gate = self._auth.system(principal, request_id=request_id, clock=self._clock)
         try:
-            await self.ws.audit.append_async(event)
+            await gate.record_async(action, resource, outcome=outcome, **details)
         except AuditUnavailable:
             return False
         return True
 
     # -- requests ----------------------------------------------------------------------------
 
-    def may_use(self, principal: Principal, name: str) -> bool:
-        return name in self.models and principal.allows("predict", f"model:{name}")
+    def may_use(self, who: Gate | Principal, name: str) -> bool:
+        return name in self.models and who.allows("predict", f"model:{name}")
 
     async def list_models(self, authorization: str | None, *, client: str | None = None) -> Reply:
         request_id = new_request_id()
-        who = await self.authenticate(authorization, request_id, client=client)
-        if isinstance(who, Reply):
-            return who
-        shown = [m.describe() for name, m in sorted(self.models.items()) if self.may_use(who, name)]
+        gate = await self.authenticate(authorization, request_id, client=client)
+        if isinstance(gate, Reply):
+            return gate
+        shown = [m.describe() for name, m in sorted(self.models.items()) if self.may_use(gate, name)]
         return Reply(200, json.dumps({"models": shown}).encode())
 
     async def predict(
@@ -277,13 +280,14 @@ class Service:
         started = time.perf_counter()
         stage = self.metrics.stage
         request_id = new_request_id()
-        who = await self.authenticate(authorization, request_id, client=client)
-        if isinstance(who, Reply):
-            return who
+        gate = await self.authenticate(authorization, request_id, client=client)
+        if isinstance(gate, Reply):
+            return gate
+        who = gate.principal
         served = self.models.get(name)
         if served is None or not who.allows("predict", f"model:{name}"):
             self.metrics.refused.labels("not-granted").inc()
-            return await self._deny(who, name, request_id, 403, _NOT_SERVED, "not-granted")
+            return await self._deny(gate, name, request_id, 403, _NOT_SERVED, "not-granted")
         t_auth = time.perf_counter()
         stage["auth"].observe(t_auth - started)
 
@@ -292,7 +296,7 @@ class Service:
             self.metrics.refused.labels(refusal.what).inc()
             what = "requests per minute" if refusal.what == "rate" else "requests per day"
             return await self._deny(
-                who,
+                gate,
                 name,
                 request_id,
                 429,
@@ -310,21 +314,21 @@ class Service:
                 declared = int(content_length)
             except ValueError:
                 return await self._fail(
-                    who, name, request_id, 400, "the Content-Length header is not a number", "bad-length"
+                    gate, name, request_id, 400, "the Content-Length header is not a number", "bad-length"
                 )
             if declared > limit:
-                return await self._fail(who, name, request_id, 413, too_big, "too-large")
+                return await self._fail(gate, name, request_id, 413, too_big, "too-large")
         body = await read_body(limit)
         if body is None:
-            return await self._fail(who, name, request_id, 413, too_big, "too-large")
+            return await self._fail(gate, name, request_id, 413, too_big, "too-large")
         try:
             doc = loads_strict(body, what="the body")
         except RepeatedName as exc:  # parsers disagree on which of the two wins
             message = f"the name {exc.name[:40]!r} appears twice in one JSON object; send it once"
-            return await self._fail(who, name, request_id, 422, message, "invalid-json")
+            return await self._fail(gate, name, request_id, 422, message, "invalid-json")
         except JsonRefused:  # not UTF-8, not JSON, NaN or Infinity, nested too deeply
             message = 'the body is not JSON in UTF-8: send {"instances": [{"column": value, ...}]}'
-            return await self._fail(who, name, request_id, 422, message, "invalid-json")
+            return await self._fail(gate, name, request_id, 422, message, "invalid-json")
         t_body = time.perf_counter()
         stage["body"].observe(t_body - t_limits)
 
@@ -337,7 +341,7 @@ class Service:
             rows = doc["instances"]
             batch = served.validator.validate(rows)
         except InvalidRows as exc:
-            return await self._fail(who, name, request_id, 422, str(exc), "invalid-rows")
+            return await self._fail(gate, name, request_id, 422, str(exc), "invalid-rows")
         count = len(rows)
         t_valid = time.perf_counter()
         stage["validate"].observe(t_valid - t_body)
@@ -349,7 +353,7 @@ class Service:
 
         output = json.dumps(answer, separators=(",", ":"))
         if not await self._record(
-            principal=who.name,
+            principal=gate,
             action="predict",
             resource=f"model:{name}",
             outcome="succeeded",
@@ -386,7 +390,7 @@ class Service:
 
     async def _deny(
         self,
-        who: Principal,
+        gate: Gate,
         name: str,
         request_id: str,
         status: int,
@@ -397,13 +401,14 @@ class Service:
         """Record a refused prediction (resource named only if it is a valid model name), then answer."""
         from mlwarden.store._names import check_name
 
+        who = gate.principal
         try:
             resource = f"model:{check_name(name, 'model')}"
         except BadInput:
             resource = "model:-"
         carried = self.refusals.admit(f"{status} {who.token_id}")
         if carried is not None and not await self._record(
-            principal=who.name,
+            principal=gate,
             action="predict",
             resource=resource,
             outcome="denied",
@@ -415,30 +420,30 @@ class Service:
             self.metrics.requests.labels(name, str(status)).inc()
         return _error(status, message, headers)
 
-    async def refuse(self, who: Principal, what: str, message: str) -> Reply:
+    async def refuse(self, who: Gate, what: str, message: str) -> Reply:
         """Refuse ``who`` a server resource (``metrics``) its role does not cover: audited, then 403."""
         if not await self._record(
-            principal=who.name,
+            principal=who,
             action=f"serve.{what}",
             resource="serve",
             outcome="denied",
-            request_id=new_request_id(),
-            details={"token": who.token_id},
+            request_id=who.request_id,
+            details={"token": who.principal.token_id},
         ):
             return _unavailable()
         return _error(403, message)
 
-    async def _fail(self, who: Principal, name: str, request_id: str, status: int, message: str, reason: str) -> Reply:
+    async def _fail(self, gate: Gate, name: str, request_id: str, status: int, message: str, reason: str) -> Reply:
         """Record a granted request whose body was refused (``predict``, ``failed``, the reason), then answer."""
         self.metrics.refused.labels(reason).inc()
         self.metrics.requests.labels(name, str(status)).inc()
         if not await self._record(
-            principal=who.name,
+            principal=gate,
             action="predict",
             resource=f"model:{name}",
             outcome="failed",
             request_id=request_id,
-            details={"token": who.token_id, "reason": reason},
+            details={"token": gate.principal.token_id, "reason": reason},
         ):
             return _unavailable()
         return _error(status, message)
@@ -476,7 +481,9 @@ class Service:
         if suspend:
             reason = f"extraction monitor: {alert.test} statistic {alert.statistic:.4f} < {alert.threshold}"
             try:
-                await asyncio.to_thread(self.ws.suspend_for_server, who.name, reason=reason, request_id=request_id)
+                await asyncio.to_thread(
+                    self.ws.users.suspend_for_server, who.name, reason=reason, request_id=request_id
+                )
             except (MlwardenError, AccessDenied) as exc:
                 log.error("could not suspend %s: %s", who.name, exc)
             self._principals.clear()
