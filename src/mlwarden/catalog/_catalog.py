@@ -293,7 +293,10 @@ class Catalog:
             raise self._refuse("holds no catalog (it was emptied or recreated)")
         if values.get("catalog_id") != mark.catalog_id:
             raise self._refuse(f"is not the catalog this workspace recorded ({mark.catalog_id}): it was replaced")
-        lost = sorted(t.name for t in metadata.sorted_tables if t.name not in tables)
+        # A version 1 catalog (before the model registry) never had model_versions: _setup adds it.
+        v1 = values.get("catalog_version") == "1"
+        required = [t for t in metadata.sorted_tables if not (v1 and t is model_versions)]
+        lost = sorted(t.name for t in required if t.name not in tables)
         if lost:
             raise self._refuse(f"has lost its table {lost[0]}")
         self._setup()  # the catalog format version: refused if unknown
