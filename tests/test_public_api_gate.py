@@ -48,7 +48,6 @@ SERVICES: dict[str, Callable[[Workspace], object]] = {
 UNAUDITED = {
     "Workspace.open": "the login: recorded with the first action (a refused token is recorded)",
     "Workspace.close": "releases database connections",
-    "Workspace.catalog": "the catalog connection the services share",
     "Workspace.datasets": "the service itself",
     "Workspace.models": "the service itself",
     "KeyService.master_kind": "what unlocks the workspace (passphrase or env)",

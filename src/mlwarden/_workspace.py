@@ -161,9 +161,10 @@ class Workspace:
         with key_change_lock(self.home / ".lock", self._keyring):
             self._data_keys.shred(object_id, by=by)
 
-    @property
-    def catalog(self) -> Catalog:
-        """The workspace catalog, opened on first use (created on the first, and recorded then).
+    def _open_catalog(self) -> Catalog:
+        """The catalog the services share, opened on first use (created on the first, and recorded then).
+
+        Private: a catalog handle could change metadata past the gate, so only the services get it.
 
         The witness holds the workspace's MAC'd record of its catalog in ``access.db``: a
         catalog that is missing, emptied, replaced or older than recorded is refused
@@ -192,7 +193,7 @@ class Workspace:
             from mlwarden.store import Datasets, LocalBackend
 
             self._datasets = Datasets(
-                catalog=self.catalog,
+                catalog=self._open_catalog(),
                 backend=LocalBackend(self.home / "objects"),
                 data_keys=self._data_keys,
                 shred_key=self._shred_key,
@@ -210,7 +211,7 @@ class Workspace:
             from mlwarden.store import LocalBackend
 
             self._models = ModelRegistry(
-                catalog=self.catalog,
+                catalog=self._open_catalog(),
                 backend=LocalBackend(self.home / "models"),
                 data_keys=self._data_keys,
                 signing_keys=self._signing_keys,

@@ -182,7 +182,7 @@ def test_a_catalog_ahead_of_the_mark_raises_it(filled: Settings) -> None:
     )
     plain.close()
     with mlwarden.Workspace.open(settings=filled) as ws:
-        assert ws.catalog.counts().dataset_versions == 5
+        assert ws._open_catalog().counts().dataset_versions == 5
     # The mark is 5 now: taking the row away again is refused.
     _sql(filled, "DELETE FROM dataset_versions WHERE dataset_id = (SELECT id FROM datasets WHERE name = 'c')")
     _refused(filled, "fewer than the 5")

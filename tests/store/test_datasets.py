@@ -257,7 +257,7 @@ def test_swapped_objects_and_edited_catalog_are_caught(ws: mlwarden.Workspace) -
     pa.write_bytes(da)
     # Point a@1 at b's object in the catalog itself: decrypts, but the SHA-256 gives it away.
     table = dataset_versions
-    with ws.catalog._engine.begin() as conn:
+    with ws._open_catalog()._engine.begin() as conn:
         conn.execute(update(table).where(table.c.object_id == b.object_id).values(object_id="f" * 32))
         conn.execute(update(table).where(table.c.object_id == a.object_id).values(object_id=b.object_id))
     with pytest.raises(IntegrityError, match="a@1 does not match the catalog"):
