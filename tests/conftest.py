@@ -2,8 +2,12 @@
 
 The server runs from a temporary folder, listens on a Unix socket only (no TCP port), is started
 once per test process (pytest-xdist workers get their own) and stopped at the end. PostgreSQL
-refuses to run as root, so under root it runs as the ``postgres`` system user. On a machine
-without PostgreSQL the tests that need it are skipped, saying why.
+refuses to run as root, so under root it runs as the ``postgres`` system user. Its binaries are
+found on PATH, in /usr/local/bin, or where Debian's packages put them (/usr/lib/postgresql/N/bin,
+any version N, newest first); ``initdb`` and ``pg_ctl`` always come from the same folder. On a
+machine without PostgreSQL the tests that need it are skipped, saying why, except under ``CI=true``
+(``.ci/run`` installs PostgreSQL first): there a missing server fails the test, so the PostgreSQL
+path can never silently go untested.
 """
 
 from __future__ import annotations
@@ -19,19 +23,49 @@ from pathlib import Path
 
 import pytest
 
-_SEARCH = ["/usr/local/bin", "/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
 PORT = 54329
+_TOOLS = ("initdb", "pg_ctl")
+
+
+def _version_key(folder: Path) -> tuple[int, ...]:
+    """``/usr/lib/postgresql/17/bin`` -> (17,); a folder whose version is not a number sorts last."""
+    parts = folder.parent.name.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (-1,)
+
+
+def postgres_bin_dirs(path: str | None = None, root: Path = Path("/")) -> list[Path]:
+    """Folders to look for PostgreSQL's server binaries in, in order: ``path`` (default: PATH),
+    /usr/local/bin, then every Debian ``/usr/lib/postgresql/*/bin``, newest version first."""
+    folders = [Path(p) for p in (os.environ.get("PATH", "") if path is None else path).split(os.pathsep) if p]
+    folders.append(root / "usr/local/bin")
+    folders.extend(sorted((root / "usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True))
+    return folders
+
+
+def postgres_binaries(path: str | None = None, root: Path = Path("/")) -> dict[str, str] | None:
+    """``{"initdb": ..., "pg_ctl": ...}`` from the first folder that holds both, or None."""
+    for folder in postgres_bin_dirs(path, root):
+        found = {name: folder / name for name in _TOOLS}
+        if all(p.is_file() and os.access(p, os.X_OK) for p in found.values()):
+            return {name: str(p) for name, p in found.items()}
+    return None
 
 
 def _binary(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for folder in _SEARCH:
-        candidate = Path(folder) / name
-        if candidate.exists():
-            return str(candidate)
-    return None
+    found = postgres_binaries()
+    return None if found is None else found[name]
+
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (``CI=true``, or ``CI=1``, as CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def _unavailable(reason: str) -> None:
+    """Skip, or under CI=true fail: CI must run the PostgreSQL tests, never skip them."""
+    if in_ci():
+        pytest.fail(f"{reason}; under CI=true the PostgreSQL tests must run (.ci/run installs PostgreSQL)")
+    pytest.skip(reason)
 
 
 class PostgresServer:
@@ -74,15 +108,18 @@ class PostgresServer:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    if _binary("initdb") is None or _binary("pg_ctl") is None:
-        pytest.skip("PostgreSQL is not installed on this machine (initdb, pg_ctl)")
-    pytest.importorskip("psycopg")
+    if postgres_binaries() is None:
+        _unavailable("PostgreSQL is not installed on this machine (initdb, pg_ctl)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("psycopg is not installed (pip install -e '.[test]')")
     user = None
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
+            _unavailable("running as root and there is no postgres user to run PostgreSQL as")
         user = "postgres"
     root = Path(tempfile.mkdtemp(prefix="mlwarden-pg-"))
     (root / "sock").mkdir()
