@@ -1,4 +1,16 @@
-"""Fixtures shared by every test folder: a throw-away PostgreSQL server for the catalog tests.
+"""What every test folder shares: hypothesis profiles, the run order, and a throw-away PostgreSQL server.
+
+Hypothesis profiles: ``ci`` (chosen under ``CI=true``) and ``dev`` (elsewhere); ``HYPOTHESIS_PROFILE``
+picks one by name. Both run without a deadline (a loaded 2-core machine makes timing flaky, and
+the suite has no timed assertions); ``ci`` prints the blob that reproduces a failure and keeps no
+example database (a fresh CI clone would only write it and throw it away). A test's own
+``@settings(max_examples=...)`` wins over a profile; the profiles set the count of those without.
+
+Run order: the few longest tests (crash loops, 5 GiB files, servers) run first, longest first, so
+that pytest-xdist's two workers share them out at the start and finish together,
+instead of one worker running a multi-minute test alone at the end while the other waits.
+
+PostgreSQL:
 
 The server runs from a temporary folder, listens on a Unix socket only (no TCP port), is started
 once per test process (pytest-xdist workers get their own) and stopped at the end. PostgreSQL
@@ -22,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 PORT = 54329
 _TOOLS = ("initdb", "pg_ctl")
@@ -104,6 +117,46 @@ class PostgresServer:
         ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://mlwarden@/{name}?host={self.socket_dir}&port={PORT}"
+
+
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    deadline=None,
+    print_blob=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev"))
+
+# The longest tests, costliest first (measured on 2 cores); they run first, then every other test
+# in collection order. Only these move: moving a test away from its module would set up that
+# module's fixtures twice.
+_LONGEST = (
+    "tests/store/test_put_crash.py",
+    "tests/store/test_large_data.py",
+    "tests/test_rotation_crash.py::test_rotation_survives_sigkill",
+    "tests/serve/test_openapi_fuzz.py",
+    "tests/store/test_concurrent_puts.py",
+    "tests/cli/test_cli_models.py::test_train_inspect_export_and_tamper",
+    "tests/serve/test_tls_and_workers.py",
+    "tests/serve/test_startup.py::test_check_exit_codes_and_json",
+    "tests/test_workspace.py::test_concurrent_sealing_and_rotation",
+    "tests/cli/test_cli_crash.py::test_sigkill_during_decrypt_leaves_nothing",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(_LONGEST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(_LONGEST)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Stable: within a rank, collection order. Every xdist worker sorts the same way.
+    items.sort(key=_rank)
 
 
 @pytest.fixture(scope="session")
