@@ -104,11 +104,17 @@ def test_rotation_interrupted_at_every_write(tmp_path: Path, monkeypatch: pytest
 def test_rotation_survives_sigkill(tmp_path: Path) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     home = tmp_path / "ws"
-    sealed = _make_workspace(home, key, objects=800)
+    # 200 objects (was 800): each rotation rewraps and fsyncs every data key, so the loop's time
+    # grows with the count, while the kills' landing inside a rotation needs only a few of them.
+    sealed = _make_workspace(home, key, objects=200)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLWARDEN_")}
     env.update(MLWARDEN_HOME=str(home), MLWARDEN_MASTER_KEY=key)
     command = [sys.executable, "-m", "mlwarden", "keys", "rotate"]
 
+    # What a rotation costs before its first write: start-up, unlocking, reading every data key.
+    started = time.perf_counter()
+    subprocess.run([*command[:-1], "ls"], env=env, check=True, capture_output=True)
+    reading = time.perf_counter() - started
     started = time.perf_counter()
     subprocess.run(command, env=env, check=True, capture_output=True)
     full = time.perf_counter() - started
@@ -117,7 +123,9 @@ def test_rotation_survives_sigkill(tmp_path: Path) -> None:
     kills = mid_rotation = 0
     for _ in range(25):
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.0, full))
+        # Kill moments drawn over the run, but not mostly in the start-up before any write, nor
+        # so late that a run a little faster than the measured one has finished.
+        time.sleep(rng.uniform(min(0.5 * reading, 0.4 * full), 0.8 * full))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
