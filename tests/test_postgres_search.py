@@ -10,7 +10,8 @@ import pytest
 
 # The root conftest, by path: ``import conftest`` could find another folder's.
 _spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parent / "conftest.py")
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 root_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(root_conftest)
 postgres_bin_dirs = root_conftest.postgres_bin_dirs

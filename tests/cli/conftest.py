@@ -1,5 +1,8 @@
 """Shared fixtures for the end-to-end CLI tests: every test runs the real ``mlwarden`` in a subprocess.
 
+The subprocess is forked from a warm server process that has the CLI's libraries loaded already
+(:mod:`forkserver`; ``MLWARDEN_TEST_FORKSERVER=0`` makes every run a plain ``python -m mlwarden``).
+
 Each test gets its own ``tmp_path`` (the subprocess's working directory) and a clean environment:
 ``os.environ`` without any ``MLWARDEN_*`` variable, plus what the test asks for. Tests use the
 ``env`` key source (``MLWARDEN_MASTER_KEY``) unless they are about passphrases, since deriving a
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import pytest
 
 MLWARDEN = (sys.executable, "-m", "mlwarden")
@@ -74,6 +78,9 @@ class Cli:
                 full_env.pop(key, None)
             else:
                 full_env[key] = value
+        server = forkserver.server(clean_env())
+        if server is not None and server.can_run(full_env, python_args):
+            return server.run([str(a) for a in args], input=input, cwd=self.cwd, env=full_env, timeout=TIMEOUT_S)
         return subprocess.run(
             [MLWARDEN[0], *python_args, *MLWARDEN[1:], *map(str, args)],
             input=input,
