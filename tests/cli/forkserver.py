@@ -39,6 +39,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 _STARTUP_VARS = ("PYTHON", "LC_", "LANG")
 _MAX_MESSAGE = 1 << 20
@@ -52,19 +53,13 @@ def _startup_env(env: Mapping[str, str]) -> dict[str, str]:
 # --- the server side -------------------------------------------------------------------------------
 
 
-def _exit_code(code: object) -> int:
-    """What ``python`` exits with for ``SystemExit(code)``."""
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1
+def _run_child(request: dict[str, object], fds: Sequence[int]) -> NoReturn:
+    """In the forked child: become ``python -m mlwarden ARGS``. Never returns.
 
-
-def _run_child(request: dict[str, object], fds: Sequence[int]) -> None:
-    """In the forked child: become ``python -m mlwarden ARGS`` and exit. Never returns."""
-    code = 70
+    The run ends as the interpreter's would: its ``SystemExit`` (or exception) goes up through
+    :func:`serve` to the top, and the interpreter shuts down as after ``python -m``: it waits for
+    threads, runs atexit, closes what is still open (SQLite checkpoints its WAL then) and flushes.
+    """
     try:
         for target, fd in zip((0, 1, 2), fds, strict=True):
             os.dup2(fd, target)
@@ -90,28 +85,12 @@ def _run_child(request: dict[str, object], fds: Sequence[int]) -> None:
         assert isinstance(args, list)
         sys.argv = ["-m", *map(str, args)]
         sys.path[0] = cwd  # as `python -m` puts the working directory first
-        import runpy
+    except BaseException:
+        os._exit(70)
+    import runpy
 
-        code = 0
-        try:
-            runpy.run_module("mlwarden", run_name="__main__", alter_sys=True)
-        except SystemExit as exc:
-            code = _exit_code(exc.code)
-        except KeyboardInterrupt:
-            sys.excepthook(*sys.exc_info())
-            code = 128 + signal.SIGINT
-        except BaseException:
-            sys.excepthook(*sys.exc_info())
-            code = 1
-        threading._shutdown()  # type: ignore[attr-defined]  # wait for non-daemon threads, as at exit
-        atexit._run_exitfuncs()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                code = 120  # what Python exits with when flushing stdout fails at shutdown
-    finally:
-        os._exit(code)
+    runpy.run_module("mlwarden", run_name="__main__", alter_sys=True)
+    sys.exit(0)
 
 
 def serve(path: str) -> None:
