@@ -8,69 +8,17 @@ Devices here are a pty's slave and FIFOs of the test's own, never a system devic
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import stat
-import threading
-import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mlwarden._fsio import check_output, is_stream, open_output, write_output
 from mlwarden.errors import AlreadyExists, BadInput, NotFound
-
-
-@contextlib.contextmanager
-def fifo_reader(path: Path) -> Iterator[list[bytes]]:
-    """A FIFO at ``path`` and a thread reading it to the end; yields the list it appends to."""
-    os.mkfifo(path)
-    got: list[bytes] = []
-
-    def read() -> None:
-        with open(path, "rb") as fifo:
-            got.append(fifo.read())
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        yield got
-    finally:
-        # A reader still waiting for a writer (the write was refused) is let go.
-        with contextlib.suppress(OSError):
-            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-        reader.join(timeout=30)
-        assert not reader.is_alive()
-
-
-@contextlib.contextmanager
-def pty_device() -> Iterator[tuple[Path, list[bytes]]]:
-    """A pty's slave (a character device of our own, raw) and what arrives at its master."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    got: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every slave descriptor closed
-                return
-            if not chunk:
-                return
-            got.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    path = Path(os.ttyname(slave))
-    try:
-        yield path, got
-    finally:
-        os.close(slave)
-        reader.join(timeout=30)
-        os.close(master)
+from special_files import fifo_reader, pty_device
 
 
 def test_a_new_file_is_created_with_its_mode(tmp_path: Path) -> None:

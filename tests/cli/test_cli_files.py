@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import stat
-import threading
-import tty
 from pathlib import Path
 
 import pytest
+
+from special_files import fifo_reader, pty_device
 
 MIB = 1024 * 1024
 MAGIC = b"MLWENC"
@@ -551,28 +550,6 @@ def test_decrypt_to_closed_pipe_is_quiet(sealed, tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def fifo_reader(path: Path):  # type: ignore[no-untyped-def]
-    """A FIFO at ``path`` read to its end by a thread; yields the list the bytes go to."""
-    os.mkfifo(path)
-    got: list[bytes] = []
-
-    def read() -> None:
-        with open(path, "rb") as fifo:
-            got.append(fifo.read())
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        yield got
-    finally:
-        with contextlib.suppress(OSError):  # let go of a reader still waiting for a writer
-            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-        reader.join(timeout=60)
-        assert not reader.is_alive()
-        assert stat.S_ISFIFO(path.lstat().st_mode), "the FIFO was replaced"
-
-
 # command -> (args before OUT, setup run in the workspace first)
 STREAM_COMMANDS = {
     "encrypt": (["encrypt", "plain.bin"], []),
@@ -615,25 +592,10 @@ def test_a_character_device_is_written_into_and_stays_a_device(sealed, tmp_path,
     args, setup = STREAM_COMMANDS[command]
     for step in setup:
         ws.ok(*step)
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    device = Path(os.ttyname(slave))
-    before = device.stat()
-    got = bytearray()
-
-    def drain() -> None:
-        with contextlib.suppress(OSError):  # EIO once no slave descriptor is left
-            while chunk := os.read(master, 1 << 16):
-                got.extend(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
+    with pty_device() as (device, chunks):
+        before = device.stat()
         proc = ws.run(*args, "-o", device, "--force")
-    finally:
-        os.close(slave)
-        reader.join(timeout=60)
-        os.close(master)
+    got = b"".join(chunks)
     assert proc.returncode == 0, show(proc)
     after = device.stat() if device.exists() else before
     assert stat.S_ISCHR(after.st_mode)
