@@ -519,7 +519,11 @@ def test_suspend_for_server(settings: Settings, admin: Workspace) -> None:
         "allowed",
         "ab" * 12,
     )
-    assert entry.details == {"suspended_token": scorer.token_id, "reason": reason[:200]}
+    assert entry.details == {
+        "suspended_token": scorer.token_id,
+        "reason": reason[:200],
+        "operator": admin.principal.name,
+    }
     with pytest.raises(AccessDenied, match="by mlwarden-serve"):
         opened(settings, token)
 
@@ -536,6 +540,26 @@ def test_suspend_for_server(settings: Settings, admin: Workspace) -> None:
     assert tried[1].details == {"error": "BadInput"}
     assert admin._principals.get(admin.principal.name).suspended is None
     assert admin.log.verify().ok
+
+
+def test_only_a_server_operator_may_suspend_in_the_servers_name(settings: Settings, admin: Workspace) -> None:
+    """A client (predict only) or a scientist must not suspend anyone as mlwarden-serve, nor learn who exists."""
+    admin.users.add("bob", "admin")
+    for role in ("client", "scientist"):
+        _, token = admin.users.add(f"{role}-1", role)
+        with opened(settings, token) as caller:
+            for target in ("bob", "nobody"):
+                with pytest.raises(AccessDenied, match=r"model\.serve"):
+                    caller.users.suspend_for_server(target, reason="forged")
+    assert admin.users.get("bob").suspended is None
+    assert not [e for e in entries(admin) if e.action == "user.suspend"]
+    denied = [e for e in entries(admin) if e.action == "model.serve" and e.outcome == "denied"]
+    assert {(e.principal, e.details["subject"]) for e in denied} == {
+        (f"{role}-1", target) for role in ("client", "scientist") for target in ("bob", "nobody")
+    }
+    _, token = admin.users.add("operator", "deployer")
+    with opened(settings, token) as operator:
+        assert operator.users.suspend_for_server("bob", reason="monitor").suspended_by == "mlwarden-serve"
 
 
 def test_a_suspension_by_another_process_reaches_an_open_store(settings: Settings, admin: Workspace) -> None:

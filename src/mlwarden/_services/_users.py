@@ -169,8 +169,10 @@ class UserService:
     def suspend_for_server(self, name: str, *, reason: str, request_id: str | None = None) -> Principal:
         """Suspend ``name`` on the inference server's own decision (its extraction monitor, say).
 
-        No check of the workspace's principal: the server decides, through its own gate. The
-        audit entry (action ``user.suspend``, principal ``mlwarden-serve``, outcome ``allowed``,
+        Only a principal that may serve models (``model.serve``: the server's operator) may ask;
+        anyone else is refused (:class:`~mlwarden.errors.AccessDenied`, the denial recorded) before
+        anything is looked up. The server decides through its own gate: the audit entry (action
+        ``user.suspend``, principal ``mlwarden-serve``, naming the operator, outcome ``allowed``,
         the reason cut to 200 characters, under ``request_id``: the request that tripped the
         monitor) is written and fsynced first; if it cannot be, nothing is suspended
         (:class:`~mlwarden.auditlog.AuditUnavailable`). A principal already suspended is left as
@@ -179,6 +181,8 @@ class UserService:
         (:class:`BadInput`, after a ``failed`` entry).
         """
         check_principal_name(name)
+        if not self._gate.allows("model.serve", "model"):
+            self._gate.check("model.serve", "model", what="suspend", subject=name)  # denied and recorded
         current = self._principals.get(name)
         if current.suspended is not None:
             return current
@@ -186,7 +190,13 @@ class UserService:
         server = self._authenticator.system(
             SERVER_PRINCIPAL, permissions=frozenset({"user.suspend"}), request_id=request_id
         )
-        with server.act("user.suspend", f"user:{name}", suspended_token=current.token_id, reason=reason[:200]):
+        with server.act(
+            "user.suspend",
+            f"user:{name}",
+            suspended_token=current.token_id,
+            reason=reason[:200],
+            operator=self._gate.principal.name,
+        ):
             return self._principals.suspend(name, by=SERVER_PRINCIPAL, reason=reason)
 
     @contextlib.contextmanager
