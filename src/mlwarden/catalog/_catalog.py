@@ -241,7 +241,8 @@ class Catalog:
     # -- transactions -----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+    def _transaction(self, *, write: bool, grows: bool = False) -> Iterator[Connection]:
+        """A transaction; ``grows``: a write that may add versions or tombstones (the mark follows it)."""
         try:
             with self._engine.connect() as connection:
                 if write:
@@ -254,7 +255,7 @@ class Catalog:
             raise Unavailable(f"the catalog database is unavailable: {_first_line(exc)}") from None
         except DBAPIError as exc:
             raise Unavailable(f"the catalog database failed: {_first_line(exc)}") from None
-        if write and self._witness is not None:
+        if grows and self._witness is not None:
             self._raise_mark()
 
     # -- trust (see mlwarden.catalog._trust) ----------------------------------------------------
@@ -299,7 +300,8 @@ class Catalog:
         lost = sorted(t.name for t in required if t.name not in tables)
         if lost:
             raise self._refuse(f"has lost its table {lost[0]}")
-        self._setup()  # the catalog format version: refused if unknown
+        if values.get("catalog_version") != str(CATALOG_VERSION):
+            self._setup()  # upgrades an older format, refuses an unknown one
         self._catalog_id = mark.catalog_id
         counts = self.counts()
         if not counts.covers(mark.counts):
@@ -393,7 +395,7 @@ class Catalog:
         """
         for attempt in range(_RETRIES):
             try:
-                with self._transaction(write=True) as conn:
+                with self._transaction(write=True, grows=True) as conn:
                     # FOR UPDATE on the dataset's row serialises numbering per dataset on
                     # PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises every writer).
                     dataset_id = conn.execute(_LOCK_DATASET, {"name": name}).scalar()
@@ -430,7 +432,7 @@ class Catalog:
 
     def mark_shredded(self, name: str, version: int, *, by: str, at: str) -> VersionRow:
         """Record that a version's data key was destroyed (a tombstone: the row stays)."""
-        with self._transaction(write=True) as conn:
+        with self._transaction(write=True, grows=True) as conn:
             row = self._version(conn, name, version)
             if row.shredded_at is None:
                 dataset_id = select(datasets.c.id).where(datasets.c.name == name).scalar_subquery()

@@ -69,7 +69,7 @@ class ModelCatalog:
         """Record ``new`` as version ``version`` of ``name``; ``None`` when that number was taken meanwhile
         (the caller signed the number into the provenance, so it signs again with the next one)."""
         try:
-            with self._transaction(write=True) as conn:
+            with self._transaction(write=True, grows=True) as conn:
                 number = (conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar() or 0) + 1
                 if number != version:
                     return None

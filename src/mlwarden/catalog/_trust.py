@@ -6,11 +6,12 @@ and then silently recreated or believed, would turn every version it lost into g
 workspace keeps evidence of what its catalog must hold, where the catalog cannot rewrite it:
 
 * the catalog's **identity**, a random ``catalog_id`` in its ``mlwarden_meta`` table, written when
-  the catalog is created;
+  the catalog is created (or, for a catalog made by an older mlwarden, when the workspace adopts it);
 * the **mark**: that identity and three counts that only ever grow (dataset versions, shredded
   dataset versions, model versions: rows are never deleted, a tombstone is never undone), kept in
   the ``catalog_mark`` table of ``access.db`` under an HMAC key derived from the workspace
-  identity (so only the master key can forge it). Every committed catalog write raises it.
+  identity (so only the master key can forge it). Every committed write that adds a dataset version,
+  a tombstone or a model version raises it.
 
 On open, a recorded catalog must exist, carry the recorded identity, have all its tables and
 hold at least the recorded counts; anything else is :class:`~mlwarden.errors.IntegrityError`
@@ -138,6 +139,7 @@ class CatalogWitness:
         self._path = access_db
         self._mac_key = mac_key
         self._evidence = evidence
+        self._evidence_cache: Evidence | None = None
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
@@ -151,7 +153,10 @@ class CatalogWitness:
                 self._conn = None
 
     def evidence(self) -> Evidence:
-        return self._evidence()
+        """The evidence, gathered once (it reads the whole audit log and the object folders)."""
+        if self._evidence_cache is None:
+            self._evidence_cache = self._evidence()
+        return self._evidence_cache
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
