@@ -169,7 +169,6 @@ def _kind(mode: int) -> str:
     for test, name in (
         (stat.S_ISSOCK, "a socket"),
         (stat.S_ISBLK, "a block device"),
-        (stat.S_ISDIR, "a folder"),
     ):
         if test(mode):
             return name

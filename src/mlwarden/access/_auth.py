@@ -4,8 +4,12 @@ The workspace (``Workspace.open(token=...)``) and the inference server log princ
 and only here::
 
     gate = authenticator.login(token, request_id=rid)        # the workspace: refusals recorded, raised
-    gate = authenticator.authenticate(token, request_id=rid)  # the server: it records refusals itself,
-    await authenticator.record_refused_async(token, reason, request_id=rid, resource="serve")
+    gate = authenticator.authenticate(token, request_id=rid)  # the server: records nothing; the server
+                                                              # records refusals within its budget
+
+A refusal is recorded with :meth:`Authenticator.record_refused` (or ``record_refused_async`` on an
+event loop); the server writes its own ``auth.token`` entries through a :meth:`system` gate named
+``-``, since it carries the refusal budget's counts in them.
 
 A refused token is recorded as ``auth.token`` ``denied`` by principal ``-``, with the token's
 public id (never the token) and a reason code (``malformed``, ``unknown``, ``wrong-secret``,

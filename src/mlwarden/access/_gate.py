@@ -1,7 +1,8 @@
 """The one gate: a policy decision and an audit entry for every operation.
 
 Every operation on datasets, keys, files, users, the log, models and predictions goes through
-:meth:`Gate.act` (or, on the inference server's event loop, :meth:`Gate.act_async`)::
+:meth:`Gate.act` (or its ``_async`` variants on an event loop; the inference server decides with
+:meth:`Gate.allows` and records with :meth:`Gate.record_async`)::
 
     with gate.act("dataset.write", "dataset:credit-german") as act:
         result = ...              # runs only if allowed and the "allowed" entry is durable

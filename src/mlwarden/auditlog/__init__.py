@@ -3,7 +3,7 @@
 :class:`AuditLog` appends :class:`AuditEvent` records durably (group commit across threads),
 signs every new tree head with the workspace's Ed25519 key, exports :class:`Checkpoint` s in
 the C2SP signed-note format, and verifies the whole log at hundreds of thousands of entries a
-second. The tree is RFC 9162's (``mlwarden.auditlog.merkle`` has the hashing and proofs)::
+second. The tree is RFC 9162's (the hashing and proofs are re-exported here from ``_merkle``)::
 
     report = ws.log.verify()                   # through the workspace's gate (ws.log)
     assert report.ok, report.problem

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from typing import Any
+
+from mlwarden._json import JsonRefused, loads_strict
 
 __all__ = ["FORMATS", "detect_format"]
 
@@ -78,8 +79,8 @@ def _text(head: bytes, complete: bool) -> str | None:
         return None
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+def _keep_later(obj: dict[str, Any], name: str) -> None:
+    """A repeated name in a record: its later value stands (as json.loads does)."""
 
 
 def _is_json_lines(text: str) -> bool:
@@ -87,9 +88,9 @@ def _is_json_lines(text: str) -> bool:
     if not lines or not lines[0].lstrip().startswith("{"):
         return False
     for line in lines:
-        try:
-            value = json.loads(line, parse_constant=_refuse_constant)
-        except ValueError:
+        try:  # repeated names are the reader's to judge, not the guess's
+            value = loads_strict(line, what="a JSON Lines record", on_repeat=_keep_later)
+        except JsonRefused:
             return False
         if not isinstance(value, dict):
             return False
