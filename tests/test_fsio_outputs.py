@@ -3,7 +3,8 @@
 A file is created or (with ``force``) replaced atomically; a FIFO or a character device is
 written into and never renamed over (``-o /dev/null --force`` once replaced the system's
 /dev/null with a file holding the plaintext); a folder, a socket, a dangling link are refused.
-Devices here are a pty's slave and FIFOs of the test's own, never a system device.
+Devices here are a pty's slave and FIFOs of the test's own; the one system device written to is
+/dev/null, with every call that could replace or empty it made to fail first.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def test_dev_null_stays_the_null_device(monkeypatch: pytest.MonkeyPatch) -> None
         return guarded
 
     # Should the rule ever break, fail here rather than replace the machine's /dev/null.
-    for name in ("replace", "rename", "link"):
+    for name in ("replace", "rename", "link", "unlink", "remove", "truncate"):
         monkeypatch.setattr(os, name, never_under_dev(getattr(os, name)))
     write_output("/dev/null", b"gone", force=True)
     after = os.stat("/dev/null")

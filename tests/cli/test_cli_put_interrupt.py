@@ -8,10 +8,12 @@ aborted the interpreter (``Fatal Python error: PyGILState_Release``, exit 134) o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,15 @@ def test_ctrl_c_during_a_put_says_interrupted_and_exits_130(workspace, tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    def unblock() -> None:
+        # A put that dies or stalls before reading would leave open() or write() blocked for ever:
+        # kill it and open the FIFO's read end, so the test fails instead of hanging.
+        proc.kill()
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+
+    watchdog = threading.Timer(90, unblock)
+    watchdog.start()
     try:
         head, body = BODY[fmt]
         with open(fifo, "wb") as feed:
@@ -54,9 +65,10 @@ def test_ctrl_c_during_a_put_says_interrupted_and_exits_130(workspace, tmp_path,
             for _ in range(6):  # each write returns once the put has read most of it
                 feed.write(body)
                 feed.flush()
-            proc.send_signal(signal.SIGINT)  # the put waits for more: it is reading
+            proc.send_signal(signal.SIGINT)  # the put is under way: it has read most of what was sent
             stdout, stderr = proc.communicate(timeout=60)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

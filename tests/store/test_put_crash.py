@@ -52,7 +52,7 @@ from mlwarden.crypto._envelope import seal_object
 pytestmark = pytest.mark.slow
 
 NAME = "crashy"
-KILLS = 60  # runs that must really die of SIGKILL (was 200: 60 already see every phase, at 1/3 the time)
+KILLS = 60  # runs that must really die of SIGKILL (was 200: 60 usually see every phase; the tally is printed)
 MAX_RUNS = 800
 BUDGET_S = 170.0  # stop starting new runs after this long (the test then fails if KILLS was not reached)
 TARGETED = 0.7  # share of runs whose kill is timed from the moment the put opened its input
