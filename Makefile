@@ -45,6 +45,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/extraction.py
 	$(BIN)/python benchmarks/serving.py
 	MLWARDEN_TEST_LARGE_SIZE=5368709120 $(BIN)/python -m pytest -q tests/store/test_large_data.py
+	MLWARDEN_TEST_KILLS=200 $(BIN)/python -m pytest -q tests/store/test_put_crash.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

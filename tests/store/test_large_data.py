@@ -1,8 +1,8 @@
 """A large dataset goes through ``mlwarden data put`` and ``data get`` with peak RSS under 200 MiB.
 
 The issue's requirement: "``put`` and ``get`` stream: a 5 GiB file keeps peak RSS under 200 MiB."
-The suite runs it on 1 GiB (five times the bound: a put or get that held the file, or any fixed
-fraction of it above a fifth, fails), to keep ``make test`` within its time; ``make bench`` runs
+The suite runs it on 512 MiB (2.5 times the bound: a put or get that held the file, or any fixed
+fraction of it above two fifths, fails), to keep ``make test`` within its time; ``make bench`` runs
 the same test on 5 GiB.
 Both commands run as real CLI processes, and each one's own peak resident set size is read from
 ``wait4`` once it exits. Two inputs: random bytes (format ``binary``: the pure streaming path) and a
@@ -34,7 +34,7 @@ Disk
     from writing it), and the output as soon as it has been hashed, so at most two 5 GiB files exist
     at a time. The test skips, saying so, when the disk has less than 2 x 5 GiB + 1 GiB free.
 
-``MLWARDEN_TEST_LARGE_SIZE`` (bytes, default 1 GiB) sets the size (``make bench``: 5 GiB).
+``MLWARDEN_TEST_LARGE_SIZE`` (bytes, default 512 MiB) sets the size (``make bench``: 5 GiB).
 Measured on a 2-core AMD EPYC VM with an ext4 disk, under load from other tests: binary 42-65 s, CSV
 50-54 s (1.5-2 min for both, in series); writing the input and the sniffer's pace dominate.
 """
@@ -63,7 +63,7 @@ pytestmark = [
 
 MIB = 1 << 20
 GIB = 1 << 30
-SIZE = int(os.environ.get("MLWARDEN_TEST_LARGE_SIZE", str(GIB)))
+SIZE = int(os.environ.get("MLWARDEN_TEST_LARGE_SIZE", str(GIB // 2)))
 BLOCK = 64 * MIB
 CSV_BLOCK = 16 * MIB
 RSS_LIMIT_MIB = 200

@@ -1,7 +1,7 @@
 """`mlwarden data put` survives SIGKILL at any instant, dozens of times over, in one workspace.
 
 A loop runs ``python -m mlwarden data put FILE --name NAME`` in a subprocess with fresh content each
-time (random bytes of 1 to 4 MiB, and every eighth run a CSV file of 0.5 to 1.5 MiB so the schema
+time (random bytes of 0.5 to 2 MiB, and every eighth run a CSV file of 0.5 to 1.5 MiB so the schema
 sniffer's thread runs too) and SIGKILLs it after a random delay, until at least :data:`KILLS` runs
 really died of the signal (exit status -9). After every run: no temporary or partial object is
 visible under ``objects/``, no older version changed, a killed run left at most one new object, of
@@ -52,10 +52,12 @@ from mlwarden.crypto._envelope import seal_object
 pytestmark = pytest.mark.slow
 
 NAME = "crashy"
-KILLS = 60  # runs that must really die of SIGKILL (was 200: 60 usually see every phase; the tally is printed)
+# Runs that must really die of SIGKILL. The suite takes 30 (most of them timed into the put itself, so each
+# phase is still reached; the tally is printed); `make bench` takes 200 (MLWARDEN_TEST_KILLS).
+KILLS = int(os.environ.get("MLWARDEN_TEST_KILLS", "30"))
 MAX_RUNS = 800
 BUDGET_S = 170.0  # stop starting new runs after this long (the test then fails if KILLS was not reached)
-TARGETED = 0.7  # share of runs whose kill is timed from the moment the put opened its input
+TARGETED = 0.8  # share of runs whose kill is timed from the moment the put opened its input
 RECALIBRATE = 30  # runs between two calibrations
 TIMEOUT_S = 60
 
@@ -77,9 +79,9 @@ def _mlwarden(*args: str | Path) -> list[str]:
 
 
 def _content(rng: random.Random, csv: bool) -> bytes:
-    """Fresh content: 1 to 4 MiB of random bytes, or a CSV file whose rows are random."""
+    """Fresh content: 0.5 to 2 MiB of random bytes, or a CSV file whose rows are random."""
     if not csv:
-        return os.urandom(rng.randint(1 << 20, 4 << 20))
+        return os.urandom(rng.randint(1 << 19, 2 << 20))
     rows = rng.randint(15_000, 45_000)
     blob = os.urandom(rows * 8).hex()
     body = "".join(f"{i},{blob[16 * i : 16 * i + 16]},{i * 0.5}\n" for i in range(rows))
