@@ -8,7 +8,17 @@ only way mlwarden turns a file into a model, and each step can stop it with its 
    signed (:class:`~mlwarden.errors.SignatureError`);
 2. **scan** those same bytes with the allow-list scanner (:class:`~mlwarden.errors.UnsafeModel`);
 3. **load** them with skops, trusting only the types the allow-list allows
-   (:class:`~mlwarden.errors.UnsafeModel` for any other type).
+   (:class:`~mlwarden.errors.UnsafeModel` for any other type);
+4. **check the fitted structure** of every object skops rebuilt, before anything can call
+   ``predict`` or ``transform`` (:mod:`mlwarden.models._fitted_check`): tree node arrays, boosting
+   grids and predictors, encoder categories, coefficient shapes... scikit-learn's compiled code
+   trusts them, so a child index of 50,000,000 would otherwise be a crash (or a read or write where
+   the file chose) on the first prediction. A kind with such state and no check is refused
+   (:class:`~mlwarden.errors.UnsafeModel`).
+
+Registration (``ws.models.register``) runs steps 2 to 4 on the bytes it is given before it signs
+them (its own scan, then :func:`load_scanned`), so the registry never signs a model the one load
+would refuse.
 
 The file is read once into memory and every step works on that copy, so a file swapped between
 verification and loading changes nothing.
@@ -31,6 +41,7 @@ from mlwarden._fsio import atomic_write
 from mlwarden.errors import BadInput, SignatureError, UnsafeModel
 from mlwarden.models._allowlist import is_allowed
 from mlwarden.models._findings import FileScan
+from mlwarden.models._fitted_check import check_fitted
 from mlwarden.models._scanner import scan_bytes
 from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, signature_path, verify_bundle
 
@@ -42,6 +53,7 @@ __all__ = [
     "load",
     "load_bytes",
     "load_public_key",
+    "load_scanned",
     "load_verified",
     "save",
 ]
@@ -168,6 +180,12 @@ def load_bytes(
     refuse_unsafe(result)
     if result.format != "skops":
         raise UnsafeModel(f"{name} is a {result.format} file: mlwarden loads only skops models")
+    return LoadedModel(load_scanned(data, name), verified, result, digest)
+
+
+def load_scanned(data: bytes, name: str) -> Any:
+    """Steps 3 and 4 of the one load (skops with trusted types, the fitted-structure check) over skops
+    bytes the scanner has passed: after the signature check, or before signing (registration)."""
     import skops.io as sio
 
     try:
@@ -182,7 +200,8 @@ def load_bytes(
         model = sio.loads(data, trusted=untrusted)
     except Exception as exc:
         raise UnsafeModel(f"{name} could not be loaded by skops: {type(exc).__name__}: {exc}") from None
-    return LoadedModel(model, verified, result, digest)
+    check_fitted(model, name)
+    return model
 
 
 def check_signature(
