@@ -77,7 +77,7 @@ How to run (from the repository root)::
 
     .venv/bin/python benchmarks/models.py             # 512 MiB checkpoints, 200 files, 2 GiB folder
     .venv/bin/python benchmarks/models.py --quick     # 50 MiB, 40 files, 256 MiB: a smoke test
-    .venv/bin/python benchmarks/models.py --only scan # or --only sign
+    .venv/bin/python benchmarks/models.py --only scan # or --only sign, or --only load (the fitted-structure check)
     .venv/bin/python benchmarks/models.py --json > models.json
 """
 
@@ -88,6 +88,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 from typing import Any
@@ -861,6 +862,69 @@ def run_signing(work: Path, args: argparse.Namespace, quiet: bool) -> dict[str, 
     return out
 
 
+def run_load_check(args: argparse.Namespace, quiet: bool) -> dict[str, Any]:
+    """The one load's fitted-structure check against the skops load before it, for each kind ``train``
+    makes (fitted here on 2,000 synthetic rows at train's settings): median of ``--runs`` (at least 5),
+    in this process."""
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from mlwarden.models._fitted_check import check_fitted
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    frame = pd.DataFrame(
+        {f"x{i}": rng.normal(size=n) for i in range(8)} | {"purpose": rng.choice(list("abcdefgh"), n).astype(object)}
+    )
+    y = (frame["x0"] + rng.normal(size=n) > 0).astype(int)
+
+    kinds = {
+        "logistic-regression": LogisticRegression(max_iter=2000),
+        "random-forest": RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=0),
+        "gradient-boosting": HistGradientBoostingClassifier(random_state=0),
+    }
+    runs = max(args.runs, 5)
+    out: dict[str, Any] = {}
+    for name, model in kinds.items():
+        pre = ColumnTransformer(
+            [
+                ("numeric", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), list(frame)[:8]),
+                ("categorical", OneHotEncoder(handle_unknown="ignore"), ["purpose"]),
+            ],
+            sparse_threshold=0.0,
+        )
+        data = sio.dumps(Pipeline([("preprocess", pre), ("model", model)]).fit(frame, y))
+        trusted = [str(t) for t in sio.get_untrusted_types(data=data)]
+        loads, checks = [], []
+        for _ in range(runs):
+            start = time.perf_counter()
+            loaded = sio.loads(data, trusted=trusted)
+            loads.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            check_fitted(loaded, name)
+            checks.append(time.perf_counter() - start)
+        out[name] = {"bytes": len(data), "load_s": statistics.median(loads), "check_s": statistics.median(checks)}
+        _log(quiet, f"{name}: load {out[name]['load_s'] * 1e3:.1f} ms, check {out[name]['check_s'] * 1e3:.1f} ms")
+    return out
+
+
+def print_load_check(result: dict[str, Any]) -> None:
+    print()
+    print("the one load's fitted-structure check (in-process, median), against the skops load before it:")
+    for name, m in result.items():
+        share = m["check_s"] / m["load_s"] * 100
+        print(
+            f"  {name}: {format_size(m['bytes'])} skops file, skops load {m['load_s'] * 1e3:.1f} ms,"
+            f" check {m['check_s'] * 1e3:.2f} ms ({share:.1f}% of the load)"
+        )
+
+
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     quiet = args.json
     started = time.perf_counter()
@@ -890,6 +954,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             sign_dir = work / "sign"
             sign_dir.mkdir()
             report["sign"] = run_signing(sign_dir, args, quiet)
+        if args.only in (None, "load"):
+            report["load"] = run_load_check(args, quiet)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
@@ -1100,6 +1166,8 @@ def print_report(report: dict[str, Any]) -> None:
         verdicts += print_scan(report["scan"], report["runs"])
     if "sign" in report:
         verdicts += print_sign(report["sign"], report["runs"])
+    if "load" in report:
+        print_load_check(report["load"])
     print()
     print(
         f"targets: scanning at least {SCAN_TARGET:g}x faster than modelscan; signing and verifying at least"
@@ -1130,7 +1198,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sign-files", type=int, default=8, help="files in the signing folder (default 8)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per method after a warm-up (default 3)")
-    parser.add_argument("--only", choices=("scan", "sign"), default=None, help="one half only")
+    parser.add_argument("--only", choices=("scan", "sign", "load"), default=None, help="one part only")
     parser.add_argument("--dir", default=None, help="parent of the working folder (default: the temp dir)")
     parser.add_argument("--quick", action="store_true", help="a smoke test: 50 MiB, 40 files, 256 MiB")
     parser.add_argument("--json", action="store_true", help="print only a JSON report on stdout")

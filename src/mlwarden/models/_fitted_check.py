@@ -860,7 +860,10 @@ def _kinds() -> dict[str, _Check]:
     add("compose._target", "TransformedTargetRegressor", _composite)
     add("pipeline", "Pipeline", _pipeline)
     add("pipeline", "FeatureUnion", _composite)
-    add("multiclass", "OneVsRestClassifier", _composite)
+    add("multiclass", "OneVsRestClassifier OneVsOneClassifier OutputCodeClassifier", _composite)
+    add("model_selection._search", "GridSearchCV RandomizedSearchCV", _composite)
+    # The calibrators are walked: a sigmoid's two numbers pass, an isotonic interpolator is refused.
+    add("calibration", "CalibratedClassifierCV _CalibratedClassifier _SigmoidCalibration", _composite)
     add("multioutput", "MultiOutputClassifier MultiOutputRegressor ClassifierChain RegressorChain", _composite)
     add("model_selection._classification_threshold", "FixedThresholdClassifier TunedThresholdClassifierCV", _composite)
     add("frozen._frozen", "FrozenEstimator", _composite)
