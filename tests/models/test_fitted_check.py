@@ -450,3 +450,22 @@ def test_the_unchecked_tree_really_crashes_plain_skops(saved: dict[str, bytes], 
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert "loaded" in done.stdout
     assert done.returncode == -signal.SIGSEGV, (done.returncode, done.stderr[-500:])
+
+
+def test_a_hostile_model_registered_before_the_check_is_not_served(
+    saved: dict[str, bytes], ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry written before this check (or by a registration that skipped it) can hold a hostile
+    model; the server loads through the one load, so it refuses it like any other failure."""
+    from mlwarden.models import _registry
+    from mlwarden.serve import ServeConfig
+    from mlwarden.serve._loading import load_models
+
+    hostile = edited(saved["random-forest"], ("estimators_", 2, "tree_", "nodes"), set_field("left_child", 50_000_000))
+    with monkeypatch.context() as patch:
+        patch.setattr(_registry, "load_scanned", lambda data, name: None)
+        ws.models.register("old", hostile)
+    served, failures = load_models(ws, ServeConfig(models=("old",), extraction_monitor=False))
+    assert served == {}
+    assert [(f.ref, f.error) for f in failures] == [("old", "UnsafeModel")]
+    assert "estimators_[2].tree_: children_left[0] = 50000000 is outside" in failures[0].message

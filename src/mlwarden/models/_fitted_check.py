@@ -279,8 +279,9 @@ def _check_coef(obj: Any, path: str, n: int | None) -> None:
 
     classes = getattr(obj, "classes_", None)
     if coef.ndim == 2 and isinstance(classes, np.ndarray) and classes.ndim == 1 and is_classifier(obj):
-        rows = 1 if classes.shape[0] == 2 else classes.shape[0]
-        if coef.shape[0] != rows:
+        # One row per class; one for two classes (two for a two-label multilabel classifier).
+        rows = (1, 2) if classes.shape[0] == 2 else (classes.shape[0],)
+        if coef.shape[0] not in rows:
             raise _Refused(path, f"coef_ has {coef.shape[0]} rows for {classes.shape[0]} classes")
     intercept = getattr(obj, "intercept_", None)
     if intercept is None or isinstance(intercept, (int, float, np.generic)):

@@ -41,7 +41,6 @@ from mlwarden._fsio import atomic_write
 from mlwarden.errors import BadInput, SignatureError, UnsafeModel
 from mlwarden.models._allowlist import is_allowed
 from mlwarden.models._findings import FileScan
-from mlwarden.models._fitted_check import check_fitted
 from mlwarden.models._scanner import scan_bytes
 from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, signature_path, verify_bundle
 
@@ -187,6 +186,8 @@ def load_scanned(data: bytes, name: str) -> Any:
     """Steps 3 and 4 of the one load (skops with trusted types, the fitted-structure check) over skops
     bytes the scanner has passed: after the signature check, or before signing (registration)."""
     import skops.io as sio
+
+    from mlwarden.models._fitted_check import check_fitted  # NumPy: imported only when a model is loaded
 
     try:
         untrusted = [str(t) for t in sio.get_untrusted_types(data=data)]
