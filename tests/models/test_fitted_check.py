@@ -104,6 +104,7 @@ def fitted(data: tuple[pd.DataFrame, np.ndarray, np.ndarray]) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.naive_bayes import GaussianNB
     from sklearn.preprocessing import OneHotEncoder
+    from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
 
     frame, y, y3 = data
@@ -121,6 +122,7 @@ def fitted(data: tuple[pd.DataFrame, np.ndarray, np.ndarray]) -> dict[str, Any]:
         "ridge": Ridge().fit(x, y3),
         "naive-bayes": GaussianNB().fit(x, y3),
         "one-hot-infrequent": OneHotEncoder(min_frequency=15, drop="first").fit(frame[["purpose"]]),
+        "svc": SVC().fit(x, y3),
     }
 
 
@@ -129,10 +131,22 @@ def saved(fitted: dict[str, Any]) -> dict[str, bytes]:
     return {name: models.dumps(model) for name, model in fitted.items()}
 
 
+def _workspace(folder: Path) -> Workspace:
+    settings = Settings(home=folder / "ws", master_key=base64.b64encode(os.urandom(32)).decode())
+    return Workspace.init(settings=settings, key_source="env")
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "ws", master_key=base64.b64encode(os.urandom(32)).decode())
-    workspace = Workspace.init(settings=settings, key_source="env")
+    workspace = _workspace(tmp_path)
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture(scope="module")
+def refusing_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    """One workspace for the refusals (none of them registers anything)."""
+    workspace = _workspace(tmp_path_factory.mktemp("refusing"))
     yield workspace
     workspace.close()
 
@@ -375,6 +389,15 @@ HOSTILE: list[tuple[str, str, Path_, Callable[[Any], Any], str]] = [
         lambda a: a + 100,
         r"estimators_features_\[0\] names columns outside the 2 features",
     ),
+    (
+        "libsvm support counts",
+        "svc",
+        ("_n_support",),
+        lambda a: a + np.array([0, 0, 500], dtype=a.dtype),
+        r"_n_support \[\d+, \d+, \d+\] does not count the \d+ support vectors",
+    ),
+    ("libsvm dual coefficients", "svc", ("_dual_coef_",), lambda a: a[:, :3].copy(), r"_dual_coef_ has shape \(2, 3\)"),
+    ("libsvm intercepts", "svc", ("_intercept_",), lambda a: a[:1].copy(), "_intercept_ has 1 entries, not 3"),
 ]
 
 
@@ -386,7 +409,7 @@ def test_the_one_load_refuses_a_broken_structure_before_predict(
     edit: Callable[[Any], Any],
     message: str,
     saved: dict[str, bytes],
-    ws: Workspace,
+    refusing_ws: Workspace,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hostile = edited(saved[kind], suffix, edit)
@@ -396,12 +419,12 @@ def test_the_one_load_refuses_a_broken_structure_before_predict(
         for method in ("predict", "predict_proba", "transform", "decision_function"):
             if hasattr(cls, method):
                 monkeypatch.setattr(cls, method, lambda *a, _m=method, **k: ran.append(_m))
-    bundle, key = sign(hostile, ws)
+    bundle, key = sign(hostile, refusing_ws)
     with pytest.raises(UnsafeModel, match=message):
         load_bytes(hostile, "m.skops", bundle, key)
     with pytest.raises(UnsafeModel, match=message):
-        ws.models.register("hostile", hostile)
-    assert ws.models.list() == []
+        refusing_ws.models.register("hostile", hostile)
+    assert refusing_ws.models.list() == []
     assert ran == []
 
 
@@ -413,20 +436,20 @@ def _predicting_classes() -> list[type]:
     return [Pipeline, DecisionTreeClassifier, RandomForestClassifier, HistGradientBoostingClassifier]
 
 
-def test_kinds_without_a_structure_check_are_refused(ws: Workspace) -> None:
-    """libsvm reads support vectors by the counts in n_support_, in C; KD trees their node arrays: no check
-    exists for either, so they are refused (fail closed), naming the class."""
+def test_kinds_without_a_structure_check_are_refused(refusing_ws: Workspace) -> None:
+    """k-nearest neighbours keep a KD tree whose node arrays Cython reads unchecked, k-means its centres:
+    no check exists for either, so they are refused (fail closed), naming the class."""
+    from sklearn.cluster import KMeans
     from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.svm import SVC
 
     x = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]] * 3)
     y = np.array([0, 1, 1, 0] * 3)
     for model, name in (
-        (SVC().fit(x, y), "sklearn.svm._classes.SVC"),
+        (KMeans(2, n_init=1, random_state=0).fit(x), "sklearn.cluster._kmeans.KMeans"),
         (KNeighborsClassifier(3).fit(x, y), "sklearn.neighbors._classification.KNeighborsClassifier"),
     ):
         data = models.dumps(model)
-        bundle, key = sign(data, ws)
+        bundle, key = sign(data, refusing_ws)
         with pytest.raises(UnsafeModel, match=f"no structure check exists for {name}"):
             load_bytes(data, "m.skops", bundle, key)
 

@@ -13,15 +13,15 @@ scikit-learn object by its kind:
 
 - **checked kinds** (:data:`_KINDS`): the invariants scikit-learn's own fitting guarantees and its
   compiled predict paths rely on (tree node arrays, histogram-gradient-boosting predictor nodes
-  and bitsets, gradient boosting's ``estimators_`` grid against its init and loss, one-hot
+  and bitsets, gradient boosting's ``estimators_`` grid against its init and loss, libsvm's
+  support-vector counts, dual coefficients and intercepts, one-hot
   encoder category counts, coefficient and per-feature shapes, column specs);
 - **pure-NumPy kinds**: estimators whose predict and transform run NumPy and SciPy code that
   checks shapes itself (a bad shape raises a Python exception, never touches memory); they get
   the generic shape checks (``n_features_in_``, ``feature_names_in_``, per-feature arrays,
   ``coef_``/``intercept_``) only;
 - **every other kind is refused**: a type the allow-list admits but whose fitted state reaches
-  unchecked compiled code (libsvm's support vectors, KD and ball trees, k-means centres,
-  isotonic interpolators...) and that this module has no check for. Fail closed: a new kind is
+  unchecked compiled code (KD and ball trees, k-means centres, isotonic interpolators...) and that this module has no check for. Fail closed: a new kind is
   refused until someone writes its check.
 
 Scipy sparse matrices anywhere in the graph get SciPy's full format check (their ``indices`` and
@@ -613,6 +613,71 @@ def _bin_mapper(obj: Any, path: str) -> None:
         raise _Refused(path, f"n_bins_non_missing_ does not have {n} entries")
 
 
+# ------------------------------------------------------------------------------------------ libsvm
+
+_LIBSVM_IMPL = {"SVC": "c_svc", "NuSVC": "nu_svc", "OneClassSVM": "one_class", "SVR": "epsilon_svr", "NuSVR": "nu_svr"}
+_LIBSVM_KERNELS = ("linear", "poly", "rbf", "sigmoid", "precomputed")
+
+
+def _libsvm(obj: Any, path: str) -> None:
+    """libsvm's ``set_model`` (C) copies ``nr_class = len(_n_support)`` counts, ``nr_class*(nr_class-1)/2``
+    intercepts and probabilities, and ``nr_class-1`` rows of ``len(support_)`` dual coefficients, and its
+    predict indexes the support vectors by the counts, all unchecked."""
+    _generic(obj, path)
+    n = _n_features(obj, path)
+    if obj._sparse:
+        raise _Refused(path, "an SVM fitted on sparse data has no structure check, so it cannot be loaded safely")
+    if obj._impl != _LIBSVM_IMPL[type(obj).__name__]:
+        raise _Refused(path, f"_impl = {obj._impl!r} is not the libsvm type of a {type(obj).__name__}")
+    if not isinstance(obj.kernel, str) or obj.kernel not in _LIBSVM_KERNELS:
+        raise _Refused(path, f"kernel {obj.kernel!r} is not one of libsvm's kernels")
+    support = _array(obj.support_, path, "support_", 1)
+    vectors = _array(obj.support_vectors_, path, "support_vectors_", 2)
+    counts = _array(obj._n_support, path, "_n_support", 1)
+    dual = _array(obj._dual_coef_, path, "_dual_coef_", 2)
+    intercept = _array(obj._intercept_, path, "_intercept_", 1)
+    for value, what, dtype in (
+        (support, "support_", np.int32),
+        (counts, "_n_support", np.int32),
+        (vectors, "support_vectors_", np.float64),
+        (dual, "_dual_coef_", np.float64),
+        (intercept, "_intercept_", np.float64),
+    ):
+        if value.dtype != dtype or not value.flags.c_contiguous:
+            raise _Refused(path, f"{what} is {value.dtype}, not C-ordered {np.dtype(dtype)}")
+        if dtype == np.float64:
+            _finite(value, path, what)
+    n_sv = support.shape[0]
+    n_class = counts.shape[0]
+    pairs = n_class * (n_class - 1) // 2
+    shape_fit = obj.shape_fit_
+    if not isinstance(shape_fit, tuple) or len(shape_fit) != 2:
+        raise _Refused(path, "shape_fit_ is not the (samples, features) of the fit")
+    n_fit = _int(shape_fit[0], path, "shape_fit_[0]")
+    if obj._impl in ("c_svc", "nu_svc"):
+        classes = getattr(obj, "classes_", None)
+        if n_class < 2 or classes is None or len(classes) != n_class:
+            raise _Refused(
+                path, f"_n_support has {n_class} counts for {0 if classes is None else len(classes)} classes"
+            )
+        if counts.min() < 0 or int(counts.sum()) != n_sv:
+            raise _Refused(path, f"_n_support {counts.tolist()} does not count the {n_sv} support vectors")
+    elif n_class != 2:
+        raise _Refused(path, f"_n_support has {n_class} entries, not 2")
+    if dual.shape != (n_class - 1, n_sv):
+        raise _Refused(path, f"_dual_coef_ has shape {dual.shape}, not ({n_class - 1}, {n_sv})")
+    if intercept.shape != (pairs,):
+        raise _Refused(path, f"_intercept_ has {intercept.shape[0]} entries, not {pairs}")
+    for attr in ("_probA", "_probB"):
+        value = _array(getattr(obj, attr), path, attr, 1)
+        if value.dtype != np.float64 or value.shape[0] not in (0, pairs):
+            raise _Refused(path, f"{attr} has {value.shape[0]} entries, not 0 or {pairs}")
+    if n_sv and (support.min() < 0 or support.max() >= n_fit):
+        raise _Refused(path, f"support_ names samples outside the {n_fit} of the fit")
+    if obj.kernel != "precomputed" and vectors.shape != (n_sv, n):
+        raise _Refused(path, f"support_vectors_ has shape {vectors.shape}, not ({n_sv}, {n})")
+
+
 # --------------------------------------------------------------------------------------- encoders
 
 
@@ -829,6 +894,7 @@ def _kinds() -> dict[str, _Check]:
     add("linear_model._stochastic_gradient", "SGDClassifier SGDRegressor SGDOneClassSVM", _generic)
     add("linear_model._theil_sen", "TheilSenRegressor", _generic)
     add("svm._classes", "LinearSVC LinearSVR", _generic)  # liblinear runs in fit only; predict is NumPy
+    add("svm._classes", "SVC NuSVC SVR NuSVR OneClassSVM", _libsvm)
     add("discriminant_analysis", "LinearDiscriminantAnalysis QuadraticDiscriminantAnalysis", _generic)
     add("naive_bayes", "BernoulliNB CategoricalNB ComplementNB GaussianNB MultinomialNB", _generic)
     add("dummy", "DummyClassifier DummyRegressor", _generic)
