@@ -121,7 +121,9 @@ def fitted(data: tuple[pd.DataFrame, np.ndarray, np.ndarray]) -> dict[str, Any]:
         "isolation-forest": IsolationForest(n_estimators=2, random_state=0).fit(x),
         "ridge": Ridge().fit(x, y3),
         "naive-bayes": GaussianNB().fit(x, y3),
-        "one-hot-infrequent": OneHotEncoder(min_frequency=15, drop="first").fit(frame[["purpose"]]),
+        "one-hot-infrequent": OneHotEncoder(max_categories=2, handle_unknown="infrequent_if_exist").fit(
+            frame[["purpose"]]
+        ),
         "svc": SVC().fit(x, y3),
     }
 
@@ -373,6 +375,15 @@ HOSTILE: list[tuple[str, str, Path_, Callable[[Any], Any], str]] = [
         ("_n_features_outs", 0),
         set_json(40),
         r"_n_features_outs \[40\] should be",
+    ),
+    (
+        # transform would not group the infrequent categories, yet _n_features_outs counts them grouped:
+        # the last category's column index is past the matrix.
+        "one-hot infrequent grouping off",
+        "one-hot-infrequent",
+        ("_infrequent_enabled",),
+        set_json(False),
+        r"_n_features_outs \[2\] should be \[3\]",
     ),
     (
         "categories_ count wrong",

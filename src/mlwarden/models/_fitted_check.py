@@ -14,15 +14,16 @@ scikit-learn object by its kind:
 - **checked kinds** (:data:`_KINDS`): the invariants scikit-learn's own fitting guarantees and its
   compiled predict paths rely on (tree node arrays, histogram-gradient-boosting predictor nodes
   and bitsets, gradient boosting's ``estimators_`` grid against its init and loss, libsvm's
-  support-vector counts, dual coefficients and intercepts, one-hot
-  encoder category counts, coefficient and per-feature shapes, column specs);
+  support-vector counts, dual coefficients and intercepts, one-hot encoder category counts,
+  coefficient and per-feature shapes, column specs);
 - **pure-NumPy kinds**: estimators whose predict and transform run NumPy and SciPy code that
   checks shapes itself (a bad shape raises a Python exception, never touches memory); they get
   the generic shape checks (``n_features_in_``, ``feature_names_in_``, per-feature arrays,
   ``coef_``/``intercept_``) only;
 - **every other kind is refused**: a type the allow-list admits but whose fitted state reaches
-  unchecked compiled code (KD and ball trees, k-means centres, isotonic interpolators...) and that this module has no check for. Fail closed: a new kind is
-  refused until someone writes its check.
+  unchecked compiled code (KD and ball trees, k-means centres, isotonic interpolators...) and
+  that this module has no check for. Fail closed: a new kind is refused until someone writes
+  and tests its check.
 
 Scipy sparse matrices anywhere in the graph get SciPy's full format check (their ``indices`` and
 ``indptr`` reach C++ code unchecked otherwise). Every failure is an
@@ -744,6 +745,8 @@ def _one_hot_encoder(obj: Any, path: str) -> None:
         if np.unique(idx).size != idx.size:
             raise _Refused(path, f"_infrequent_indices[{i}] repeats a category")
         grouped[i] = counts[i] - idx.size + 1
+    if not getattr(obj, "_infrequent_enabled", False):
+        grouped = list(counts)  # transform maps nothing: every category keeps its column
     mappings = getattr(obj, "_default_to_infrequent_mappings", [None] * n)
     if not isinstance(mappings, list) or len(mappings) != n:
         raise _Refused(path, f"_default_to_infrequent_mappings does not have {n} entries")
@@ -772,12 +775,17 @@ def _one_hot_encoder(obj: Any, path: str) -> None:
             raise _Refused(path, f"{attr} has {value.shape[0]} entries for {n} features")
         limit = counts if attr == "drop_idx_" else grouped
         for i, idx in enumerate(value.tolist()):
-            if idx is not None and (not isinstance(idx, int) or not 0 <= idx < limit[i]):
+            if idx is not None and (
+                isinstance(idx, bool) or not isinstance(idx, (int, np.integer)) or not 0 <= idx < limit[i]
+            ):
                 raise _Refused(path, f"{attr}[{i}] = {idx!r} is outside the {limit[i]} categories of feature {i}")
         if attr == "_drop_idx_after_grouping":
             drops = value.tolist()
     expected = [g - (d is not None) for g, d in zip(grouped, drops, strict=True)]
-    if list(getattr(obj, "_n_features_outs", [])) != expected:
+    outs = getattr(obj, "_n_features_outs", None)
+    # A list, as sklearn keeps it: transform computes ``np.cumsum([0] + _n_features_outs)``, which an
+    # array would turn into an element-wise sum (offsets one block too far).
+    if not isinstance(outs, list) or not all(type(v) is int for v in outs) or outs != expected:
         raise _Refused(path, f"_n_features_outs {getattr(obj, '_n_features_outs', None)} should be {expected}")
     if getattr(obj, "drop_idx_", None) is not None and getattr(obj, "_drop_idx_after_grouping", None) is None:
         raise _Refused(path, "drop_idx_ is set without _drop_idx_after_grouping")
