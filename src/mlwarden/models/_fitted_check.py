@@ -962,6 +962,13 @@ def _kinds() -> dict[str, _Check]:
         _plain,
     )
     add("neural_network._stochastic_optimizers", "AdamOptimizer", _plain)
+    # What searches keep of their fit: CV splitters and scorers (parameters; never called by predict).
+    add(
+        "model_selection._split",
+        "KFold StratifiedKFold GroupKFold ShuffleSplit StratifiedShuffleSplit TimeSeriesSplit",
+        _plain,
+    )
+    add("metrics._scorer", "_PassthroughScorer _Scorer", _plain)
     return table
 
 
