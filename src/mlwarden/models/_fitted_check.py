@@ -134,7 +134,7 @@ class _Walk:
         self.seen.add(id(obj))
         if depth > _MAX_DEPTH:
             raise _Refused(path, f"nested more than {_MAX_DEPTH} levels deep")
-        if isinstance(obj, np.ndarray):
+        if isinstance(obj, np.ndarray):  # masked arrays too
             if obj.dtype.hasobject:
                 if obj.ndim == 1:
                     for i, item in enumerate(obj):
@@ -159,8 +159,6 @@ class _Walk:
         qualname = f"{cls.__module__}.{cls.__qualname__}"
         if cls.__module__.startswith("scipy.sparse"):
             _check_sparse(obj, path)
-            return
-        if isinstance(obj, np.ma.MaskedArray):
             return
         check = _KINDS.get(qualname)
         if check is None:
