@@ -778,7 +778,7 @@ def hand_payloads(proto: int) -> list[Payload]:
                 ),
             )
         )
-    # EXT codes: whatever copyreg registered (HIGH: unknowable statically).
+    # EXT codes: whatever copyreg registered (CRITICAL: any global at all, unknowable statically).
     if proto >= 2:
         for op, width in ((0x82, 1), (0x83, 2), (0x84, 4)):
             code = 0xF0 if width == 1 else 0x1234 if width == 2 else 0x12345678
@@ -789,7 +789,7 @@ def hand_payloads(proto: int) -> list[Payload]:
                     proto,
                     data,
                     "ext.pkl",
-                    (Expect(f"copyreg extension {code}", Severity.HIGH, "extension", offset=2),),
+                    (Expect(f"copyreg extension {code}", Severity.CRITICAL, "extension", offset=2),),
                 )
             )
     # A persistent id outside PyTorch: only a loader-defined function resolves it (MEDIUM).

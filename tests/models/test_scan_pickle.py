@@ -151,7 +151,7 @@ def test_dynamic_import_names_nothing_it_cannot_know() -> None:
 def test_extension_and_persistent_id_severities_are_documented() -> None:
     ext = next(p for p in P.hand_payloads(2) if p.kind == "EXT1")
     fs = scan_bytes(ext.data, "e.pkl")
-    assert [f.severity for f in fs.findings if f.kind == "extension"] == [Severity.HIGH]
+    assert [f.severity for f in fs.findings if f.kind == "extension"] == [Severity.CRITICAL]
     pid = next(p for p in P.hand_payloads(2) if p.kind == "persistent-id")
     fs = scan_bytes(pid.data, "p.pkl")
     assert [(f.severity, f.kind) for f in fs.findings] == [(Severity.MEDIUM, "persistent-id")]

@@ -21,7 +21,7 @@ from importlib import resources
 
 from mlwarden.models._findings import Severity
 
-__all__ = ["classify_import", "is_allowed", "resolve_import"]
+__all__ = ["CAPABILITIES", "capability", "classify_import", "is_allowed", "resolve_import"]
 
 _SAFE = frozenset(
     {
@@ -271,141 +271,123 @@ _SAFE = frozenset(
     }
 )
 
-# Modules any name of which is CRITICAL: they run processes or code, touch files or the network,
-# import modules, or unpickle more data.
-_DANGEROUS_MODULES = frozenset(
-    {
-        "os",
-        "posix",
-        "nt",
-        "posixpath",
-        "ntpath",
-        "subprocess",
-        "_posixsubprocess",
-        "pty",
-        "sys",
-        "shutil",
-        "socket",
-        "ssl",
-        "select",
-        "selectors",
-        "asyncio",
-        "multiprocessing",
-        "concurrent",
-        "threading",
-        "_thread",
-        "signal",
-        "_signal",
-        "mailcap",
-        "ctypes",
-        "cffi",
-        "importlib",
-        "imp",
-        "zipimport",
-        "pkgutil",
-        "runpy",
-        "code",
-        "codeop",
-        "compileall",
-        "py_compile",
-        "marshal",
-        "types",
-        "inspect",
-        "pickle",
-        "_pickle",
-        "cPickle",
-        "pickletools",
-        "shelve",
-        "dill",
-        "cloudpickle",
-        "joblib",
-        "webbrowser",
-        "http",
-        "urllib",
-        "urllib2",
-        "urllib3",
-        "requests",
-        "httpx",
-        "ftplib",
-        "smtplib",
-        "telnetlib",
-        "poplib",
-        "imaplib",
-        "xmlrpc",
-        "io",
-        "_io",
-        "codecs",
-        "fileinput",
-        "tempfile",
-        "glob",
-        "pathlib",
-        "builtins",
-        "pdb",
-        "bdb",
-        "timeit",
-        "profile",
-        "cProfile",
-        "trace",
-        "doctest",
-        "pydoc",
-        "platform",
-        "venv",
-        "ensurepip",
-        "site",
-        "sqlite3",
-        "dbm",
-        "operator",
-        "gc",
-        "weakref",
-        "atexit",
-        "tkinter",
-        "logging",
-        "commands",
-        "popen2",
-        "torch.hub",
-        "torch.serialization",
-        "torch.jit",
-        "torch.package",
-        "torch.utils.cpp_extension",
-        "numpy.lib.npyio",
-        "numpy.lib._npyio_impl",
-        "numpy.lib.format",
-        "numpy.testing",
-        "numpy.f2py",
-        "numpy.distutils",
-        "keras.saving",
-        "tensorflow.io",
-        "aiohttp",
-        "paramiko",
-        "setuptools",
-        "distutils",
-        "pip",
-    }
-)
 
-# Precise callables that are CRITICAL although their module is not wholly dangerous.
-_DANGEROUS_NAMES = frozenset(
-    {
-        "numpy.load",
-        "numpy.save",
-        "numpy.fromfile",
-        "numpy.memmap",
-        "numpy.loadtxt",
-        "numpy.genfromtxt",
-        "numpy.tofile",
-        "numpy.ctypeslib.load_library",
-        "torch.load",
-        "torch.save",
-        "torch.storage._load_from_bytes",
-        "torch.classes.load_library",
-        "torch.ops.load_library",
-        "pandas.read_pickle",
-        "pandas.io.pickle.read_pickle",
-        "scipy.io.loadmat",
-        "_codecs.open",
-        "copyreg._extension_registry",
-    }
-)
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_PANDAS_READERS = """
+    csv table fwf excel json html xml parquet feather orc hdf sql sql_query sql_table sas spss stata clipboard gbq
+"""
+
+# What makes an import CRITICAL: its *capability*, the effect calling it (or the object it returns) can have.
+# Each group lists modules (every name in them, and in their submodules) and precise names. A name that an
+# allow-list entry lists is allowed first (``copyreg._reconstructor``, joblib's array wrappers).
+_CAPABILITIES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "runs processes": (
+        _words(
+            """
+            os posix nt subprocess _posixsubprocess pty multiprocessing _multiprocessing concurrent asyncio
+            mailcap platform webbrowser commands popen2 _winapi msvcrt _osx_support _aix_support pydoc
+            _sitebuiltins execnet py anyio click typer watchfiles ensurepip venv pip
+            """
+        ),
+        frozenset({"uuid._get_command_stdout", "uuid._popen", "ctypes.util.find_library"}),
+    ),
+    "runs code": (
+        _words(
+            """
+            builtins code codeop runpy types marshal inspect pdb bdb timeit profile cProfile trace doctest
+            ctypes _ctypes cffi _cffi_backend threading _thread sched tkinter _tkinter idlelib yaml _yaml
+            mypy absl torch.jit torch.package torch.utils.cpp_extension numpy.f2py numpy.ctypeslib
+            """
+        ),
+        frozenset({"torch.classes.load_library", "torch.ops.load_library"}),
+    ),
+    # An importer turns a string into any module or callable (``uvicorn.importer.import_from_string('os:system')``).
+    "imports modules": (
+        _words(
+            """
+            importlib _frozen_importlib _frozen_importlib_external _imp imp zipimport pkgutil site sys
+            uvicorn pkg_resources pluggy importlinter grimp modulefinder unittest skops
+            sklearn.utils.discovery
+            """
+        ),
+        _words(
+            """
+            pydantic._internal._validators.import_string pydantic.v1.utils.import_string
+            pydantic.utils.import_string werkzeug.utils.import_string logging.config.dictConfig pydoc.locate
+            """
+        ),
+    ),
+    # Getters, callers and registries that reach whatever their arguments reach: ``operator.attrgetter`` applied
+    # to an allowed object walks to ``os``; an ``EXT`` code names whatever ``copyreg.add_extension`` registered.
+    "indirection": (
+        frozenset({"operator", "_operator", "copyreg", "gc", "weakref", "_weakref", "atexit"}),
+        frozenset({"functools.reduce", "functools.update_wrapper", "functools.singledispatch"}),
+    ),
+    "unpickles more data": (
+        _words(
+            """
+            pickle _pickle cPickle pickletools shelve dill cloudpickle joblib fickling jsonpickle
+            numpy.lib.npyio numpy.lib._npyio_impl numpy.lib.format torch.serialization keras.saving
+            pandas.io.pickle
+            """
+        ),
+        _words(
+            """
+            numpy.load torch.load torch.storage._load_from_bytes pandas.read_pickle
+            """
+        ),
+    ),
+    # ``numpy.memmap(path, mode='w+')`` creates or overwrites the file; whatever the mode, a file path is opened.
+    "opens files": (
+        _words(
+            """
+            io _io _pyio codecs fileinput tempfile glob pathlib shutil zipfile tarfile gzip bz2 lzma zipapp
+            mmap fcntl dbm sqlite3 _sqlite3 mailbox logging wave aifc sunau compileall py_compile h5py
+            pyarrow safetensors onnx numpy.core.memmap numpy._core.memmap numpy.lib._datasource pandas.io
+            scipy.io tensorflow.io sklearn.datasets
+            """
+        ),
+        _words(
+            """
+            _codecs.open numpy.memmap numpy.save numpy.savez numpy.savez_compressed numpy.savetxt numpy.fromfile
+            numpy.fromregex numpy.tofile numpy.loadtxt numpy.genfromtxt numpy.DataSource numpy.rec.fromfile
+            numpy.core.records.fromfile numpy._core.records.fromfile torch.save scipy.io.loadmat pandas.HDFStore
+            pandas.ExcelWriter pandas.ExcelFile numpy.lib.format.open_memmap
+            """
+        )
+        | frozenset(f"pandas.read_{kind}" for kind in _words(_PANDAS_READERS)),
+    ),
+    "opens sockets": (
+        _words(
+            """
+            socket _socket ssl _ssl select selectors http urllib urllib2 urllib3 requests httpx httpcore
+            ftplib smtplib telnetlib poplib imaplib nntplib xmlrpc socketserver wsgiref aiohttp paramiko dns
+            psycopg prometheus_client websockets torch.hub
+            """
+        ),
+        frozenset(),
+    ),
+    "changes the interpreter": (
+        frozenset({"signal", "_signal", "resource", "faulthandler", "tracemalloc", "sysconfig"}),
+        frozenset(),
+    ),
+    # Test and build helpers run subprocesses or code (``test.support.script_helper.assert_python_ok``).
+    "test and build helpers": (
+        _words(
+            """
+            test _pytest pytest hypothesis _hypothesis_pytestplugin schemathesis numpy.testing
+            numpy._pytesttester numpy.distutils scipy._lib._testutils sklearn.utils._testing pandas._testing
+            pandas.util._tester setuptools distutils _distutils_hack
+            """
+        ),
+        frozenset(),
+    ),
+}
+
+CAPABILITIES = tuple(_CAPABILITIES)
 
 
 def resolve_import(module: str, name: str) -> tuple[str, str]:
@@ -426,11 +408,22 @@ def _allowed() -> frozenset[str]:
     return _SAFE | frozenset(line for line in sklearn if line and not line.startswith("#"))
 
 
-def _dangerous(full: str, module: str) -> bool:
-    if full in _DANGEROUS_NAMES:
-        return True
-    parts = module.split(".")
-    return any(".".join(parts[:i]) in _DANGEROUS_MODULES for i in range(1, len(parts) + 1))
+def capability(module: str, name: str) -> str | None:
+    """The capability group (:data:`CAPABILITIES`) that makes ``module.name`` CRITICAL, or None.
+
+    Names are taken as the unpickler resolves them; a group's module covers its submodules, and a
+    dotted name is looked up by every prefix (``numpy.lib.format.open_memmap``, ``numpy`` + ``memmap``)."""
+    module, name = resolve_import(module, name)
+    full = f"{module}.{name}"
+    parts = full.split(".")
+    prefixes = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    for group, (_, names) in _CAPABILITIES.items():  # a precise name says most (``numpy.lib.format.open_memmap``)
+        if full in names:
+            return group
+    for group, (modules, names) in _CAPABILITIES.items():
+        if not prefixes.isdisjoint(modules) or not prefixes.isdisjoint(names):
+            return group
+    return None
 
 
 def _listed(module: str, name: str) -> bool:
@@ -438,7 +431,7 @@ def _listed(module: str, name: str) -> bool:
     if f"{module}.{name}" in allowed:
         return True
     # Cython's unpickle helper of an allowed extension type rebuilds only that type.
-    return name.startswith("__pyx_unpickle_") and f"{module}.{name[len('__pyx_unpickle_'):]}" in allowed
+    return name.startswith("__pyx_unpickle_") and f"{module}.{name[len('__pyx_unpickle_') :]}" in allowed
 
 
 def is_allowed(module: str, name: str) -> bool:
@@ -458,7 +451,7 @@ def classify_import(module: str, name: str) -> tuple[Severity | None, str]:
     shown = full if (resolved_module, resolved_name) == (module, name) else f"{full} (from {module}.{name})"
     if _listed(resolved_module, resolved_name):
         return None, shown
-    if _dangerous(full, resolved_module) or _dangerous(full, full.rsplit(".", 1)[0]):
+    if capability(resolved_module, resolved_name) is not None:
         return Severity.CRITICAL, shown
     # A dotted name walks attributes from the module (protocol 4's ``uuid`` + ``os.system``): it reaches
     # whatever the module imported, so it is CRITICAL unless the whole name is allowed.

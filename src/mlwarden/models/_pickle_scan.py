@@ -19,14 +19,16 @@ nested pickle, which is scanned), and legacy ``torch.save`` files are several pi
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import struct
+import warnings
 from typing import Any
 
-from mlwarden.models._allowlist import classify_import
+from mlwarden.models._allowlist import capability, classify_import
 from mlwarden.models._findings import Scope, Severity, Unreadable
 
-__all__ = ["TORCH_LEGACY_MAGIC", "PickleResult", "scan_pickle"]
+__all__ = ["EXTERNAL_FILE", "TORCH_LEGACY_MAGIC", "PickleResult", "scan_pickle"]
 
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _CAP = 256  # items kept per list/dict: enough for any wrapper's state, bounded for huge containers
@@ -34,6 +36,22 @@ _STR_CAP = 1 << 16  # strings longer than this are not decoded (no import name i
 _MAX_NESTED = 16  # joblib object arrays nest pickles; bound the recursion
 
 _JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+# joblib < 0.10 wrote arrays to files beside the pickle: ``NDArrayWrapper.read`` calls
+# ``np.load(os.path.join(dirname, filename), allow_pickle=True)``; ``ZNDArrayWrapper`` reads a zlib file.
+_JOBLIB_NPY_FILE = frozenset({"joblib.numpy_pickle_compat.NDArrayWrapper", "joblib.numpy_pickle.NDArrayWrapper"})
+_JOBLIB_Z_FILE = frozenset({"joblib.numpy_pickle_compat.ZNDArrayWrapper", "joblib.numpy_pickle.ZNDArrayWrapper"})
+_JOBLIB_CLASSES = frozenset({_JOBLIB_WRAPPER, *_JOBLIB_NPY_FILE, *_JOBLIB_Z_FILE})
+# ``__init__``'s parameters and defaults (joblib 1.6), for a wrapper built by calling its class.
+_WRAPPER_INIT: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    _JOBLIB_WRAPPER: (
+        ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"),
+        {"allow_mmap": False, "numpy_array_alignment_bytes": 16},
+    ),
+    **{name: (("filename", "subclass", "allow_mmap"), {"allow_mmap": True}) for name in _JOBLIB_NPY_FILE},
+    **{name: (("filename", "init_args", "state"), {}) for name in _JOBLIB_Z_FILE},
+}
+EXTERNAL_FILE = "external-file"
+_ADD_EXTENSION = "copyreg.add_extension"
 
 
 class _Mark:
@@ -54,13 +72,17 @@ class _Global:
 
 
 class _Obj:
-    """The result of a call (REDUCE, NEWOBJ, INST, OBJ): what was called, with what, and BUILD's state."""
+    """The result of a call (REDUCE, NEWOBJ, INST, OBJ): what was called, with what, and BUILD's state.
 
-    __slots__ = ("args", "callee", "state")
+    ``init`` says the class itself was called (``REDUCE``, ``INST``, ``OBJ`` run ``__init__`` with ``args``)
+    rather than only its ``__new__`` (``NEWOBJ``, ``NEWOBJ_EX``)."""
 
-    def __init__(self, callee: str | None, args: Any) -> None:
+    __slots__ = ("args", "callee", "init", "state")
+
+    def __init__(self, callee: str | None, args: Any, init: bool = True) -> None:
         self.callee = callee
         self.args = args
+        self.init = init
         self.state: Any = None
 
 
@@ -99,9 +121,29 @@ def _truncated(what: str, at: int, size: int) -> None:
 
 
 def _quoted(raw: bytes, pos: int) -> str:
+    """A protocol-0 ``STRING`` operand as the unpickler reads it: the quotes stripped, the escapes decoded
+    (``codecs.escape_decode``, CPython's ``PyBytes_DecodeEscape``: ``'o\\x73'`` is ``os``), then the bytes
+    as text (latin-1, which is ASCII for every ASCII name and what an ``encoding='latin1'`` loader gets)."""
     if len(raw) < 2 or raw[0] != raw[-1] or raw[:1] not in (b"'", b'"'):
         raise Unreadable(f"pickle STRING at byte {pos} is not quoted")
-    return raw[1:-1].decode("latin-1")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an invalid escape such as "\\q" only warns: it stays as written
+            decoded: bytes = codecs.escape_decode(raw[1:-1])[0]  # type: ignore[attr-defined]
+    except ValueError:
+        raise Unreadable(f"pickle STRING at byte {pos} has an invalid escape") from None
+    return decoded.decode("latin-1")
+
+
+def _text_line(raw: bytes, pos: int, opcode: str, encoding: str) -> str:
+    """A ``GLOBAL`` (UTF-8) or ``INST`` (ASCII) operand line, decoded strictly as CPython does (an
+    undecodable or empty line makes the unpickler fail, so nothing after it runs)."""
+    if not raw:
+        raise Unreadable(f"pickle {opcode} at byte {pos} has an empty module or name")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        raise Unreadable(f"pickle {opcode} at byte {pos} has a module or name that is not {encoding}") from None
 
 
 def _split_marked(stack: list[Any], pos: int) -> list[Any]:
@@ -172,11 +214,99 @@ def _has_object(dtype: Any, pos: int, depth: int = 0) -> bool:
     return any(isinstance(f, tuple) and f and _has_object(f[0], pos, depth + 1) for f in fields.values())
 
 
+def _joblib_class(obj: _Obj) -> str | None:
+    """The joblib wrapper class ``obj`` is an instance of, or None: made by calling the class, by ``NEWOBJ``,
+    or (protocols 0-1, and ``copyreg`` forms) by ``copyreg._reconstructor(cls, object, None)`` or
+    ``copyreg.__newobj__(cls, ...)``, all of which joblib's ``load_build`` treats alike."""
+    if obj.callee in _JOBLIB_CLASSES:
+        return obj.callee
+    if obj.callee in ("copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__"):
+        args = obj.args
+        if isinstance(args, tuple) and args and isinstance(args[0], _Global) and args[0].name in _JOBLIB_CLASSES:
+            return args[0].name
+    return None
+
+
+def _wrapper_fields(wrapper: str, obj: _Obj, state: Any, pos: int) -> dict[str, Any]:
+    """A joblib wrapper's attributes after this ``BUILD``, as joblib will see them: those ``__init__`` set
+    (when the class was called), then every ``BUILD`` state merged in turn (a wrapper fetched from the memo
+    and built again keeps its earlier attributes). Anything else cannot be followed: fail closed."""
+    fields: dict[str, Any]
+    if isinstance(obj.state, dict):
+        fields = dict(obj.state)
+    elif obj.callee == wrapper and obj.init:
+        names, defaults = _WRAPPER_INIT[wrapper]
+        args = obj.args
+        if not isinstance(args, tuple) or len(args) > len(names) or len(args) + len(defaults) < len(names):
+            raise Unreadable(f"joblib wrapper at byte {pos} is built from arguments that cannot be followed")
+        fields = {**defaults, **dict(zip(names, args, strict=False))}
+    elif obj.callee == "copyreg._reconstructor" and not _object_base(obj.args):
+        raise Unreadable(f"joblib wrapper at byte {pos} is built by copyreg from an unusual base")
+    else:
+        fields = {}
+    # A (dict state, slot state) pair: both set attributes.
+    pair = isinstance(state, tuple) and len(state) == 2
+    parts = [part for part in state if part is not None] if pair else [state]
+    for part in parts:
+        if not isinstance(part, dict) or len(part) >= _CAP:
+            raise Unreadable(f"joblib wrapper at byte {pos} has a state that cannot be followed")
+        fields.update(part)
+    return fields
+
+
+def _object_base(args: tuple[Any, ...]) -> bool:
+    """``copyreg._reconstructor(cls, object, state)``: only ``object.__new__(cls)`` runs, the state unused."""
+    base = args[1] if len(args) == 3 else None
+    return isinstance(base, _Global) and base.name == "builtins.object"
+
+
+def _literal(value: Any) -> bool:
+    """Whether ``value`` is what the stream wrote, not something computed at load time."""
+    return not isinstance(value, (_Obj, _Opaque, _Mark))
+
+
+def _external_array(scope: Scope, wrapper: str, fields: dict[str, Any], pos: int) -> None:
+    """joblib < 0.10's wrappers read another file: ``np.load(allow_pickle=True)`` of it (``NDArrayWrapper``),
+    or its zlib bytes (``ZNDArrayWrapper``). The reference is a finding of kind :data:`EXTERNAL_FILE` named
+    by the file, so a folder scan can judge that file too; CRITICAL when it is not a plain name beside the
+    pickle (an absolute path or ``..`` reaches any file on the machine; a computed name is unknowable)."""
+    filename = fields.get("filename")
+    loads = "np.load(allow_pickle=True), which runs any pickle in it" if wrapper in _JOBLIB_NPY_FILE else "its bytes"
+    if not isinstance(filename, str) or not _literal(filename):
+        scope.add(
+            Severity.CRITICAL,
+            EXTERNAL_FILE,
+            "?",
+            f"{wrapper} makes joblib read a file whose name is computed at load time with {loads}",
+            pos,
+        )
+        return
+    parts = filename.replace("\\", "/").split("/")
+    escapes = filename.startswith(("/", "\\")) or ".." in parts or (len(filename) > 1 and filename[1] == ":")
+    where = "outside the model's folder" if escapes else "beside the pickle"
+    scope.add(
+        Severity.CRITICAL if escapes else Severity.HIGH,
+        EXTERNAL_FILE,
+        filename,
+        f"{wrapper} makes joblib read {filename!r} ({where}) with {loads}: that file must be judged too",
+        pos,
+    )
+
+
 def _joblib_array(state: Any, pos: int) -> tuple[bool, int, bool]:
-    """(object array?, byte count, has alignment padding) from a NumpyArrayWrapper's BUILD state."""
+    """(object array?, byte count, has alignment padding) from a NumpyArrayWrapper's attributes.
+
+    joblib pads (one length byte, then that many bytes) when ``numpy_array_alignment_bytes is not None``:
+    a wrapper written to a non-seekable stream holds None and has no padding; one without the attribute
+    (joblib <= 1.1) has none either. A computed value could be either: fail closed."""
     if not isinstance(state, dict):
         raise Unreadable(f"joblib array wrapper at byte {pos} has no readable state")
     dtype, shape = state.get("dtype"), state.get("shape")
+    alignment = state.get("numpy_array_alignment_bytes")
+    if not _literal(alignment):
+        raise Unreadable(f"joblib array wrapper at byte {pos} has a computed alignment: its data's end is unknown")
+    if isinstance(shape, list):  # joblib multiplies and reshapes by any sequence
+        shape = tuple(shape)
     if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
         raise Unreadable(f"joblib array wrapper at byte {pos} has no readable shape")
     if _has_object(dtype, pos):
@@ -187,7 +317,7 @@ def _joblib_array(state: Any, pos: int) -> tuple[bool, int, bool]:
     count = 1
     for n in shape:
         count *= n
-    return False, count * size, "numpy_array_alignment_bytes" in state
+    return False, count * size, alignment is not None
 
 
 def scan_pickle(
@@ -229,8 +359,11 @@ def _walk(
     size: int,
     stack: list[Any],
     memo: dict[Any, Any],
+    extensions: dict[int, tuple[str, str]] | None = None,
 ) -> PickleResult:
     unpack_from = struct.unpack_from
+    if extensions is None:
+        extensions = {}
     protocol = 0
     joblib = False
     while True:
@@ -269,6 +402,8 @@ def _walk(
             args = stack.pop()
             func = stack.pop()
             if type(func) is _Global:
+                if func.name == _ADD_EXTENSION:
+                    _register_extension(extensions, args)
                 stack.append(_Obj(func.name, args))
             else:
                 stack.append(_call(scope, func, args, at, "REDUCE"))
@@ -280,9 +415,15 @@ def _walk(
             state = stack.pop()
             target = stack[-1]
             if isinstance(target, _Obj):
-                target.state = state
-                if target.callee == _JOBLIB_WRAPPER:
-                    pos = _skip_joblib_array(data, state, pos, at, scope, depth, stack, memo)
+                wrapper = _joblib_class(target)
+                if wrapper is None:
+                    target.state = state
+                else:  # joblib reads the array (or the file it names) when a wrapper's BUILD ends
+                    target.state = _wrapper_fields(wrapper, target, state, at)
+                    if wrapper == _JOBLIB_WRAPPER:
+                        pos = _skip_joblib_array(data, target.state, pos, at, scope, depth, stack, memo, extensions)
+                    else:
+                        _external_array(scope, wrapper, target.state, at)
         elif op in (0x85, 0x86, 0x87):  # TUPLE1, TUPLE2, TUPLE3
             n = op - 0x84
             if len(stack) < n:
@@ -335,8 +476,10 @@ def _walk(
         elif op in (0x63, 0x69):  # GLOBAL, INST
             module_raw, pos = _line(data, pos, size)
             name_raw, pos = _line(data, pos, size)
-            module, name = module_raw.decode("utf-8", "replace"), name_raw.decode("utf-8", "replace")
-            full = _import(scope, module, name, at, "GLOBAL" if op == 0x63 else "INST")
+            opname, encoding = ("GLOBAL", "utf-8") if op == 0x63 else ("INST", "ascii")
+            module = _text_line(module_raw, at, opname, encoding)
+            name = _text_line(name_raw, at, opname, encoding)
+            full = _import(scope, module, name, at, opname)
             if full == _JOBLIB_WRAPPER:
                 joblib = True
             if op == 0x63:
@@ -425,9 +568,12 @@ def _walk(
                 _truncated("LONG", at, size)
             stack.append(int.from_bytes(data[pos : pos + n], "little", signed=True) if n <= 64 else OPAQUE)
             pos += n
-        elif op in (0x49, 0x4C):  # INT, LONG
+        elif op == 0x49:  # INT
             raw, pos = _line(data, pos, size)
-            stack.append(_int_line(raw, at))
+            stack.append(_int_opcode(raw, at))
+        elif op == 0x4C:  # LONG
+            raw, pos = _line(data, pos, size)
+            stack.append(_long_opcode(raw, at))
         elif op == 0x46:  # FLOAT
             raw, pos = _line(data, pos, size)
             try:
@@ -439,10 +585,13 @@ def _walk(
             stack.append(_quoted(raw, at))
         elif op == 0x56:  # UNICODE
             raw, pos = _line(data, pos, size)
-            stack.append(raw.decode("raw-unicode-escape", "replace"))
+            try:
+                stack.append(raw.decode("raw-unicode-escape"))
+            except UnicodeDecodeError:
+                raise Unreadable(f"pickle UNICODE at byte {at} has an invalid escape") from None
         elif op in (0x70, 0x67):  # PUT, GET
             raw, pos = _line(data, pos, size)
-            _memo_op(op == 0x70, _int_line(raw, at), stack, memo)
+            _memo_op(op == 0x70, _memo_key(raw, at), stack, memo)
         elif op == 0x92:  # NEWOBJ_EX
             _pop(stack, at)  # kwargs
             args = _pop(stack, at)
@@ -469,16 +618,11 @@ def _walk(
             stack.append(OPAQUE)
         elif op in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
             width = {0x82: 1, 0x83: 2, 0x84: 4}[op]
+            if pos + width > size:
+                _truncated(f"EXT{width}", at, size)
             code = int.from_bytes(data[pos : pos + width], "little")
             pos += width
-            scope.add(
-                Severity.HIGH,
-                "extension",
-                f"copyreg extension {code}",
-                "imports whatever the process registered as this extension code (copyreg), unknowable here",
-                at,
-            )
-            stack.append(_Global("?"))
+            stack.append(_Global(_extension(scope, extensions, code, at, f"EXT{width}")))
         elif op in (0x97, 0x98):  # NEXT_BUFFER, READONLY_BUFFER
             if op == 0x97:
                 stack.append(OPAQUE)
@@ -506,14 +650,76 @@ def _top(stack: list[Any], pos: int) -> Any:
     return stack[-1]
 
 
-def _int_line(raw: bytes, pos: int) -> int:
-    text = raw.rstrip(b"L")
-    if text in (b"00", b"01"):  # protocol 0 booleans
-        return int(text)
+_C_SPACE = b" \t\n\v\f\r"
+_INT64 = 1 << 63
+
+
+def _c_string(raw: bytes) -> bytes:
+    """What C reads of a line: up to its first NUL."""
+    return raw.split(b"\0", 1)[0]
+
+
+def _strtol0(raw: bytes) -> int | None:
+    """C's ``strtol(s, &end, 0)`` where the whole C string must be consumed: leading spaces, a sign,
+    ``0x`` hex, a leading ``0`` octal (``010`` is 8), else decimal (an empty string is 0); None where C
+    would stop early or overflow a 64-bit long (the unpickler then falls back to ``int(s, 0)``)."""
+    raw = _c_string(raw)
+    if not raw:
+        return 0
+    i, n = 0, len(raw)
+    while i < n and raw[i] in _C_SPACE:
+        i += 1
+    negative = i < n and raw[i] == 0x2D
+    if i < n and raw[i] in b"+-":
+        i += 1
+    base, digits = 10, b"0123456789"
+    if raw[i : i + 2] in (b"0x", b"0X") and i + 2 < n and raw[i + 2] in b"0123456789abcdefABCDEF":
+        base, digits, i = 16, b"0123456789abcdefABCDEF", i + 2
+    elif raw[i : i + 1] == b"0":
+        base, digits = 8, b"01234567"
+    start = i
+    while i < n and raw[i] in digits:
+        i += 1
+    if i == start or (i < n and raw[i] != 0):
+        return None
+    value = int(raw[start:i], base)
+    value = -value if negative else value
+    return value if -_INT64 <= value < _INT64 else None
+
+
+def _int_opcode(raw: bytes, pos: int) -> int:
+    """An ``INT`` operand as ``_pickle.c``'s ``load_int`` reads it: ``strtol`` base 0, else Python's
+    ``int(s, 0)`` (``0o17``, ``0b1``, ``1_0``, long values); a two-character 0 or 1 is a bool (``01``)."""
+    if not raw:
+        raise Unreadable(f"pickle INT at byte {pos} is empty")
+    value = _strtol0(raw)
+    if value is None:
+        try:
+            return int(_c_string(raw), 0)
+        except ValueError:
+            raise Unreadable(f"pickle INT at byte {pos} is not a number") from None
+    return bool(value) if len(raw) == 2 and value in (0, 1) else value
+
+
+def _long_opcode(raw: bytes, pos: int) -> int:
+    """A ``LONG`` operand: one trailing ``L`` dropped, then Python's ``int(s, 0)`` (``load_long``)."""
+    if not raw:
+        raise Unreadable(f"pickle LONG at byte {pos} is empty")
     try:
-        return int(text)
+        return int(_c_string(raw[:-1] if raw.endswith(b"L") else raw), 0)
     except ValueError:
-        raise Unreadable(f"pickle integer at byte {pos} is not a number") from None
+        raise Unreadable(f"pickle LONG at byte {pos} is not a number") from None
+
+
+def _memo_key(raw: bytes, pos: int) -> int:
+    """A ``PUT``/``GET`` key: base 10 (``PyLong_FromString(s, NULL, 10)``), never negative."""
+    try:
+        key = int(_c_string(raw), 10)
+    except ValueError:
+        raise Unreadable(f"pickle memo key at byte {pos} is not a number") from None
+    if key < 0:
+        raise Unreadable(f"pickle memo key at byte {pos} is negative")
+    return key
 
 
 def _set_items(target: dict[Any, Any], items: list[Any]) -> None:
@@ -530,14 +736,48 @@ def _import(scope: Scope, module: str, name: str, at: int, opcode: str) -> str:
     severity, shown = classify_import(module, name)
     if severity is not None:
         kind = "import"
-        reason = "a known-dangerous callable" if severity is Severity.CRITICAL else "not on the allow-list"
+        group = capability(module, name) if severity is Severity.CRITICAL else None
+        reason = (
+            f"a dangerous callable ({group or 'reaches module internals'})"
+            if severity is Severity.CRITICAL
+            else "not on the allow-list"
+        )
         scope.add(severity, kind, shown, f"{opcode} imports {shown}: {reason}", at)
     return shown.split(" (from ", 1)[0]
 
 
+def _register_extension(extensions: dict[int, tuple[str, str]], args: Any) -> None:
+    """Follow ``copyreg.add_extension(module, name, code)`` (itself CRITICAL): a later ``EXT`` of ``code``
+    in the same stream imports ``module.name``, which is then judged like any import."""
+    if isinstance(args, tuple) and len(args) == 3:
+        module, name, code = args
+        if isinstance(module, str) and isinstance(name, str) and type(code) is int:
+            extensions.setdefault(code, (module, name))
+
+
+def _extension(scope: Scope, extensions: dict[int, tuple[str, str]], code: int, at: int, opcode: str) -> str:
+    """An ``EXT`` opcode imports whatever ``copyreg``'s registry maps ``code`` to: any global at all. It is
+    CRITICAL unless the code was registered earlier in this stream, and then it is judged as that import
+    (whose registration, ``copyreg.add_extension``, is CRITICAL on its own)."""
+    if code in extensions:
+        module, name = extensions[code]
+        severity, shown = classify_import(module, name)
+        if severity is not None:
+            scope.add(severity, "extension", shown, f"{opcode} {code} imports {shown}, registered in this stream", at)
+        return shown.split(" (from ", 1)[0]
+    scope.add(
+        Severity.CRITICAL,
+        "extension",
+        f"copyreg extension {code}",
+        f"{opcode} imports whatever the process registered as extension code {code} (copyreg): any global",
+        at,
+    )
+    return "?"
+
+
 def _call(scope: Scope, func: Any, args: Any, at: int, opcode: str) -> _Obj:
     if isinstance(func, _Global):
-        return _Obj(func.name, args)
+        return _Obj(func.name, args, init=opcode == "OBJ")
     scope.add(
         Severity.MEDIUM,
         "indirect-call",
@@ -549,14 +789,22 @@ def _call(scope: Scope, func: Any, args: Any, at: int, opcode: str) -> _Obj:
 
 
 def _skip_joblib_array(
-    data: Any, state: Any, pos: int, at: int, scope: Scope, depth: int, stack: list[Any], memo: dict[Any, Any]
+    data: Any,
+    state: Any,
+    pos: int,
+    at: int,
+    scope: Scope,
+    depth: int,
+    stack: list[Any],
+    memo: dict[Any, Any],
+    extensions: dict[int, tuple[str, str]],
 ) -> int:
     """Step over the array joblib wrote after this wrapper's BUILD (scanning an object array's pickle)."""
     is_object, nbytes, padded = _joblib_array(state, at)
     size = len(data)
     if is_object:
         return scan_pickle(data, scope, pos, depth=depth + 1).end
-    _shadow_scan(data, pos, scope, depth, stack, memo)
+    _shadow_scan(data, pos, scope, depth, stack, memo, extensions)
     if padded:
         if pos >= size:
             _truncated("joblib alignment padding", at, size)
@@ -589,7 +837,15 @@ class _OverlayMemo(dict):  # type: ignore[type-arg]
         return dict.__len__(self) + len(self.base)
 
 
-def _shadow_scan(data: Any, pos: int, scope: Scope, depth: int, stack: list[Any], memo: dict[Any, Any]) -> None:
+def _shadow_scan(
+    data: Any,
+    pos: int,
+    scope: Scope,
+    depth: int,
+    stack: list[Any],
+    memo: dict[Any, Any],
+    extensions: dict[int, tuple[str, str]],
+) -> None:
     """Read the array bytes as plain ``pickle.load`` would, going on from the same stack and memo, and keep
     any CRITICAL import it reaches: joblib treats the bytes as data, but ``pickle.load`` of the same file
     runs them as opcodes."""
@@ -597,7 +853,7 @@ def _shadow_scan(data: Any, pos: int, scope: Scope, depth: int, stack: list[Any]
         return
     shadow = Scope(scope.path, scope.inner)
     with contextlib.suppress(Unreadable, IndexError, struct.error, UnicodeDecodeError):
-        _walk(data, shadow, pos, False, depth + 1, len(data), list(stack), _OverlayMemo(memo))
+        _walk(data, shadow, pos, False, depth + 1, len(data), list(stack), _OverlayMemo(memo), dict(extensions))
     for finding in shadow.findings:
         if finding.severity is Severity.CRITICAL:
             scope.add(
