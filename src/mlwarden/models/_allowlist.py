@@ -1,4 +1,4 @@
-"""Which imports a model file may make: the allow-list, and the callables that are always CRITICAL.
+"""Which imports a model file may make: the allow-list, and the capabilities that make a callable CRITICAL.
 
 The scanner decides by allow-list. An import (a pickle ``GLOBAL``, ``INST`` or ``STACK_GLOBAL``, a
 skops type, a Keras layer module) is allowed only when its *precise* ``module.name`` is listed here:
@@ -6,9 +6,28 @@ numpy's array and scalar reconstructors, scipy's sparse matrices, scikit-learn's
 generated ``allowed_sklearn.txt``), torch's tensor rebuilds, collections, and a few builtins that
 only build values. A listed module never allows its other names.
 
-Everything else is a finding: ``CRITICAL`` when it is a known-dangerous callable (processes,
-files, the network, code execution, the import machinery, nested unpickling, attribute access
-that reaches any of those), ``HIGH`` otherwise.
+Everything else is a finding: ``CRITICAL`` when it has a dangerous *capability*, ``HIGH`` otherwise.
+Capabilities are groups of modules (with their submodules) and precise names, decided by what calling
+the name can do, not by what the name looks like (:func:`capability`, :data:`CAPABILITIES`):
+
+* ``runs processes``: shells, subprocesses, browsers, pagers (``os``, ``subprocess``, ``pydoc``);
+* ``runs code``: evaluated or compiled code, native libraries, threads (``builtins``, ``runpy``, ``ctypes``);
+* ``imports modules``: a string turned into any module or callable (``importlib``, ``pkgutil.resolve_name``,
+  ``pydoc.locate``, ``uvicorn.importer.import_from_string``, pydantic's ``import_string``, ``sys``);
+* ``indirection``: getters, callers and registries that reach whatever their arguments reach
+  (``operator``/``_operator`` ``attrgetter``/``itemgetter``/``methodcaller``, ``copyreg.add_extension``,
+  whose code an ``EXT`` opcode then imports, ``functools.reduce``);
+* ``unpickles more data``: nested deserialisation (``pickle``, ``joblib``, ``numpy.load``, ``torch.load``);
+* ``opens files``: reads, creates or overwrites a path (``io``, ``shutil``, ``numpy.memmap`` and
+  ``numpy.lib.format.open_memmap`` whatever the mode, ``numpy.save*``, ``pandas.read_*``, ``scipy.io``);
+* ``opens sockets``: the network (``socket``, ``http``, ``urllib``, ``requests``);
+* ``changes the interpreter``: signals, limits, the process's own state (``signal``, ``resource``);
+* ``test and build helpers``: helpers that run subprocesses or code (``test.support``, ``_pytest``,
+  ``numpy.testing``, ``sklearn.utils._testing``, ``setuptools``, ``distutils``).
+
+An attribute walk (``uuid`` + ``os.system``) or a module internal (``numpy.__builtins__``) is CRITICAL
+too: it reaches whatever the module imported. The allow-list is checked first, so its names
+(``copyreg._reconstructor``, joblib's array wrappers) stay allowed inside a dangerous module.
 
 Python 2 names (``__builtin__``, ``commands``, ``copy_reg``...) are mapped to Python 3 ones the way
 the unpickler maps them (``_compat_pickle``), before deciding, so a renamed module gains nothing.

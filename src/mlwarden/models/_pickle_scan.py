@@ -12,9 +12,26 @@ Values are tracked only as far as a decision needs them: strings, numbers and sm
 (capped at :data:`_CAP` items); large byte payloads are skipped by length, never copied, so a
 multi-GB pickle of arrays costs a few opcodes.
 
+Operands are read as CPython's unpickler (``_pickle.c``) reads them, before any decision: ``INT`` by
+C's ``strtol`` base 0 then ``int(s, 0)`` (``010`` is 8, ``0x1f``, ``0o17``, ``0b1``, ``1_0``; ``01`` is
+True), ``LONG`` by ``int(s, 0)``, memo keys base 10; ``STRING`` with its escapes decoded
+(``codecs.escape_decode``: ``'o\\x73'`` is ``os``), ``UNICODE`` as raw-unicode-escape, ``GLOBAL`` lines as
+strict UTF-8 and ``INST`` lines as strict ASCII. An operand the unpickler refuses ends the scan as
+unreadable (the unpickler stops there too). ``EXT1/2/4`` import whatever ``copyreg``'s extension
+registry maps their code to: CRITICAL, unless ``copyreg.add_extension`` (itself CRITICAL) registered
+the code earlier in the stream, and then it is judged as that import.
+
 Two loaders read data *between* opcodes, and the scanner follows them: joblib writes each
 array's bytes right after the ``BUILD`` of its ``NumpyArrayWrapper`` (an object array as a
 nested pickle, which is scanned), and legacy ``torch.save`` files are several pickles in a row.
+The wrapper is followed as joblib 1.6 reads it (``load_build``, ``read_array``): made by calling the
+class (``__init__``'s defaults: 16-byte alignment), by ``NEWOBJ`` or by ``copyreg._reconstructor``;
+attributes merged over every ``BUILD`` of the same object; one padding-length byte only where
+``numpy_array_alignment_bytes is not None`` (joblib writes None to a stream it cannot ``tell``). A field
+computed at load time where a literal is needed leaves the data's end unknown: the scan fails closed.
+joblib < 0.10's ``NDArrayWrapper`` makes joblib ``np.load(filename, allow_pickle=True)`` a file beside
+the pickle (``ZNDArrayWrapper`` reads its bytes): a finding of kind :data:`EXTERNAL_FILE` named by the
+file (HIGH; CRITICAL when the name leaves the folder or is computed), for a folder scan to judge it.
 """
 
 from __future__ import annotations
