@@ -423,3 +423,21 @@ def test_hostile_files_run_under_their_loaders(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", LOADER, *argv], check=True, cwd=tmp_path, env=env, timeout=120)
     ran = {name for name, (_, _, canary, _) in cases.items() if Path(canary).exists()}
     assert ran == set(cases), f"payloads that did not run under their loader: {set(cases) - ran}"
+
+
+def test_partial_wrapping_anything_not_allowed_is_critical() -> None:
+    """``functools.partial`` calls what it wraps whenever the model calls it, and its ``__setstate__`` can
+    swap that callable: CRITICAL when it is not allowed (before: HIGH), still HIGH around ``numpy.mean``."""
+    import functools
+
+    harmless = scan_bytes(pickle.dumps(functools.partial(np.mean, axis=0), protocol=4), "p.pkl")
+    assert [(f.kind, f.severity) for f in harmless.findings] == [("import", Severity.HIGH)]
+    wrapped = scan_bytes(pickle.dumps(functools.partial(P.canary, "x"), protocol=4), "p.pkl")
+    assert ("indirection", "functools.partial", Severity.CRITICAL) in {
+        (f.kind, f.name, f.severity) for f in wrapped.findings
+    }
+    swapped = P.asm(
+        4, P.Build(P.Call(P.G("functools", "partial"), (P.G("numpy", "mean"),)), ((P.G("mypkg", "f"), (), {}, None),))
+    )
+    found = scan_bytes(swapped.data, "p.pkl")
+    assert Severity.CRITICAL in {f.severity for f in found.findings if f.kind == "indirection"}

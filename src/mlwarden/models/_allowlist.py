@@ -16,7 +16,8 @@ the name can do, not by what the name looks like (:func:`capability`, :data:`CAP
   ``pydoc.locate``, ``uvicorn.importer.import_from_string``, pydantic's ``import_string``, ``sys``);
 * ``indirection``: getters, callers and registries that reach whatever their arguments reach
   (``operator``/``_operator`` ``attrgetter``/``itemgetter``/``methodcaller``, ``copyreg.add_extension``,
-  whose code an ``EXT`` opcode then imports, ``functools.reduce``);
+  whose code an ``EXT`` opcode then imports, ``functools.reduce``; the scanner adds a ``functools.partial``
+  wrapping anything not allowed);
 * ``unpickles more data``: nested deserialisation (``pickle``, ``joblib``, ``numpy.load``, ``torch.load``);
 * ``opens files``: reads, creates or overwrites a path (``io``, ``shutil``, ``numpy.memmap`` and
   ``numpy.lib.format.open_memmap`` whatever the mode, ``numpy.save*``, ``pandas.read_*``, ``scipy.io``);

@@ -42,7 +42,7 @@ import struct
 import warnings
 from typing import Any
 
-from mlwarden.models._allowlist import capability, classify_import
+from mlwarden.models._allowlist import capability, classify_import, is_allowed
 from mlwarden.models._findings import Scope, Severity, Unreadable
 
 __all__ = ["EXTERNAL_FILE", "TORCH_LEGACY_MAGIC", "PickleResult", "scan_pickle"]
@@ -69,6 +69,8 @@ _WRAPPER_INIT: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
 }
 EXTERNAL_FILE = "external-file"
 _ADD_EXTENSION = "copyreg.add_extension"
+# Callables that store another callable and call it later (``partial.__setstate__`` can replace it).
+_PARTIALS = frozenset({"functools.partial", "functools.partialmethod"})
 
 
 class _Mark:
@@ -146,7 +148,7 @@ def _quoted(raw: bytes, pos: int) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an invalid escape such as "\\q" only warns: it stays as written
-            decoded: bytes = codecs.escape_decode(raw[1:-1])[0]  # type: ignore[attr-defined]
+            decoded: bytes = codecs.escape_decode(raw[1:-1])[0]
     except ValueError:
         raise Unreadable(f"pickle STRING at byte {pos} has an invalid escape") from None
     return decoded.decode("latin-1")
@@ -421,6 +423,8 @@ def _walk(
             if type(func) is _Global:
                 if func.name == _ADD_EXTENSION:
                     _register_extension(extensions, args)
+                elif func.name in _PARTIALS and isinstance(args, tuple) and args:
+                    _wrapped_callable(scope, func.name, args[0], at)
                 stack.append(_Obj(func.name, args))
             else:
                 stack.append(_call(scope, func, args, at, "REDUCE"))
@@ -433,6 +437,8 @@ def _walk(
             target = stack[-1]
             if isinstance(target, _Obj):
                 wrapper = _joblib_class(target)
+                if target.callee in _PARTIALS and isinstance(state, tuple) and state:  # (func, args, kwds, dict)
+                    _wrapped_callable(scope, target.callee, state[0], at)
                 if wrapper is None:
                     target.state = state
                 else:  # joblib reads the array (or the file it names) when a wrapper's BUILD ends
@@ -790,6 +796,21 @@ def _extension(scope: Scope, extensions: dict[int, tuple[str, str]], code: int, 
         at,
     )
     return "?"
+
+
+def _wrapped_callable(scope: Scope, wrapper: str, func: Any, at: int) -> None:
+    """``functools.partial(func, ...)`` calls ``func`` whenever the model calls it: CRITICAL unless ``func``
+    is an allowed import (``partial(numpy.mean)`` stays the HIGH of an import off the allow-list)."""
+    if isinstance(func, _Global) and func.name != "?" and is_allowed(*func.name.rsplit(".", 1)):
+        return
+    shown = func.name if isinstance(func, _Global) else "a value computed at load time"
+    scope.add(
+        Severity.CRITICAL,
+        "indirection",
+        wrapper,
+        f"{wrapper} wraps {shown}, which is not on the allow-list: the model calls it later (indirection)",
+        at,
+    )
 
 
 def _call(scope: Scope, func: Any, args: Any, at: int, opcode: str) -> _Obj:
