@@ -269,6 +269,12 @@ def test_check_exits_2_only_in_the_cases_serving_md_lists(
                     {"max_in_flight": 0},
                     {"refusals_per_minute": 0},
                     {"header_timeout": 0.0},
+                    {"body_timeout": 0.0},
+                    {"body_min_rate": -1},
+                    {"body_grace": 100.0},
+                    {"max_reading_per_token": 0},
+                    {"max_in_flight_per_token": -1},
+                    {"forwarded_allow_ips": ("*",)},
                     {"range_margin": -1.0},
                 )
             ),
@@ -607,12 +613,29 @@ def test_a_secret_file_named_in_deploy_md_is_read_with_one_trailing_newline_drop
     assert getattr(both, field[secret]) == "plain"
 
 
-def test_forwarded_allow_ips_default_is_uvicorns(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forwarded_headers_are_believed_only_from_the_proxies_deploy_md_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off by default, whatever uvicorn's own FORWARDED_ALLOW_IPS says; on for the addresses named."""
     import uvicorn
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-    default = one(r"`FORWARDED_ALLOW_IPS` \(default `([^`]+)`\)", doc("deploy.md"), "deploy.md").group(1)
-    assert uvicorn.Config(app=lambda: None).forwarded_allow_ips == default
+    from mlwarden.serve import ServeConfig
+    from mlwarden.serve._server import uvicorn_options
+
+    deploy = " ".join(doc("deploy.md").split())
+    assert "`--forwarded-allow-ips` (off by default)" in deploy
+    assert "`FORWARDED_ALLOW_IPS` is ignored" in deploy
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover - never called
+        return None
+
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
+    plain = uvicorn.Config(app, **uvicorn_options(ServeConfig()))
+    plain.load()
+    assert not isinstance(plain.loaded_app, ProxyHeadersMiddleware)
+    named = uvicorn.Config(app, **uvicorn_options(ServeConfig(forwarded_allow_ips=("10.0.0.5", "10.1.0.0/16"))))
+    named.load()
+    assert isinstance(named.loaded_app, ProxyHeadersMiddleware)
+    assert named.forwarded_allow_ips == ["10.0.0.5", "10.1.0.0/16"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ ENDPOINTS = (
     "POST credit-risk",
     "POST fraud-risk",
     "POST unknown-model",
-    "POST bad name!",
+    "POST bad~name!",
     "GET /metrics",
     "GET /healthz",
     "GET /openapi.json",
@@ -261,7 +261,7 @@ def test_status_headers_and_audit(matrix: Matrix, endpoint: str, caller: str) ->
     else:
         assert entry["outcome"] == "denied"
         assert entry["details"]["reason"] == "not-granted"
-        assert entry["resource"] == ("model:-" if model == "bad name!" else f"model:{model}")
+        assert entry["resource"] == ("model:-" if model == "bad~name!" else f"model:{model}")
         assert response.json() == {"error": "no model by that name is served to this token"}
 
 
@@ -279,7 +279,7 @@ def test_refusal_of_a_model_not_granted_is_identical_to_an_unknown_model(matrix:
     """Whatever the model, served or not, valid name or not, valid body or not: the same 403, byte for byte."""
     denied = [m for m in MODELS if m not in GRANTED.get(caller, frozenset())]
     answers = []
-    for model in [*denied, "unknown-model", "bad name!", "Credit-Risk", "credit-risk2"]:
+    for model in [*denied, "unknown-model", "bad~name!", "Credit-Risk", "credit-risk2"]:
         for body in (None, b"{not json", b'{"instances": []}', b"x" * 5000):
             response = matrix.request(f"POST {model}", caller, body)
             answers.append((response.status_code, response.content, sorted(response.headers.items())))

@@ -45,3 +45,15 @@ def test_forgotten_sources_keep_their_count() -> None:
     for source in ("a", "a", "a", "b", "c"):  # "a" (two counted) is forgotten when "c" arrives
         budget.admit(source)
     assert budget.outstanding() == 2
+
+
+def test_a_refusal_charged_to_several_sources_is_recorded_only_while_all_have_room() -> None:
+    budget = RefusalBudget(budget=2, window=60, monotonic=Tick())
+    # One id, many addresses: the id's budget runs out, whatever the address.
+    assert [budget.admit(f"addr {i}", "id x") for i in range(5)] == [0, 0, None, None, None]
+    # Another id from the same addresses is unaffected: the addresses' budgets still have room...
+    assert budget.admit("addr 3", "id y") == 0
+    # ...and each refusal counted is counted against one source only (the first without room).
+    assert budget.admit("addr 0", "id y") == 0
+    assert budget.admit("addr 0", "id z") is None  # addr 0 is spent now
+    assert budget.outstanding() == 4

@@ -80,6 +80,11 @@ _COLUMNS = (
 # Fixed column lists; every value is a bound parameter.
 _SELECT = f"SELECT {_COLUMNS} FROM principals"  # noqa: S608
 _INSERT = f"INSERT INTO principals ({_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
+# The record of a token id, else the decoy given as parameters: one row either way (see authenticate).
+_BY_TOKEN_ID = (
+    f"SELECT {_COLUMNS}, 1 FROM principals WHERE token_id = ? "  # noqa: S608
+    f"UNION ALL SELECT {', '.join('?' * 14)}, 0 ORDER BY 15 DESC LIMIT 1"
+)
 _UPDATE = (
     "UPDATE principals SET kind = ?, role = ?, scopes = ?, created = ?, created_by = ?, expires = ?, "
     "revoked = ?, revoked_by = ?, token_id = ?, token_hash = ?, limits = ?, suspension = ?, mac = ? WHERE name = ?"
@@ -221,6 +226,13 @@ class PrincipalStore:
             self._conn = open_access_db(path)
         except sqlite3.Error as exc:
             raise Unavailable(f"the access database at {path} cannot be opened ({exc})") from None
+        self._decoy = self._decoy_row()
+
+    def _decoy_row(self) -> tuple[object, ...]:
+        """A record shaped like a real one, whose hash is of no token: what an unknown token id is checked against."""
+        decoy = Principal("-", "user", "client", ("*",), self.now(), "-", None, None, None, "0" * 16)
+        fields = _fields(decoy, hash_token(""))
+        return (*fields, self._mac(fields))
 
     def close(self) -> None:
         with self._lock:
@@ -298,14 +310,19 @@ class PrincipalStore:
         parsed = parse_token(token)
         if parsed is None:
             raise TokenRefused("the token is malformed: expected mlw_<16 hex>_<43 characters>", "malformed")
+        # An unknown token id goes through the same steps as a wrong secret, on a decoy record: the
+        # query returns a row either way (the record, else the decoy, so both are read out of
+        # SQLite alike), the row's HMAC is checked and its fields parsed, then the token is hashed
+        # and compared with the row's hash (never equal for the decoy: it holds the hash of the
+        # empty string, which no token is). Only the index lookup differs (a hit or a miss), so the
+        # time of a refusal does not tell whether a token id exists.
         with self._lock:
-            row = self._conn.execute(_SELECT + " WHERE token_id = ?", (parsed.token_id,)).fetchone()
-        if row is None:
-            # Hash anyway, so an unknown token id takes as long as a wrong secret.
-            tokens_equal(hash_token(""), parsed.token)
+            *row, found = self._conn.execute(_BY_TOKEN_ID, (parsed.token_id, *self._decoy)).fetchone()
+        principal, stored = self._principal(tuple(row))
+        matches = tokens_equal(stored, parsed.token)
+        if not found:
             raise TokenRefused("the token is not valid for this workspace", "unknown")
-        principal, stored = self._principal(row)
-        if not tokens_equal(stored, parsed.token):
+        if not matches:
             raise TokenRefused("the token is not valid for this workspace", "wrong-secret")
         if not principal.intact:
             raise IntegrityError(

@@ -11,9 +11,15 @@ Routes::
 The predict route is answered by :class:`FastPath`, a few lines of plain ASGI in front of the
 FastAPI app: it matches ``/v1/models/{name}/predict`` exactly (other methods: 405), skipping
 FastAPI's routing, dependency solving and middleware stack (about half the CPU time of a request
-otherwise), and caps the predict requests in progress (503 past ``max_in_flight``). Every other
+otherwise), and reads the body under its deadline and minimum rate (408 past them); the slots
+for requests in progress are the service's (:mod:`mlwarden.serve._admission`). Every other
 request goes to the FastAPI app. There is no second predict route that a path spelled slightly
 differently could reach.
+
+Routing is on the path as sent: a request whose raw path differs from its decoded form (any
+percent-encoding, ``/v1/%6dodels/...``) is answered 404 before any route, FastAPI's included,
+so the server and a proxy that filters paths as sent never disagree on which route a request
+takes. No path the server answers needs percent-encoding (model names are ``[A-Za-z0-9._-]``).
 
 The OpenAPI document is written here rather than derived from handler signatures: each served
 model gets its own predict path whose request schema is exactly what its validator accepts
@@ -23,6 +29,7 @@ contract. Handlers take the raw request, so that the body is measured before it 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -35,6 +42,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlwarden.access import new_request_id
+from mlwarden.serve._admission import BodyTooSlow
 from mlwarden.serve._service import Reply, Service
 
 __all__ = ["FastPath", "create_app"]
@@ -146,12 +154,15 @@ class FastPath:
     def __init__(self, app: Any, service: Service) -> None:
         self.app = app
         self.service = service
-        self.in_flight = 0
-        """Predict requests being answered; past ``max_in_flight`` new ones get 503 at once."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path")
+        if raw_path is not None and raw_path.decode("latin-1") != scope["path"]:
+            self.service.metrics.refused.labels("encoded-path").inc()
+            await _send(send, Reply(404, b'{"error":"Not Found"}'))
             return
         match = _PREDICT.fullmatch(scope["path"])
         if match is None:
@@ -160,30 +171,48 @@ class FastPath:
         if scope["method"] != "POST":
             await _send(send, Reply(405, b'{"error":"Method Not Allowed"}', {"Allow": "POST"}))
             return
-        if self.in_flight >= self.service.config.max_in_flight:
-            self.service.metrics.refused.labels("busy").inc()
-            await _send(send, Reply(503, b'{"error":"the server is busy; retry shortly"}', {"Retry-After": "1"}))
-            return
-        self.in_flight += 1
-        try:
-            await self._predict(match.group(1), scope, receive, send)
-        finally:
-            self.in_flight -= 1
+        await self._predict(match.group(1), scope, receive, send)
 
     async def _predict(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         authorization = content_length = None
+        has_body = False
         for key, value in scope["headers"]:
             if key == b"authorization":
                 text = value.decode("latin-1")
                 authorization = text if authorization is None else f"{authorization}\n{text}"
             elif key == b"content-length":
                 content_length = value.decode("latin-1")
+                has_body = has_body or content_length.strip() != "0"
+            elif key == b"transfer-encoding":
+                has_body = True
+        config = self.service.config
+        read_to_end = False
 
         async def read_body(limit: int) -> bytes | None:
+            """The body, within ``limit`` bytes (``None`` past it), its deadline and its minimum rate."""
+            nonlocal read_to_end
+            loop = asyncio.get_running_loop()
+            start = loop.time()
             chunks: list[bytes] = []
             size = 0
             while True:
-                message = await receive()
+                # When the next byte is due: by the deadline, and by the minimum rate after the grace.
+                due = start + config.body_timeout
+                if config.body_min_rate:
+                    due = min(due, start + config.body_grace + (size + 1) / config.body_min_rate)
+                try:
+                    async with asyncio.timeout_at(due):
+                        message = await receive()
+                except TimeoutError:
+                    elapsed = loop.time() - start
+                    if elapsed >= config.body_timeout:
+                        raise BodyTooSlow(
+                            f"the request body took longer than {config.body_timeout:g} s; send it at once"
+                        ) from None
+                    raise BodyTooSlow(
+                        f"the request body arrived slower than {config.body_min_rate} bytes a second "
+                        f"(after {config.body_grace:g} s); send it at once"
+                    ) from None
                 if message["type"] == "http.disconnect":
                     raise _Disconnected
                 chunk = message.get("body", b"")
@@ -192,6 +221,7 @@ class FastPath:
                     return None
                 chunks.append(chunk)
                 if not message.get("more_body", False):
+                    read_to_end = True
                     return b"".join(chunks)
 
         client = scope.get("client")
@@ -204,6 +234,10 @@ class FastPath:
         except Exception:
             log.exception("internal error while answering a prediction")
             reply = Reply(500, b'{"error":"internal error; the server log says more"}')
+        if has_body and not read_to_end:
+            # The rest of the body would only be read to be thrown away, at the client's pace:
+            # close the connection instead, so a refused (or slow) sender holds nothing.
+            reply = Reply(reply.status, reply.body, {**reply.headers, "Connection": "close"})
         await _send(send, reply)
 
 

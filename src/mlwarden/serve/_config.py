@@ -6,6 +6,7 @@ it: keys come from the environment each worker unlocks the workspace with).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -68,6 +69,21 @@ class ServeConfig:
     """Refusals (401, 403, 429) recorded one by one per source and minute; more are counted."""
     header_timeout: float = 10.0
     """Seconds a connection may take to send a request's headers (slow or idle clients are closed)."""
+    body_timeout: float = 20.0
+    """Seconds a predict request may take to send its whole body, from when the server starts reading it
+    (once its token and limits are checked); else 408 and the connection is closed."""
+    body_min_rate: int = 4096
+    """Bytes a second a body must arrive at, on average, once ``body_grace`` has passed (0: no minimum)."""
+    body_grace: float = 2.0
+    """Seconds at the start of a body during which no minimum rate applies."""
+    max_reading_per_token: int = 32
+    """Predict requests of one token whose bodies are being read at once; more get 429 (and are closed)."""
+    max_reading_per_client: int = 256
+    """Predict requests from one client address whose bodies are being read at once; more get 429."""
+    max_in_flight_per_token: int = 0
+    """Predict requests of one token answered at once; 0: a fair share, max(8, max_in_flight / active tokens)."""
+    forwarded_allow_ips: tuple[str, ...] = ()
+    """Proxy addresses (or CIDR networks) whose ``X-Forwarded-For`` is believed; empty: none, the TCP peer."""
 
     def output_for(self, model: str) -> OutputPolicy:
         for name, policy in self.outputs:
@@ -92,6 +108,18 @@ class ServeConfig:
             raise BadInput("the refusals recorded per source and minute must be between 1 and 10000000")
         if not 0.1 <= self.header_timeout <= 3600:
             raise BadInput("the header timeout must be between 0.1 and 3600 seconds")
+        if not 1 <= self.body_timeout <= 3600:
+            raise BadInput("--body-timeout must be between 1 and 3600 seconds")
+        if not 0 <= self.body_min_rate <= 1_000_000_000:
+            raise BadInput("--body-min-rate must be between 0 and 1000000000 bytes a second (0: no minimum)")
+        if not 0 <= self.body_grace <= self.body_timeout:
+            raise BadInput("the body's grace period must be between 0 seconds and --body-timeout")
+        if not 1 <= self.max_reading_per_token <= 1_000_000 or not 1 <= self.max_reading_per_client <= 1_000_000:
+            raise BadInput("the bodies read at once per token and per client address must be between 1 and 1000000")
+        if not 0 <= self.max_in_flight_per_token <= self.max_in_flight:
+            raise BadInput("--max-in-flight-per-token must be between 0 (a fair share) and the most in progress")
+        for entry in self.forwarded_allow_ips:
+            _check_proxy_address(entry)
         if not 0 <= self.range_margin <= 10:
             raise BadInput("--range-margin must be between 0 and 10 (a fraction of each column's training range)")
         return self
@@ -105,4 +133,15 @@ class ServeConfig:
         doc["models"] = tuple(doc.get("models", ()))
         doc["default_output"] = OutputPolicy(**doc.get("default_output", {}))
         doc["outputs"] = tuple((str(n), OutputPolicy(**p)) for n, p in doc.get("outputs", ()))
+        doc["forwarded_allow_ips"] = tuple(doc.get("forwarded_allow_ips", ()))
         return cls(**doc).check()
+
+
+def _check_proxy_address(entry: str) -> None:
+    """An address or CIDR network of ``--forwarded-allow-ips`` (never ``*``: name the proxies)."""
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        raise BadInput(
+            f"--forwarded-allow-ips {entry!r} is not an IP address or CIDR network; name the proxies' addresses"
+        ) from None

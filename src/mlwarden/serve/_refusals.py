@@ -2,11 +2,19 @@
 
 Every refusal is answered (401, 403, 429) and counted in the metrics, but each audit entry is a
 signed, fsynced write: anyone who can reach the port could otherwise make the server write
-thousands a second with requests that carry no valid token. So each *source* (a client address
-for 401s, a token for 403s and 429s) gets up to ``budget`` entries per ``window`` seconds; past
-that its refusals are counted, not recorded, and the next entry recorded for that source carries
-the count (``unrecorded``). :meth:`RefusalBudget.outstanding` gives what is still uncounted when
-the server stops, for one closing entry. Nothing is lost from the record but the individual
+thousands a second with requests that carry no valid token. So each *source* gets up to
+``budget`` entries per ``window`` seconds; past that its refusals are counted, not recorded, and
+the next entry recorded for that source carries the count (``unrecorded``).
+
+A refusal may be charged to several sources at once (:meth:`RefusalBudget.admit` with several
+names): it is recorded only while every one of them has room, and when it is not, it is counted
+against the first that has none, so each refusal is counted exactly once. The server charges a
+401 to the client address *and* to the token id when the id exists (a wrong secret, a revoked,
+expired or suspended token), or to the address and one budget shared by every unknown or
+malformed token: a client that spreads its refusals over many addresses (or many made-up ids)
+still fills one budget. 403s and 429s (and 408s) are charged to the token.
+:meth:`RefusalBudget.outstanding` gives what is still uncounted when the server stops, for one
+closing entry. Nothing is lost from the record but the individual
 timestamps of a flood.
 """
 
@@ -43,9 +51,22 @@ class RefusalBudget:
         self._sources: OrderedDict[str, _Source] = OrderedDict()
         self._dropped = 0  # unrecorded refusals of sources forgotten to bound memory
 
-    def admit(self, source: str) -> int | None:
-        """``None``: count this refusal, do not record it. Otherwise record it, with this many earlier unrecorded."""
+    def admit(self, *sources: str) -> int | None:
+        """``None``: count this refusal, do not record it. Otherwise record it, carrying this many earlier
+        unrecorded ones (of all ``sources``)."""
         now = self._monotonic()
+        entries = [self._entry(source, now) for source in dict.fromkeys(sources)]
+        for entry in entries:
+            if entry.recorded >= self.budget:
+                entry.unrecorded += 1
+                return None
+        carried = 0
+        for entry in entries:
+            entry.recorded += 1
+            carried, entry.unrecorded = carried + entry.unrecorded, 0
+        return carried
+
+    def _entry(self, source: str, now: float) -> _Source:
         entry = self._sources.get(source)
         if entry is None:
             entry = _Source(now, 0, 0)
@@ -56,12 +77,11 @@ class RefusalBudget:
             self._sources.move_to_end(source)
         if now - entry.window_start >= self.window:
             entry.window_start, entry.recorded = now, 0
-        if entry.recorded >= self.budget:
-            entry.unrecorded += 1
-            return None
-        entry.recorded += 1
-        carried, entry.unrecorded = entry.unrecorded, 0
-        return carried
+        return entry
+
+    def knows(self, source: str) -> bool:
+        """Whether a refusal was charged to ``source`` (and it is still remembered)."""
+        return source in self._sources
 
     def outstanding(self) -> int:
         """Refusals counted but not yet carried by any recorded entry (and forgets them)."""

@@ -16,7 +16,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import BadInput
 from mlwarden.serve._config import ServeConfig
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
     from mlwarden.serve._app import FastPath
 
-__all__ = ["SetupCheck", "app_from_env", "check_setup", "log_to_stderr", "preflight", "run"]
+__all__ = ["SetupCheck", "app_from_env", "check_setup", "log_to_stderr", "preflight", "run", "uvicorn_options"]
 
 CONFIG_ENV = "MLWARDEN_SERVE_CONFIG"
 
@@ -145,6 +145,35 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
+def uvicorn_options(config: ServeConfig) -> dict[str, Any]:
+    """The settings ``uvicorn.run`` gets for ``config`` (one worker or several)."""
+    from mlwarden.serve._http import HeaderDeadlineProtocol
+
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "log_level": "warning",
+        "access_log": False,  # every prediction is in the audit log; no plaintext of it goes elsewhere
+        "server_header": False,
+        "ssl_certfile": config.tls_cert,
+        "ssl_keyfile": config.tls_key,
+        "ssl_context_factory": _tls_context if config.tls_cert else None,
+        "timeout_keep_alive": 30,
+        # No limit_concurrency: it counts idle connections too, so a few thousand of them would
+        # refuse everyone. Idle and slow connections are closed by the header deadline instead,
+        # bodies by their deadline and minimum rate, and the service caps the predictions in
+        # progress (max_in_flight, a share per token).
+        "http": HeaderDeadlineProtocol,
+        # X-Forwarded-For and -Proto are believed only from the proxies named: uvicorn's default
+        # (proxy_headers on, FORWARDED_ALLOW_IPS or loopback trusted) would let any local process
+        # claim any client address, and so spread its refusals over as many budgets.
+        "proxy_headers": bool(config.forwarded_allow_ips),
+    }
+    if config.forwarded_allow_ips:
+        options["forwarded_allow_ips"] = list(config.forwarded_allow_ips)
+    return options
+
+
 def run(config: ServeConfig, service: Service | None = None, *, checked: bool = False) -> None:
     """Serve until interrupted. ``service``: an already started one (one worker only).
 
@@ -157,21 +186,7 @@ def run(config: ServeConfig, service: Service | None = None, *, checked: bool = 
     HeaderDeadlineProtocol.header_timeout = config.header_timeout
     if not checked:
         preflight(config)
-    options = {
-        "host": config.host,
-        "port": config.port,
-        "log_level": "warning",
-        "access_log": False,  # every prediction is in the audit log; no plaintext of it goes elsewhere
-        "server_header": False,
-        "ssl_certfile": config.tls_cert,
-        "ssl_keyfile": config.tls_key,
-        "ssl_context_factory": _tls_context if config.tls_cert else None,
-        "timeout_keep_alive": 30,
-        # No limit_concurrency: it counts idle connections too, so a few thousand of them would
-        # refuse everyone. Idle and slow connections are closed by the header deadline instead,
-        # and FastPath caps the predictions in progress (max_in_flight).
-        "http": HeaderDeadlineProtocol,
-    }
+    options = uvicorn_options(config)
     if config.workers == 1:
         from mlwarden.serve._app import create_app
 
@@ -179,8 +194,8 @@ def run(config: ServeConfig, service: Service | None = None, *, checked: bool = 
             service = Service.start(config, _open(config))
         app = create_app(service)
         _settle_heap()
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
+        uvicorn.run(app, **options)
         return
     _check_worker_env()
     os.environ[CONFIG_ENV] = config.to_json()
-    uvicorn.run("mlwarden.serve._server:app_from_env", factory=True, workers=config.workers, **options)  # type: ignore[arg-type]
+    uvicorn.run("mlwarden.serve._server:app_from_env", factory=True, workers=config.workers, **options)

@@ -8,7 +8,13 @@ Each request passes, in this order (the first refusal answers):
    served, so a caller learns nothing about models it may not use;
 3. **limits**: the token's rate per minute and quota per day, else 429 with ``Retry-After``;
 4. **body**: at most ``max_body_bytes`` (checked on ``Content-Length`` and while reading), else
-   413 before a row is parsed; JSON, else 422;
+   413 before a row is parsed; complete within ``body_timeout`` and at ``body_min_rate`` after
+   ``body_grace``, else 408; no more than ``max_reading_per_token`` bodies of this token and
+   ``max_reading_per_client`` from this address read at once, else 429 (the connection of a
+   request whose body was not read to its end is closed);
+   then one of the ``max_in_flight`` slots, within the token's share, else 429 or 503
+   (:mod:`mlwarden.serve._admission`): a body is read outside the slots, so slow senders hold none;
+   JSON, else 422;
 5. **validate**: rows against the model's training schema, else 422 naming the first problem;
 6. **predict**: micro-batched with concurrent requests (:mod:`mlwarden.serve._batching`);
 7. **audit**: one entry per request (principal, token id, model and digest, training dataset
@@ -40,6 +46,7 @@ from mlwarden.access import Gate, Principal, TokenRefused, hash_token, new_reque
 from mlwarden.auditlog import AuditUnavailable
 from mlwarden.auditlog._records import Detail
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError, MlwardenError
+from mlwarden.serve._admission import Admission, BodyTooSlow
 from mlwarden.serve._config import OutputPolicy, ServeConfig
 from mlwarden.serve._loading import LoadFailure, ServedModel, load_models
 from mlwarden.serve._metrics import ServerMetrics
@@ -111,6 +118,7 @@ class Service:
         self._operator_checked = -math.inf
         self.operator_active = True
         self.refusals = RefusalBudget(budget=config.refusals_per_minute)
+        self.admission = Admission(config)
         self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -174,7 +182,8 @@ class Service:
 
         ``authorization`` holds every ``Authorization`` header of the request, joined by newlines:
         more than one is refused, so a proxy and the server can never read different ones.
-        ``client`` (the peer's address) keys the budget of 401s recorded one by one.
+        ``client`` (the peer's address) and, for a token id that exists, the id key the budgets
+        of 401s recorded one by one (:mod:`mlwarden.serve._refusals`).
         """
         if authorization is None:
             message = "no bearer token: send Authorization: Bearer <token>"
@@ -215,9 +224,12 @@ class Service:
     async def _refuse_token(
         self, request_id: str, token_id: str | None, reason: str, message: str, client: str | None
     ) -> Reply:
-        """Answer 401; audited, within the client's budget of refusals recorded one by one."""
+        """Answer 401; audited, within the budgets of refusals recorded one by one: the client's, and
+        the token id's when the id exists (any refusal but ``unknown`` or ``malformed`` names one),
+        else the one budget all unknown and malformed tokens share."""
         self.metrics.refused.labels(reason).inc()
-        carried = self.refusals.admit(f"401 {client}")
+        known = token_id is not None and reason not in ("unknown", "malformed", "no-token")
+        carried = self.refusals.admit(f"401 {client}", f"401 id {token_id}" if known else "401 unknown")
         if carried is not None and not await self._record(
             principal="-",
             action="auth.token",
@@ -318,9 +330,35 @@ class Service:
                 )
             if declared > limit:
                 return await self._fail(gate, name, request_id, 413, too_big, "too-large")
-        body = await read_body(limit)
+        busy = self.admission.start_reading(who.token_id, client)
+        if busy is not None:
+            self.metrics.refused.labels(busy.reason).inc()
+            retry = {"Retry-After": str(busy.retry_after)}
+            return await self._deny(gate, name, request_id, busy.status, busy.message, busy.reason, retry)
+        try:
+            body = await read_body(limit)
+        except BodyTooSlow as exc:
+            return await self._fail(gate, name, request_id, 408, str(exc), "body-timeout", budgeted=True)
+        finally:
+            self.admission.done_reading(who.token_id, client)
         if body is None:
             return await self._fail(gate, name, request_id, 413, too_big, "too-large")
+        busy = self.admission.enter(who.token_id)
+        if busy is not None:
+            self.metrics.refused.labels(busy.reason).inc()
+            retry = {"Retry-After": str(busy.retry_after)}
+            return await self._deny(gate, name, request_id, busy.status, busy.message, busy.reason, retry)
+        try:
+            return await self._answer(gate, served, name, body, request_id, started, t_limits)
+        finally:
+            self.admission.leave(who.token_id)
+
+    async def _answer(
+        self, gate: Gate, served: ServedModel, name: str, body: bytes, request_id: str, started: float, t_limits: float
+    ) -> Reply:
+        """Parse, validate, predict, audit and monitor one request whose body is complete (in a slot)."""
+        stage = self.metrics.stage
+        who = gate.principal
         try:
             doc = loads_strict(body, what="the body")
         except RepeatedName as exc:  # parsers disagree on which of the two wins
@@ -433,17 +471,32 @@ class Service:
             return _unavailable()
         return _error(403, message)
 
-    async def _fail(self, gate: Gate, name: str, request_id: str, status: int, message: str, reason: str) -> Reply:
-        """Record a granted request whose body was refused (``predict``, ``failed``, the reason), then answer."""
+    async def _fail(
+        self,
+        gate: Gate,
+        name: str,
+        request_id: str,
+        status: int,
+        message: str,
+        reason: str,
+        *,
+        budgeted: bool = False,
+    ) -> Reply:
+        """Record a granted request whose body was refused (``predict``, ``failed``, the reason), then answer.
+
+        ``budgeted``: a refusal a client can repeat cheaply on many connections at once (a body too
+        slow), recorded within the token's budget of refusals like a 429 (counted past it)."""
         self.metrics.refused.labels(reason).inc()
         self.metrics.requests.labels(name, str(status)).inc()
-        if not await self._record(
+        token_id = gate.principal.token_id
+        carried = self.refusals.admit(f"{status} {token_id}") if budgeted else 0
+        if carried is not None and not await self._record(
             principal=gate,
             action="predict",
             resource=f"model:{name}",
             outcome="failed",
             request_id=request_id,
-            details={"token": gate.principal.token_id, "reason": reason},
+            details={"token": token_id, "reason": reason, **_unrecorded(carried)},
         ):
             return _unavailable()
         return _error(status, message)
