@@ -53,6 +53,18 @@ What it measures, in one run
     equal and mlwarden's probabilities equal to the plain endpoint's within 1e-6 (exit 1
     otherwise).
 
+The slow-body flood (``--flood N``, or ``--only flood`` for it alone; needs no wrk)
+    ``mlwarden serve`` with two client tokens. A *victim* sends one-row predictions one after the
+    other on one keep-alive connection for ``--flood-seconds`` (10): first with nothing else
+    running (flood off); then from the moment another process opens ``N`` connections of the
+    second token, each sending complete headers and 6 bytes of a body, then nothing (held: the
+    issue's flood, each connection opened once); then the same with every connection the server
+    closes opened again at once (reopened: a flood of new connections as well). The flood's
+    client shares the machine with the server. Reported side by side: the victim's requests, p50
+    and p99 latency and non-200 answers, and how the flood's requests were answered. The run
+    fails (exit 1) when any victim request was not 200, or its p99 during the held flood is
+    100 ms or more (the issue's target).
+
 Where the files go
     A fresh folder in ``--dir`` (default: the system temporary folder), removed at the end, also
     on errors and Ctrl-C. The audit log is durable (an fsync per commit), so that folder should be
@@ -68,14 +80,17 @@ How to run (from the repository root)::
     .venv/bin/python benchmarks/serving.py                  # 20 s per server, under 2 minutes in all
     .venv/bin/python benchmarks/serving.py --duration 5     # a shorter run
     .venv/bin/python benchmarks/serving.py --only plain     # the baseline alone
+    .venv/bin/python benchmarks/serving.py --only flood --flood 1100   # victim p99, slow-body flood off and on
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import math
+import multiprocessing
 import os
 import re
 import shutil
@@ -110,6 +125,7 @@ TARGET_THROUGHPUT = 10.0
 TARGET_P99 = 0.2
 MAX_ERROR_SHARE = 0.01
 TOLERANCE = 1e-6
+FLOOD_TARGET_P99 = 0.100  # seconds: the victim's p99 during a slow-body flood (the issue's target)
 
 
 class BenchError(RuntimeError):
@@ -219,6 +235,7 @@ class Setup:
     model_file: Path
     public_key: Path
     client_token: str
+    flood_token: str
     admin_token: str
     bodies_file: Path
     rows: list[dict[str, Any]]
@@ -243,6 +260,8 @@ def make_workspace(tmp: Path, env: dict[str, str], n_rows: int) -> Setup:
     add = ["user", "add", "bench-client", "--role", "client", "--scope", "credit-*"]
     add += ["--rate-limit", "1000000000", "--quota", "1000000000"]
     client_token = mlwarden_cli(add, env, home).strip().splitlines()[-1].strip()
+    add[2] = "bench-flood"  # the slow-body flood's own token (--flood)
+    flood_token = mlwarden_cli(add, env, home).strip().splitlines()[-1].strip()
     admin_token = (home / "keys" / "admin.token").read_text().strip()
     say(f"  done in {time.monotonic() - t0:.1f} s")
 
@@ -251,7 +270,7 @@ def make_workspace(tmp: Path, env: dict[str, str], n_rows: int) -> Setup:
     with open(bodies_file, "w") as f:
         for row in rows:
             f.write(json.dumps({"instances": [row]}, separators=(",", ":")) + "\n")
-    return Setup(home, export / f"{MODEL}.skops", public_key, client_token, admin_token, bodies_file, rows)
+    return Setup(home, export / f"{MODEL}.skops", public_key, client_token, flood_token, admin_token, bodies_file, rows)
 
 
 def sample_rows(csv: Path, n: int) -> list[dict[str, Any]]:
@@ -540,6 +559,124 @@ def compare_answers(plain: list[Answer], ours: list[Answer]) -> str | None:
 # --- main -----------------------------------------------------------------------------------
 
 
+# --- the slow-body flood ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VictimResult:
+    requests: int
+    p50: float
+    p99: float
+    not_ok: int
+
+
+def _flood_process(port: int, token: str, connections: int, seconds: float, reopen: bool, answers: Any) -> None:
+    """In its own process: ``connections`` slow senders of ``token``; ``reopen``: each reopened when closed."""
+
+    async def sender(head: bytes, end: float, counts: dict[str, int]) -> None:
+        first = True
+        while time.monotonic() < end and (first or reopen):
+            first = False
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                counts["connect errors"] = counts.get("connect errors", 0) + 1
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                writer.write(head + b'{"inst')
+                await writer.drain()
+                answer = await asyncio.wait_for(reader.read(), max(0.1, end - time.monotonic()))
+                match = re.match(rb"HTTP/1\.1 (\d{3})", answer)
+                key = match.group(1).decode() if match else "closed"
+                counts[key] = counts.get(key, 0) + 1
+            except (TimeoutError, OSError):
+                counts["held to the end"] = counts.get("held to the end", 0) + 1
+            finally:
+                writer.close()
+
+    async def main() -> dict[str, int]:
+        head = (
+            f"POST /v1/models/{MODEL}/predict HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+        ).encode()
+        counts: dict[str, int] = {}
+        end = time.monotonic() + seconds
+        await asyncio.gather(*(sender(head, end, counts) for _ in range(connections)))
+        return counts
+
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256
+    if soft < wanted and (hard == resource.RLIM_INFINITY or hard >= wanted):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    answers.put(asyncio.run(main()))
+
+
+def run_victim(port: int, setup: Setup, seconds: float) -> VictimResult:
+    """One-row predictions one after the other on one keep-alive connection (reopened if closed)."""
+    bodies = [json.dumps({"instances": [row]}, separators=(",", ":")).encode() for row in setup.rows]
+    latencies: list[float] = []
+    not_ok = 0
+    end = time.monotonic() + seconds
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        headers = {"Authorization": f"Bearer {setup.client_token}", "Content-Type": "application/json"}
+        while time.monotonic() < end:
+            body = bodies[len(latencies) % len(bodies)]
+            start = time.perf_counter()
+            try:
+                status = client.post(f"/v1/models/{MODEL}/predict", content=body, headers=headers).status_code
+            except httpx.HTTPError:
+                status = 0
+            latencies.append(time.perf_counter() - start)
+            not_ok += status != 200
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+    return VictimResult(len(latencies), pick(0.5), pick(0.99), not_ok)
+
+
+def flood_comparison(port: int, setup: Setup, connections: int, seconds: float) -> list[str]:
+    """The victim without the flood, with it held, with it reopened; the failures against the target."""
+    say(f"  flood off: the victim alone for {seconds:g} s")
+    results = {"flood off": run_victim(port, setup, seconds)}
+    answered: dict[str, dict[str, int]] = {}
+    for reopen in (False, True):
+        name = f"flood on ({connections} {'reopened at once' if reopen else 'held'})"
+        say(f"  {name}: slow-body connections of another token, the victim for {seconds:g} s from their start")
+        answers: Any = multiprocessing.Queue()
+        flood = multiprocessing.Process(
+            target=_flood_process, args=(port, setup.flood_token, connections, seconds, reopen, answers)
+        )
+        flood.start()
+        try:
+            results[name] = run_victim(port, setup, seconds)
+            answered[name] = answers.get(timeout=seconds + 60)
+        finally:
+            flood.join(timeout=30)
+            if flood.is_alive():
+                flood.kill()
+        time.sleep(3.0)  # the refusals' audit entries settle; the next run starts from a quiet server
+    rows = [
+        [name, str(r.requests), f"{r.p50 * 1000:.1f}", f"{r.p99 * 1000:.1f}", str(r.not_ok)]
+        for name, r in results.items()
+    ]
+    say("")
+    say(f"victim token during a slow-body flood of {connections} connections (target: p99 < 100 ms, all 200)")
+    say(text_table(["", "requests", "p50 ms", "p99 ms", "not 200"], rows))
+    for name, counts in answered.items():
+        say(f"{name}: the flood's requests were answered " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    say(
+        "(the flood's client runs on the same machine as the server; reopened at once, it is a flood of new "
+        "connections, which a proxy's per-address limit is for)"
+    )
+    failures = [f"{name}: the victim got {r.not_ok} answers other than 200" for name, r in results.items() if r.not_ok]
+    held = results[f"flood on ({connections} held)"]
+    if held.p99 >= FLOOD_TARGET_P99:
+        failures.append(f"the victim's p99 during the held flood is {held.p99 * 1000:.1f} ms (target < 100 ms)")
+    return failures
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="mlwarden serve against a plain FastAPI endpoint on the credit-risk pipeline (wrk load)."
@@ -553,8 +690,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--dir", default=None, help="folder for the throw-away workspace (default: system temp)")
     parser.add_argument("--rows", type=int, default=16, help="distinct CSV rows the requests rotate through")
-    parser.add_argument("--only", choices=("both", "plain", "mlwarden"), default="both", help="measure one server only")
+    parser.add_argument(
+        "--only", choices=("both", "plain", "mlwarden", "flood"), default="both", help="measure one part only"
+    )
+    parser.add_argument(
+        "--flood", type=int, default=0, help="slow-body connections of the flood run (0: no flood run; default 0)"
+    )
+    parser.add_argument("--flood-seconds", type=float, default=10.0, help="seconds of the victim per flood run")
     args = parser.parse_args(argv)
+    if args.only == "flood" and args.flood == 0:
+        args.flood = 1100
     if args.duration <= 0 or args.warmup < 0 or args.solo < 0 or args.rows < 1:
         parser.error("--duration must be positive, --warmup and --solo not negative, --rows at least 1")
     if args.connections < args.threads or args.threads < 1:
@@ -564,7 +709,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and args.only != "flood":
         say("serving: wrk is not installed (Debian/Ubuntu: apt-get install wrk)")
         return 2
 
@@ -583,12 +728,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"machine: {machine_summary()}")
     versions = package_versions("fastapi", "uvicorn", "scikit-learn", "pandas", "numpy")
     say("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "openssl"))
-    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout
-    say(f"load: {wrk_version.splitlines()[0].strip() if wrk_version else 'wrk'}")
+    if shutil.which("wrk") is not None:
+        wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout
+        say(f"load: {wrk_version.splitlines()[0].strip() if wrk_version else 'wrk'}")
     load = os.getloadavg()
     say(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (other work on the machine skews figures)")
 
     want_ours = args.only in ("both", "mlwarden")
+    flood_failures: list[str] = []
     want_plain = args.only in ("both", "plain")
 
     shape: tuple[float, int, int] = (args.duration, args.connections, args.threads)
@@ -641,13 +788,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results["mlwarden, 1 conn."] = measure(server, path, setup, token, args.solo, 1, 1)
                     solo_costs = stage_means(after, read_stages(server, setup.admin_token))
                 probabilities["mlwarden"] = answers(server, path, setup, token)
+
+        if args.flood > 0:
+            say(f"\n== mlwarden serve, one worker: a slow-body flood of {args.flood} connections")
+            port = free_port()
+            argv_flood = [
+                PYTHON, "-m", "mlwarden", "serve", "--home", str(setup.home), "--no-extraction-monitor",
+                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            ]  # fmt: skip
+            import resource
+
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            wanted = 2 * args.flood + 1024  # the server inherits it
+            if soft < wanted and (hard == resource.RLIM_INFINITY or hard >= wanted):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            with running("mlwarden (flood)", argv_flood, env, tmp / "flood.log", port):
+                flood_failures = flood_comparison(port, setup, args.flood, args.flood_seconds)
     except BenchError as exc:
         say(f"\nserving: FAILED: {exc}")
         return 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    failures = report(results)
+    failures = report(results) if results else []
+    failures += flood_failures
     if want_ours:
         print_stage_costs(loaded_costs, solo_costs, args)
     if "plain" in probabilities and "mlwarden" in probabilities:

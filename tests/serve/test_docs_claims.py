@@ -330,7 +330,7 @@ def test_the_checks_run_in_the_order_serving_md_gives() -> None:
         "monitor": "monitor.observe(",
     }
     assert order == list(marks)
-    source = inspect.getsource(Service.predict)
+    source = inspect.getsource(Service.predict) + inspect.getsource(Service._answer)  # _answer: once the body is in
     positions = [source.index(marks[step]) for step in order]
     assert positions == sorted(positions), dict(zip(order, positions, strict=True))
 
@@ -429,7 +429,9 @@ def test_every_reason_formats_md_lists_is_one_the_code_writes_and_back() -> None
 
     denied = set().union(*(code_constants(c) for c in calls(service, "_deny")))
     denied |= {c.args[0].value for c in calls(parsed(SRC / "serve" / "_ratelimit.py"), "Refusal")}  # type: ignore[attr-defined]
-    assert reasons_of(table[("predict", "denied")][2]) == denied == {"not-granted", "rate", "quota"}
+    denied |= {c.args[1].value for c in calls(parsed(SRC / "serve" / "_admission.py"), "Busy")}  # type: ignore[attr-defined]
+    assert reasons_of(table[("predict", "denied")][2]) == denied
+    assert denied == {"not-granted", "rate", "quota", "reading-token", "reading-client", "busy-token", "busy"}
 
     failed = set().union(*(code_constants(c) for c in calls(service, "_fail")))
     assert reasons_of(table[("predict", "failed")][2]) == failed

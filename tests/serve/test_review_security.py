@@ -81,6 +81,12 @@ REFUSAL_REASONS = frozenset(
         "too-large",
         "invalid-json",
         "invalid-rows",
+        "body-timeout",
+        "reading-token",
+        "reading-client",
+        "busy-token",
+        "busy",
+        "encoded-path",
     }
 )
 

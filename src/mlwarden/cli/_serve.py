@@ -12,6 +12,8 @@ from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, examples, 
     epilog=examples(
         "mlwarden serve --check",
         "mlwarden serve --model credit-risk@3 --output credit-risk=labels --tls-cert cert.pem --tls-key key.pem",
+        "mlwarden serve --host 0.0.0.0 --forwarded-allow-ips 172.17.0.1,10.0.0.0/8",
+        "mlwarden serve --body-timeout 30 --body-min-rate 1024 --max-in-flight-per-token 64",
     ),
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
@@ -43,6 +45,34 @@ from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, examples, 
     show_default=True,
     help="Accept numeric values this fraction of the training range beyond it (0: the training range).",
 )
+@click.option(
+    "--forwarded-allow-ips",
+    metavar="ADDRS",
+    default="",
+    help="Believe X-Forwarded-For/-Proto only from these proxies: addresses or CIDR networks, "
+    "comma-separated (default: from no one; the client is the TCP peer).",
+)
+@click.option(
+    "--body-timeout",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Seconds a request may take to send its body (408 and closed past it).",
+)
+@click.option(
+    "--body-min-rate",
+    type=int,
+    default=4096,
+    show_default=True,
+    help="Bytes a second a body must average after its first 2 s (0: no minimum; 408 and closed below it).",
+)
+@click.option(
+    "--max-in-flight-per-token",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Predictions of one token answered at once (0: a fair share, max(8, 1024 / tokens active)).",
+)
 @click.option("--no-extraction-monitor", is_flag=True, help="Do not watch tokens for model-extraction patterns.")
 @click.option("--suspend-on-extraction", is_flag=True, help="Suspend a token when the extraction monitor alerts.")
 @click.option("--check", is_flag=True, help="Check the set-up (keys, models, TLS, port) and exit without serving.")
@@ -61,6 +91,10 @@ def serve(
     max_body: int,
     max_instances: int,
     range_margin: float,
+    forwarded_allow_ips: str,
+    body_timeout: float,
+    body_min_rate: int,
+    max_in_flight_per_token: int,
     no_extraction_monitor: bool,
     suspend_on_extraction: bool,
     check: bool,
@@ -71,7 +105,9 @@ def serve(
     Each model is loaded through the one gate (signature, scan, safe load); one that fails is not
     served, and the server refuses to start when none verifies. Clients call
     POST /v1/models/NAME/predict with `Authorization: Bearer <token>` (role client, scoped to the
-    model). Exit codes of --check: 0 all verify, 1 some were refused, 3 none verify (or the keys
+    model). A request's body is read before it takes one of the 1,024 slots for predictions in
+    progress, within --body-timeout and at --body-min-rate; one token holds at most its share of
+    the slots, and of the bodies read at once (32; 256 per client address). Exit codes of --check: 0 all verify, 1 some were refused, 3 none verify (or the keys
     or the operator's token are refused), 2 the set-up cannot work: a malformed or out-of-range
     option, TLS files missing or not loading, the port not free, no model in production, a model
     named twice, --workers above 1 without the keys in the environment.
@@ -101,6 +137,10 @@ def serve(
         outputs=tuple(per_model),
         extraction_monitor=not no_extraction_monitor,
         suspend_on_extraction=suspend_on_extraction,
+        body_timeout=body_timeout,
+        body_min_rate=body_min_rate,
+        max_in_flight_per_token=max_in_flight_per_token,
+        forwarded_allow_ips=tuple(a.strip() for a in forwarded_allow_ips.split(",") if a.strip()),
     ).check()
     from mlwarden.serve import check_setup, preflight, run
 

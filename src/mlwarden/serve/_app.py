@@ -259,7 +259,7 @@ def openapi_document(service: Service, names: tuple[str, ...] | None = None) -> 
     refusals: dict[str, Any] = {
         "401": _response("No, malformed, unknown, expired, revoked or suspended token.", _ERROR),
         "403": _response("The model is not served to this token (unknown models are answered the same).", _ERROR),
-        "503": _response("The audit log cannot be written; nothing is answered.", _ERROR),
+        "503": _response("The audit log cannot be written, or every slot for predictions is taken.", _ERROR),
     }
     paths: dict[str, Any] = {
         "/healthz": {
@@ -332,10 +332,19 @@ def openapi_document(service: Service, names: tuple[str, ...] | None = None) -> 
                     "200": _response("Predictions, one per instance, in order.", answer),
                     **refusals,
                     "400": _response("A malformed Content-Length header.", _ERROR),
+                    "408": _response(
+                        f"The body took over {service.config.body_timeout:g} s, or arrived slower than "
+                        f"{service.config.body_min_rate} bytes a second; the connection is closed.",
+                        _ERROR,
+                    ),
                     "413": _response(f"The body is over {service.config.max_body_bytes} bytes.", _ERROR),
                     "422": _response("The body is not JSON, or a row does not fit the model's schema.", _ERROR),
                     "429": {
-                        **_response("Rate limit or daily quota reached.", _ERROR),
+                        **_response(
+                            "Rate limit or daily quota reached, or this token's share of the bodies read "
+                            "or of the predictions in progress.",
+                            _ERROR,
+                        ),
                         "headers": {
                             "Retry-After": {
                                 "description": "Seconds until a request may succeed.",

@@ -6,8 +6,10 @@ holds a connection for as long as it likes: a few thousand of them exhaust the p
 descriptors (or uvicorn's ``limit_concurrency``, which counts idle connections too, and then
 refuses everyone). Here each connection must deliver a request's complete headers within
 ``header_timeout`` seconds of connecting, and within ``keep_alive + header_timeout`` of the
-previous response; otherwise it is closed. A body, once the headers are in, is bounded by the
-server's body limit, and reading it is the request's own business.
+previous response; otherwise it is closed. A body, once the headers are in, is the app's to
+read: :class:`~mlwarden.serve._app.FastPath` reads a predict request's body under its own
+deadline and minimum rate, and a response sent before a body was read to its end carries
+``Connection: close``, so no connection outlives its request at the client's pace.
 
 This subclasses uvicorn's httptools protocol and relies on three of its methods
 (``connection_made``, ``on_headers_complete``, ``on_response_complete``); a test opens idle and
