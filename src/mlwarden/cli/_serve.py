@@ -107,8 +107,9 @@ def serve(
     POST /v1/models/NAME/predict with `Authorization: Bearer <token>` (role client, scoped to the
     model). A request's body is read before it takes one of the 1,024 slots for predictions in
     progress, within --body-timeout and at --body-min-rate; one token holds at most its share of
-    the slots, and of the bodies read at once (32; 256 per client address). Exit codes of --check: 0 all verify, 1 some were refused, 3 none verify (or the keys
-    or the operator's token are refused), 2 the set-up cannot work: a malformed or out-of-range
+    the slots, and of the bodies read at once (32; 256 per client address). Exit codes of
+    --check: 0 all verify, 1 some were refused, 3 none verify (or the keys or the operator's
+    token are refused), 2 the set-up cannot work: a malformed or out-of-range
     option, TLS files missing or not loading, the port not free, no model in production, a model
     named twice, --workers above 1 without the keys in the environment.
     """
