@@ -74,7 +74,20 @@ _INERT_SUFFIXES = frozenset(
         ".gitignore",
     }
 )
-_INERT_NAMES = frozenset({"license", "readme", "notice", "version", "byteorder", ".gitattributes", ".gitignore"})
+_INERT_NAMES = frozenset(
+    {
+        "license",
+        "readme",
+        "notice",
+        "version",
+        "byteorder",
+        "serialization_id",
+        ".format_version",
+        ".storage_alignment",
+        ".gitattributes",
+        ".gitignore",
+    }
+)
 _PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".dat", ".p", ".sav"})
 
 StartProgress = Callable[[int, str], Callable[[int], None] | None]
@@ -187,65 +200,231 @@ def _mapped(path: Path, size: int) -> Iterator[Any]:
 
 # -- sniffing -------------------------------------------------------------------------------------
 
+# The order formats are named in when one file is several (``safetensors+pickle``): the container
+# or structured format first, the pickle that ``pickle.load`` would also run last.
+_ORDER = ("zip", "tar", "npy", "hdf5", "compressed", "safetensors", "onnx", "gguf", "pickle")
+_UNREADABLE_MAGIC = (
+    (b"\x28\xb5\x2f\xfd", "zstd stream"),
+    (b"\x04\x22\x4d\x18", "lz4 frame"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (b"Rar!\x1a\x07", "RAR archive"),
+    (b"GGML", "legacy GGML model"),
+    (b"GGJT", "legacy GGJT model"),
+    (b"GGMF", "legacy GGMF model"),
+)
 
-def _scan_blob(data: Any, name: str, scope: Scope, depth: int, *, model_dir: Path | None) -> str:
-    """Scan one stream (a file or an archive member) and return the format it was read as."""
+
+class _Verdicts:
+    """What the readers of one stream said: the formats that accepted it, the reasons of those that
+    claimed it by its magic and refused it, and bytes a reader left unexplained (after a pickle's
+    STOP or a zip's end record), which are a LOW finding only if no other reader took the file."""
+
+    __slots__ = ("found", "refused", "trailing")
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+        self.refused: list[str] = []
+        self.trailing: list[tuple[Scope, int, str]] = []
+
+
+def _scan_blob(
+    data: Any,
+    name: str,
+    scope: Scope,
+    depth: int,
+    *,
+    model_dir: Path | None,
+    persistent_ids: bool = False,
+    storage: bool = False,
+    zip_done: bool = False,
+    skip_pickle: bool = False,
+) -> str:
+    """Scan one stream (a file, an archive member, bytes inside one) with every reader that would accept
+    it, and return the formats it was read as, joined by ``+``.
+
+    A loader does not look at a file's name, and several loaders may accept one file: each reader is
+    tried. ``pickle.load`` from byte 0 always is (anything it would run is walked, whatever else the file
+    is); the zip reader looks for an end record anywhere at the end, as :mod:`zipfile` does (a zip after a
+    pickle is opened); tar from its first header's checksum; NumPy, HDF5 (superblock at 0, 512, 1024...),
+    gzip/bz2/xz/zlib/lzma/joblib-ZF, safetensors, ONNX and GGUF from their magic or structure.
+
+    ``storage``: a PyTorch storage (``ARCHIVE/data/KEY`` beside ``ARCHIVE/data.pkl``): bytes that no
+    reader takes are raw tensor data, not an unsupported file. ``zip_done``: the caller's zip reader
+    already covers any zip that ends where this stream ends (bytes after a pickle). ``skip_pickle``: the
+    caller has just walked a pickle from byte 0 of this stream.
+    """
     if depth > MAX_DEPTH:
         raise Unreadable(f"archives nested deeper than {MAX_DEPTH} levels")
-    head = bytes(data[:16])
+    if len(data) == 0:
+        return "empty"
+    head = bytes(data[:32])
     suffix = PurePosixPath(name).suffix.lower()
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _scan_zip(data, name, scope, depth)
+    verdicts = _Verdicts()
+    found = verdicts.found
+    zip_here = not zip_done and _zip_candidate(data, head)
+    pickle_error = None
+    if not skip_pickle:
+        pickle_error = _read_pickle(data, scope, depth, verdicts, persistent_ids, storage, zip_here or zip_done)
+    if zip_here:
+        _read(verdicts, "zip", strong=head.startswith((b"PK\x03\x04", b"PK\x05\x06")) and not storage)(
+            lambda: _scan_zip(data, name, scope, depth, verdicts)
+        )
+    if _tar_candidate(data):
+        _read(verdicts, "tar", strong=bytes(data[257:262]) == b"ustar" and not storage)(
+            lambda: _scan_tar(data, scope, depth)
+        )
     if head.startswith(b"\x93NUMPY"):
-        _scan_npy(data, scope, depth)
-        return "npy"
+        _read(verdicts, "npy", strong=not storage)(lambda: _scan_npy(data, scope, depth))
     if _is_hdf5(data, head):
-        from mlwarden.models._scan_keras import scan_keras_h5
-
-        scan_keras_h5(data, scope)
-        return "hdf5"
-    if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
-        return _scan_pickle_stream(data, scope, depth)
-    if suffix == ".onnx":
-        from mlwarden.models._scan_onnx import scan_onnx
-
-        scan_onnx(data, scope, model_dir=model_dir)
-        return "onnx"
+        _read(verdicts, "hdf5", strong=not storage)(lambda: _scan_hdf5(data, scope, depth))
+    compressed = _decompressor(data, head, storage)
+    if compressed is not None:
+        _read_compressed(data, name, scope, depth, model_dir, compressed, verdicts, storage)
     if _looks_safetensors(data, head):
         from mlwarden.models._scan_safetensors import scan_safetensors
 
-        scan_safetensors(data, scope)
-        return "safetensors"
-    compressed = _decompressor(head)
-    if compressed is not None:
-        kind, make = compressed
-        plain = _inflate(data, make, kind, head[:3], scope)
-        inner = _scan_blob(memoryview(plain), PurePosixPath(name).stem, scope, depth + 1, model_dir=model_dir)
-        return f"{kind}+{inner}"
-    if len(data) == 0:
-        return "empty"
-    # A protocol 0/1 pickle has no header: a file is one if it parses as one, whatever else it also is
-    # (a tar whose first member name is a pickle, a "notes.txt" that pickle.load would run).
-    probe = Scope(scope.path, scope.inner)
-    try:
-        fmt = _scan_pickle_stream(data, probe, depth)
-    except Unreadable as exc:
-        is_tar = len(data) > 262 and bytes(data[257:262]) == b"ustar"
-        if suffix in _PICKLE_SUFFIXES and not is_tar:
-            scope.extend(probe.findings)
-            why = f"a {suffix} file that is neither a readable pickle nor another known format ({exc})"
-            raise Unreadable(why) from None
-        # The opcodes before the failure would run under pickle.load: keep what is dangerous among them.
-        scope.extend(f for f in probe.findings if f.severity is Severity.CRITICAL)
-        if is_tar:
-            return _scan_tar(data, scope, depth)
-    else:
-        scope.extend(probe.findings)
-        scope.members[0] += probe.members[0]
-        return fmt
+        _read(verdicts, "safetensors", strong=not storage)(lambda: scan_safetensors(data, scope))
+    if suffix == ".onnx" or _looks_onnx(head):
+        _read_onnx(data, scope, depth, model_dir, verdicts, strong=suffix == ".onnx" and not storage)
+    if head.startswith(b"GGUF"):
+        from mlwarden.models._scan_gguf import scan_gguf
+
+        _read(verdicts, "gguf", strong=not storage)(lambda: scan_gguf(data, scope))
+    for magic, what in _UNREADABLE_MAGIC:
+        if head.startswith(magic) and not storage:
+            verdicts.refused.append(f"a {what}: no standard-library reader opens it, so it was not scanned")
+    if found:
+        if len(found) == 1:
+            for where, pos, detail in verdicts.trailing:
+                where.add(Severity.LOW, "trailing-data", "trailing bytes", detail, pos)
+        return "+".join(found[k] for k in _ORDER if k in found)
+    if verdicts.refused:
+        raise Unreadable(verdicts.refused[0])
+    if storage:
+        return "raw"
+    if pickle_error is not None and suffix in _PICKLE_SUFFIXES:
+        why = f"a {suffix} file that is neither a readable pickle nor another known format ({pickle_error})"
+        raise Unreadable(why)
     if suffix in _INERT_SUFFIXES or PurePosixPath(name).name.lower() in _INERT_NAMES:
         return "inert"
     return "unsupported"
+
+
+def _read(verdicts: _Verdicts, key: str, *, strong: bool) -> Callable[[Callable[[], object]], None]:
+    """Run one reader: what it returns is the format; an :class:`Unreadable` is a refusal, which counts
+    (becomes the file's error if no reader accepts it) only when the reader claimed it by its magic."""
+
+    def run(reader: Callable[[], object]) -> None:
+        try:
+            fmt = reader()
+        except Unreadable as exc:
+            if strong:
+                verdicts.refused.append(str(exc))
+            return
+        verdicts.found[key] = fmt if isinstance(fmt, str) else key
+
+    return run
+
+
+def _read_pickle(
+    data: Any,
+    scope: Scope,
+    depth: int,
+    verdicts: _Verdicts,
+    persistent_ids: bool,
+    storage: bool,
+    zip_done: bool,
+) -> str | None:
+    """``pickle.load`` from byte 0. A stream that opens with ``PROTO`` is a pickle by its magic: all it
+    finds counts, and a failure is the file's error unless another reader takes it. Any other stream is
+    probed (protocols 0 and 1 have no header): it is a pickle if it parses as one, and if it does not,
+    the CRITICAL imports reached before the unpickler would fail are kept. Returns why it failed."""
+    strong = not storage and len(data) >= 2 and data[0] == 0x80 and data[1] <= 5
+    target = scope if strong else Scope(scope.path, scope.inner)
+    try:
+        fmt = _scan_pickle_stream(data, target, depth, verdicts, persistent_ids=persistent_ids, zip_done=zip_done)
+        if not strong and not persistent_ids and bytes(data[:2]) == b"PK":
+            # A zip's signature is a PERSID: plain pickle.load refuses at once; only a loader with its own
+            # persistent_load would go on, so a zip counts as a pickle only for what is CRITICAL in it.
+            raise Unreadable("a persistent id at byte 0: plain pickle.load refuses it")
+    except Unreadable as exc:
+        if strong:
+            verdicts.refused.append(str(exc))
+        else:
+            scope.extend(f for f in target.findings if f.severity is Severity.CRITICAL)
+        return str(exc)
+    if not strong:
+        scope.extend(target.findings)
+        scope.members[0] += target.members[0]
+    verdicts.found["pickle"] = fmt
+    return None
+
+
+def _read_compressed(
+    data: Any,
+    name: str,
+    scope: Scope,
+    depth: int,
+    model_dir: Path | None,
+    compressed: tuple[str, Callable[[], Any], int, bool],
+    verdicts: _Verdicts,
+    storage: bool,
+) -> None:
+    """A compressed stream is inflated and what comes out is scanned as a file of its own. A stream sniffed
+    by a real magic (gzip, bz2, xz, zlib, ZF) that does not inflate is refused; one sniffed by structure
+    only (lzma-alone, which has no magic) is simply not one."""
+    kind, make, skip, strong = compressed
+    try:
+        plain = _inflate(data[skip:], make, kind, bytes(data[skip : skip + 3]), scope)
+    except Unreadable as exc:
+        if strong and not storage:
+            verdicts.refused.append(str(exc))
+        return
+    stem = PurePosixPath(name).stem if kind != "zf" else name
+    try:
+        inner = _scan_blob(memoryview(plain), stem, scope, depth + 1, model_dir=model_dir)
+    except Unreadable as exc:
+        verdicts.refused.append(str(exc))
+        return
+    if inner == "unsupported" and not strong:
+        return
+    verdicts.found["compressed"] = f"{kind}+{inner}"
+
+
+def _read_onnx(
+    data: Any, scope: Scope, depth: int, model_dir: Path | None, verdicts: _Verdicts, *, strong: bool
+) -> None:
+    """ONNX by its ``.onnx`` name or by a ``ModelProto`` opening; fields onnx.proto does not define are
+    read as files of their own (a pickle kept there is judged as one)."""
+    from mlwarden.models._scan_onnx import scan_onnx
+
+    probe = scope if strong else Scope(scope.path, scope.inner)
+
+    def unknown(start: int, end: int) -> None:
+        member = probe.nested(f"onnx-field@{start}")
+        _scan_blob(data[start:end], f"field@{start}", member, depth + 1, model_dir=None)
+
+    try:
+        scan_onnx(data, probe, model_dir=model_dir, on_unknown=unknown)
+    except Unreadable as exc:
+        if strong:
+            verdicts.refused.append(str(exc))
+        return
+    if probe is not scope:
+        scope.extend(probe.findings)
+        scope.members[0] += probe.members[0]
+    verdicts.found["onnx"] = "onnx"
+
+
+def _scan_hdf5(data: Any, scope: Scope, depth: int) -> str:
+    from mlwarden.models._scan_keras import scan_keras_h5
+
+    def blob(where: str, raw: bytes) -> None:
+        member = scope.nested(where)
+        _scan_blob(memoryview(raw), where, member, depth + 1, model_dir=None)
+
+    scan_keras_h5(data, scope, on_bytes=blob)
+    return "hdf5"
 
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -263,6 +442,31 @@ def _is_hdf5(data: Any, head: bytes) -> bool:
     return False
 
 
+_EOCD = b"PK\x05\x06"
+
+
+def _zip_candidate(data: Any, head: bytes) -> bool:
+    """Whether :mod:`zipfile` would look for an archive here: a local header at 0, or an end-of-central-
+    directory record in the last 64 KiB (zipfile reads archives with data before them, and after them
+    as long as the record is found)."""
+    if head.startswith((b"PK\x03\x04", _EOCD)):
+        return True
+    if len(data) < 22:
+        return False
+    return bytes(data[max(len(data) - (1 << 16) - 22, 0) :]).rfind(_EOCD) >= 0
+
+
+def _tar_candidate(data: Any) -> bool:
+    """A tar's first header: :mod:`tarfile` accepts any 512-byte block whose checksum adds up."""
+    if len(data) < 512:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(bytes(data[:512]), "utf-8", "surrogateescape")
+    except (tarfile.HeaderError, ValueError, OverflowError):
+        return False
+    return True
+
+
 def _looks_safetensors(data: Any, head: bytes) -> bool:
     if len(head) < 9:
         return False
@@ -270,18 +474,56 @@ def _looks_safetensors(data: Any, head: bytes) -> bool:
     return 2 <= n <= len(data) - 8 and head[8:9] in (b"{", b" ", b"\n", b"\t", b"\r")
 
 
-def _decompressor(head: bytes) -> tuple[str, Callable[[], Any]] | None:
+def _looks_onnx(head: bytes) -> bool:
+    """A ``ModelProto`` as onnx writes it: ``ir_version`` (field 1, a small varint) first, then one of the
+    model's other fields."""
+    return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 32 and head[2] in _ONNX_SECOND
+
+
+_ONNX_SECOND = frozenset({0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72})
+_LZMA_MAX_PROPS = 9 * 5 * 5  # lc < 9, lp < 5, pb < 5
+
+
+def _decompressor(data: Any, head: bytes, storage: bool) -> tuple[str, Callable[[], Any], int, bool] | None:
+    """(kind, decompressor factory, bytes of header before the stream, sniffed by a real magic?)."""
     if head.startswith(b"\x1f\x8b"):
-        return "gzip", lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return "gzip", lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), 0, True
     if head.startswith(b"BZh"):
-        return "bz2", bz2.BZ2Decompressor
+        return "bz2", bz2.BZ2Decompressor, 0, True
     if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-    if head.startswith(b"\x5d\x00\x00"):
-        return "lzma", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
+        return "xz", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ), 0, True
     if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
-        return "zlib", zlib.decompressobj
+        return "zlib", zlib.decompressobj, 0, True
+    zf = _zf_header(head)
+    if zf is not None:
+        return "zf", zlib.decompressobj, zf, True
+    if not storage and _looks_lzma_alone(head):
+        return "lzma", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_ALONE), 0, head.startswith(b"\x5d\x00")
     return None
+
+
+def _looks_lzma_alone(head: bytes) -> bool:
+    """An lzma-alone (``.lzma``) stream has no magic: a properties byte (lc, lp, pb), any 32-bit dictionary
+    size, a 64-bit uncompressed size (all ones: unknown) and a range coder whose first byte is 0."""
+    if len(head) < 14 or head[0] >= _LZMA_MAX_PROPS or head[13] != 0:
+        return False
+    size: int = struct.unpack_from("<Q", head, 5)[0]
+    return size == (1 << 64) - 1 or 0 < size <= MAX_DECOMPRESSED
+
+
+_ZF_WIDTH = 19  # len(hex(2**64)): joblib < 0.9.3 writes "ZF", the length in hex padded to this, then zlib
+
+
+def _zf_header(head: bytes) -> int | None:
+    """The length of a pre-0.9.3 joblib ``ZF`` header (see joblib's numpy_pickle_compat.read_zfile)."""
+    if not head.startswith(b"ZF") or len(head) < 2 + _ZF_WIDTH + 2:
+        return None
+    try:
+        int(head[2 : 2 + _ZF_WIDTH].decode("ascii"), 16)
+    except ValueError:
+        return None
+    skip = 2 + _ZF_WIDTH
+    return skip + 1 if head[skip : skip + 1] == b" " else skip
 
 
 def _inflate(data: Any, make: Callable[[], Any], kind: str, magic: bytes, scope: Scope) -> bytes:
@@ -332,45 +574,107 @@ def _inflate_member(data: Any, inflate: Any, kind: str, out: bytearray) -> bytes
 # -- pickle sequences -----------------------------------------------------------------------------
 
 
-def _scan_pickle_stream(data: Any, scope: Scope, depth: int) -> str:
+def _scan_pickle_stream(
+    data: Any,
+    scope: Scope,
+    depth: int,
+    verdicts: _Verdicts | None = None,
+    *,
+    persistent_ids: bool = False,
+    zip_done: bool = False,
+) -> str:
     """A pickle file: one pickle and any that follow it, or a legacy ``torch.save`` (five in a row)."""
-    first = scan_pickle(data, scope, 0)
+    first = _walk_pickle(data, scope, 0, depth, persistent_ids=persistent_ids)
     if first.value == TORCH_LEGACY_MAGIC:
         pos = first.end
         for _ in range(4):  # protocol version, system info, the object, the storage keys
-            pos = scan_pickle(data, scope.nested(f"pickle@{pos}"), pos, persistent_ids=True).end
+            pos = _walk_pickle(data, scope.nested(f"pickle@{pos}"), pos, depth, persistent_ids=True).end
         return "torch-legacy"
-    _after_pickle(data, first.end, scope, depth)
+    _after_pickle(data, first.end, scope, depth, verdicts, zip_done)
     return "joblib" if first.joblib else "pickle"
 
 
-def _after_pickle(data: Any, pos: int, scope: Scope, depth: int) -> None:
-    """Pickles written one after another are each scanned (a loader may call pickle.load again);
-    other trailing bytes are a LOW finding, plus any CRITICAL import reached before they stop parsing."""
+def _walk_pickle(data: Any, scope: Scope, pos: int, depth: int, *, persistent_ids: bool = False) -> Any:
+    """One pickle from ``pos``; then each large byte payload it holds that starts with a known format's
+    magic (an archive or a pickle carried as ``BINBYTES``) is scanned as a file of its own."""
+    outer = scope.payloads
+    scope.payloads = []
+    try:
+        result = scan_pickle(data, scope, pos, persistent_ids=persistent_ids, depth=depth)
+    finally:
+        payloads, scope.payloads = scope.payloads, outer
+    for start, length in payloads or ():
+        blob = data[start : start + length]
+        if _has_magic(bytes(blob[:300]), length):
+            _scan_blob(blob, f"bytes@{start}", scope.nested(f"bytes@{start}"), depth + 1, model_dir=None)
+    return result
+
+
+def _has_magic(head: bytes, length: int) -> bool:
+    """A byte payload that a loader would open as a file: a strong magic, not a chance prefix of array data."""
+    if head.startswith((b"PK\x03\x04", b"\x93NUMPY", _HDF5_MAGIC, b"\x1f\x8b\x08", b"\xfd7zXZ\x00", b"GGUF")):
+        return True
+    if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
+        return True
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return True
+    return len(head) >= 3 and head[0] == 0x80 and 2 <= head[1] <= 5 and head[2] in (0x95, 0x8C, 0x63, 0x58, 0x5D, 0x7D)
+
+
+def _after_pickle(
+    data: Any,
+    pos: int,
+    scope: Scope,
+    depth: int,
+    verdicts: _Verdicts | None,
+    zip_done: bool,
+    what: str = "the pickle's STOP",
+) -> None:
+    """Pickles written one after another are each scanned (a loader may call pickle.load again); other
+    bytes after a pickle are read as a file of their own (a zip or tar appended to a pickle is one), and
+    if no reader takes them they are a LOW finding, plus any CRITICAL import reached before they stop
+    parsing."""
     size = len(data)
     while pos < size:
         probe = Scope(scope.path, f"{scope.inner}!/pickle@{pos}" if scope.inner else f"pickle@{pos}")
         try:
-            end = scan_pickle(data, probe, pos, depth=depth + 1).end
+            end = _walk_pickle(data, probe, pos, depth + 1).end
         except Unreadable:
             scope.extend(f for f in probe.findings if f.severity is Severity.CRITICAL)
-            scope.add(
-                Severity.LOW,
-                "trailing-data",
-                "trailing bytes",
-                f"{size - pos} bytes after the pickle's STOP that are not a pickle",
-                pos,
-            )
+            _after_object(data, pos, scope, depth, verdicts, zip_done, what)
             return
         scope.members[0] += 1
         scope.extend(probe.findings)
         pos = end
 
 
+def _after_object(
+    data: Any, pos: int, scope: Scope, depth: int, verdicts: _Verdicts | None, zip_done: bool, what: str
+) -> None:
+    """Bytes after a complete object (a pickle, a zip's end record) that are not another pickle: scanned as
+    a file of their own; a LOW finding when no reader takes them (and no other reader took the file)."""
+    rest = data[pos:]
+    member = Scope(scope.path, f"{scope.inner}!/appended@{pos}" if scope.inner else f"appended@{pos}")
+    member.members = scope.members
+    try:
+        fmt = _scan_blob(
+            rest, f"appended@{pos}", member, depth + 1, model_dir=None, zip_done=True, skip_pickle=True
+        )
+    except Unreadable:
+        fmt = "unsupported"
+    scope.extend(member.findings)
+    if fmt in ("unsupported", "inert", "empty"):
+        detail = f"{len(rest)} bytes after {what} that are not a pickle or another known format"
+        if verdicts is None:
+            scope.add(Severity.LOW, "trailing-data", "trailing bytes", detail, pos)
+        else:
+            verdicts.trailing.append((scope, pos, detail))
+
+
 # -- NumPy ----------------------------------------------------------------------------------------
 
 
-def _scan_npy(data: Any, scope: Scope, depth: int) -> None:
+def _scan_npy(data: Any, scope: Scope, depth: int) -> str:
     import ast
 
     if len(data) < 10:
@@ -388,21 +692,42 @@ def _scan_npy(data: Any, scope: Scope, depth: int) -> None:
         raise Unreadable("npy header length is out of range")
     raw = bytes(data[start : start + length])
     simple = _NPY_SIMPLE.fullmatch(raw)
+    has_object: bool | None
     if simple is not None:  # what numpy writes for a plain dtype: no need for the literal parser
-        if simple.group(1).lstrip(b"|<>=").startswith(b"O"):
-            result = scan_pickle(data, scope, start + length)
-            _after_pickle(data, result.end, scope, depth)
-        return
-    try:
-        header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
-    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
-        raise Unreadable("npy header is not a Python literal") from None
-    if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= header.keys():
-        raise Unreadable("npy header lacks descr, fortran_order or shape")
-    if _has_object(header["descr"]):
-        # numpy.load(allow_pickle=True) unpickles the rest of the file.
-        result = scan_pickle(data, scope, start + length)
-        _after_pickle(data, result.end, scope, depth)
+        descr: Any = simple.group(1).decode("ascii")
+        letter = descr.lstrip("|<>=")[:1]
+        if letter in _OBJECT_TYPE_CODES:
+            has_object = True
+        elif letter in _PLAIN_TYPE_CODES:
+            has_object = False
+        else:
+            has_object = _descr_has_object(descr)
+    else:
+        try:
+            header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
+        except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
+            raise Unreadable("npy header is not a Python literal") from None
+        if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= header.keys():
+            raise Unreadable("npy header lacks descr, fortran_order or shape")
+        descr = header["descr"]
+        has_object = _descr_has_object(descr)
+    if has_object is None:
+        # numpy here cannot build this dtype, another version may: a pickle after it is judged, and a
+        # file that is not one is not vouched for.
+        try:
+            _npy_pickle(data, scope, start + length, depth)
+        except Unreadable:
+            why = f"npy dtype {_show_descr(descr)} is not one this numpy builds, so the file was not scanned"
+            raise Unreadable(why) from None
+    elif has_object:
+        _npy_pickle(data, scope, start + length, depth)
+    return "npy"
+
+
+def _npy_pickle(data: Any, scope: Scope, pos: int, depth: int) -> None:
+    """numpy.load(allow_pickle=True) of an object array unpickles the rest of the file."""
+    result = _walk_pickle(data, scope, pos, depth)
+    _after_pickle(data, result.end, scope, depth, None, False)
 
 
 _NPY_SIMPLE = re.compile(
@@ -410,14 +735,52 @@ _NPY_SIMPLE = re.compile(
 )
 
 
-def _has_object(descr: Any) -> bool:
-    if isinstance(descr, str):
-        return descr.lstrip("|<>=").startswith("O")
-    if isinstance(descr, list):  # a structured dtype: [(name, type[, shape]), ...]
-        return any(_has_object(field[1]) for field in descr if isinstance(field, tuple) and len(field) >= 2)
-    if isinstance(descr, tuple) and len(descr) >= 1:  # (type, shape)
-        return _has_object(descr[0])
+def _descr_has_object(descr: Any) -> bool | None:
+    """Whether the dtype numpy builds from this ``descr`` holds objects (``dtype.hasobject``), as numpy.load
+    decides it; None when numpy refuses it. The descr is a literal (str, list, tuple, dict of literals):
+    numpy builds a dtype from it without importing or calling anything the file names."""
+    if not _literal_only(descr, 0):
+        return None
+    import warnings
+
+    import numpy as np
+    from numpy.lib import format as npformat
+
+    refused = (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError, MemoryError, AttributeError)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return bool(npformat.descr_to_dtype(descr).hasobject)
+        except refused:
+            pass
+        try:  # numpy before 1.17 passed the descr to numpy.dtype as it is (a dict of names and formats)
+            return bool(np.dtype(descr).hasobject)
+        except refused:
+            return None
+
+
+# Type codes of one letter numpy builds a dtype without objects from (kinds b, i, u, f, c, S, U, V, M, m),
+# and those whose dtype holds objects (O; T, numpy 2's variable-width strings, also has hasobject set).
+_PLAIN_TYPE_CODES = frozenset("?bBhHiIlLqQpPnNefdgFDGSaUVMmc")
+_OBJECT_TYPE_CODES = frozenset("OT")
+
+
+def _literal_only(value: Any, depth: int) -> bool:
+    if depth > 32:
+        return False
+    if value is None or isinstance(value, (str, bytes, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return len(value) <= 1 << 16 and all(_literal_only(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        pairs = value.items()
+        return len(value) <= 1 << 16 and all(_literal_only(i, depth + 1) for kv in pairs for i in kv)
     return False
+
+
+def _show_descr(descr: Any) -> str:
+    text = repr(descr)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # -- archives -------------------------------------------------------------------------------------
@@ -434,9 +797,11 @@ def _member_name_finding(scope: Scope, name: str) -> None:
         )
 
 
-def _zip_kind(names: set[str]) -> str:
+def _zip_label(names: set[str]) -> str:
+    """What to call a zip in the report (by its members' names). Only the name: every member is judged by
+    what it is, whatever its siblings are called."""
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
-        return "pytorch"
+        return "pytorch-zip"
     if "schema.json" in names:
         return "skops"
     if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
@@ -446,51 +811,79 @@ def _zip_kind(names: set[str]) -> str:
     return "zip"
 
 
-def _scan_zip(data: Any, name: str, scope: Scope, depth: int) -> str:
+def _scan_zip(data: Any, name: str, scope: Scope, depth: int, verdicts: _Verdicts | None = None) -> str:
     try:
         archive = zipfile.ZipFile(_BufferFile(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as exc:
         raise Unreadable(f"zip archive is corrupt: {exc}") from None
     names = {info.filename for info in infos}
-    kind = _zip_kind(names)
-    torch_data = {n.rpartition("/")[0] for n in names if n.endswith("/data.pkl")} if kind == "pytorch" else set()
+    # A torch.save archive: ARCHIVE/data.pkl, whose persistent ids name the storages ARCHIVE/data/KEY.
+    torch_archives = {n.rpartition("/")[0] for n in names if n.endswith("/data.pkl") or n == "data.pkl"}
     for info in infos:
         if info.is_dir():
             continue
         member = scope.nested(info.filename)
         _member_name_finding(member, info.filename)
-        if kind == "pytorch" and _is_torch_storage(info.filename, torch_data):
-            continue  # raw tensor bytes: torch.load copies them, never unpickles them
         if info.flag_bits & 0x1:
             raise Unreadable(f"zip member {info.filename} is encrypted and cannot be scanned")
         if info.file_size > MAX_DECOMPRESSED:
             raise Unreadable(f"zip member {info.filename} inflates past {MAX_DECOMPRESSED >> 30} GiB")
         body = _member_bytes(archive, info, data)
-        if kind == "skops" and info.filename == "schema.json":
-            from mlwarden.models._scan_skops import scan_skops_schema
-
-            scan_skops_schema(bytes(body), member)
-            continue
-        if kind == "keras" and info.filename == "config.json":
-            from mlwarden.models._scan_keras import scan_keras_v3_zip_config
-
-            scan_keras_v3_zip_config(bytes(body), member)
-            continue
-        if kind == "pytorch" and info.filename.endswith(".pkl"):
-            scan_pickle(body, member, 0, persistent_ids=True)
-            continue
-        if kind == "pytorch" and info.filename.endswith(("/version", "/byteorder", "serialization_id")):
-            continue
-        fmt = _scan_blob(body, info.filename, member, depth + 1, model_dir=None)
+        base = PurePosixPath(info.filename).name
+        if base in ("schema.json", "config.json"):
+            _judge_config(base, body, member)
+        folder = info.filename.rpartition("/")[0]
+        fmt = _scan_blob(
+            body,
+            info.filename,
+            member,
+            depth + 1,
+            model_dir=None,
+            persistent_ids=info.filename.endswith(".pkl") and folder in torch_archives,
+            storage=_is_torch_storage(info.filename, torch_archives),
+        )
         if fmt == "unsupported":
             raise Unreadable(f"zip member {info.filename} has an unsupported format, so it was not scanned")
-    return {"pytorch": "pytorch-zip", "skops": "skops", "keras": "keras", "npz": "npz"}.get(kind, "zip")
+    end = _zip_end(data)
+    if end is not None and end < len(data):
+        _after_pickle(data, end, scope, depth, verdicts, True, "the zip's end record")
+    return _zip_label(names)
 
 
-def _is_torch_storage(member: str, prefixes: set[str]) -> bool:
+def _judge_config(base: str, body: Any, member: Scope) -> None:
+    """skops reads ``schema.json`` and Keras ``config.json`` from the archive they are in: each is judged as
+    such wherever it is, whatever else the archive holds. A JSON file that is not one (a JSON schema, a
+    Hugging Face config) is what its loader refuses: nothing is found in it."""
+    from mlwarden.models._scan_keras import scan_keras_v3_zip_config
+    from mlwarden.models._scan_skops import scan_skops_schema
+
+    judge = scan_skops_schema if base == "schema.json" else scan_keras_v3_zip_config
+    probe = Scope(member.path, member.inner)
+    try:
+        judge(bytes(body), probe)
+    except Unreadable:
+        member.extend(f for f in probe.findings if f.severity is Severity.CRITICAL)
+        return
+    member.extend(probe.findings)
+
+
+def _zip_end(data: Any) -> int | None:
+    """Where the zip ends: after its end-of-central-directory record and comment (as zipfile finds it)."""
+    tail_start = max(len(data) - (1 << 16) - 22, 0)
+    tail = bytes(data[tail_start:])
+    at = tail.rfind(_EOCD)
+    if at < 0 or at + 22 > len(tail):
+        return None
+    comment: int = struct.unpack_from("<H", tail, at + 20)[0]
+    return min(tail_start + at + 22 + comment, len(data))
+
+
+def _is_torch_storage(member: str, archives: set[str]) -> bool:
+    """``ARCHIVE/data/KEY`` beside ``ARCHIVE/data.pkl``. Such a member is still read by every reader: only
+    bytes that none of them takes count as raw tensor data (torch.load copies them, never unpickles them)."""
     head, sep, tail = member.rpartition("/data/")
-    return bool(sep) and head in prefixes and "/" not in tail and not tail.endswith(".pkl")
+    return bool(sep) and head in archives and "/" not in tail and not tail.endswith(".pkl")
 
 
 def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, data: Any) -> Any:
