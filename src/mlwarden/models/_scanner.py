@@ -1,20 +1,41 @@
-"""The model scanner: finds each file's format by its bytes and hands it to that format's scanner.
+"""The model scanner: reads each file with every reader that would accept it and hands the parts to the
+format scanners.
 
 Nothing is imported, unpickled or run from the files. Large files are mapped (``mmap``) and only
 the parts that can hold code are read: pickle opcodes, archive directories, headers and configs;
 array payloads are skipped by length. Archives (zip, tar) are opened member by member, nested
 ones too (up to :data:`MAX_DEPTH`); stored zip members are scanned in place, without a copy.
 
-What is recognised, by content first and extension second:
+A loader does not look at a file's name, and one file may be several formats at once, so a stream
+is judged by every reader that would take it (:func:`_scan_blob`), not by its suffix or the first
+format sniffed:
 
-* pickle (protocols 0-5), joblib (also zlib/gzip/bz2/xz/lzma compressed), legacy ``torch.save``
-  (several pickles in a row), PyTorch zip checkpoints (``*/data.pkl``; storages are data);
-* NumPy ``.npy`` (an object array's pickle is scanned) and ``.npz``;
-* zip and tar archives of any of these; skops (``schema.json``); Keras ``.keras`` (zip with
-  ``config.json``) and ``.h5``; ONNX; safetensors;
-* inert files (text, JSON, images: no loader runs them) are listed as such.
+* ``pickle.load`` from byte 0, always (protocols 0 and 1 have no header: a stream that is not
+  ``PROTO``-first counts as a pickle when it parses as one, and keeps the CRITICAL imports met
+  before it fails); pickles in a row, legacy ``torch.save`` (five pickles), joblib's arrays;
+* zip by its end-of-central-directory record (as :mod:`zipfile` finds it: data before the
+  archive does not stop it), tar by its first header's checksum;
+* NumPy ``.npy`` (the dtype judged as ``numpy.load`` builds it; an object array's pickle is
+  scanned) and ``.npz``; HDF5 (superblock at 0, 512, 1024...: Keras ``.h5`` configs, and byte
+  attributes and datasets scanned as streams);
+* gzip, bz2, xz, zlib, lzma-alone (no magic: its properties, dictionary size and size fields)
+  and joblib's pre-0.9.3 ``ZF`` files, inflated and scanned as what they hold;
+* safetensors; ONNX (``.onnx``, or a ``ModelProto`` opening; unknown top-level fields are
+  streams of their own); GGUF (chat templates);
+* inert files (text, JSON, images: no loader runs them) when no reader takes them.
 
-Anything else is *unsupported*: it is reported as an error (exit 2), never passed over.
+A reader that claims a stream by its magic and refuses it makes the file an error only when no
+other reader took it. The bytes a reader leaves over (after a pickle's STOP, after a zip's end
+record) are read as a stream of their own (an appended archive or pickle is judged as one), and
+are a LOW finding only when nothing takes them and no other reader took the file. A large byte
+payload in a pickle that starts with a known magic (an archive carried as ``BINBYTES``) is a
+stream too. Zip members are judged by what they are, never by their siblings' names: a decoy
+``*/data.pkl`` does not turn a zip into a checkpoint whose other members go unread, skops'
+``schema.json`` and Keras' ``config.json`` are judged wherever they are, and a PyTorch storage
+(``ARCHIVE/data/KEY``) counts as raw tensor bytes only when no reader takes it.
+
+Anything else is *unsupported*: it is reported as an error (exit 2), never passed over; formats
+the standard library cannot open (zstd, lz4, 7-Zip, RAR, legacy GGML) say so.
 """
 
 from __future__ import annotations
@@ -275,7 +296,7 @@ def _scan_blob(
         )
     if head.startswith(b"\x93NUMPY"):
         _read(verdicts, "npy", strong=not storage)(lambda: _scan_npy(data, scope, depth))
-    if _is_hdf5(data, head):
+    if head.startswith(_HDF5_MAGIC) if storage else _is_hdf5(data, head):
         _read(verdicts, "hdf5", strong=not storage)(lambda: _scan_hdf5(data, scope, depth))
     compressed = _decompressor(data, head, storage)
     if compressed is not None:
@@ -657,9 +678,7 @@ def _after_object(
     member = Scope(scope.path, f"{scope.inner}!/appended@{pos}" if scope.inner else f"appended@{pos}")
     member.members = scope.members
     try:
-        fmt = _scan_blob(
-            rest, f"appended@{pos}", member, depth + 1, model_dir=None, zip_done=True, skip_pickle=True
-        )
+        fmt = _scan_blob(rest, f"appended@{pos}", member, depth + 1, model_dir=None, zip_done=True, skip_pickle=True)
     except Unreadable:
         fmt = "unsupported"
     scope.extend(member.findings)
