@@ -358,6 +358,12 @@ def test_trailing_bytes_that_are_nothing_stay_low() -> None:
     assert {(f.severity, f.kind) for f in fs.findings} == {(Severity.LOW, "trailing-data")}
 
 
+def test_compressed_stream_of_nothing_known_is_not_vouched_for() -> None:
+    fs = scan_bytes(__import__("gzip").compress(b"\x01\x02 not a model"), "m.bin")
+    assert fs.error is not None
+    assert "unsupported" in fs.error
+
+
 def test_lzma_and_zf_joblib_are_inflated() -> None:
     evil = opener("/nonexistent/x")
     assert scan_bytes(lzma_alone(evil, dict_size=4096), "m.joblib").format == "lzma+pickle"
@@ -410,10 +416,12 @@ def test_pickle_in_an_hdf5_dataset(tmp_path: Path) -> None:
         f.create_dataset("weights", data=np.arange(8, dtype="f4"))
         f.create_dataset("blob", data=np.frombuffer(opener("/nonexistent/x"), dtype="u1"))
         f.attrs["note"] = np.void(opener("/nonexistent/y"))
+        f.attrs["names"] = np.array([b"dense", opener("/nonexistent/z")])
     fs = scan_bytes(target.read_bytes(), "m.h5")
     assert {(f.name, f.inner) for f in fs.findings if f.severity is Severity.CRITICAL} == {
         ("io.open", "blob"),
         ("io.open", "/@note"),
+        ("io.open", "/@names[1]"),
     }
 
 

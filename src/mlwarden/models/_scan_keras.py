@@ -377,13 +377,15 @@ def scan_keras_h5(
     scope: Scope,
     *,
     on_bytes: Callable[[str, bytes], None] | None = None,
+    wanted: Callable[[bytes], bool] | None = None,
 ) -> None:
     """Scan a Keras 2 ``.h5`` model: its ``model_config`` and ``training_config`` root attributes.
 
     ``on_bytes(where, raw)`` is given every byte string the file stores that a loader could hand to
     ``pickle.loads`` or open as a file (pandas/PyTables keep pickled objects in HDF5): attributes of
-    bytes, and one-dimensional datasets of bytes, void, 8-bit integers or variable-length items (the
-    first :data:`_MAX_ITEMS` items). Datasets of numbers wider than a byte are weights and are not read.
+    bytes, and one-dimensional datasets of bytes, void or variable-length items (the first
+    :data:`_MAX_ITEMS` items) and of 8-bit integers (when ``wanted`` says their first bytes are worth
+    it). Datasets of numbers wider than a byte are weights and are not read.
     """
     import h5py  # heavy: only when an HDF5 file is scanned
 
@@ -395,7 +397,7 @@ def scan_keras_h5(
                 if key in f.attrs:
                     attrs[key] = f.attrs[key]
             if on_bytes is not None:
-                _collect_bytes(f, blobs)
+                _collect_bytes(f, blobs, wanted or (lambda head: True))
     except Exception as exc:  # h5py raises OSError, ValueError, KeyError... on a damaged file
         raise Unreadable(f"not a readable HDF5 file: {type(exc).__name__}: {exc}") from None
     for key, raw in attrs.items():
@@ -413,7 +415,7 @@ _MAX_DATASET = 1 << 26  # bytes of an 8-bit dataset read (a pickle that long is 
 _BLOB_MIN = 16
 
 
-def _collect_bytes(f: Any, blobs: list[tuple[str, bytes]]) -> None:
+def _collect_bytes(f: Any, blobs: list[tuple[str, bytes]], wanted: Callable[[bytes], bool]) -> None:
     """The byte strings an HDF5 file holds in attributes and small-item datasets (see scan_keras_h5)."""
     import h5py
     import numpy as np
@@ -433,7 +435,8 @@ def _collect_bytes(f: Any, blobs: list[tuple[str, bytes]]) -> None:
                 value = obj.attrs[key]
             except (OSError, TypeError, ValueError):
                 continue
-            items = value.ravel().tolist() if isinstance(value, np.ndarray) and value.dtype.kind == "O" else [value]
+            listed = isinstance(value, np.ndarray) and value.ndim > 0 and value.dtype.kind in "OSV"
+            items = value.ravel().tolist() if listed else [value]
             for i, item in enumerate(items[:_MAX_ITEMS]):
                 raw = raw_of(item)
                 if raw is not None and len(raw) >= _BLOB_MIN:
@@ -444,11 +447,12 @@ def _collect_bytes(f: Any, blobs: list[tuple[str, bytes]]) -> None:
         if not isinstance(obj, h5py.Dataset) or obj.ndim > 1:
             return
         kind, itemsize = obj.dtype.kind, obj.dtype.itemsize
-        if kind == "O" or (kind in "SV") or (kind in "ui" and itemsize == 1):
-            value = obj[()] if obj.ndim == 0 else obj[: _MAX_ITEMS if kind in "OSV" else _MAX_DATASET]
-            if kind in "ui":
-                blobs.append((name, np.asarray(value).tobytes()))
-                return
+        if kind in "ui" and itemsize == 1:
+            if obj.ndim == 1 and obj.shape[0] >= _BLOB_MIN and wanted(np.asarray(obj[:300]).tobytes()):
+                blobs.append((name, np.asarray(obj[:_MAX_DATASET]).tobytes()))
+            return
+        if kind in "OSV":
+            value = obj[()] if obj.ndim == 0 else obj[:_MAX_ITEMS]
             items = [value] if obj.ndim == 0 else list(value)
             for i, item in enumerate(items):
                 raw = raw_of(item)

@@ -407,7 +407,9 @@ def _read_compressed(
     except Unreadable as exc:
         verdicts.refused.append(str(exc))
         return
-    if inner == "unsupported" and not strong:
+    if inner == "unsupported":
+        if strong and not storage:
+            verdicts.refused.append(f"the {kind} stream holds an unsupported format, so it was not scanned")
         return
     verdicts.found["compressed"] = f"{kind}+{inner}"
 
@@ -423,7 +425,7 @@ def _read_onnx(
 
     def unknown(start: int, end: int) -> None:
         member = probe.nested(f"onnx-field@{start}")
-        _scan_blob(data[start:end], f"field@{start}", member, depth + 1, model_dir=None)
+        _scan_blob(data[start:end], f"field@{start}", member, depth + 1, model_dir=None, storage=True)
 
     try:
         scan_onnx(data, probe, model_dir=model_dir, on_unknown=unknown)
@@ -441,11 +443,21 @@ def _scan_hdf5(data: Any, scope: Scope, depth: int) -> str:
     from mlwarden.models._scan_keras import scan_keras_h5
 
     def blob(where: str, raw: bytes) -> None:
+        # Weights and names, mostly: read like a storage (no reader's refusal is an error, a pickle that
+        # parses is judged in full, one that does not keeps its CRITICAL imports).
         member = scope.nested(where)
-        _scan_blob(memoryview(raw), where, member, depth + 1, model_dir=None)
+        _scan_blob(memoryview(raw), where, member, depth + 1, model_dir=None, storage=True)
 
-    scan_keras_h5(data, scope, on_bytes=blob)
+    scan_keras_h5(data, scope, on_bytes=blob, wanted=_may_be_a_file)
     return "hdf5"
+
+
+def _may_be_a_file(head: bytes) -> bool:
+    """Whether bytes starting with ``head`` (a large 8-bit dataset) are worth reading whole: a known magic,
+    or the first opcodes of a pickle."""
+    if _has_magic(head) or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        return True
+    return len(head) >= 2 and head[0] in b"c(]}" and 0x20 <= head[1] < 0x7F
 
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -624,14 +636,22 @@ def _walk_pickle(data: Any, scope: Scope, pos: int, depth: int, *, persistent_id
         result = scan_pickle(data, scope, pos, persistent_ids=persistent_ids, depth=depth)
     finally:
         payloads, scope.payloads = scope.payloads, outer
+    tail_zip: int | None = -1
     for start, length in payloads or ():
         blob = data[start : start + length]
-        if _has_magic(bytes(blob[:300]), length):
-            _scan_blob(blob, f"bytes@{start}", scope.nested(f"bytes@{start}"), depth + 1, model_dir=None)
+        head = bytes(blob[:300])
+        if not _has_magic(head):
+            continue
+        if head.startswith(b"PK\x03\x04"):
+            if tail_zip == -1:
+                tail_zip = _zip_end(data)
+            if tail_zip is not None and start < tail_zip <= start + length:
+                continue  # the zip reader of the stream itself opens this one (its end record is the stream's)
+        _scan_blob(blob, f"bytes@{start}", scope.nested(f"bytes@{start}"), depth + 1, model_dir=None)
     return result
 
 
-def _has_magic(head: bytes, length: int) -> bool:
+def _has_magic(head: bytes) -> bool:
     """A byte payload that a loader would open as a file: a strong magic, not a chance prefix of array data."""
     if head.startswith((b"PK\x03\x04", b"\x93NUMPY", _HDF5_MAGIC, b"\x1f\x8b\x08", b"\xfd7zXZ\x00", b"GGUF")):
         return True
