@@ -245,7 +245,7 @@ class _Verdicts:
     def __init__(self) -> None:
         self.found: dict[str, str] = {}
         self.refused: list[str] = []
-        self.trailing: list[tuple[Scope, int, str]] = []
+        self.trailing: list[tuple[str, int, str]] = []  # (inner path, offset, detail)
 
 
 def _scan_blob(
@@ -316,8 +316,10 @@ def _scan_blob(
             verdicts.refused.append(f"a {what}: no standard-library reader opens it, so it was not scanned")
     if found:
         if len(found) == 1:
-            for where, pos, detail in verdicts.trailing:
-                where.add(Severity.LOW, "trailing-data", "trailing bytes", detail, pos)
+            for inner, pos, detail in verdicts.trailing:
+                Scope(scope.path, inner, scope.findings).add(
+                    Severity.LOW, "trailing-data", "trailing bytes", detail, pos
+                )
         return "+".join(found[k] for k in _ORDER if k in found)
     if verdicts.refused:
         raise Unreadable(verdicts.refused[0])
@@ -707,7 +709,7 @@ def _after_object(
         if verdicts is None:
             scope.add(Severity.LOW, "trailing-data", "trailing bytes", detail, pos)
         else:
-            verdicts.trailing.append((scope, pos, detail))
+            verdicts.trailing.append((scope.inner, pos, detail))
 
 
 # -- NumPy ----------------------------------------------------------------------------------------
