@@ -344,11 +344,19 @@ def test_decoy_data_pkl_hides_no_member(tmp_path: Path) -> None:
 
 
 def test_real_torch_storages_stay_raw_and_clean() -> None:
-    clean, _ = P.torch_state_dict_pickle(2)
-    storages = [(f"archive/data/{k}", bytes(range(256)) * 64) for k in ("10", "11")]
-    fs = scan_bytes(P.torch_zip(clean, extra=storages), "model.pt")
+    clean, _ = P.torch_state_dict_pickle(2, n=4096)
+    fs = scan_bytes(P.torch_zip(clean, n=4096), "model.pt")
     assert fs.clean, (fs.error, fs.findings)
     assert fs.format == "pytorch-zip"
+
+
+def test_a_storage_data_pkl_does_not_name_is_not_vouched_for() -> None:
+    """Only a storage the checkpoint's persistent ids name is raw tensor data; another member under
+    ``archive/data/`` that no reader takes is an unsupported file, as anywhere else."""
+    clean, _ = P.torch_state_dict_pickle(2)
+    fs = scan_bytes(P.torch_zip(clean, extra=[("archive/data/99", bytes(range(256)) * 4)]), "model.pt")
+    assert fs.error is not None
+    assert "archive/data/99" in fs.error
 
 
 def test_trailing_bytes_that_are_nothing_stay_low() -> None:

@@ -194,8 +194,8 @@ def _scan_buffer(data: Any, label: str, name: str, model_dir: Path | None) -> Fi
     error = None
     if fmt == "unsupported":
         error = (
-            "unsupported format: not a pickle, joblib, PyTorch, NumPy, zip, tar, Keras, ONNX, safetensors or "
-            "skops file, so it was not scanned"
+            "unsupported format: not a pickle, joblib, PyTorch, NumPy, zip, tar, compressed stream, HDF5, Keras, "
+            "ONNX, safetensors, GGUF or skops file, so it was not scanned"
         )
     return FileScan(label, fmt, size, tuple(scope.findings), error, scope.members[0] + 1)
 
@@ -364,8 +364,9 @@ def _read_pickle(
     the CRITICAL imports reached before the unpickler would fail are kept. Returns why it failed."""
     strong = not storage and len(data) >= 2 and data[0] == 0x80 and data[1] <= 5
     target = scope if strong else Scope(scope.path, scope.inner)
+    mine = _Verdicts()  # what the pickle leaves over counts only if it is one
     try:
-        fmt = _scan_pickle_stream(data, target, depth, verdicts, persistent_ids=persistent_ids, zip_done=zip_done)
+        fmt = _scan_pickle_stream(data, target, depth, mine, persistent_ids=persistent_ids, zip_done=zip_done)
         if not strong and not persistent_ids and bytes(data[:2]) == b"PK":
             # A zip's signature is a PERSID: plain pickle.load refuses at once; only a loader with its own
             # persistent_load would go on, so a zip counts as a pickle only for what is CRITICAL in it.
@@ -379,6 +380,7 @@ def _read_pickle(
     if not strong:
         scope.extend(target.findings)
         scope.members[0] += target.members[0]
+    verdicts.trailing.extend(mine.trailing)
     verdicts.found["pickle"] = fmt
     return None
 
@@ -861,6 +863,14 @@ def _scan_zip(data: Any, name: str, scope: Scope, depth: int, verdicts: _Verdict
     names = {info.filename for info in infos}
     # A torch.save archive: ARCHIVE/data.pkl, whose persistent ids name the storages ARCHIVE/data/KEY.
     torch_archives = {n.rpartition("/")[0] for n in names if n.endswith("/data.pkl") or n == "data.pkl"}
+    storages: set[str] | None = set()
+    for prefix in sorted(torch_archives):
+        pkl = archive.getinfo(f"{prefix}/data.pkl" if prefix else "data.pkl")
+        keys = None if pkl.file_size > MAX_DECOMPRESSED else _storage_keys(_member_bytes(archive, pkl, data))
+        if keys is None or storages is None:
+            storages = None  # not read: storages are known by their names only
+        else:
+            storages |= {f"{prefix}/data/{key}" if prefix else f"data/{key}" for key in keys}
     for info in infos:
         if info.is_dir():
             continue
@@ -882,7 +892,8 @@ def _scan_zip(data: Any, name: str, scope: Scope, depth: int, verdicts: _Verdict
             depth + 1,
             model_dir=None,
             persistent_ids=info.filename.endswith(".pkl") and folder in torch_archives,
-            storage=_is_torch_storage(info.filename, torch_archives),
+            storage=_is_torch_storage(info.filename, torch_archives)
+            and (storages is None or info.filename in storages),
         )
         if fmt == "unsupported":
             raise Unreadable(f"zip member {info.filename} has an unsupported format, so it was not scanned")
@@ -918,6 +929,63 @@ def _zip_end(data: Any) -> int | None:
         return None
     comment: int = struct.unpack_from("<H", tail, at + 20)[0]
     return min(tail_start + at + 22 + comment, len(data))
+
+
+def _storage_keys(pickled: Any) -> set[str] | None:
+    """The storage keys a torch ``data.pkl`` names in its persistent ids (``('storage', type, key,
+    location, numel)``), from a walk of its opcodes with :mod:`pickletools` (nothing is loaded); None
+    when it cannot be walked."""
+    import pickletools
+
+    stack: list[Any] = []
+    marks: list[int] = []
+    memo: dict[Any, Any] = {}
+    keys: set[str] = set()
+    try:
+        for op, arg, _ in pickletools.genops(bytes(pickled)):
+            name = op.name
+            if name == "STOP":
+                return keys
+            if name == "MARK":
+                marks.append(len(stack))
+            elif op.stack_before == [] and op.stack_after == [pickletools.pyunicode]:
+                stack.append(arg)
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[arg] = stack[-1]
+            elif name == "MEMOIZE":
+                memo[len(memo)] = stack[-1]
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                stack.append(memo.get(arg))
+            elif name == "TUPLE":
+                start = marks.pop()
+                items = tuple(stack[start:])
+                del stack[start:]
+                stack.append(items)
+            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+                n = int(name[-1])
+                items = tuple(stack[len(stack) - n :])
+                del stack[len(stack) - n :]
+                stack.append(items)
+            elif name == "BINPERSID":
+                pid = stack.pop()
+                if isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage" and isinstance(pid[2], str):
+                    keys.add(pid[2])
+                stack.append(None)
+            else:  # any other opcode: only its stack effect matters here
+                before = op.stack_before
+                if pickletools.markobject in before:
+                    start = marks.pop()
+                    del stack[start:]
+                    below = before.index(pickletools.markobject)
+                else:
+                    below = len(before)
+                if below > len(stack):
+                    return None
+                del stack[len(stack) - below :]
+                stack.extend([None] * len(op.stack_after))
+    except (ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def _is_torch_storage(member: str, archives: set[str]) -> bool:
