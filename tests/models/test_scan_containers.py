@@ -158,6 +158,23 @@ def gguf(metadata: dict[str, str | int]) -> bytes:
     return out
 
 
+def hdf5_dataset(path: str, tmp: Path) -> bytes:
+    """An HDF5 file with a weights dataset and a pickle kept as a dataset of bytes (as pandas/PyTables do)."""
+    import h5py
+
+    target = tmp / "ds.h5"
+    with h5py.File(target, "w") as f:
+        f.create_dataset("weights", data=np.arange(8, dtype="f4"))
+        f.create_dataset("blob", data=np.frombuffer(opener(path), dtype="u1"))
+    return target.read_bytes()
+
+
+def gguf_ssti(path: str, _: Path) -> bytes:
+    """A GGUF model whose chat template reaches ``os`` through a Jinja global (CVE-2024-34359's pattern)."""
+    template = "{{ cycler.__init__.__globals__.os.popen('touch " + path + "').read() }}"
+    return gguf({"general.name": "m", "tokenizer.chat_template": template})
+
+
 # -- the hostile corpus: (id, file name, builder, the loader that runs it) --------------------------
 
 Builder = Callable[[str, Path], bytes]
@@ -235,6 +252,8 @@ def _hostile() -> list[tuple[str, str, Builder, str]]:
             "lzma-pickle",
         ),
         ("joblib-zf", "m.joblib", lambda p, _: zf_joblib(opener(p)), "joblib"),
+        ("hdf5-dataset", "m.h5", hdf5_dataset, "h5-pickle:blob"),
+        ("gguf-chat-template", "m.gguf", gguf_ssti, "gguf-jinja"),
     ]
 
 
@@ -470,6 +489,24 @@ _LOADERS = textwrap.dedent(
                     pickle.loads(zipfile.ZipFile(io.BytesIO(inner)).read(member))
                 else:
                     pickle.loads(gzip.decompress(inner))
+            elif kind == "h5-pickle":
+                import h5py
+                with h5py.File(path, "r") as f:
+                    pickle.loads(f[member][()].tobytes())
+            elif kind == "gguf-jinja":  # llama-cpp-python before 0.2.72: a plain jinja2 Environment
+                import jinja2, struct
+                raw = open(path, "rb").read()
+                pos, found = 24, None
+                for _ in range(struct.unpack_from("<Q", raw, 16)[0]):
+                    n = struct.unpack_from("<Q", raw, pos)[0]
+                    key = raw[pos + 8 : pos + 8 + n].decode()
+                    pos += 8 + n + 4
+                    n = struct.unpack_from("<Q", raw, pos)[0]
+                    value = raw[pos + 8 : pos + 8 + n].decode()
+                    pos += 8 + n
+                    if key == "tokenizer.chat_template":
+                        found = value
+                jinja2.Environment().from_string(found).render(messages=[])
             elif kind == "after-pickle-tar":
                 with open(path, "rb") as fh:
                     pickle.load(fh)
