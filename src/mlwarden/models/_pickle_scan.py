@@ -635,7 +635,7 @@ def _walk(
             if op == 0x50:
                 _, pos = _line(data, pos, size)
             else:
-                _pop(stack, at)
+                scope.persistent_id(_pop(stack, at))  # hook: the model scanner learns torch's storage keys
             if not persistent_ids:
                 scope.add(
                     Severity.MEDIUM,

@@ -40,7 +40,6 @@ the standard library cannot open (zstd, lz4, 7-Zip, RAR, legacy GGML) say so.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import io
 import lzma
@@ -58,15 +57,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlwarden.errors import BadInput
+from mlwarden.models import _sniff as sniff
 from mlwarden.models._findings import FileScan, ScanReport, Scope, Severity, Unreadable
 from mlwarden.models._pickle_scan import TORCH_LEGACY_MAGIC, scan_pickle
+from mlwarden.models._sniff import MAX_DECOMPRESSED
 
 __all__ = ["MAX_DECOMPRESSED", "MAX_DEPTH", "scan", "scan_bytes", "scan_file"]
 
 MAX_DEPTH = 8
 """Archives nested deeper than this are not opened (reported as an error)."""
-MAX_DECOMPRESSED = 4 << 30
-"""A compressed stream or archive member larger than this once inflated is refused (zip bombs)."""
 
 _MMAP_FROM = 1 << 20
 _INERT_SUFFIXES = frozenset(
@@ -224,15 +223,6 @@ def _mapped(path: Path, size: int) -> Iterator[Any]:
 # The order formats are named in when one file is several (``safetensors+pickle``): the container
 # or structured format first, the pickle that ``pickle.load`` would also run last.
 _ORDER = ("zip", "tar", "npy", "hdf5", "compressed", "safetensors", "onnx", "gguf", "pickle")
-_UNREADABLE_MAGIC = (
-    (b"\x28\xb5\x2f\xfd", "zstd stream"),
-    (b"\x04\x22\x4d\x18", "lz4 frame"),
-    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
-    (b"Rar!\x1a\x07", "RAR archive"),
-    (b"GGML", "legacy GGML model"),
-    (b"GGJT", "legacy GGJT model"),
-    (b"GGMF", "legacy GGMF model"),
-)
 
 
 class _Verdicts:
@@ -282,7 +272,7 @@ def _scan_blob(
     suffix = PurePosixPath(name).suffix.lower()
     verdicts = _Verdicts()
     found = verdicts.found
-    zip_here = not zip_done and _zip_candidate(data, head)
+    zip_here = not zip_done and sniff.zip_candidate(data, head)
     pickle_error = None
     if not skip_pickle:
         pickle_error = _read_pickle(data, scope, depth, verdicts, persistent_ids, storage, zip_here or zip_done)
@@ -290,28 +280,28 @@ def _scan_blob(
         _read(verdicts, "zip", strong=head.startswith((b"PK\x03\x04", b"PK\x05\x06")) and not storage)(
             lambda: _scan_zip(data, name, scope, depth, verdicts)
         )
-    if _tar_candidate(data):
+    if sniff.tar_candidate(data):
         _read(verdicts, "tar", strong=bytes(data[257:262]) == b"ustar" and not storage)(
             lambda: _scan_tar(data, scope, depth)
         )
     if head.startswith(b"\x93NUMPY"):
         _read(verdicts, "npy", strong=not storage)(lambda: _scan_npy(data, scope, depth))
-    if head.startswith(_HDF5_MAGIC) if storage else _is_hdf5(data, head):
+    if head.startswith(sniff.HDF5_MAGIC) if storage else sniff.is_hdf5(data, head):
         _read(verdicts, "hdf5", strong=not storage)(lambda: _scan_hdf5(data, scope, depth))
-    compressed = _decompressor(data, head, storage)
+    compressed = sniff.decompressor(data, head, storage)
     if compressed is not None:
         _read_compressed(data, name, scope, depth, model_dir, compressed, verdicts, storage)
-    if _looks_safetensors(data, head):
+    if sniff.looks_safetensors(data, head):
         from mlwarden.models._scan_safetensors import scan_safetensors
 
         _read(verdicts, "safetensors", strong=not storage)(lambda: scan_safetensors(data, scope))
-    if suffix == ".onnx" or _looks_onnx(head):
+    if suffix == ".onnx" or sniff.looks_onnx(head):
         _read_onnx(data, scope, depth, model_dir, verdicts, strong=suffix == ".onnx" and not storage)
     if head.startswith(b"GGUF"):
         from mlwarden.models._scan_gguf import scan_gguf
 
         _read(verdicts, "gguf", strong=not storage)(lambda: scan_gguf(data, scope))
-    for magic, what in _UNREADABLE_MAGIC:
+    for magic, what in sniff.UNREADABLE_MAGIC:
         if head.startswith(magic) and not storage:
             verdicts.refused.append(f"a {what}: no standard-library reader opens it, so it was not scanned")
     if found:
@@ -364,6 +354,7 @@ def _read_pickle(
     the CRITICAL imports reached before the unpickler would fail are kept. Returns why it failed."""
     strong = not storage and len(data) >= 2 and data[0] == 0x80 and data[1] <= 5
     target = scope if strong else Scope(scope.path, scope.inner)
+    target.pids = scope.pids
     mine = _Verdicts()  # what the pickle leaves over counts only if it is one
     try:
         fmt = _scan_pickle_stream(data, target, depth, mine, persistent_ids=persistent_ids, zip_done=zip_done)
@@ -400,7 +391,7 @@ def _read_compressed(
     only (lzma-alone, which has no magic) is simply not one."""
     kind, make, skip, strong = compressed
     try:
-        plain = _inflate(data[skip:], make, kind, bytes(data[skip : skip + 3]), scope)
+        plain = sniff.inflate(data[skip:], make, kind, bytes(data[skip : skip + 3]), scope)
     except Unreadable as exc:
         if strong and not storage:
             verdicts.refused.append(str(exc))
@@ -452,160 +443,8 @@ def _scan_hdf5(data: Any, scope: Scope, depth: int) -> str:
         member = scope.nested(where)
         _scan_blob(memoryview(raw), where, member, depth + 1, model_dir=None, storage=True)
 
-    scan_keras_h5(data, scope, on_bytes=blob, wanted=_may_be_a_file)
+    scan_keras_h5(data, scope, on_bytes=blob, wanted=sniff.may_be_a_file)
     return "hdf5"
-
-
-def _may_be_a_file(head: bytes) -> bool:
-    """Whether bytes starting with ``head`` (a large 8-bit dataset) are worth reading whole: a known magic,
-    or the first opcodes of a pickle."""
-    if _has_magic(head) or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
-        return True
-    return len(head) >= 2 and head[0] in b"c(]}" and 0x20 <= head[1] < 0x7F
-
-
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-
-def _is_hdf5(data: Any, head: bytes) -> bool:
-    """HDF5's superblock is at 0 or, after a user block, at 512, 1024, 2048... bytes."""
-    if head.startswith(_HDF5_MAGIC):
-        return True
-    offset = 512
-    while offset + 8 <= min(len(data), 1 << 20):
-        if bytes(data[offset : offset + 8]) == _HDF5_MAGIC:
-            return True
-        offset *= 2
-    return False
-
-
-_EOCD = b"PK\x05\x06"
-
-
-def _zip_candidate(data: Any, head: bytes) -> bool:
-    """Whether :mod:`zipfile` would look for an archive here: a local header at 0, or an end-of-central-
-    directory record in the last 64 KiB (zipfile reads archives with data before them, and after them
-    as long as the record is found)."""
-    if head.startswith((b"PK\x03\x04", _EOCD)):
-        return True
-    if len(data) < 22:
-        return False
-    return bytes(data[max(len(data) - (1 << 16) - 22, 0) :]).rfind(_EOCD) >= 0
-
-
-def _tar_candidate(data: Any) -> bool:
-    """A tar's first header: :mod:`tarfile` accepts any 512-byte block whose checksum adds up."""
-    if len(data) < 512:
-        return False
-    try:
-        tarfile.TarInfo.frombuf(bytes(data[:512]), "utf-8", "surrogateescape")
-    except (tarfile.HeaderError, ValueError, OverflowError):
-        return False
-    return True
-
-
-def _looks_safetensors(data: Any, head: bytes) -> bool:
-    if len(head) < 9:
-        return False
-    n = struct.unpack_from("<Q", head)[0]
-    return 2 <= n <= len(data) - 8 and head[8:9] in (b"{", b" ", b"\n", b"\t", b"\r")
-
-
-def _looks_onnx(head: bytes) -> bool:
-    """A ``ModelProto`` as onnx writes it: ``ir_version`` (field 1, a small varint) first, then one of the
-    model's other fields."""
-    return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 32 and head[2] in _ONNX_SECOND
-
-
-_ONNX_SECOND = frozenset({0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72})
-_LZMA_MAX_PROPS = 9 * 5 * 5  # lc < 9, lp < 5, pb < 5
-
-
-def _decompressor(data: Any, head: bytes, storage: bool) -> tuple[str, Callable[[], Any], int, bool] | None:
-    """(kind, decompressor factory, bytes of header before the stream, sniffed by a real magic?)."""
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip", lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), 0, True
-    if head.startswith(b"BZh"):
-        return "bz2", bz2.BZ2Decompressor, 0, True
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ), 0, True
-    if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
-        return "zlib", zlib.decompressobj, 0, True
-    zf = _zf_header(head)
-    if zf is not None:
-        return "zf", zlib.decompressobj, zf, True
-    if not storage and _looks_lzma_alone(head):
-        return "lzma", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_ALONE), 0, head.startswith(b"\x5d\x00")
-    return None
-
-
-def _looks_lzma_alone(head: bytes) -> bool:
-    """An lzma-alone (``.lzma``) stream has no magic: a properties byte (lc, lp, pb), any 32-bit dictionary
-    size, a 64-bit uncompressed size (all ones: unknown) and a range coder whose first byte is 0."""
-    if len(head) < 14 or head[0] >= _LZMA_MAX_PROPS or head[13] != 0:
-        return False
-    size: int = struct.unpack_from("<Q", head, 5)[0]
-    return size == (1 << 64) - 1 or 0 < size <= MAX_DECOMPRESSED
-
-
-_ZF_WIDTH = 19  # len(hex(2**64)): joblib < 0.9.3 writes "ZF", the length in hex padded to this, then zlib
-
-
-def _zf_header(head: bytes) -> int | None:
-    """The length of a pre-0.9.3 joblib ``ZF`` header (see joblib's numpy_pickle_compat.read_zfile)."""
-    if not head.startswith(b"ZF") or len(head) < 2 + _ZF_WIDTH + 2:
-        return None
-    try:
-        int(head[2 : 2 + _ZF_WIDTH].decode("ascii"), 16)
-    except ValueError:
-        return None
-    skip = 2 + _ZF_WIDTH
-    return skip + 1 if head[skip : skip + 1] == b" " else skip
-
-
-def _inflate(data: Any, make: Callable[[], Any], kind: str, magic: bytes, scope: Scope) -> bytes:
-    """Inflate every member of a compressed stream (gzip, bz2 and xz files may hold several, and their
-    readers join them); bytes after the last member are a LOW finding."""
-    out = bytearray()
-    pending: Any = data
-    while True:
-        inflate = make()
-        rest = _inflate_member(pending, inflate, kind, out)
-        if not rest:
-            return bytes(out)
-        if kind in ("gzip", "bz2", "xz") and bytes(rest[: len(magic)]) == magic:
-            pending = memoryview(rest)
-            continue
-        scope.add(
-            Severity.LOW,
-            "trailing-data",
-            "trailing bytes",
-            f"{len(rest)} bytes after the {kind} stream that no reader inflates",
-        )
-        return bytes(out)
-
-
-def _inflate_member(data: Any, inflate: Any, kind: str, out: bytearray) -> bytes:
-    step = 1 << 20
-    for start in range(0, len(data), step):
-        chunk = bytes(data[start : start + step])
-        try:
-            while chunk:
-                out += inflate.decompress(chunk, MAX_DECOMPRESSED + 1 - len(out))
-                if len(out) > MAX_DECOMPRESSED:
-                    limit = MAX_DECOMPRESSED >> 30
-                    raise Unreadable(f"{kind} stream inflates past {limit} GiB (a decompression bomb?)")
-                chunk = getattr(inflate, "unconsumed_tail", b"")
-                if inflate.eof:
-                    break
-        except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
-            raise Unreadable(f"{kind} stream is corrupt: {exc}") from None
-        if inflate.eof:
-            unused = bytes(inflate.unused_data)
-            return unused + bytes(data[start + step :])
-    if not inflate.eof:
-        raise Unreadable(f"{kind} stream is truncated")
-    return b""
 
 
 # -- pickle sequences -----------------------------------------------------------------------------
@@ -644,26 +483,15 @@ def _walk_pickle(data: Any, scope: Scope, pos: int, depth: int, *, persistent_id
     for start, length in payloads or ():
         blob = data[start : start + length]
         head = bytes(blob[:300])
-        if not _has_magic(head):
+        if not sniff.has_magic(head):
             continue
         if head.startswith(b"PK\x03\x04"):
             if tail_zip == -1:
-                tail_zip = _zip_end(data)
+                tail_zip = sniff.zip_end(data)
             if tail_zip is not None and start < tail_zip <= start + length:
                 continue  # the zip reader of the stream itself opens this one (its end record is the stream's)
         _scan_blob(blob, f"bytes@{start}", scope.nested(f"bytes@{start}"), depth + 1, model_dir=None)
     return result
-
-
-def _has_magic(head: bytes) -> bool:
-    """A byte payload that a loader would open as a file: a strong magic, not a chance prefix of array data."""
-    if head.startswith((b"PK\x03\x04", b"\x93NUMPY", _HDF5_MAGIC, b"\x1f\x8b\x08", b"\xfd7zXZ\x00", b"GGUF")):
-        return True
-    if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
-        return True
-    if len(head) >= 262 and head[257:262] == b"ustar":
-        return True
-    return len(head) >= 3 and head[0] == 0x80 and 2 <= head[1] <= 5 and head[2] in (0x95, 0x8C, 0x63, 0x58, 0x5D, 0x7D)
 
 
 def _after_pickle(
@@ -738,13 +566,7 @@ def _scan_npy(data: Any, scope: Scope, depth: int) -> str:
     has_object: bool | None
     if simple is not None:  # what numpy writes for a plain dtype: no need for the literal parser
         descr: Any = simple.group(1).decode("ascii")
-        letter = descr.lstrip("|<>=")[:1]
-        if letter in _OBJECT_TYPE_CODES:
-            has_object = True
-        elif letter in _PLAIN_TYPE_CODES:
-            has_object = False
-        else:
-            has_object = _descr_has_object(descr)
+        has_object = sniff.descr_has_object(descr)
     else:
         try:
             header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
@@ -753,14 +575,14 @@ def _scan_npy(data: Any, scope: Scope, depth: int) -> str:
         if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= header.keys():
             raise Unreadable("npy header lacks descr, fortran_order or shape")
         descr = header["descr"]
-        has_object = _descr_has_object(descr)
+        has_object = sniff.descr_has_object(descr)
     if has_object is None:
         # numpy here cannot build this dtype, another version may: a pickle after it is judged, and a
         # file that is not one is not vouched for.
         try:
             _npy_pickle(data, scope, start + length, depth)
         except Unreadable:
-            why = f"npy dtype {_show_descr(descr)} is not one this numpy builds, so the file was not scanned"
+            why = f"npy dtype {sniff.show_descr(descr)} is not one this numpy builds, so the file was not scanned"
             raise Unreadable(why) from None
     elif has_object:
         _npy_pickle(data, scope, start + length, depth)
@@ -778,52 +600,7 @@ _NPY_SIMPLE = re.compile(
 )
 
 
-def _descr_has_object(descr: Any) -> bool | None:
-    """Whether the dtype numpy builds from this ``descr`` holds objects (``dtype.hasobject``), as numpy.load
-    decides it; None when numpy refuses it. The descr is a literal (str, list, tuple, dict of literals):
-    numpy builds a dtype from it without importing or calling anything the file names."""
-    if not _literal_only(descr, 0):
-        return None
-    import warnings
-
-    import numpy as np
-    from numpy.lib import format as npformat
-
-    refused = (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError, MemoryError, AttributeError)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return bool(npformat.descr_to_dtype(descr).hasobject)
-        except refused:
-            pass
-        try:  # numpy before 1.17 passed the descr to numpy.dtype as it is (a dict of names and formats)
-            return bool(np.dtype(descr).hasobject)
-        except refused:
-            return None
-
-
-# Type codes of one letter numpy builds a dtype without objects from (kinds b, i, u, f, c, S, U, V, M, m),
 # and those whose dtype holds objects (O; T, numpy 2's variable-width strings, also has hasobject set).
-_PLAIN_TYPE_CODES = frozenset("?bBhHiIlLqQpPnNefdgFDGSaUVMmc")
-_OBJECT_TYPE_CODES = frozenset("OT")
-
-
-def _literal_only(value: Any, depth: int) -> bool:
-    if depth > 32:
-        return False
-    if value is None or isinstance(value, (str, bytes, int, float, bool)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return len(value) <= 1 << 16 and all(_literal_only(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        pairs = value.items()
-        return len(value) <= 1 << 16 and all(_literal_only(i, depth + 1) for kv in pairs for i in kv)
-    return False
-
-
-def _show_descr(descr: Any) -> str:
-    text = repr(descr)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # -- archives -------------------------------------------------------------------------------------
@@ -863,14 +640,11 @@ def _scan_zip(data: Any, name: str, scope: Scope, depth: int, verdicts: _Verdict
     names = {info.filename for info in infos}
     # A torch.save archive: ARCHIVE/data.pkl, whose persistent ids name the storages ARCHIVE/data/KEY.
     torch_archives = {n.rpartition("/")[0] for n in names if n.endswith("/data.pkl") or n == "data.pkl"}
-    storages: set[str] | None = set()
-    for prefix in sorted(torch_archives):
-        pkl = archive.getinfo(f"{prefix}/data.pkl" if prefix else "data.pkl")
-        keys = None if pkl.file_size > MAX_DECOMPRESSED else _storage_keys(_member_bytes(archive, pkl, data))
-        if keys is None or storages is None:
-            storages = None  # not read: storages are known by their names only
-        else:
-            storages |= {f"{prefix}/data/{key}" if prefix else f"data/{key}" for key in keys}
+    # data.pkl first: the storages its persistent ids name are the only members that may be raw bytes.
+    first = [i for i in infos if i.filename.rpartition("/")[0] in torch_archives and i.filename.endswith("/data.pkl")]
+    first += [i for i in infos if i.filename == "data.pkl"]
+    infos = first + [i for i in infos if i not in first]
+    storages: set[str] = set()
     for info in infos:
         if info.is_dir():
             continue
@@ -885,19 +659,23 @@ def _scan_zip(data: Any, name: str, scope: Scope, depth: int, verdicts: _Verdict
         if base in ("schema.json", "config.json"):
             _judge_config(base, body, member)
         folder = info.filename.rpartition("/")[0]
+        torch_pickle = info.filename.endswith(".pkl") and folder in torch_archives
+        if torch_pickle:
+            member.pids = []
         fmt = _scan_blob(
             body,
             info.filename,
             member,
             depth + 1,
             model_dir=None,
-            persistent_ids=info.filename.endswith(".pkl") and folder in torch_archives,
-            storage=_is_torch_storage(info.filename, torch_archives)
-            and (storages is None or info.filename in storages),
+            persistent_ids=torch_pickle,
+            storage=info.filename in storages,
         )
+        if torch_pickle and base == "data.pkl":
+            storages |= _storages(folder, member.pids or [])
         if fmt == "unsupported":
             raise Unreadable(f"zip member {info.filename} has an unsupported format, so it was not scanned")
-    end = _zip_end(data)
+    end = sniff.zip_end(data)
     if end is not None and end < len(data):
         _after_pickle(data, end, scope, depth, verdicts, True, "the zip's end record")
     return _zip_label(names)
@@ -920,79 +698,20 @@ def _judge_config(base: str, body: Any, member: Scope) -> None:
     member.extend(probe.findings)
 
 
-def _zip_end(data: Any) -> int | None:
-    """Where the zip ends: after its end-of-central-directory record and comment (as zipfile finds it)."""
-    tail_start = max(len(data) - (1 << 16) - 22, 0)
-    tail = bytes(data[tail_start:])
-    at = tail.rfind(_EOCD)
-    if at < 0 or at + 22 > len(tail):
-        return None
-    comment: int = struct.unpack_from("<H", tail, at + 20)[0]
-    return min(tail_start + at + 22 + comment, len(data))
-
-
-def _storage_keys(pickled: Any) -> set[str] | None:
-    """The storage keys a torch ``data.pkl`` names in its persistent ids (``('storage', type, key,
-    location, numel)``), from a walk of its opcodes with :mod:`pickletools` (nothing is loaded); None
-    when it cannot be walked."""
-    import pickletools
-
-    stack: list[Any] = []
-    marks: list[int] = []
-    memo: dict[Any, Any] = {}
-    keys: set[str] = set()
-    try:
-        for op, arg, _ in pickletools.genops(bytes(pickled)):
-            name = op.name
-            if name == "STOP":
-                return keys
-            if name == "MARK":
-                marks.append(len(stack))
-            elif op.stack_before == [] and op.stack_after == [pickletools.pyunicode]:
-                stack.append(arg)
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[arg] = stack[-1]
-            elif name == "MEMOIZE":
-                memo[len(memo)] = stack[-1]
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                stack.append(memo.get(arg))
-            elif name == "TUPLE":
-                start = marks.pop()
-                items = tuple(stack[start:])
-                del stack[start:]
-                stack.append(items)
-            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                n = int(name[-1])
-                items = tuple(stack[len(stack) - n :])
-                del stack[len(stack) - n :]
-                stack.append(items)
-            elif name == "BINPERSID":
-                pid = stack.pop()
-                if isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage" and isinstance(pid[2], str):
-                    keys.add(pid[2])
-                stack.append(None)
-            else:  # any other opcode: only its stack effect matters here
-                before = op.stack_before
-                if pickletools.markobject in before:
-                    start = marks.pop()
-                    del stack[start:]
-                    below = before.index(pickletools.markobject)
-                else:
-                    below = len(before)
-                if below > len(stack):
-                    return None
-                del stack[len(stack) - below :]
-                stack.extend([None] * len(op.stack_after))
-    except (ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError):
-        return None
-    return None
-
-
-def _is_torch_storage(member: str, archives: set[str]) -> bool:
-    """``ARCHIVE/data/KEY`` beside ``ARCHIVE/data.pkl``. Such a member is still read by every reader: only
-    bytes that none of them takes count as raw tensor data (torch.load copies them, never unpickles them)."""
-    head, sep, tail = member.rpartition("/data/")
-    return bool(sep) and head in archives and "/" not in tail and not tail.endswith(".pkl")
+def _storages(folder: str, pids: list[Any]) -> set[str]:
+    """The members a torch ``data.pkl`` names as storages: persistent ids ``('storage', type, key, location,
+    numel)`` name ``FOLDER/data/KEY`` (torch.load copies those bytes and never unpickles them)."""
+    prefix = f"{folder}/data/" if folder else "data/"
+    return {
+        prefix + pid[2]
+        for pid in pids
+        if isinstance(pid, tuple)
+        and len(pid) >= 3
+        and pid[0] == "storage"
+        and isinstance(pid[2], str)
+        and "/" not in pid[2]
+        and not pid[2].endswith(".pkl")
+    }
 
 
 def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, data: Any) -> Any:
