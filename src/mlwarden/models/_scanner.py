@@ -32,7 +32,8 @@ payload in a pickle that starts with a known magic (an archive carried as ``BINB
 stream too. Zip members are judged by what they are, never by their siblings' names: a decoy
 ``*/data.pkl`` does not turn a zip into a checkpoint whose other members go unread, skops'
 ``schema.json`` and Keras' ``config.json`` are judged wherever they are, and a PyTorch storage
-(``ARCHIVE/data/KEY``) counts as raw tensor bytes only when no reader takes it.
+(``ARCHIVE/data/KEY``) counts as raw tensor bytes only when ``ARCHIVE/data.pkl``'s persistent ids
+name it and no reader takes it. Recognising formats by their bytes is :mod:`._sniff`'s job.
 
 Anything else is *unsupported*: it is reported as an error (exit 2), never passed over; formats
 the standard library cannot open (zstd, lz4, 7-Zip, RAR, legacy GGML) say so.
@@ -259,8 +260,9 @@ def _scan_blob(
     pickle is opened); tar from its first header's checksum; NumPy, HDF5 (superblock at 0, 512, 1024...),
     gzip/bz2/xz/zlib/lzma/joblib-ZF, safetensors, ONNX and GGUF from their magic or structure.
 
-    ``storage``: a PyTorch storage (``ARCHIVE/data/KEY`` beside ``ARCHIVE/data.pkl``): bytes that no
-    reader takes are raw tensor data, not an unsupported file. ``zip_done``: the caller's zip reader
+    ``storage``: a PyTorch storage (``ARCHIVE/data/KEY`` that ``ARCHIVE/data.pkl`` names), or bytes kept
+    inside another format (HDF5 datasets, unknown ONNX fields): no reader's refusal is an error, and bytes
+    that no reader takes are data, not an unsupported file. ``zip_done``: the caller's zip reader
     already covers any zip that ends where this stream ends (bytes after a pickle). ``skip_pickle``: the
     caller has just walked a pickle from byte 0 of this stream.
     """
