@@ -98,7 +98,7 @@ def zip_candidate(data: Any, head: bytes) -> bool:
 
 def tar_candidate(data: Any) -> bool:
     """A tar's first header: :mod:`tarfile` accepts any 512-byte block whose checksum adds up."""
-    if len(data) < 512:
+    if len(data) < 512 or bytes(data[148:156]).strip(b"01234567 \x00"):  # the checksum field: octal digits
         return False
     try:
         tarfile.TarInfo.frombuf(bytes(data[:512]), "utf-8", "surrogateescape")
