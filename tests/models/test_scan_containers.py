@@ -27,6 +27,8 @@ from typing import Any
 import _payloads as P
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlwarden.models import FileScan, Severity, scan_bytes
 
@@ -412,7 +414,7 @@ def test_compressed_members_inside_archives(mode: str) -> None:
 
 def test_gguf_chat_templates() -> None:
     plain = (
-        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}"
+        "You may import data and use the os module. {% for m in messages %}{{ m['role'] }}: {{ m['content'] }}"
         "{% if m['role'] == 'system' %}!{% endif %}{% endfor %}"
     )
     evil = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
@@ -578,3 +580,30 @@ def test_harmless_look_alikes_stay_clean(tmp_path: Path) -> None:
     for name, data in files.items():
         fs = scan_bytes(data, name)
         assert fs.clean, (name, fs.format, fs.error, fs.findings)
+
+
+# -- the new readers never raise on arbitrary bytes ---------------------------------------------------
+
+_PREFIXES = [
+    b"GGUF\x03\x00\x00\x00",
+    b"ZF0x10               ",
+    b"\x5d\x00\x10\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\x00",
+    b"\x08\x07\x12",
+    b"\x93NUMPY\x01\x00",
+    b"PK\x03\x04",
+    b"\x80\x04\x95",
+    b"\x80\x04B",
+    b"\x89HDF\r\n\x1a\n",
+    b"",
+]
+
+
+@given(
+    prefix=st.sampled_from(_PREFIXES),
+    body=st.binary(max_size=600),
+    tail=st.sampled_from([b"", b"PK\x05\x06" + b"\0" * 18]),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_arbitrary_bytes_after_a_magic_never_raise(prefix: bytes, body: bytes, tail: bytes) -> None:
+    fs = scan_bytes(prefix + body + tail, "m.bin")
+    assert fs.error is not None or fs.format != "unsupported"

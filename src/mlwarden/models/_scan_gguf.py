@@ -19,7 +19,8 @@ template reaches. A template is ``MEDIUM`` (code in the model file that runs in 
 reaches Python internals (dunder attributes such as ``__class__``, ``__globals__``, ``__subclasses__``,
 escaped underscores, ``import``, ``os.``, ``popen``, ``eval``/``exec``, ``subprocess``, Jinja's
 ``attr`` filter or the ``cycler``/``joiner``/``lipsum`` globals that SSTI payloads start from) is
-``CRITICAL``. A truncated or inconsistent header is :class:`Unreadable`.
+``CRITICAL`` (looked for inside the template's ``{{ }}`` and ``{% %}`` blocks, what Jinja evaluates). A
+truncated or inconsistent header is :class:`Unreadable`.
 """
 
 from __future__ import annotations
@@ -118,8 +119,12 @@ def scan_gguf(data: Any, scope: Scope) -> None:
             raise Unreadable(f"GGUF metadata {key!r} has type {kind}, which no version defines")
 
 
+_BLOCK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
 def _judge_template(key: str, template: str, scope: Scope, at: int) -> None:
-    hit = _DANGEROUS.search(template)
+    # Only what Jinja evaluates counts: the words of a system prompt ("import your data") are text.
+    hit = next((m for block in _BLOCK.findall(template) if (m := _DANGEROUS.search(block))), None)
     if hit is not None:
         shown = hit.group(0).encode("unicode_escape").decode("ascii")
         scope.add(
