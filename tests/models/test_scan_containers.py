@@ -607,3 +607,26 @@ _PREFIXES = [
 def test_arbitrary_bytes_after_a_magic_never_raise(prefix: bytes, body: bytes, tail: bytes) -> None:
     fs = scan_bytes(prefix + body + tail, "m.bin")
     assert fs.error is not None or fs.format != "unsupported"
+
+
+def test_a_refusal_inside_a_storage_hides_no_member() -> None:
+    """A storage data.pkl names that is a zip whose first member no reader takes: the members after it are
+    still judged (a refusal is raised only once every member is scanned), and one nested too deep is an
+    error, never raw data."""
+    clean, _ = P.torch_state_dict_pickle(2)
+    inner = P.zip_bytes([("junk.bin", b"\x01\x02 no format"), ("evil.pkl", opener("/nonexistent/x"))])
+    members = [("archive/data.pkl", clean), ("archive/data/0", inner), ("archive/version", b"3\n")]
+    fs = scan_bytes(P.zip_bytes(members), "model.pt")
+    assert {(f.name, f.inner) for f in fs.findings} == {("io.open", "archive/data/0!/evil.pkl")}
+    deep = opener("/nonexistent/x")
+    for level in range(10):
+        deep = P.zip_bytes([(f"l{level}.zip", deep)])
+    fs = scan_bytes(P.zip_bytes([("archive/data.pkl", clean), ("archive/data/0", deep)]), "model.pt")
+    assert fs.error is not None
+    assert "nested deeper" in fs.error
+
+
+def test_tar_members_after_an_unsupported_one_are_judged() -> None:
+    fs = scan_bytes(P.tar_bytes([("junk.bin", b"\x01\x02 no format"), ("m.pkl", opener("/x"))]), "m.tar")
+    assert criticals(fs) == {"io.open"}
+    assert fs.error is not None

@@ -226,6 +226,16 @@ def _mapped(path: Path, size: int) -> Iterator[Any]:
 _ORDER = ("zip", "tar", "npy", "hdf5", "compressed", "safetensors", "onnx", "gguf", "pickle")
 
 
+class _TooDeep(Unreadable):
+    """Nesting past :data:`MAX_DEPTH`: never a mere refusal of one reader, always the file's error (what is
+    deeper was not scanned)."""
+
+
+def _deep(exc: Unreadable) -> None:
+    if isinstance(exc, _TooDeep):
+        raise exc
+
+
 class _Verdicts:
     """What the readers of one stream said: the formats that accepted it, the reasons of those that
     claimed it by its magic and refused it, and bytes a reader left unexplained (after a pickle's
@@ -267,7 +277,7 @@ def _scan_blob(
     caller has just walked a pickle from byte 0 of this stream.
     """
     if depth > MAX_DEPTH:
-        raise Unreadable(f"archives nested deeper than {MAX_DEPTH} levels")
+        raise _TooDeep(f"archives nested deeper than {MAX_DEPTH} levels")
     if len(data) == 0:
         return "empty"
     head = bytes(data[:32])
@@ -333,6 +343,7 @@ def _read(verdicts: _Verdicts, key: str, *, strong: bool) -> Callable[[Callable[
         try:
             fmt = reader()
         except Unreadable as exc:
+            _deep(exc)
             if strong:
                 verdicts.refused.append(str(exc))
             return
@@ -365,6 +376,7 @@ def _read_pickle(
             # persistent_load would go on, so a zip counts as a pickle only for what is CRITICAL in it.
             raise Unreadable("a persistent id at byte 0: plain pickle.load refuses it")
     except Unreadable as exc:
+        _deep(exc)
         if strong:
             verdicts.refused.append(str(exc))
         else:
@@ -402,6 +414,7 @@ def _read_compressed(
     try:
         inner = _scan_blob(memoryview(plain), stem, scope, depth + 1, model_dir=model_dir)
     except Unreadable as exc:
+        _deep(exc)
         verdicts.refused.append(str(exc))
         return
     if inner == "unsupported":
@@ -427,6 +440,7 @@ def _read_onnx(
     try:
         scan_onnx(data, probe, model_dir=model_dir, on_unknown=unknown)
     except Unreadable as exc:
+        _deep(exc)
         if strong:
             verdicts.refused.append(str(exc))
         return
@@ -492,7 +506,8 @@ def _walk_pickle(data: Any, scope: Scope, pos: int, depth: int, *, persistent_id
                 tail_zip = sniff.zip_end(data)
             if tail_zip is not None and start < tail_zip <= start + length:
                 continue  # the zip reader of the stream itself opens this one (its end record is the stream's)
-        _scan_blob(blob, f"bytes@{start}", scope.nested(f"bytes@{start}"), depth + 1, model_dir=None)
+        # read like a storage: array bytes that merely start like a file are no error; what parses is judged
+        _scan_blob(blob, f"bytes@{start}", scope.nested(f"bytes@{start}"), depth + 1, model_dir=None, storage=True)
     return result
 
 
@@ -533,7 +548,8 @@ def _after_object(
     member.members = scope.members
     try:
         fmt = _scan_blob(rest, f"appended@{pos}", member, depth + 1, model_dir=None, zip_done=True, skip_pickle=True)
-    except Unreadable:
+    except Unreadable as exc:
+        _deep(exc)
         fmt = "unsupported"
     scope.extend(member.findings)
     if fmt in ("unsupported", "inert", "empty"):
@@ -647,40 +663,59 @@ def _scan_zip(data: Any, name: str, scope: Scope, depth: int, verdicts: _Verdict
     first += [i for i in infos if i.filename == "data.pkl"]
     infos = first + [i for i in infos if i not in first]
     storages: set[str] = set()
+    refused: list[str] = []  # every member is scanned before the first refusal is raised
     for info in infos:
         if info.is_dir():
             continue
         member = scope.nested(info.filename)
-        _member_name_finding(member, info.filename)
-        if info.flag_bits & 0x1:
-            raise Unreadable(f"zip member {info.filename} is encrypted and cannot be scanned")
-        if info.file_size > MAX_DECOMPRESSED:
-            raise Unreadable(f"zip member {info.filename} inflates past {MAX_DECOMPRESSED >> 30} GiB")
-        body = _member_bytes(archive, info, data)
-        base = PurePosixPath(info.filename).name
-        if base in ("schema.json", "config.json"):
-            _judge_config(base, body, member)
-        folder = info.filename.rpartition("/")[0]
-        torch_pickle = info.filename.endswith(".pkl") and folder in torch_archives
-        if torch_pickle:
-            member.pids = []
-        fmt = _scan_blob(
-            body,
-            info.filename,
-            member,
-            depth + 1,
-            model_dir=None,
-            persistent_ids=torch_pickle,
-            storage=info.filename in storages,
-        )
-        if torch_pickle and base == "data.pkl":
-            storages |= _storages(folder, member.pids or [])
-        if fmt == "unsupported":
-            raise Unreadable(f"zip member {info.filename} has an unsupported format, so it was not scanned")
+        try:
+            storages |= _scan_zip_member(archive, info, data, member, depth, torch_archives, storages)
+        except Unreadable as exc:
+            _deep(exc)
+            refused.append(str(exc))
+    if refused:
+        raise Unreadable(refused[0])
     end = sniff.zip_end(data)
     if end is not None and end < len(data):
         _after_pickle(data, end, scope, depth, verdicts, True, "the zip's end record")
     return _zip_label(names)
+
+
+def _scan_zip_member(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    data: Any,
+    member: Scope,
+    depth: int,
+    torch_archives: set[str],
+    storages: set[str],
+) -> set[str]:
+    """Scan one zip member by what it is; returns the storages it names (when it is a torch data.pkl)."""
+    _member_name_finding(member, info.filename)
+    if info.flag_bits & 0x1:
+        raise Unreadable(f"zip member {info.filename} is encrypted and cannot be scanned")
+    if info.file_size > MAX_DECOMPRESSED:
+        raise Unreadable(f"zip member {info.filename} inflates past {MAX_DECOMPRESSED >> 30} GiB")
+    body = _member_bytes(archive, info, data)
+    base = PurePosixPath(info.filename).name
+    if base in ("schema.json", "config.json"):
+        _judge_config(base, body, member)
+    folder = info.filename.rpartition("/")[0]
+    torch_pickle = info.filename.endswith(".pkl") and folder in torch_archives
+    if torch_pickle:
+        member.pids = []
+    fmt = _scan_blob(
+        body,
+        info.filename,
+        member,
+        depth + 1,
+        model_dir=None,
+        persistent_ids=torch_pickle,
+        storage=info.filename in storages,
+    )
+    if fmt == "unsupported":
+        raise Unreadable(f"zip member {info.filename} has an unsupported format, so it was not scanned")
+    return _storages(folder, member.pids or []) if torch_pickle and base == "data.pkl" else set()
 
 
 def _judge_config(base: str, body: Any, member: Scope) -> None:
@@ -739,6 +774,7 @@ def _scan_tar(data: Any, scope: Scope, depth: int) -> str:
         members = archive.getmembers()
     except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
         raise Unreadable(f"tar archive is corrupt: {exc}") from None
+    refused: list[str] = []  # every member is scanned before the first refusal is raised
     for info in members:
         if info.isdir():
             continue
@@ -749,11 +785,18 @@ def _scan_tar(data: Any, scope: Scope, depth: int) -> str:
             continue
         fh = archive.extractfile(info)
         if fh is None:
-            raise Unreadable(f"tar member {info.name} cannot be read")
-        body = memoryview(fh.read())
-        fmt = _scan_blob(body, info.name, member, depth + 1, model_dir=None)
+            refused.append(f"tar member {info.name} cannot be read")
+            continue
+        try:
+            fmt = _scan_blob(memoryview(fh.read()), info.name, member, depth + 1, model_dir=None)
+        except Unreadable as exc:
+            _deep(exc)
+            refused.append(str(exc))
+            continue
         if fmt == "unsupported":
-            raise Unreadable(f"tar member {info.name} has an unsupported format, so it was not scanned")
+            refused.append(f"tar member {info.name} has an unsupported format, so it was not scanned")
+    if refused:
+        raise Unreadable(refused[0])
     return "tar"
 
 
