@@ -300,6 +300,8 @@ def test_onnx_unknown_field_holding_a_pickle() -> None:
     assert {(f.name, f.inner.split("@")[0]) for f in fs.findings} == {("io.open", "onnx-field")}
     # found by its structure too, whatever the file is called
     assert criticals(scan_bytes(data, "model.bin")) == {"io.open"}
+    # but not every protobuf is a model: one without a graph and an opset (a TF SavedModel) is not vouched for
+    assert scan_bytes(b"\x08\x03\x12\x04abcd", "saved_model.pb").error is not None
 
 
 def test_onnx_unknown_field_of_plain_bytes_is_nothing() -> None:

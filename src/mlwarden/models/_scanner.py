@@ -429,8 +429,15 @@ def _read_onnx(
 ) -> None:
     """ONNX by its ``.onnx`` name or by a ``ModelProto`` opening; fields onnx.proto does not define are
     read as files of their own (a pickle kept there is judged as one)."""
-    from mlwarden.models._scan_onnx import scan_onnx
+    from mlwarden.models._scan_onnx import iter_fields, scan_onnx
 
+    if not strong:  # by structure only: a ModelProto has a graph and an opset (a TF SavedModel, say, does not)
+        try:
+            top = {(field, wire) for field, wire, *_ in iter_fields(memoryview(data).cast("B"), 0, len(data))}
+        except Unreadable:
+            return
+        if not {(7, 2), (8, 2)} <= top:
+            return
     probe = scope if strong else Scope(scope.path, scope.inner)
 
     def unknown(start: int, end: int) -> None:

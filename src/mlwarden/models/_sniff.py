@@ -117,7 +117,7 @@ def looks_safetensors(data: Any, head: bytes) -> bool:
 def looks_onnx(head: bytes) -> bool:
     """A ``ModelProto`` as onnx writes it: ``ir_version`` (field 1, a small varint) first, then one of the
     model's other fields."""
-    return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 32 and head[2] in _ONNX_SECOND
+    return len(head) >= 3 and head[0] == 0x08 and 3 <= head[1] <= 32 and head[2] in _ONNX_SECOND
 
 
 _ONNX_SECOND = frozenset({0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72})
