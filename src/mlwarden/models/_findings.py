@@ -154,19 +154,34 @@ class Scope:
     all scopes of one file share one findings list.
     """
 
-    __slots__ = ("_findings", "inner", "members", "path")
+    __slots__ = ("_findings", "inner", "members", "path", "payloads", "pids")
 
     def __init__(self, path: str, inner: str = "", findings: list[Finding] | None = None) -> None:
         self.path = path
         self.inner = inner
         self._findings: list[Finding] = [] if findings is None else findings
         self.members = [0]
+        self.payloads: list[tuple[int, int]] | None = None
+        self.pids: list[Any] | None = None
 
     def nested(self, name: str) -> Scope:
         child = Scope(self.path, f"{self.inner}!/{name}" if self.inner else name, self._findings)
         child.members = self.members
         self.members[0] += 1
         return child
+
+    def payload(self, start: int, length: int) -> None:
+        """Note a byte payload a pickle holds (``start``, ``length`` in the stream), when the caller asked
+        for them (``payloads`` is a list): the model scanner looks inside those that start with a known
+        format's magic (an archive carried as one ``BINBYTES``)."""
+        if self.payloads is not None and length >= 16:
+            self.payloads.append((start, length))
+
+    def persistent_id(self, pid: Any) -> None:
+        """Note a persistent id a pickle's ``BINPERSID`` takes (the value as far as tracked), when the caller
+        asked for them (``pids`` is a list): torch's name the storages of a checkpoint."""
+        if self.pids is not None and len(self.pids) < 1 << 20:
+            self.pids.append(pid)
 
     def add(self, severity: Severity, kind: str, name: str, detail: str, offset: int | None = None) -> None:
         self._findings.append(Finding(self.path, self.inner, offset, severity, kind, name, detail))

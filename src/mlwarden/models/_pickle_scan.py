@@ -415,6 +415,8 @@ def _walk(
             pos += width
             if pos + n > size:
                 _truncated("BINUNICODE", at, size)
+            if op == 0x8D:
+                scope.payload(pos, n)  # hook: the model scanner looks inside byte payloads
             stack.append(str(data[pos : pos + n], "utf-8", "surrogatepass") if n <= _STR_CAP else OPAQUE)
             pos += n
         elif op == 0x52:  # REDUCE
@@ -523,6 +525,8 @@ def _walk(
             if pos + 1 + n > size:
                 _truncated("SHORT_BINBYTES", at, size)
             raw = bytes(data[pos + 1 : pos + 1 + n])
+            if op == 0x43:
+                scope.payload(pos + 1, n)  # hook: the model scanner looks inside byte payloads
             stack.append(raw if op == 0x43 else raw.decode("latin-1"))
             pos += 1 + n
         elif op in (0x42, 0x54, 0x8E, 0x96):  # BINBYTES, BINSTRING, BINBYTES8, BYTEARRAY8
@@ -531,6 +535,8 @@ def _walk(
             pos += width
             if n < 0 or pos + n > size:
                 _truncated("BINBYTES", at, size)
+            if op != 0x54:
+                scope.payload(pos, n)  # hook: the model scanner looks inside byte payloads
             if op == 0x54:  # BINSTRING: a str to Python 3's unpickler
                 stack.append(bytes(data[pos : pos + n]).decode("latin-1") if n <= _STR_CAP else OPAQUE)
             else:
@@ -629,7 +635,7 @@ def _walk(
             if op == 0x50:
                 _, pos = _line(data, pos, size)
             else:
-                _pop(stack, at)
+                scope.persistent_id(_pop(stack, at))  # hook: the model scanner learns torch's storage keys
             if not persistent_ids:
                 scope.add(
                     Severity.MEDIUM,

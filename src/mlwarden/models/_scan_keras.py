@@ -47,6 +47,7 @@ import binascii
 import builtins
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 from mlwarden.models._allowlist import classify_import
@@ -371,16 +372,32 @@ def _attribute_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def scan_keras_h5(data: bytes | memoryview, scope: Scope) -> None:
-    """Scan a Keras 2 ``.h5`` model: its ``model_config`` and ``training_config`` root attributes."""
+def scan_keras_h5(
+    data: bytes | memoryview,
+    scope: Scope,
+    *,
+    on_bytes: Callable[[str, bytes], None] | None = None,
+    wanted: Callable[[bytes], bool] | None = None,
+) -> None:
+    """Scan a Keras 2 ``.h5`` model: its ``model_config`` and ``training_config`` root attributes.
+
+    ``on_bytes(where, raw)`` is given every byte string the file stores that a loader could hand to
+    ``pickle.loads`` or open as a file (pandas/PyTables keep pickled objects in HDF5): attributes of
+    bytes, and one-dimensional datasets of bytes, void or variable-length items (the first
+    :data:`_MAX_ITEMS` items) and of 8-bit integers (when ``wanted`` says their first bytes are worth
+    it). Datasets of numbers wider than a byte are weights and are not read.
+    """
     import h5py  # heavy: only when an HDF5 file is scanned
 
+    blobs: list[tuple[str, bytes]] = []
     try:
         with h5py.File(_ReadOnlyView(data), "r") as f:
             attrs = {}
             for key in ("model_config", "training_config"):
                 if key in f.attrs:
                     attrs[key] = f.attrs[key]
+            if on_bytes is not None:
+                _collect_bytes(f, blobs, wanted or (lambda head: True))
     except Exception as exc:  # h5py raises OSError, ValueError, KeyError... on a damaged file
         raise Unreadable(f"not a readable HDF5 file: {type(exc).__name__}: {exc}") from None
     for key, raw in attrs.items():
@@ -388,3 +405,59 @@ def scan_keras_h5(data: bytes | memoryview, scope: Scope) -> None:
         if text is None:
             raise Unreadable(f"HDF5 attribute {key} is not a JSON string")
         scan_keras_config(_loads(text, f"HDF5 attribute {key}"), scope)
+    if on_bytes is not None:
+        for where, raw in blobs:
+            on_bytes(where, raw)
+
+
+_MAX_ITEMS = 1024
+_MAX_DATASET = 1 << 26  # bytes of an 8-bit dataset read (a pickle that long is judged by its first 64 MiB)
+_BLOB_MIN = 16
+
+
+def _collect_bytes(f: Any, blobs: list[tuple[str, bytes]], wanted: Callable[[bytes], bool]) -> None:
+    """The byte strings an HDF5 file holds in attributes and small-item datasets (see scan_keras_h5)."""
+    import h5py
+    import numpy as np
+
+    def raw_of(value: Any) -> bytes | None:
+        if isinstance(value, (bytes, np.bytes_)):
+            return bytes(value)
+        if isinstance(value, np.void):
+            return value.tobytes()
+        if isinstance(value, np.ndarray) and value.dtype.itemsize == 1 and value.dtype.kind in "uiSV":
+            return value.tobytes()
+        return None
+
+    def attributes(where: str, obj: Any) -> None:
+        for key in obj.attrs:
+            try:
+                value = obj.attrs[key]
+            except (OSError, TypeError, ValueError):
+                continue
+            listed = isinstance(value, np.ndarray) and value.ndim > 0 and value.dtype.kind in "OSV"
+            items = value.ravel().tolist() if listed else [value]
+            for i, item in enumerate(items[:_MAX_ITEMS]):
+                raw = raw_of(item)
+                if raw is not None and len(raw) >= _BLOB_MIN:
+                    blobs.append((f"{where}@{key}" + (f"[{i}]" if len(items) > 1 else ""), raw))
+
+    def visit(name: str, obj: Any) -> None:
+        attributes(name, obj)
+        if not isinstance(obj, h5py.Dataset) or obj.ndim > 1:
+            return
+        kind, itemsize = obj.dtype.kind, obj.dtype.itemsize
+        if kind in "ui" and itemsize == 1:
+            if obj.ndim == 1 and obj.shape[0] >= _BLOB_MIN and wanted(np.asarray(obj[:300]).tobytes()):
+                blobs.append((name, np.asarray(obj[:_MAX_DATASET]).tobytes()))
+            return
+        if kind in "OSV":
+            value = obj[()] if obj.ndim == 0 else obj[:_MAX_ITEMS]
+            items = [value] if obj.ndim == 0 else list(value)
+            for i, item in enumerate(items):
+                raw = raw_of(item)
+                if raw is not None and len(raw) >= _BLOB_MIN:
+                    blobs.append((f"{name}[{i}]", raw))
+
+    attributes("/", f)
+    f.visititems(visit)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mlwarden.models._findings import Scope, Severity, Unreadable
@@ -75,6 +75,7 @@ _TENSOR_NAME, _TENSOR_EXTERNAL_DATA = 8, 13
 _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _FUNCTION_NAME, _FUNCTION_NODE, _FUNCTION_DOMAIN, _FUNCTION_ATTRIBUTE_PROTO = 1, 7, 10, 11
 _ENTRY_KEY, _ENTRY_VALUE = 1, 2
+_MODEL_KNOWN = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26})  # ModelProto's fields in onnx.proto
 
 
 def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
@@ -138,12 +139,19 @@ def _show(text: str) -> str:
 
 
 class _Walker:
-    __slots__ = ("buf", "custom", "functions", "locations", "model_dir", "scope")
+    __slots__ = ("buf", "custom", "functions", "locations", "model_dir", "on_unknown", "scope")
 
-    def __init__(self, buf: memoryview, scope: Scope, model_dir: Path | None) -> None:
+    def __init__(
+        self,
+        buf: memoryview,
+        scope: Scope,
+        model_dir: Path | None,
+        on_unknown: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.buf = buf
         self.scope = scope
         self.model_dir = model_dir
+        self.on_unknown = on_unknown
         self.functions: set[tuple[str, str]] = set()
         self.custom: dict[tuple[str, str], list[int]] = {}  # (domain, op) -> [first offset, count]
         self.locations: set[str] = set()
@@ -166,6 +174,8 @@ class _Walker:
                         self.graph(c, d, 2)
             elif field == _MODEL_FUNCTIONS:
                 self.function(a, b, 1)
+            elif field not in _MODEL_KNOWN and self.on_unknown is not None:
+                self.on_unknown(a, b)  # runtimes ignore it, but the bytes may be another file (a pickle)
 
     def function_key(self, start: int, end: int) -> tuple[str, str]:
         name = domain = ""
@@ -378,16 +388,24 @@ def _escapes(location: str, model_dir: Path | None) -> str | None:
     return None
 
 
-def scan_onnx(data: bytes | memoryview, scope: Scope, *, model_dir: Path | None) -> None:
+def scan_onnx(
+    data: bytes | memoryview,
+    scope: Scope,
+    *,
+    model_dir: Path | None,
+    on_unknown: Callable[[int, int], None] | None = None,
+) -> None:
     """Walk an ONNX ``ModelProto``; report external-data paths and custom operators into ``scope``.
 
     ``model_dir`` is the folder the model file is in (where a runtime looks for external data);
-    without it only the location strings are judged, and files are not looked at.
+    without it only the location strings are judged, and files are not looked at. ``on_unknown(start,
+    end)`` is told of each length-delimited top-level field onnx.proto does not define (protobuf
+    keeps such bytes and runtimes skip them: the model scanner reads them as a file of their own).
     """
     buf = memoryview(data)
     if buf.ndim != 1 or buf.itemsize != 1:
         buf = buf.cast("B")
-    walker = _Walker(buf, scope, model_dir)
+    walker = _Walker(buf, scope, model_dir, on_unknown)
     try:
         walker.model(0, len(buf))
     finally:

@@ -1,25 +1,46 @@
-"""The model scanner: finds each file's format by its bytes and hands it to that format's scanner.
+"""The model scanner: reads each file with every reader that would accept it and hands the parts to the
+format scanners.
 
 Nothing is imported, unpickled or run from the files. Large files are mapped (``mmap``) and only
 the parts that can hold code are read: pickle opcodes, archive directories, headers and configs;
 array payloads are skipped by length. Archives (zip, tar) are opened member by member, nested
 ones too (up to :data:`MAX_DEPTH`); stored zip members are scanned in place, without a copy.
 
-What is recognised, by content first and extension second:
+A loader does not look at a file's name, and one file may be several formats at once, so a stream
+is judged by every reader that would take it (:func:`_scan_blob`), not by its suffix or the first
+format sniffed:
 
-* pickle (protocols 0-5), joblib (also zlib/gzip/bz2/xz/lzma compressed), legacy ``torch.save``
-  (several pickles in a row), PyTorch zip checkpoints (``*/data.pkl``; storages are data);
-* NumPy ``.npy`` (an object array's pickle is scanned) and ``.npz``;
-* zip and tar archives of any of these; skops (``schema.json``); Keras ``.keras`` (zip with
-  ``config.json``) and ``.h5``; ONNX; safetensors;
-* inert files (text, JSON, images: no loader runs them) are listed as such.
+* ``pickle.load`` from byte 0, always (protocols 0 and 1 have no header: a stream that is not
+  ``PROTO``-first counts as a pickle when it parses as one, and keeps the CRITICAL imports met
+  before it fails); pickles in a row, legacy ``torch.save`` (five pickles), joblib's arrays;
+* zip by its end-of-central-directory record (as :mod:`zipfile` finds it: data before the
+  archive does not stop it), tar by its first header's checksum;
+* NumPy ``.npy`` (the dtype judged as ``numpy.load`` builds it; an object array's pickle is
+  scanned) and ``.npz``; HDF5 (superblock at 0, 512, 1024...: Keras ``.h5`` configs, and byte
+  attributes and datasets scanned as streams);
+* gzip, bz2, xz, zlib, lzma-alone (no magic: its properties, dictionary size and size fields)
+  and joblib's pre-0.9.3 ``ZF`` files, inflated and scanned as what they hold;
+* safetensors; ONNX (``.onnx``, or a ``ModelProto`` opening; unknown top-level fields are
+  streams of their own); GGUF (chat templates);
+* inert files (text, JSON, images: no loader runs them) when no reader takes them.
 
-Anything else is *unsupported*: it is reported as an error (exit 2), never passed over.
+A reader that claims a stream by its magic and refuses it makes the file an error only when no
+other reader took it. The bytes a reader leaves over (after a pickle's STOP, after a zip's end
+record) are read as a stream of their own (an appended archive or pickle is judged as one), and
+are a LOW finding only when nothing takes them and no other reader took the file. A large byte
+payload in a pickle that starts with a known magic (an archive carried as ``BINBYTES``) is a
+stream too. Zip members are judged by what they are, never by their siblings' names: a decoy
+``*/data.pkl`` does not turn a zip into a checkpoint whose other members go unread, skops'
+``schema.json`` and Keras' ``config.json`` are judged wherever they are, and a PyTorch storage
+(``ARCHIVE/data/KEY``) counts as raw tensor bytes only when ``ARCHIVE/data.pkl``'s persistent ids
+name it and no reader takes it. Recognising formats by their bytes is :mod:`._sniff`'s job.
+
+Anything else is *unsupported*: it is reported as an error (exit 2), never passed over; formats
+the standard library cannot open (zstd, lz4, 7-Zip, RAR, legacy GGML) say so.
 """
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import io
 import lzma
@@ -37,15 +58,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlwarden.errors import BadInput
+from mlwarden.models import _sniff as sniff
 from mlwarden.models._findings import FileScan, ScanReport, Scope, Severity, Unreadable
 from mlwarden.models._pickle_scan import TORCH_LEGACY_MAGIC, scan_pickle
+from mlwarden.models._sniff import MAX_DECOMPRESSED
 
 __all__ = ["MAX_DECOMPRESSED", "MAX_DEPTH", "scan", "scan_bytes", "scan_file"]
 
 MAX_DEPTH = 8
 """Archives nested deeper than this are not opened (reported as an error)."""
-MAX_DECOMPRESSED = 4 << 30
-"""A compressed stream or archive member larger than this once inflated is refused (zip bombs)."""
 
 _MMAP_FROM = 1 << 20
 _INERT_SUFFIXES = frozenset(
@@ -74,7 +95,20 @@ _INERT_SUFFIXES = frozenset(
         ".gitignore",
     }
 )
-_INERT_NAMES = frozenset({"license", "readme", "notice", "version", "byteorder", ".gitattributes", ".gitignore"})
+_INERT_NAMES = frozenset(
+    {
+        "license",
+        "readme",
+        "notice",
+        "version",
+        "byteorder",
+        "serialization_id",
+        ".format_version",
+        ".storage_alignment",
+        ".gitattributes",
+        ".gitignore",
+    }
+)
 _PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".dat", ".p", ".sav"})
 
 StartProgress = Callable[[int, str], Callable[[int], None] | None]
@@ -160,8 +194,8 @@ def _scan_buffer(data: Any, label: str, name: str, model_dir: Path | None) -> Fi
     error = None
     if fmt == "unsupported":
         error = (
-            "unsupported format: not a pickle, joblib, PyTorch, NumPy, zip, tar, Keras, ONNX, safetensors or "
-            "skops file, so it was not scanned"
+            "unsupported format: not a pickle, joblib, PyTorch, NumPy, zip, tar, compressed stream, HDF5, Keras, "
+            "ONNX, safetensors, GGUF or skops file, so it was not scanned"
         )
     return FileScan(label, fmt, size, tuple(scope.findings), error, scope.members[0] + 1)
 
@@ -187,190 +221,356 @@ def _mapped(path: Path, size: int) -> Iterator[Any]:
 
 # -- sniffing -------------------------------------------------------------------------------------
 
+# The order formats are named in when one file is several (``safetensors+pickle``): the container
+# or structured format first, the pickle that ``pickle.load`` would also run last.
+_ORDER = ("zip", "tar", "npy", "hdf5", "compressed", "safetensors", "onnx", "gguf", "pickle")
 
-def _scan_blob(data: Any, name: str, scope: Scope, depth: int, *, model_dir: Path | None) -> str:
-    """Scan one stream (a file or an archive member) and return the format it was read as."""
+
+class _TooDeep(Unreadable):
+    """Nesting past :data:`MAX_DEPTH`: never a mere refusal of one reader, always the file's error (what is
+    deeper was not scanned)."""
+
+
+def _deep(exc: Unreadable) -> None:
+    if isinstance(exc, _TooDeep):
+        raise exc
+
+
+class _Verdicts:
+    """What the readers of one stream said: the formats that accepted it, the reasons of those that
+    claimed it by its magic and refused it, and bytes a reader left unexplained (after a pickle's
+    STOP or a zip's end record), which are a LOW finding only if no other reader took the file."""
+
+    __slots__ = ("found", "refused", "trailing")
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+        self.refused: list[str] = []
+        self.trailing: list[tuple[str, int, str]] = []  # (inner path, offset, detail)
+
+
+def _scan_blob(
+    data: Any,
+    name: str,
+    scope: Scope,
+    depth: int,
+    *,
+    model_dir: Path | None,
+    persistent_ids: bool = False,
+    storage: bool = False,
+    zip_done: bool = False,
+    skip_pickle: bool = False,
+) -> str:
+    """Scan one stream (a file, an archive member, bytes inside one) with every reader that would accept
+    it, and return the formats it was read as, joined by ``+``.
+
+    A loader does not look at a file's name, and several loaders may accept one file: each reader is
+    tried. ``pickle.load`` from byte 0 always is (anything it would run is walked, whatever else the file
+    is); the zip reader looks for an end record anywhere at the end, as :mod:`zipfile` does (a zip after a
+    pickle is opened); tar from its first header's checksum; NumPy, HDF5 (superblock at 0, 512, 1024...),
+    gzip/bz2/xz/zlib/lzma/joblib-ZF, safetensors, ONNX and GGUF from their magic or structure.
+
+    ``storage``: a PyTorch storage (``ARCHIVE/data/KEY`` that ``ARCHIVE/data.pkl`` names), or bytes kept
+    inside another format (HDF5 datasets, unknown ONNX fields): no reader's refusal is an error, and bytes
+    that no reader takes are data, not an unsupported file. ``zip_done``: the caller's zip reader
+    already covers any zip that ends where this stream ends (bytes after a pickle). ``skip_pickle``: the
+    caller has just walked a pickle from byte 0 of this stream.
+    """
     if depth > MAX_DEPTH:
-        raise Unreadable(f"archives nested deeper than {MAX_DEPTH} levels")
-    head = bytes(data[:16])
-    suffix = PurePosixPath(name).suffix.lower()
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _scan_zip(data, name, scope, depth)
-    if head.startswith(b"\x93NUMPY"):
-        _scan_npy(data, scope, depth)
-        return "npy"
-    if _is_hdf5(data, head):
-        from mlwarden.models._scan_keras import scan_keras_h5
-
-        scan_keras_h5(data, scope)
-        return "hdf5"
-    if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
-        return _scan_pickle_stream(data, scope, depth)
-    if suffix == ".onnx":
-        from mlwarden.models._scan_onnx import scan_onnx
-
-        scan_onnx(data, scope, model_dir=model_dir)
-        return "onnx"
-    if _looks_safetensors(data, head):
-        from mlwarden.models._scan_safetensors import scan_safetensors
-
-        scan_safetensors(data, scope)
-        return "safetensors"
-    compressed = _decompressor(head)
-    if compressed is not None:
-        kind, make = compressed
-        plain = _inflate(data, make, kind, head[:3], scope)
-        inner = _scan_blob(memoryview(plain), PurePosixPath(name).stem, scope, depth + 1, model_dir=model_dir)
-        return f"{kind}+{inner}"
+        raise _TooDeep(f"archives nested deeper than {MAX_DEPTH} levels")
     if len(data) == 0:
         return "empty"
-    # A protocol 0/1 pickle has no header: a file is one if it parses as one, whatever else it also is
-    # (a tar whose first member name is a pickle, a "notes.txt" that pickle.load would run).
-    probe = Scope(scope.path, scope.inner)
-    try:
-        fmt = _scan_pickle_stream(data, probe, depth)
-    except Unreadable as exc:
-        is_tar = len(data) > 262 and bytes(data[257:262]) == b"ustar"
-        if suffix in _PICKLE_SUFFIXES and not is_tar:
-            scope.extend(probe.findings)
-            why = f"a {suffix} file that is neither a readable pickle nor another known format ({exc})"
-            raise Unreadable(why) from None
-        # The opcodes before the failure would run under pickle.load: keep what is dangerous among them.
-        scope.extend(f for f in probe.findings if f.severity is Severity.CRITICAL)
-        if is_tar:
-            return _scan_tar(data, scope, depth)
-    else:
-        scope.extend(probe.findings)
-        scope.members[0] += probe.members[0]
-        return fmt
+    head = bytes(data[:32])
+    suffix = PurePosixPath(name).suffix.lower()
+    verdicts = _Verdicts()
+    found = verdicts.found
+    zip_here = not zip_done and sniff.zip_candidate(data, head)
+    pickle_error = None
+    if not skip_pickle:
+        pickle_error = _read_pickle(data, scope, depth, verdicts, persistent_ids, storage, zip_here or zip_done)
+    if zip_here:
+        _read(verdicts, "zip", strong=head.startswith((b"PK\x03\x04", b"PK\x05\x06")) and not storage)(
+            lambda: _scan_zip(data, name, scope, depth, verdicts)
+        )
+    if sniff.tar_candidate(data):
+        _read(verdicts, "tar", strong=bytes(data[257:262]) == b"ustar" and not storage)(
+            lambda: _scan_tar(data, scope, depth)
+        )
+    if head.startswith(b"\x93NUMPY"):
+        _read(verdicts, "npy", strong=not storage)(lambda: _scan_npy(data, scope, depth))
+    if head.startswith(sniff.HDF5_MAGIC) if storage else sniff.is_hdf5(data, head):
+        _read(verdicts, "hdf5", strong=not storage)(lambda: _scan_hdf5(data, scope, depth))
+    compressed = sniff.decompressor(data, head, storage)
+    if compressed is not None:
+        _read_compressed(data, name, scope, depth, model_dir, compressed, verdicts, storage)
+    if sniff.looks_safetensors(data, head):
+        from mlwarden.models._scan_safetensors import scan_safetensors
+
+        _read(verdicts, "safetensors", strong=not storage)(lambda: scan_safetensors(data, scope))
+    if suffix == ".onnx" or sniff.looks_onnx(head):
+        _read_onnx(data, scope, depth, model_dir, verdicts, strong=suffix == ".onnx" and not storage)
+    if head.startswith(b"GGUF"):
+        from mlwarden.models._scan_gguf import scan_gguf
+
+        _read(verdicts, "gguf", strong=not storage)(lambda: scan_gguf(data, scope))
+    for magic, what in sniff.UNREADABLE_MAGIC:
+        if head.startswith(magic) and not storage:
+            verdicts.refused.append(f"a {what}: no standard-library reader opens it, so it was not scanned")
+    if found:
+        if len(found) == 1:
+            for inner, pos, detail in verdicts.trailing:
+                Scope(scope.path, inner, scope.findings).add(
+                    Severity.LOW, "trailing-data", "trailing bytes", detail, pos
+                )
+        return "+".join(found[k] for k in _ORDER if k in found)
+    if verdicts.refused:
+        raise Unreadable(verdicts.refused[0])
+    if storage:
+        return "raw"
+    if pickle_error is not None and suffix in _PICKLE_SUFFIXES:
+        why = f"a {suffix} file that is neither a readable pickle nor another known format ({pickle_error})"
+        raise Unreadable(why)
     if suffix in _INERT_SUFFIXES or PurePosixPath(name).name.lower() in _INERT_NAMES:
         return "inert"
     return "unsupported"
 
 
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+def _read(verdicts: _Verdicts, key: str, *, strong: bool) -> Callable[[Callable[[], object]], None]:
+    """Run one reader: what it returns is the format; an :class:`Unreadable` is a refusal, which counts
+    (becomes the file's error if no reader accepts it) only when the reader claimed it by its magic."""
+
+    def run(reader: Callable[[], object]) -> None:
+        try:
+            fmt = reader()
+        except Unreadable as exc:
+            _deep(exc)
+            if strong:
+                verdicts.refused.append(str(exc))
+            return
+        verdicts.found[key] = fmt if isinstance(fmt, str) else key
+
+    return run
 
 
-def _is_hdf5(data: Any, head: bytes) -> bool:
-    """HDF5's superblock is at 0 or, after a user block, at 512, 1024, 2048... bytes."""
-    if head.startswith(_HDF5_MAGIC):
-        return True
-    offset = 512
-    while offset + 8 <= min(len(data), 1 << 20):
-        if bytes(data[offset : offset + 8]) == _HDF5_MAGIC:
-            return True
-        offset *= 2
-    return False
-
-
-def _looks_safetensors(data: Any, head: bytes) -> bool:
-    if len(head) < 9:
-        return False
-    n = struct.unpack_from("<Q", head)[0]
-    return 2 <= n <= len(data) - 8 and head[8:9] in (b"{", b" ", b"\n", b"\t", b"\r")
-
-
-def _decompressor(head: bytes) -> tuple[str, Callable[[], Any]] | None:
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip", lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if head.startswith(b"BZh"):
-        return "bz2", bz2.BZ2Decompressor
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-    if head.startswith(b"\x5d\x00\x00"):
-        return "lzma", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
-    if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
-        return "zlib", zlib.decompressobj
+def _read_pickle(
+    data: Any,
+    scope: Scope,
+    depth: int,
+    verdicts: _Verdicts,
+    persistent_ids: bool,
+    storage: bool,
+    zip_done: bool,
+) -> str | None:
+    """``pickle.load`` from byte 0. A stream that opens with ``PROTO`` is a pickle by its magic: all it
+    finds counts, and a failure is the file's error unless another reader takes it. Any other stream is
+    probed (protocols 0 and 1 have no header): it is a pickle if it parses as one, and if it does not,
+    the CRITICAL imports reached before the unpickler would fail are kept. Returns why it failed."""
+    strong = not storage and len(data) >= 2 and data[0] == 0x80 and data[1] <= 5
+    target = scope if strong else Scope(scope.path, scope.inner)
+    target.pids = scope.pids
+    mine = _Verdicts()  # what the pickle leaves over counts only if it is one
+    try:
+        fmt = _scan_pickle_stream(data, target, depth, mine, persistent_ids=persistent_ids, zip_done=zip_done)
+        if not strong and not persistent_ids and bytes(data[:2]) == b"PK":
+            # A zip's signature is a PERSID: plain pickle.load refuses at once; only a loader with its own
+            # persistent_load would go on, so a zip counts as a pickle only for what is CRITICAL in it.
+            raise Unreadable("a persistent id at byte 0: plain pickle.load refuses it")
+    except Unreadable as exc:
+        _deep(exc)
+        if strong:
+            verdicts.refused.append(str(exc))
+        else:
+            scope.extend(f for f in target.findings if f.severity is Severity.CRITICAL)
+        return str(exc)
+    if not strong:
+        scope.extend(target.findings)
+        scope.members[0] += target.members[0]
+    verdicts.trailing.extend(mine.trailing)
+    verdicts.found["pickle"] = fmt
     return None
 
 
-def _inflate(data: Any, make: Callable[[], Any], kind: str, magic: bytes, scope: Scope) -> bytes:
-    """Inflate every member of a compressed stream (gzip, bz2 and xz files may hold several, and their
-    readers join them); bytes after the last member are a LOW finding."""
-    out = bytearray()
-    pending: Any = data
-    while True:
-        inflate = make()
-        rest = _inflate_member(pending, inflate, kind, out)
-        if not rest:
-            return bytes(out)
-        if kind in ("gzip", "bz2", "xz") and bytes(rest[: len(magic)]) == magic:
-            pending = memoryview(rest)
-            continue
-        scope.add(
-            Severity.LOW,
-            "trailing-data",
-            "trailing bytes",
-            f"{len(rest)} bytes after the {kind} stream that no reader inflates",
-        )
-        return bytes(out)
+def _read_compressed(
+    data: Any,
+    name: str,
+    scope: Scope,
+    depth: int,
+    model_dir: Path | None,
+    compressed: tuple[str, Callable[[], Any], int, bool],
+    verdicts: _Verdicts,
+    storage: bool,
+) -> None:
+    """A compressed stream is inflated and what comes out is scanned as a file of its own. A stream sniffed
+    by a real magic (gzip, bz2, xz, zlib, ZF) that does not inflate is refused; one sniffed by structure
+    only (lzma-alone, which has no magic) is simply not one."""
+    kind, make, skip, strong = compressed
+    try:
+        plain = sniff.inflate(data[skip:], make, kind, bytes(data[skip : skip + 3]), scope)
+    except Unreadable as exc:
+        if strong and not storage:
+            verdicts.refused.append(str(exc))
+        return
+    stem = PurePosixPath(name).stem if kind != "zf" else name
+    try:
+        inner = _scan_blob(memoryview(plain), stem, scope, depth + 1, model_dir=model_dir)
+    except Unreadable as exc:
+        _deep(exc)
+        verdicts.refused.append(str(exc))
+        return
+    if inner == "unsupported":
+        if strong and not storage:
+            verdicts.refused.append(f"the {kind} stream holds an unsupported format, so it was not scanned")
+        return
+    verdicts.found["compressed"] = f"{kind}+{inner}"
 
 
-def _inflate_member(data: Any, inflate: Any, kind: str, out: bytearray) -> bytes:
-    step = 1 << 20
-    for start in range(0, len(data), step):
-        chunk = bytes(data[start : start + step])
+def _read_onnx(
+    data: Any, scope: Scope, depth: int, model_dir: Path | None, verdicts: _Verdicts, *, strong: bool
+) -> None:
+    """ONNX by its ``.onnx`` name or by a ``ModelProto`` opening; fields onnx.proto does not define are
+    read as files of their own (a pickle kept there is judged as one)."""
+    from mlwarden.models._scan_onnx import iter_fields, scan_onnx
+
+    if not strong:  # by structure only: a ModelProto has a graph and an opset (a TF SavedModel, say, does not)
         try:
-            while chunk:
-                out += inflate.decompress(chunk, MAX_DECOMPRESSED + 1 - len(out))
-                if len(out) > MAX_DECOMPRESSED:
-                    limit = MAX_DECOMPRESSED >> 30
-                    raise Unreadable(f"{kind} stream inflates past {limit} GiB (a decompression bomb?)")
-                chunk = getattr(inflate, "unconsumed_tail", b"")
-                if inflate.eof:
-                    break
-        except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
-            raise Unreadable(f"{kind} stream is corrupt: {exc}") from None
-        if inflate.eof:
-            unused = bytes(inflate.unused_data)
-            return unused + bytes(data[start + step :])
-    if not inflate.eof:
-        raise Unreadable(f"{kind} stream is truncated")
-    return b""
+            top = {(field, wire) for field, wire, *_ in iter_fields(memoryview(data).cast("B"), 0, len(data))}
+        except Unreadable:
+            return
+        if not {(7, 2), (8, 2)} <= top:
+            return
+    probe = scope if strong else Scope(scope.path, scope.inner)
+
+    def unknown(start: int, end: int) -> None:
+        member = probe.nested(f"onnx-field@{start}")
+        _scan_blob(data[start:end], f"field@{start}", member, depth + 1, model_dir=None, storage=True)
+
+    try:
+        scan_onnx(data, probe, model_dir=model_dir, on_unknown=unknown)
+    except Unreadable as exc:
+        _deep(exc)
+        if strong:
+            verdicts.refused.append(str(exc))
+        return
+    if probe is not scope:
+        scope.extend(probe.findings)
+        scope.members[0] += probe.members[0]
+    verdicts.found["onnx"] = "onnx"
+
+
+def _scan_hdf5(data: Any, scope: Scope, depth: int) -> str:
+    from mlwarden.models._scan_keras import scan_keras_h5
+
+    def blob(where: str, raw: bytes) -> None:
+        # Weights and names, mostly: read like a storage (no reader's refusal is an error, a pickle that
+        # parses is judged in full, one that does not keeps its CRITICAL imports).
+        member = scope.nested(where)
+        _scan_blob(memoryview(raw), where, member, depth + 1, model_dir=None, storage=True)
+
+    scan_keras_h5(data, scope, on_bytes=blob, wanted=sniff.may_be_a_file)
+    return "hdf5"
 
 
 # -- pickle sequences -----------------------------------------------------------------------------
 
 
-def _scan_pickle_stream(data: Any, scope: Scope, depth: int) -> str:
+def _scan_pickle_stream(
+    data: Any,
+    scope: Scope,
+    depth: int,
+    verdicts: _Verdicts | None = None,
+    *,
+    persistent_ids: bool = False,
+    zip_done: bool = False,
+) -> str:
     """A pickle file: one pickle and any that follow it, or a legacy ``torch.save`` (five in a row)."""
-    first = scan_pickle(data, scope, 0)
+    first = _walk_pickle(data, scope, 0, depth, persistent_ids=persistent_ids)
     if first.value == TORCH_LEGACY_MAGIC:
         pos = first.end
         for _ in range(4):  # protocol version, system info, the object, the storage keys
-            pos = scan_pickle(data, scope.nested(f"pickle@{pos}"), pos, persistent_ids=True).end
+            pos = _walk_pickle(data, scope.nested(f"pickle@{pos}"), pos, depth, persistent_ids=True).end
         return "torch-legacy"
-    _after_pickle(data, first.end, scope, depth)
+    _after_pickle(data, first.end, scope, depth, verdicts, zip_done)
     return "joblib" if first.joblib else "pickle"
 
 
-def _after_pickle(data: Any, pos: int, scope: Scope, depth: int) -> None:
-    """Pickles written one after another are each scanned (a loader may call pickle.load again);
-    other trailing bytes are a LOW finding, plus any CRITICAL import reached before they stop parsing."""
+def _walk_pickle(data: Any, scope: Scope, pos: int, depth: int, *, persistent_ids: bool = False) -> Any:
+    """One pickle from ``pos``; then each large byte payload it holds that starts with a known format's
+    magic (an archive or a pickle carried as ``BINBYTES``) is scanned as a file of its own."""
+    outer = scope.payloads
+    scope.payloads = []
+    try:
+        result = scan_pickle(data, scope, pos, persistent_ids=persistent_ids, depth=depth)
+    finally:
+        payloads, scope.payloads = scope.payloads, outer
+    tail_zip: int | None = -1
+    for start, length in payloads or ():
+        blob = data[start : start + length]
+        head = bytes(blob[:300])
+        if not sniff.has_magic(head):
+            continue
+        if head.startswith(b"PK\x03\x04"):
+            if tail_zip == -1:
+                tail_zip = sniff.zip_end(data)
+            if tail_zip is not None and start < tail_zip <= start + length:
+                continue  # the zip reader of the stream itself opens this one (its end record is the stream's)
+        # read like a storage: array bytes that merely start like a file are no error; what parses is judged
+        _scan_blob(blob, f"bytes@{start}", scope.nested(f"bytes@{start}"), depth + 1, model_dir=None, storage=True)
+    return result
+
+
+def _after_pickle(
+    data: Any,
+    pos: int,
+    scope: Scope,
+    depth: int,
+    verdicts: _Verdicts | None,
+    zip_done: bool,
+    what: str = "the pickle's STOP",
+) -> None:
+    """Pickles written one after another are each scanned (a loader may call pickle.load again); other
+    bytes after a pickle are read as a file of their own (a zip or tar appended to a pickle is one), and
+    if no reader takes them they are a LOW finding, plus any CRITICAL import reached before they stop
+    parsing."""
     size = len(data)
     while pos < size:
         probe = Scope(scope.path, f"{scope.inner}!/pickle@{pos}" if scope.inner else f"pickle@{pos}")
         try:
-            end = scan_pickle(data, probe, pos, depth=depth + 1).end
+            end = _walk_pickle(data, probe, pos, depth + 1).end
         except Unreadable:
             scope.extend(f for f in probe.findings if f.severity is Severity.CRITICAL)
-            scope.add(
-                Severity.LOW,
-                "trailing-data",
-                "trailing bytes",
-                f"{size - pos} bytes after the pickle's STOP that are not a pickle",
-                pos,
-            )
+            _after_object(data, pos, scope, depth, verdicts, zip_done, what)
             return
         scope.members[0] += 1
         scope.extend(probe.findings)
         pos = end
 
 
+def _after_object(
+    data: Any, pos: int, scope: Scope, depth: int, verdicts: _Verdicts | None, zip_done: bool, what: str
+) -> None:
+    """Bytes after a complete object (a pickle, a zip's end record) that are not another pickle: scanned as
+    a file of their own; a LOW finding when no reader takes them (and no other reader took the file)."""
+    rest = data[pos:]
+    member = Scope(scope.path, f"{scope.inner}!/appended@{pos}" if scope.inner else f"appended@{pos}")
+    member.members = scope.members
+    try:
+        fmt = _scan_blob(rest, f"appended@{pos}", member, depth + 1, model_dir=None, zip_done=True, skip_pickle=True)
+    except Unreadable as exc:
+        _deep(exc)
+        fmt = "unsupported"
+    scope.extend(member.findings)
+    if fmt in ("unsupported", "inert", "empty"):
+        detail = f"{len(rest)} bytes after {what} that are not a pickle or another known format"
+        if verdicts is None:
+            scope.add(Severity.LOW, "trailing-data", "trailing bytes", detail, pos)
+        else:
+            verdicts.trailing.append((scope.inner, pos, detail))
+
+
 # -- NumPy ----------------------------------------------------------------------------------------
 
 
-def _scan_npy(data: Any, scope: Scope, depth: int) -> None:
+def _scan_npy(data: Any, scope: Scope, depth: int) -> str:
     import ast
 
     if len(data) < 10:
@@ -388,21 +588,36 @@ def _scan_npy(data: Any, scope: Scope, depth: int) -> None:
         raise Unreadable("npy header length is out of range")
     raw = bytes(data[start : start + length])
     simple = _NPY_SIMPLE.fullmatch(raw)
+    has_object: bool | None
     if simple is not None:  # what numpy writes for a plain dtype: no need for the literal parser
-        if simple.group(1).lstrip(b"|<>=").startswith(b"O"):
-            result = scan_pickle(data, scope, start + length)
-            _after_pickle(data, result.end, scope, depth)
-        return
-    try:
-        header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
-    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
-        raise Unreadable("npy header is not a Python literal") from None
-    if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= header.keys():
-        raise Unreadable("npy header lacks descr, fortran_order or shape")
-    if _has_object(header["descr"]):
-        # numpy.load(allow_pickle=True) unpickles the rest of the file.
-        result = scan_pickle(data, scope, start + length)
-        _after_pickle(data, result.end, scope, depth)
+        descr: Any = simple.group(1).decode("ascii")
+        has_object = sniff.descr_has_object(descr)
+    else:
+        try:
+            header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
+        except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
+            raise Unreadable("npy header is not a Python literal") from None
+        if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= header.keys():
+            raise Unreadable("npy header lacks descr, fortran_order or shape")
+        descr = header["descr"]
+        has_object = sniff.descr_has_object(descr)
+    if has_object is None:
+        # numpy here cannot build this dtype, another version may: a pickle after it is judged, and a
+        # file that is not one is not vouched for.
+        try:
+            _npy_pickle(data, scope, start + length, depth)
+        except Unreadable:
+            why = f"npy dtype {sniff.show_descr(descr)} is not one this numpy builds, so the file was not scanned"
+            raise Unreadable(why) from None
+    elif has_object:
+        _npy_pickle(data, scope, start + length, depth)
+    return "npy"
+
+
+def _npy_pickle(data: Any, scope: Scope, pos: int, depth: int) -> None:
+    """numpy.load(allow_pickle=True) of an object array unpickles the rest of the file."""
+    result = _walk_pickle(data, scope, pos, depth)
+    _after_pickle(data, result.end, scope, depth, None, False)
 
 
 _NPY_SIMPLE = re.compile(
@@ -410,14 +625,7 @@ _NPY_SIMPLE = re.compile(
 )
 
 
-def _has_object(descr: Any) -> bool:
-    if isinstance(descr, str):
-        return descr.lstrip("|<>=").startswith("O")
-    if isinstance(descr, list):  # a structured dtype: [(name, type[, shape]), ...]
-        return any(_has_object(field[1]) for field in descr if isinstance(field, tuple) and len(field) >= 2)
-    if isinstance(descr, tuple) and len(descr) >= 1:  # (type, shape)
-        return _has_object(descr[0])
-    return False
+# and those whose dtype holds objects (O; T, numpy 2's variable-width strings, also has hasobject set).
 
 
 # -- archives -------------------------------------------------------------------------------------
@@ -434,9 +642,11 @@ def _member_name_finding(scope: Scope, name: str) -> None:
         )
 
 
-def _zip_kind(names: set[str]) -> str:
+def _zip_label(names: set[str]) -> str:
+    """What to call a zip in the report (by its members' names). Only the name: every member is judged by
+    what it is, whatever its siblings are called."""
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
-        return "pytorch"
+        return "pytorch-zip"
     if "schema.json" in names:
         return "skops"
     if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
@@ -446,51 +656,106 @@ def _zip_kind(names: set[str]) -> str:
     return "zip"
 
 
-def _scan_zip(data: Any, name: str, scope: Scope, depth: int) -> str:
+def _scan_zip(data: Any, name: str, scope: Scope, depth: int, verdicts: _Verdicts | None = None) -> str:
     try:
         archive = zipfile.ZipFile(_BufferFile(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as exc:
         raise Unreadable(f"zip archive is corrupt: {exc}") from None
     names = {info.filename for info in infos}
-    kind = _zip_kind(names)
-    torch_data = {n.rpartition("/")[0] for n in names if n.endswith("/data.pkl")} if kind == "pytorch" else set()
+    # A torch.save archive: ARCHIVE/data.pkl, whose persistent ids name the storages ARCHIVE/data/KEY.
+    torch_archives = {n.rpartition("/")[0] for n in names if n.endswith("/data.pkl") or n == "data.pkl"}
+    # data.pkl first: the storages its persistent ids name are the only members that may be raw bytes.
+    first = [i for i in infos if i.filename.rpartition("/")[0] in torch_archives and i.filename.endswith("/data.pkl")]
+    first += [i for i in infos if i.filename == "data.pkl"]
+    infos = first + [i for i in infos if i not in first]
+    storages: set[str] = set()
+    refused: list[str] = []  # every member is scanned before the first refusal is raised
     for info in infos:
         if info.is_dir():
             continue
         member = scope.nested(info.filename)
-        _member_name_finding(member, info.filename)
-        if kind == "pytorch" and _is_torch_storage(info.filename, torch_data):
-            continue  # raw tensor bytes: torch.load copies them, never unpickles them
-        if info.flag_bits & 0x1:
-            raise Unreadable(f"zip member {info.filename} is encrypted and cannot be scanned")
-        if info.file_size > MAX_DECOMPRESSED:
-            raise Unreadable(f"zip member {info.filename} inflates past {MAX_DECOMPRESSED >> 30} GiB")
-        body = _member_bytes(archive, info, data)
-        if kind == "skops" and info.filename == "schema.json":
-            from mlwarden.models._scan_skops import scan_skops_schema
-
-            scan_skops_schema(bytes(body), member)
-            continue
-        if kind == "keras" and info.filename == "config.json":
-            from mlwarden.models._scan_keras import scan_keras_v3_zip_config
-
-            scan_keras_v3_zip_config(bytes(body), member)
-            continue
-        if kind == "pytorch" and info.filename.endswith(".pkl"):
-            scan_pickle(body, member, 0, persistent_ids=True)
-            continue
-        if kind == "pytorch" and info.filename.endswith(("/version", "/byteorder", "serialization_id")):
-            continue
-        fmt = _scan_blob(body, info.filename, member, depth + 1, model_dir=None)
-        if fmt == "unsupported":
-            raise Unreadable(f"zip member {info.filename} has an unsupported format, so it was not scanned")
-    return {"pytorch": "pytorch-zip", "skops": "skops", "keras": "keras", "npz": "npz"}.get(kind, "zip")
+        try:
+            storages |= _scan_zip_member(archive, info, data, member, depth, torch_archives, storages)
+        except Unreadable as exc:
+            _deep(exc)
+            refused.append(str(exc))
+    if refused:
+        raise Unreadable(refused[0])
+    end = sniff.zip_end(data)
+    if end is not None and end < len(data):
+        _after_pickle(data, end, scope, depth, verdicts, True, "the zip's end record")
+    return _zip_label(names)
 
 
-def _is_torch_storage(member: str, prefixes: set[str]) -> bool:
-    head, sep, tail = member.rpartition("/data/")
-    return bool(sep) and head in prefixes and "/" not in tail and not tail.endswith(".pkl")
+def _scan_zip_member(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    data: Any,
+    member: Scope,
+    depth: int,
+    torch_archives: set[str],
+    storages: set[str],
+) -> set[str]:
+    """Scan one zip member by what it is; returns the storages it names (when it is a torch data.pkl)."""
+    _member_name_finding(member, info.filename)
+    if info.flag_bits & 0x1:
+        raise Unreadable(f"zip member {info.filename} is encrypted and cannot be scanned")
+    if info.file_size > MAX_DECOMPRESSED:
+        raise Unreadable(f"zip member {info.filename} inflates past {MAX_DECOMPRESSED >> 30} GiB")
+    body = _member_bytes(archive, info, data)
+    base = PurePosixPath(info.filename).name
+    if base in ("schema.json", "config.json"):
+        _judge_config(base, body, member)
+    folder = info.filename.rpartition("/")[0]
+    torch_pickle = info.filename.endswith(".pkl") and folder in torch_archives
+    if torch_pickle:
+        member.pids = []
+    fmt = _scan_blob(
+        body,
+        info.filename,
+        member,
+        depth + 1,
+        model_dir=None,
+        persistent_ids=torch_pickle,
+        storage=info.filename in storages,
+    )
+    if fmt == "unsupported":
+        raise Unreadable(f"zip member {info.filename} has an unsupported format, so it was not scanned")
+    return _storages(folder, member.pids or []) if torch_pickle and base == "data.pkl" else set()
+
+
+def _judge_config(base: str, body: Any, member: Scope) -> None:
+    """skops reads ``schema.json`` and Keras ``config.json`` from the archive they are in: each is judged as
+    such wherever it is, whatever else the archive holds. A JSON file that is not one (a JSON schema, a
+    Hugging Face config) is what its loader refuses: nothing is found in it."""
+    from mlwarden.models._scan_keras import scan_keras_v3_zip_config
+    from mlwarden.models._scan_skops import scan_skops_schema
+
+    judge = scan_skops_schema if base == "schema.json" else scan_keras_v3_zip_config
+    probe = Scope(member.path, member.inner)
+    try:
+        judge(bytes(body), probe)
+    except Unreadable:
+        member.extend(f for f in probe.findings if f.severity is Severity.CRITICAL)
+        return
+    member.extend(probe.findings)
+
+
+def _storages(folder: str, pids: list[Any]) -> set[str]:
+    """The members a torch ``data.pkl`` names as storages: persistent ids ``('storage', type, key, location,
+    numel)`` name ``FOLDER/data/KEY`` (torch.load copies those bytes and never unpickles them)."""
+    prefix = f"{folder}/data/" if folder else "data/"
+    return {
+        prefix + pid[2]
+        for pid in pids
+        if isinstance(pid, tuple)
+        and len(pid) >= 3
+        and pid[0] == "storage"
+        and isinstance(pid[2], str)
+        and "/" not in pid[2]
+        and not pid[2].endswith(".pkl")
+    }
 
 
 def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, data: Any) -> Any:
@@ -516,6 +781,7 @@ def _scan_tar(data: Any, scope: Scope, depth: int) -> str:
         members = archive.getmembers()
     except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
         raise Unreadable(f"tar archive is corrupt: {exc}") from None
+    refused: list[str] = []  # every member is scanned before the first refusal is raised
     for info in members:
         if info.isdir():
             continue
@@ -526,11 +792,18 @@ def _scan_tar(data: Any, scope: Scope, depth: int) -> str:
             continue
         fh = archive.extractfile(info)
         if fh is None:
-            raise Unreadable(f"tar member {info.name} cannot be read")
-        body = memoryview(fh.read())
-        fmt = _scan_blob(body, info.name, member, depth + 1, model_dir=None)
+            refused.append(f"tar member {info.name} cannot be read")
+            continue
+        try:
+            fmt = _scan_blob(memoryview(fh.read()), info.name, member, depth + 1, model_dir=None)
+        except Unreadable as exc:
+            _deep(exc)
+            refused.append(str(exc))
+            continue
         if fmt == "unsupported":
-            raise Unreadable(f"tar member {info.name} has an unsupported format, so it was not scanned")
+            refused.append(f"tar member {info.name} has an unsupported format, so it was not scanned")
+    if refused:
+        raise Unreadable(refused[0])
     return "tar"
 
 
