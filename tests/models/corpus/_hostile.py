@@ -192,6 +192,12 @@ def _appended_pickle(path: Path) -> Path:
     return _write(path, first + g0("os", "system") + b"(" + s0(shell_touch(path)) + b"tR.")
 
 
+def _appended_zip(path: Path) -> Path:
+    # pickle.load reads the first object; zipfile finds the zip appended after it (its directory is at the end).
+    first = pickle.dumps({"epoch": 3}, protocol=2)
+    return _write(path, first + zip_bytes([("model.pkl", _system(path, 4))]))
+
+
 def _torch_legacy(path: Path) -> Path:
     parts: list[Any] = [
         0x1950A86A20F9469CFC6C,
@@ -562,6 +568,14 @@ HOSTILE: tuple[Entry, ...] = (
     Entry("numpy_runstring.pkl", "severity: numpy test helper exec", _numpy_runstring, _P),
     Entry("numpy_memmap_w.pkl", "severity: numpy.memmap mode w+", _memmap_write, _P),
     Entry("appended_pickle.pkl", "appended second pickle", _appended_pickle, Proof("pickle_all")),
+    Entry(
+        "appended_zip.pkl",
+        "appended zip after a pickle",
+        _appended_zip,
+        Proof("zip", "model.pkl", "pickle"),
+        clean_today=_rc(6),
+        below_critical_today=_rc(6),
+    ),
     Entry("torch_legacy.pt", "appended pickles (legacy torch.save)", _torch_legacy, Proof("pickle_all")),
     Entry(
         "joblib_nonseekable.joblib",
