@@ -53,7 +53,9 @@ def run_proofs(paths: dict[str, Path], timeout: float = 120) -> dict[str, dict[s
         capture_output=True,
         text=True,
         timeout=timeout,
-        check=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"the loader-proof runner failed ({done.returncode}): {done.stderr[-2000:]}")
     result: dict[str, dict[str, Any]] = json.loads(done.stdout)
     return result

@@ -141,6 +141,9 @@ def _load(path: str, proof: dict[str, Any]) -> None:
 
 def _child(item: dict[str, Any], err_path: str) -> None:
     signal.alarm(30)
+    # Whatever a loader or payload prints must not mix with the JSON answer on stdout.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
