@@ -121,7 +121,6 @@ def test_cli_over_the_corpus_fails_and_agrees_with_scan_file(
             assert seen["findings"] or seen["error"], entry.name
 
 
-@pytest.mark.xfail(strict=True, reason="root causes 1, 2, 3, 4 and 6 of issue 14, fixed on h/pickle or h/formats")
 def test_cli_finds_something_in_every_hostile_file(
     built: dict[str, Path], cli_scan: tuple[int, dict[str, dict[str, object]]]
 ) -> None:

@@ -186,7 +186,9 @@ def _dtype_code(dtype: Any) -> tuple[str, int] | None:
         return None
     if not dtype.args or not isinstance(dtype.args[0], str):
         return None
-    code = dtype.args[0]
+    code = dtype.args[0].lstrip("|<>=")
+    if code in ("O", "object", "object_"):  # numpy's spellings of the object type without a size
+        return "O", 8
     kind, digits = code[:1], code[1:]
     if not digits.isascii() or not digits.isdigit() or len(digits) > 9:
         return None
@@ -312,6 +314,37 @@ def _external_array(scope: Scope, wrapper: str, fields: dict[str, Any], pos: int
     )
 
 
+_PURE_CALLS: dict[str, tuple[type, ...]] = {
+    "builtins.tuple": (tuple, list),
+    "builtins.list": (tuple, list),
+    "builtins.int": (int, bool),
+    "builtins.bool": (int, bool),
+    "builtins.str": (str,),
+}
+
+
+def _pure(value: Any) -> Any:
+    """A wrapper field built by calling a pure builtin on a literal (``tuple([3, 4])``, ``int(16)``), as the
+    call returns it; anything else is returned unchanged (and judged by its caller)."""
+    if not isinstance(value, _Obj) or value.callee not in _PURE_CALLS or value.state is not None:
+        return value
+    args = value.args
+    if not isinstance(args, tuple) or len(args) != 1:
+        return value
+    arg = _pure(args[0])
+    if type(arg) not in _PURE_CALLS[value.callee]:
+        return value
+    if isinstance(arg, (tuple, list)):
+        items = [_pure(item) for item in arg]
+        if not all(_literal(item) for item in items):
+            return value
+        arg = items
+    kind = {"builtins.tuple": tuple, "builtins.list": list, "builtins.int": int, "builtins.bool": bool}.get(
+        value.callee, str
+    )
+    return kind(arg)
+
+
 def _joblib_array(state: Any, pos: int) -> tuple[bool, int, bool]:
     """(object array?, byte count, has alignment padding) from a NumpyArrayWrapper's attributes.
 
@@ -320,16 +353,17 @@ def _joblib_array(state: Any, pos: int) -> tuple[bool, int, bool]:
     (joblib <= 1.1) has none either. A computed value could be either: fail closed."""
     if not isinstance(state, dict):
         raise Unreadable(f"joblib array wrapper at byte {pos} has no readable state")
-    dtype, shape = state.get("dtype"), state.get("shape")
-    alignment = state.get("numpy_array_alignment_bytes")
+    dtype, shape = state.get("dtype"), _pure(state.get("shape"))
+    # An object array is pickle.load-ed from the stream whatever its shape says: no length is needed.
+    if _has_object(dtype, pos):
+        return True, 0, False
+    alignment = _pure(state.get("numpy_array_alignment_bytes"))
     if not _literal(alignment):
         raise Unreadable(f"joblib array wrapper at byte {pos} has a computed alignment: its data's end is unknown")
     if isinstance(shape, list):  # joblib multiplies and reshapes by any sequence
         shape = tuple(shape)
     if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
         raise Unreadable(f"joblib array wrapper at byte {pos} has no readable shape")
-    if _has_object(dtype, pos):
-        return True, 0, False
     size = _itemsize(dtype)
     if size is None:
         raise Unreadable(f"joblib array wrapper at byte {pos} has no readable dtype")

@@ -60,7 +60,7 @@ from typing import Any
 from mlwarden.errors import BadInput
 from mlwarden.models import _sniff as sniff
 from mlwarden.models._findings import FileScan, ScanReport, Scope, Severity, Unreadable
-from mlwarden.models._pickle_scan import TORCH_LEGACY_MAGIC, scan_pickle
+from mlwarden.models._pickle_scan import EXTERNAL_FILE, TORCH_LEGACY_MAGIC, scan_pickle
 from mlwarden.models._sniff import MAX_DECOMPRESSED
 
 __all__ = ["MAX_DECOMPRESSED", "MAX_DEPTH", "scan", "scan_bytes", "scan_file"]
@@ -197,7 +197,34 @@ def _scan_buffer(data: Any, label: str, name: str, model_dir: Path | None) -> Fi
             "unsupported format: not a pickle, joblib, PyTorch, NumPy, zip, tar, compressed stream, HDF5, Keras, "
             "ONNX, safetensors, GGUF or skops file, so it was not scanned"
         )
+    if model_dir is not None:
+        _judge_referenced_files(scope, model_dir)
     return FileScan(label, fmt, size, tuple(scope.findings), error, scope.members[0] + 1)
+
+
+def _judge_referenced_files(scope: Scope, model_dir: Path) -> None:
+    """A file that old joblib wrappers make ``joblib.load`` open beside the pickle (np.load with
+    allow_pickle=True) is judged as part of the pickle: its findings join the pickle's, so a payload
+    moved into the sibling still counts against the file a user loads. A sibling that cannot be read or
+    is not a regular file leaves the HIGH reference finding as it is."""
+    names = {
+        f.name
+        for f in scope.findings
+        if f.kind == EXTERNAL_FILE and f.severity is Severity.HIGH and "/" not in f.name and "\\" not in f.name
+    }
+    for name in sorted(names):
+        sibling = model_dir / name
+        try:
+            if not stat.S_ISREG(sibling.lstat().st_mode):
+                continue
+            with _mapped(sibling, sibling.stat().st_size) as data:
+                inner = Scope(str(sibling))
+                _scan_blob(data, name, inner, 1, model_dir=None)
+        except (OSError, Unreadable) as exc:
+            why = f"the file the pickle makes joblib read cannot be scanned: {exc}"
+            scope.add(Severity.HIGH, EXTERNAL_FILE, name, why)
+            continue
+        scope.extend(inner.findings)
 
 
 def _scanner_failed(exc: BaseException) -> str:

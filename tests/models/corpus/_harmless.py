@@ -509,13 +509,11 @@ HARMLESS: tuple[Entry, ...] = (
         "arrays_nonseekable.joblib",
         "joblib to a non-seekable stream",
         _joblib_nonseekable(_arrays),
-        clean_today=_NONSEEKABLE_TODAY,
     ),
     Entry(
         "lr_nonseekable.joblib",
         "joblib to a non-seekable stream (sklearn)",
         _joblib_nonseekable(_lr),
-        clean_today=_NONSEEKABLE_TODAY,
     ),
     Entry("arrays.joblib.xz", "joblib xz", _joblib_compressed(("xz", 3))),
     Entry("arrays.joblib.lzma", "joblib lzma", _joblib_compressed(("lzma", 3))),
