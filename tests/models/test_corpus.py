@@ -6,6 +6,10 @@ needs no finding at all, which is stricter). Files this branch's scanner still g
 ``xfail(strict=True)`` with the root cause that fixes them (:mod:`corpus` entries' ``clean_today`` and
 ``below_critical_today``): they flip to failures, to be unmarked, when the fixes land.
 
+pandas pickles (:data:`corpus.MEMORY_UNSAFE`) are a class of their own: real files, but pandas and pyarrow
+rebuild them from placements and buffers they never check, so they are rated MEDIUM, and the tests show
+a tampered copy crashing its loader.
+
 The corpus is built once per session (about 80 files, mostly a few KiB); the loader-proofs run in one
 child interpreter, the CLI check in one more.
 """
@@ -127,3 +131,52 @@ def test_cli_finds_something_in_every_hostile_file(
     _, files = cli_scan
     silent = [e.name for e in corpus.HOSTILE if not files[str(built[e.name])]["findings"]]
     assert not silent, f"no finding in: {silent}"
+
+
+@pytest.mark.parametrize("entry", corpus.MEMORY_UNSAFE, ids=lambda e: e.name)
+def test_pandas_pickles_rated_memory_unsafe(built: dict[str, Path], entry: corpus.Entry) -> None:
+    """A frame pickle is never clean (its loaders trust placements and buffers) and never worse than MEDIUM:
+    every name it imports is a known pandas or pyarrow reconstructor, none runs code."""
+    result = scan_file(built[entry.name])
+    assert result.error is None
+    assert result.findings, f"{entry.name} passed as clean"
+    assert {f.severity for f in result.findings} == {Severity.MEDIUM}, result.to_json()
+    assert all("memory-unsafe reconstructor" in f.to_json()["detail"] for f in result.findings)
+
+
+_TAMPERED_FRAME = """
+import pickle, struct, sys
+import pandas as pd
+data = pickle.dumps(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}), 2)
+placement = b"K\\x00K\\x02K\\x01\\x87"  # slice(0, 2, 1): the block holds columns 0 and 1
+assert data.count(placement) == 1
+far = 1 << 27
+data = data.replace(placement, b"J" + struct.pack("<i", far) + b"J" + struct.pack("<i", far + 2) + b"K\\x01\\x87")
+frame = pickle.loads(data)  # loads: nothing checks the placement against the two columns
+print("loaded", flush=True)
+frame["b"].sum()
+"""
+
+_TAMPERED_ARROW = """
+import pickle, struct
+import pandas as pd
+import pyarrow  # noqa: F401
+data = pickle.dumps(pd.Series(["ab"], dtype="str"), 5)
+offsets = struct.pack("<2q", 0, 2)  # large_string offsets of one value: bytes 0..2 of the data buffer
+assert data.count(offsets) == 1, data
+data = data.replace(offsets, struct.pack("<2q", 0, 10**9))  # past the 2-byte data buffer
+series = pickle.loads(data)
+print("loaded", flush=True)
+series.iloc[0]
+"""
+
+
+@pytest.mark.parametrize("program", [_TAMPERED_FRAME, _TAMPERED_ARROW], ids=["block-placement", "arrow-offsets"])
+def test_the_memory_unsafe_rating_is_deserved(program: str) -> None:
+    """Why pandas pickles are not clean: a copy with one changed integer loads, then crashes the process
+    (SIGSEGV reading or writing out of bounds; SIGABRT where the read length is first allocated)."""
+    if "pyarrow" in program:
+        pytest.importorskip("pyarrow")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
+    assert "loaded" in done.stdout, done.stderr[-2000:]
+    assert done.returncode in (-11, -6), (done.returncode, done.stderr[-2000:])

@@ -208,6 +208,37 @@ def test_allowed_names_stay_allowed() -> None:
         assert classify_import(module, name)[0] is None
 
 
+def test_pandas_and_pyarrow_reconstructors_are_medium_and_nothing_else_of_theirs_is() -> None:
+    """Only the precise names pandas' own pickles import are MEDIUM (memory-unsafe); pandas' readers and
+    the rest of pyarrow (which opens files: ``pyarrow.fs``, ``pyarrow.parquet``) keep their capability."""
+    for module, name in [
+        ("pandas", "DataFrame"),
+        ("pandas._libs.internals", "_unpickle_block"),
+        ("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"),  # not a "module internal": Cython's helper
+        ("pandas.core.internals.managers", "BlockManager"),
+        ("pyarrow.lib", "_restore_array"),
+        ("pyarrow.lib", "py_buffer"),
+    ]:
+        assert classify_import(module, name)[0] is Severity.MEDIUM, (module, name)
+    for module, name in [
+        ("pandas", "read_pickle"),
+        ("pandas.io.pickle", "read_pickle"),
+        ("pandas", "read_csv"),
+        ("pyarrow.fs", "LocalFileSystem"),
+        ("pyarrow.parquet", "write_table"),
+        ("pyarrow.lib", "_restore_array.__globals__"),
+        ("pandas._testing", "assert_frame_equal"),
+        ("pandas", "eval"),  # evaluates an expression string
+        ("pandas.core.computation.eval", "eval"),
+    ]:
+        assert classify_import(module, name)[0] is Severity.CRITICAL, (module, name)
+    assert classify_import("pandas", "merge")[0] is Severity.HIGH  # not a reconstructor: off the list
+    fs = scan_bytes(P.asm(4, P.Call(P.G("pandas", "Series"), ([1, 2],))).data, "s.pkl")
+    (finding,) = fs.findings
+    assert finding.severity is Severity.MEDIUM
+    assert "memory-unsafe reconstructor" in finding.detail
+
+
 def test_ext_of_a_code_registered_in_the_stream_is_judged_as_its_import() -> None:
     """``copyreg.add_extension('os', 'system', 240)`` then ``EXT1 240``: the import is ``os.system``."""
     register = P.asm(4, P.Call(P.G("copyreg", "add_extension"), ("os", "system", 240)), stop=False).data

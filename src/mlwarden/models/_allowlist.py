@@ -6,7 +6,10 @@ numpy's array and scalar reconstructors, scipy's sparse matrices, scikit-learn's
 generated ``allowed_sklearn.txt``), torch's tensor rebuilds, collections, and a few builtins that
 only build values. A listed module never allows its other names.
 
-Everything else is a finding: ``CRITICAL`` when it has a dangerous *capability*, ``HIGH`` otherwise.
+Everything else is a finding: ``CRITICAL`` when it has a dangerous *capability*, ``HIGH`` otherwise,
+except pandas' and pyarrow's own reconstructors (the generated ``pandas_reconstructors.txt``), which are
+``MEDIUM``: known to build only frames and arrays, but from block placements and buffers they never check,
+so a tampered frame pickle crashes the loader (:func:`memory_unsafe`).
 Capabilities are groups of modules (with their submodules) and precise names, decided by what calling
 the name can do, not by what the name looks like (:func:`capability`, :data:`CAPABILITIES`):
 
@@ -41,7 +44,15 @@ from importlib import resources
 
 from mlwarden.models._findings import Severity
 
-__all__ = ["CAPABILITIES", "capability", "classify_import", "is_allowed", "resolve_import"]
+__all__ = [
+    "CAPABILITIES",
+    "MEMORY_UNSAFE_REASON",
+    "capability",
+    "classify_import",
+    "is_allowed",
+    "memory_unsafe",
+    "resolve_import",
+]
 
 _SAFE = frozenset(
     {
@@ -320,9 +331,10 @@ _CAPABILITIES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
             builtins code codeop runpy types marshal inspect pdb bdb timeit profile cProfile trace doctest
             ctypes _ctypes cffi _cffi_backend threading _thread sched tkinter _tkinter idlelib yaml _yaml
             mypy absl torch.jit torch.package torch.utils.cpp_extension numpy.f2py numpy.ctypeslib
+            pandas.core.computation numexpr
             """
         ),
-        frozenset({"torch.classes.load_library", "torch.ops.load_library"}),
+        frozenset({"torch.classes.load_library", "torch.ops.load_library", "pandas.eval"}),
     ),
     # An importer turns a string into any module or callable (``uvicorn.importer.import_from_string('os:system')``).
     "imports modules": (
@@ -421,11 +433,37 @@ def resolve_import(module: str, name: str) -> tuple[str, str]:
     return module, name
 
 
+def _names_file(name: str) -> frozenset[str]:
+    text = resources.files("mlwarden.models").joinpath(name).read_text(encoding="utf-8")
+    lines = (line.strip() for line in text.splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
 @functools.cache
 def _allowed() -> frozenset[str]:
-    text = resources.files("mlwarden.models").joinpath("allowed_sklearn.txt").read_text(encoding="utf-8")
-    sklearn = (line.strip() for line in text.splitlines())
-    return _SAFE | frozenset(line for line in sklearn if line and not line.startswith("#"))
+    return _SAFE | _names_file("allowed_sklearn.txt")
+
+
+@functools.cache
+def _memory_unsafe() -> frozenset[str]:
+    return _names_file("pandas_reconstructors.txt")
+
+
+MEMORY_UNSAFE_REASON = (
+    "a memory-unsafe reconstructor: it only builds pandas or Arrow objects, but from parts it does not"
+    " validate (a tampered block placement or offsets buffer crashes the loader); load data from Parquet"
+)
+
+
+def memory_unsafe(module: str, name: str) -> bool:
+    """Whether ``module.name`` is one of pandas' and pyarrow's reconstructors (``pandas_reconstructors.txt``).
+
+    They are not allowed: a frame pickled by pandas rebuilds its blocks at the placements the pickle
+    says and pyarrow its arrays from raw buffers, neither checked against the data, so a tampered
+    pickle loads and then writes or reads out of bounds (SIGSEGV). They are rated ``MEDIUM`` rather than
+    ``HIGH``: what they do is known, and it is not running code."""
+    module, name = resolve_import(module, name)
+    return f"{module}.{name}" in _memory_unsafe()
 
 
 def capability(module: str, name: str) -> str | None:
@@ -461,7 +499,9 @@ def is_allowed(module: str, name: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def classify_import(module: str, name: str) -> tuple[Severity | None, str]:
-    """``(None, full name)`` when allowed; else ``(CRITICAL or HIGH, full name)``.
+    """``(None, full name)`` when allowed; else ``(CRITICAL, HIGH or MEDIUM, full name)``.
+
+    MEDIUM is for pandas' and pyarrow's reconstructors (:func:`memory_unsafe`).
 
     The full name is the resolved one, with the original after it when Python 2 mapping changed it
     (``builtins.eval (from __builtin__.eval)``).
@@ -471,6 +511,8 @@ def classify_import(module: str, name: str) -> tuple[Severity | None, str]:
     shown = full if (resolved_module, resolved_name) == (module, name) else f"{full} (from {module}.{name})"
     if _listed(resolved_module, resolved_name):
         return None, shown
+    if full in _memory_unsafe():  # before capabilities: pyarrow's module opens files, these three names do not
+        return Severity.MEDIUM, shown
     if capability(resolved_module, resolved_name) is not None:
         return Severity.CRITICAL, shown
     # A dotted name walks attributes from the module (protocol 4's ``uuid`` + ``os.system``): it reaches

@@ -42,7 +42,7 @@ import struct
 import warnings
 from typing import Any
 
-from mlwarden.models._allowlist import capability, classify_import, is_allowed
+from mlwarden.models._allowlist import MEMORY_UNSAFE_REASON, capability, classify_import, is_allowed
 from mlwarden.models._findings import Scope, Severity, Unreadable
 
 __all__ = ["EXTERNAL_FILE", "TORCH_LEGACY_MAGIC", "PickleResult", "scan_pickle"]
@@ -800,11 +800,10 @@ def _import(scope: Scope, module: str, name: str, at: int, opcode: str) -> str:
     if severity is not None:
         kind = "import"
         group = capability(module, name) if severity is Severity.CRITICAL else None
-        reason = (
-            f"a dangerous callable ({group or 'reaches module internals'})"
-            if severity is Severity.CRITICAL
-            else "not on the allow-list"
-        )
+        if severity is Severity.CRITICAL:
+            reason = f"a dangerous callable ({group or 'reaches module internals'})"
+        else:
+            reason = MEMORY_UNSAFE_REASON if severity is Severity.MEDIUM else "not on the allow-list"
         scope.add(severity, kind, shown, f"{opcode} imports {shown}: {reason}", at)
     return shown.split(" (from ", 1)[0]
 

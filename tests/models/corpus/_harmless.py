@@ -20,7 +20,7 @@ import numpy as np
 from ._entry import Entry, tar_bytes, zip_bytes
 from ._hostile import gguf_bytes
 
-__all__ = ["HARMLESS"]
+__all__ = ["HARMLESS", "MEMORY_UNSAFE"]
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -496,10 +496,6 @@ def _gguf(path: Path) -> Path:
 
 _GGUF_TODAY = "root cause 7 of issue 14 (GGUF not read yet: reported as unsupported), fixed on h/formats"
 _NONSEEKABLE_TODAY = "root cause 3 of issue 14 (joblib alignment None: unreadable), fixed on h/pickle or h/formats"
-_PANDAS_TODAY = (
-    "pandas is not on the allow-list (HIGH) and pandas._libs.arrays.__pyx_unpickle_NDArrayBacked is rated CRITICAL:"
-    " a false alarm no root cause of issue 14 names; for the allow-list's owner (h/pickle) to decide"
-)
 _UBJ_TODAY = (
     "XGBoost's default UBJSON model is not recognised (unsupported, exit 2); no root cause of issue 14 names it"
 )
@@ -521,13 +517,10 @@ HARMLESS: tuple[Entry, ...] = (
     Entry("arrays.joblib.gz", "joblib gzip", _joblib_compressed(("gzip", 3))),
     Entry("arrays.joblib.bz2", "joblib bz2", _joblib_compressed(("bz2", 3))),
     Entry("gbm.joblib", "sklearn GradientBoosting, joblib zlib", _joblib_gbm),
-    Entry("frame.joblib", "pandas DataFrame, joblib", _joblib_frame, clean_today=_PANDAS_TODAY),
     Entry("days.npy", "numpy datetime64", _npy(lambda: np.arange("2024-01-01", "2024-01-10", dtype="datetime64[D]"))),
     Entry("structured.npy", "numpy structured (datetime64, bytes)", _npy(_structured)),
     Entry("fortran.npy", "numpy Fortran-order float32", _npy(lambda: np.asfortranarray(np.ones((3, 4), np.float32)))),
     Entry("arrays.npz", "numpy savez_compressed", _npz),
-    Entry("frame.pkl", "pandas DataFrame, pickle 5", _pickled(_frame, 5), clean_today=_PANDAS_TODAY),
-    Entry("series.pkl", "pandas Series with DatetimeIndex, pickle 4", _pickled(_series, 4), clean_today=_PANDAS_TODAY),
     Entry("datetimes.pkl", "datetime and numpy datetime64 values, pickle 2", _pickled(_datetimes, 2)),
     Entry("lr_p5.pkl", "sklearn LogisticRegression, pickle 5", _pickled(_lr, 5)),
     Entry("tree_p4.pkl", "sklearn DecisionTree, pickle 4", _pickled(_tree, 4)),
@@ -546,4 +539,13 @@ HARMLESS: tuple[Entry, ...] = (
     Entry("xgboost_model.ubj", "XGBoost UBJSON model", _xgboost_ubj, clean_today=_UBJ_TODAY),
     Entry("torch_style.pt", "torch-style zip by hand", _torch_style),
     Entry("chat_model.gguf", "GGUF with a benign chat template", _gguf, clean_today=_GGUF_TODAY),
+)
+
+# What real pandas writes, but not harmless to load from someone else: pandas rebuilds blocks at the
+# placements the pickle names and pyarrow arrays from raw buffers, checking neither, so a tampered copy
+# crashes the loader (test_corpus proves it). The scanner rates these MEDIUM (memory-unsafe), never clean.
+MEMORY_UNSAFE: tuple[Entry, ...] = (
+    Entry("frame.joblib", "pandas DataFrame, joblib", _joblib_frame, critical=False),
+    Entry("frame.pkl", "pandas DataFrame, pickle 5", _pickled(_frame, 5), critical=False),
+    Entry("series.pkl", "pandas Series with DatetimeIndex, pickle 4", _pickled(_series, 4), critical=False),
 )
