@@ -21,7 +21,8 @@ format sniffed:
 * gzip, bz2, xz, zlib, lzma-alone (no magic: its properties, dictionary size and size fields)
   and joblib's pre-0.9.3 ``ZF`` files, inflated and scanned as what they hold;
 * safetensors; ONNX (``.onnx``, or a ``ModelProto`` opening; unknown top-level fields are
-  streams of their own); GGUF (chat templates);
+  streams of their own); GGUF (chat templates); UBJSON (``.ubj``, or an object whose first key
+  has a length marker: XGBoost's model format, data only, checked to be well-formed);
 * inert files (text, JSON, images: no loader runs them) when no reader takes them.
 
 A reader that claims a stream by its magic and refuses it makes the file an error only when no
@@ -195,7 +196,7 @@ def _scan_buffer(data: Any, label: str, name: str, model_dir: Path | None) -> Fi
     if fmt == "unsupported":
         error = (
             "unsupported format: not a pickle, joblib, PyTorch, NumPy, zip, tar, compressed stream, HDF5, Keras, "
-            "ONNX, safetensors, GGUF or skops file, so it was not scanned"
+            "ONNX, safetensors, GGUF, UBJSON or skops file, so it was not scanned"
         )
     if model_dir is not None:
         _judge_referenced_files(scope, model_dir)
@@ -250,7 +251,7 @@ def _mapped(path: Path, size: int) -> Iterator[Any]:
 
 # The order formats are named in when one file is several (``safetensors+pickle``): the container
 # or structured format first, the pickle that ``pickle.load`` would also run last.
-_ORDER = ("zip", "tar", "npy", "hdf5", "compressed", "safetensors", "onnx", "gguf", "pickle")
+_ORDER = ("zip", "tar", "npy", "hdf5", "compressed", "safetensors", "onnx", "gguf", "ubjson", "pickle")
 
 
 class _TooDeep(Unreadable):
@@ -340,6 +341,10 @@ def _scan_blob(
         from mlwarden.models._scan_gguf import scan_gguf
 
         _read(verdicts, "gguf", strong=not storage)(lambda: scan_gguf(data, scope))
+    if suffix == ".ubj" or sniff.looks_ubjson(head):
+        _read(verdicts, "ubjson", strong=suffix == ".ubj" and not storage)(
+            lambda: _scan_ubjson(data, scope, depth, verdicts, zip_here or zip_done)
+        )
     for magic, what in sniff.UNREADABLE_MAGIC:
         if head.startswith(magic) and not storage:
             verdicts.refused.append(f"a {what}: no standard-library reader opens it, so it was not scanned")
@@ -482,6 +487,16 @@ def _read_onnx(
         scope.extend(probe.findings)
         scope.members[0] += probe.members[0]
     verdicts.found["onnx"] = "onnx"
+
+
+def _scan_ubjson(data: Any, scope: Scope, depth: int, verdicts: _Verdicts, zip_done: bool) -> str:
+    """UBJSON is data only (nothing in it is a finding); the bytes after its value are judged as after a
+    pickle: another pickle or a known format is scanned as one, anything else is trailing data."""
+    from mlwarden.models._scan_ubjson import scan_ubjson
+
+    value = scan_ubjson(data)
+    _after_pickle(data, value.end, scope, depth, verdicts, zip_done, "the UBJSON value")
+    return "xgboost-ubjson" if value.xgboost else "ubjson"
 
 
 def _scan_hdf5(data: Any, scope: Scope, depth: int) -> str:

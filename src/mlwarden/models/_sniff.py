@@ -4,7 +4,8 @@ recurses into one: :mod:`mlwarden.models._scanner` decides what to scan.
 
 * :func:`zip_candidate` (a local header at 0, or an end record in the last 64 KiB, as :mod:`zipfile`
   looks for one), :func:`zip_end`, :func:`tar_candidate` (the first header's checksum),
-  :func:`is_hdf5` (superblock at 0, 512, 1024...), :func:`looks_safetensors`, :func:`looks_onnx`;
+  :func:`is_hdf5` (superblock at 0, 512, 1024...), :func:`looks_safetensors`, :func:`looks_onnx`,
+  :func:`looks_ubjson`;
 * :func:`decompressor` (gzip, bz2, xz, zlib, joblib's ``ZF``, lzma-alone by its fields) and
   :func:`inflate`, bounded by :data:`MAX_DECOMPRESSED`;
 * :func:`has_magic` (a byte payload that a loader would open as a file), :func:`may_be_a_file`;
@@ -37,6 +38,7 @@ __all__ = [
     "is_hdf5",
     "looks_onnx",
     "looks_safetensors",
+    "looks_ubjson",
     "may_be_a_file",
     "show_descr",
     "tar_candidate",
@@ -121,6 +123,12 @@ def looks_onnx(head: bytes) -> bool:
 
 
 _ONNX_SECOND = frozenset({0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72})
+
+
+def looks_ubjson(head: bytes) -> bool:
+    """A UBJSON object as XGBoost writes one: ``{`` and the length marker of its first key (``i U I l L``;
+    a JSON text has ``"`` there)."""
+    return len(head) >= 2 and head[0] == 0x7B and head[1] in b"iUIlL"
 
 
 _LZMA_MAX_PROPS = 9 * 5 * 5  # lc < 9, lp < 5, pb < 5

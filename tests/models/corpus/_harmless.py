@@ -423,7 +423,9 @@ def _xgboost_json(path: Path) -> Path:
 
 def _ubjson(value: Any) -> bytes:
     """UBJSON as XGBoost writes it (its default ``save_model`` format since 2.1): typed, sized containers
-    are not used; int32 ``l``, float32 ``d``, strings ``S`` with an int length."""
+    are not used; int32 ``l``, float32 ``d``, strings ``S`` with an int length (``None`` is ``Z``)."""
+    if value is None:
+        return b"Z"
     if isinstance(value, bool):
         return b"T" if value else b"F"
     if isinstance(value, int):
@@ -496,9 +498,6 @@ def _gguf(path: Path) -> Path:
 
 _GGUF_TODAY = "root cause 7 of issue 14 (GGUF not read yet: reported as unsupported), fixed on h/formats"
 _NONSEEKABLE_TODAY = "root cause 3 of issue 14 (joblib alignment None: unreadable), fixed on h/pickle or h/formats"
-_UBJ_TODAY = (
-    "XGBoost's default UBJSON model is not recognised (unsupported, exit 2); no root cause of issue 14 names it"
-)
 
 HARMLESS: tuple[Entry, ...] = (
     Entry(
@@ -536,7 +535,7 @@ HARMLESS: tuple[Entry, ...] = (
     Entry("tree_pipeline.skops", "skops Pipeline(StandardScaler, DecisionTree)", _skops(_tree_pipeline)),
     Entry("lightgbm_model.txt", "LightGBM text model", _lightgbm_text),
     Entry("xgboost_model.json", "XGBoost JSON model", _xgboost_json),
-    Entry("xgboost_model.ubj", "XGBoost UBJSON model", _xgboost_ubj, clean_today=_UBJ_TODAY),
+    Entry("xgboost_model.ubj", "XGBoost UBJSON model", _xgboost_ubj),
     Entry("torch_style.pt", "torch-style zip by hand", _torch_style),
     Entry("chat_model.gguf", "GGUF with a benign chat template", _gguf, clean_today=_GGUF_TODAY),
 )
