@@ -423,6 +423,9 @@ def test_gguf_chat_templates() -> None:
     assert scan_bytes(gguf({"general.name": "m", "llama.block_count": 2}), "m.gguf").clean
     fs = scan_bytes(gguf({"general.name": "m", "tokenizer.chat_template": plain}), "m.gguf")
     assert fs.format == "gguf"
+    assert fs.clean, fs.findings  # a plain template is data (tests/models/test_scan_jinja.py judges many)
+    unproven = "{% for k in keys %}{{ m[k] }}{% endfor %}"
+    fs = scan_bytes(gguf({"general.name": "m", "tokenizer.chat_template": unproven}), "m.gguf")
     assert [(f.severity, f.name) for f in fs.findings] == [(Severity.MEDIUM, "tokenizer.chat_template")]
     fs = scan_bytes(gguf({"tokenizer.chat_template.tool_use": evil}), "m.gguf")
     assert [(f.severity, f.name) for f in fs.findings] == [(Severity.CRITICAL, "tokenizer.chat_template.tool_use")]

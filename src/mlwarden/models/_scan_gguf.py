@@ -15,12 +15,14 @@ to every loader and are not read.
 Threat. Nothing in GGUF is Python, but ``tokenizer.chat_template`` (and the named variants
 ``tokenizer.chat_template.NAME``) is a Jinja2 template that loaders render on every chat request;
 one rendered outside a sandbox (llama-cpp-python before 0.2.72, CVE-2024-34359) runs whatever the
-template reaches. A template is ``MEDIUM`` (code in the model file that runs in the loader); one that
-reaches Python internals (dunder attributes such as ``__class__``, ``__globals__``, ``__subclasses__``,
-escaped underscores, ``import``, ``os.``, ``popen``, ``eval``/``exec``, ``subprocess``, Jinja's
-``attr`` filter or the ``cycler``/``joiner``/``lipsum`` globals that SSTI payloads start from) is
-``CRITICAL`` (looked for inside the template's ``{{ }}`` and ``{% %}`` blocks, what Jinja evaluates). A
-truncated or inconsistent header is :class:`Unreadable`.
+template reaches. Each template is judged by :mod:`mlwarden.models._scan_jinja`, an allow-list over
+Jinja's own parse tree (never rendered): a *plain* template, one whose every construct only formats
+the messages it is given (as Llama, Mistral, ChatML/Qwen, Gemma, Phi and Zephyr templates do), is data
+and raises no finding; one that reaches Python internals (``_``-prefixed attributes or keys, strings
+built to name them, the ``attr`` filter, the ``cycler``/``joiner``/``lipsum``/``self`` globals,
+``import``/``include``) is ``CRITICAL``; anything else the judge cannot prove data-only, a template
+Jinja cannot parse, or any template when jinja2 is not installed, is ``MEDIUM``. A truncated or
+inconsistent header is :class:`Unreadable`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import struct
 from typing import Any
 
 from mlwarden.models._findings import Scope, Severity, Unreadable
+from mlwarden.models._scan_jinja import judge_template
 
 __all__ = ["GGUF_MAGIC", "scan_gguf"]
 
@@ -38,11 +41,6 @@ _MAX_KV = 1 << 20  # far above any real file; bounds a hostile count
 _SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 _STRING, _ARRAY = 8, 9
 _TEMPLATE = re.compile(r"^tokenizer\.chat_template(\..+)?$")
-_DANGEROUS = re.compile(
-    r"__\w+__|\\x5f|\\u005f|\\137|\bimport\b|\bos\s*\.|\bpopen\b|\beval\b|\bexec\b|\bsubprocess\b"
-    r"|\bgetattr\b|\|\s*attr\b|\bcycler\b|\bjoiner\b|\blipsum\b|\bmro\b|\bbuiltins\b",
-    re.IGNORECASE,
-)
 
 
 class _Reader:
@@ -119,26 +117,15 @@ def scan_gguf(data: Any, scope: Scope) -> None:
             raise Unreadable(f"GGUF metadata {key!r} has type {kind}, which no version defines")
 
 
-_BLOCK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
-
-
 def _judge_template(key: str, template: str, scope: Scope, at: int) -> None:
-    # Only what Jinja evaluates counts: the words of a system prompt ("import your data") are text.
-    hit = next((m for block in _BLOCK.findall(template) if (m := _DANGEROUS.search(block))), None)
-    if hit is not None:
-        shown = hit.group(0).encode("unicode_escape").decode("ascii")
-        scope.add(
-            Severity.CRITICAL,
-            "chat-template",
-            key,
-            f"a Jinja chat template that reaches Python internals ({shown!r}): it runs code when a loader renders it",
-            at,
+    verdict = judge_template(template)
+    if verdict.severity is None:
+        return
+    reasons = "; ".join(verdict.reasons[:4]) + ("; ..." if len(verdict.reasons) > 4 else "")
+    if verdict.severity is Severity.CRITICAL:
+        detail = (
+            f"a Jinja chat template that reaches Python internals ({reasons}): it runs code when a loader renders it"
         )
     else:
-        scope.add(
-            Severity.MEDIUM,
-            "chat-template",
-            key,
-            "a Jinja chat template: loaders render it on every request (code that runs unless they sandbox it)",
-            at,
-        )
+        detail = f"a Jinja chat template with constructs the scanner cannot prove data-only: {reasons}"
+    scope.add(verdict.severity, "chat-template", key, detail, at)

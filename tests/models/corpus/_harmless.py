@@ -496,7 +496,6 @@ def _gguf(path: Path) -> Path:
     return _write(path, gguf_bytes(_CHAT_TEMPLATE))
 
 
-_GGUF_TODAY = "root cause 7 of issue 14 (GGUF not read yet: reported as unsupported), fixed on h/formats"
 _NONSEEKABLE_TODAY = "root cause 3 of issue 14 (joblib alignment None: unreadable), fixed on h/pickle or h/formats"
 
 HARMLESS: tuple[Entry, ...] = (
@@ -537,7 +536,7 @@ HARMLESS: tuple[Entry, ...] = (
     Entry("xgboost_model.json", "XGBoost JSON model", _xgboost_json),
     Entry("xgboost_model.ubj", "XGBoost UBJSON model", _xgboost_ubj),
     Entry("torch_style.pt", "torch-style zip by hand", _torch_style),
-    Entry("chat_model.gguf", "GGUF with a benign chat template", _gguf, clean_today=_GGUF_TODAY),
+    Entry("chat_model.gguf", "GGUF with a benign chat template", _gguf),
 )
 
 # What real pandas writes, but not harmless to load from someone else: pandas rebuilds blocks at the
