@@ -329,6 +329,10 @@ SSTI = {
     "map-of-map-attr": "{{ messages|map('map', 'attr', '__class__')|list }}",
     "map-of-selectattr": "{{ messages|map('selectattr', '__class__')|list }}",
     "int-default-key": "{{ messages[messages|int('__class__')] }}",
+    "map-attribute-mode-trick": "{{ messages|map('attr', '__class__', attribute='role')|list }}",
+    "format-kept-in-namespace": "{% set ns = namespace(get='{0.__class__.__mro__}'.format) %}{{ ns.get(messages) }}",
+    "format-by-key": "{% set ns = namespace(get='{0.__init__.__globals__}'['format']) %}{{ ns.get(raise_exception) }}",
+    "shadowed-function": "{% set raise_exception = '{0.__class__}'.format %}{{ raise_exception(messages) }}",
     "escaped-unicode": "{{ messages['\\u005f\\u005fclass\\u005f\\u005f'] }}",
     "hidden-after-chat": CHATML + "{{ lipsum.__globals__.os.popen('id').read() }}",
 }
@@ -344,6 +348,8 @@ UNPROVEN = {
     "shadowed-macro": "{% macro f() %}{% endmacro %}{% set f = messages.pop %}{{ f() }}",
     "map-of-map": "{{ messages|map('map', 'upper')|list }}",
     "int-default-computed": "{% for k in keys %}{{ messages[messages|int(k)] }}{% endfor %}",
+    "format-reference": "{% set ns = namespace(get=messages[0].content.format) %}{{ ns.get(messages) }}",
+    "format-by-map": "{{ messages|map(attribute='content.format')|list }}",
     "recursive-loop": "{% for m in messages recursive %}{{ loop(m.children) }}{% endfor %}",
 }
 

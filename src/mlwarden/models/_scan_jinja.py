@@ -98,6 +98,9 @@ _INTROSPECTION = _words(
     "mro gi_frame gi_code gi_yieldfrom cr_frame cr_code cr_await ag_frame ag_code f_globals f_builtins f_locals "
     "f_back f_code tb_frame tb_next co_code co_consts func_globals func_code im_func im_self im_class"
 )
+# Methods that look attributes up by the names in their argument: not plain wherever they are named (a bound
+# str.format kept in a namespace could be called through an allowed method name such as ns.get).
+_FORMATTERS = frozenset({"format", "format_map"})
 # loop attributes that are integers: an index computed from them never names an attribute.
 _LOOP_INTS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0"})
 _TAGS = {"FromImport": "from ... import", "CallBlock": "call", "ExprStmt": "do", "Block": "block"}
@@ -198,6 +201,8 @@ class _Judge:
     def attribute(self, name: str, what: str) -> None:
         if internal(name):
             self.critical.append(what)
+        elif name in _FORMATTERS:
+            self.medium.append(f"{what} (str.format reaches attributes through its fields)")
 
     def subscript(self, node: Any) -> None:
         n, arg = self.n, node.arg
@@ -238,9 +243,8 @@ class _Judge:
         args = list(node.args)
         paths = [args[i] for i in _ATTR_ARGS.get(name, ()) if i < len(args)]
         paths += [kw.value for kw in node.kwargs if kw.key == "attribute"]
-        if name in ("select", "reject", "selectattr", "rejectattr", "map") and not any(
-            kw.key == "attribute" for kw in node.kwargs
-        ):
+        # map() applies a filter by name whenever it has a positional argument, else reads attribute=...
+        if name in ("select", "reject", "selectattr", "rejectattr") or (name == "map" and args):
             at = 1 if name.endswith("attr") else 0
             named = args[at] if at < len(args) else None
             table = _SIMPLE_FILTERS if name == "map" else _TESTS
@@ -265,10 +269,10 @@ class _Judge:
         if isinstance(func, n.Getattr) and func.attr in _METHODS:
             return
         if isinstance(func, n.Name) and (
-            func.name in _FUNCTIONS or (func.name in self.macros and func.name not in self.stored)
+            (func.name in _FUNCTIONS or func.name in self.macros) and func.name not in self.stored
         ):
             return
-        formats = isinstance(func, n.Getattr) and func.attr in ("format", "format_map")
+        formats = isinstance(func, n.Getattr) and func.attr in _FORMATTERS
         if formats and any(self.dangerous_string(x, "a format string {!r}") for x in (func.node, *node.args)):
             return
         if isinstance(func, (n.Getattr, n.Name)):
