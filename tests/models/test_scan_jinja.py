@@ -408,6 +408,12 @@ def test_unparsable_template_is_medium_and_says_why() -> None:
     assert "cannot parse" in verdict.reasons[0]
 
 
+def test_oversized_template_is_medium_not_judged() -> None:
+    verdict = judge_template(CHATML + " " * 300_000)
+    assert verdict.severity is Severity.MEDIUM
+    assert "not judged" in verdict.reasons[0]
+
+
 def test_gguf_scan_reports_by_verdict() -> None:
     """Through the GGUF reader: a plain template is clean, SSTI CRITICAL, an unparsable one MEDIUM."""
     assert scan_bytes(gguf_bytes(QWEN25), "m.gguf").clean

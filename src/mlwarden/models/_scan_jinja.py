@@ -21,8 +21,9 @@ Anything else is not plain. It is CRITICAL when it reaches Python internals: an 
 starts with ``_`` or is an introspection name, a string the template builds (``'_'*2 + 'class' + '_'*2``, also
 through ``{% set %}``) that could name one, the ``attr`` filter, the globals SSTI payloads start from (``cycler``,
 ``joiner``, ``lipsum``, ``self``, ``config``, ``request``...), or ``import`` / ``include`` / ``extends``. Else it is
-MEDIUM: a construct (a dynamic key, an unknown filter or call) the judge cannot prove data-only. A template Jinja
-cannot parse is MEDIUM too: another loader's Jinja may still accept it.
+MEDIUM: a construct (a dynamic key, an unknown filter or call, any mention of ``format`` / ``format_map``, whose
+fields reach attributes) the judge cannot prove data-only. A template Jinja cannot parse is MEDIUM too (another
+loader's Jinja may still accept it), and so is one over 256 KiB (not judged: real ones are a few KiB).
 
 Out of scope: what the rendered text says (a prompt is data), and render-time cost (``range(10**9)``).
 """
@@ -112,6 +113,8 @@ _PLAIN_NODES = _words(
 )
 _WIDTH = re.compile(r"%[^a-zA-Z%]*[\d*]")  # a %-format with a width: folding it could allocate without bound
 _FOLD_LIMIT = 4096
+# Real chat templates are a few KiB (tool-use ones up to ~40); Jinja parses about 250 KiB a second.
+_MAX_TEMPLATE = 256 * 1024
 _STRING_FILTERS: dict[str, Callable[[str], str]] = {
     "lower": str.lower,
     "upper": str.upper,
@@ -393,6 +396,8 @@ def judge_template(template: str) -> TemplateVerdict:
         from jinja2 import nodes
     except ImportError:
         return TemplateVerdict(Severity.MEDIUM, ("not judged: jinja2 is not installed",))
+    if len(template) > _MAX_TEMPLATE:
+        return TemplateVerdict(Severity.MEDIUM, (f"not judged: {len(template)} characters, over {_MAX_TEMPLATE}",))
     try:
         tree = _environment().parse(template)
     except Exception as exc:  # a hostile template may break the parser in any way
