@@ -271,6 +271,78 @@ DEEPSEEK_R1 = (
     "{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜><think>\\n'}}{% endif %}"
 )
 
+# Hermes-2-Pro / Hermes-3 ``tokenizer.chat_template.tool_use`` (abridged): a macro, recursion, a lookup table.
+HERMES_TOOL_USE = """{%- macro json_to_python_type(json_spec) %}
+{%- set basic_type_map = {
+    "string": "str",
+    "number": "float",
+    "integer": "int",
+    "boolean": "bool"
+} %}
+{%- if basic_type_map[json_spec.type] is defined %}
+    {{- basic_type_map[json_spec.type] }}
+{%- elif json_spec.type == "array" %}
+    {{- "list[" +  json_to_python_type(json_spec|items) + "]"}}
+{%- elif json_spec.type == "object" %}
+    {%- if json_spec.additionalProperties is defined %}
+        {{- "dict[str, " + json_to_python_type(json_spec.additionalProperties) + ']'}}
+    {%- else %}{{- "dict" }}{%- endif %}
+{%- elif json_spec.type is iterable %}
+    {{- "Union[" }}
+    {%- for t in json_spec.type %}
+      {{- json_to_python_type({"type": t}) }}
+      {%- if not loop.last %}{{- "," }}{%- endif %}
+    {%- endfor %}
+    {{- "]" }}
+{%- else %}{{- "Any" }}{%- endif %}
+{%- endmacro %}
+{{- bos_token }}
+{{- "<|im_start|>system\nYou are a function calling AI model. <tools> " }}
+{%- for tool in tools %}
+    {%- if tool.function is defined %}{%- set tool = tool.function %}{%- endif %}
+    {{- '{"type": "function", "function": ' }}
+    {{- '{"name": "' + tool.name + '", ' }}
+    {{- '"description": "' + tool.name + '(' }}
+    {%- for param_name, param_fields in tool.parameters.properties|items %}
+        {{- param_name + ": " + json_to_python_type(param_fields) }}
+        {%- if not loop.last %}{{- ", " }}{%- endif %}
+    {%- endfor %}
+    {{- ")" }}
+    {%- if tool.return is defined %}{{- " -> " + json_to_python_type(tool.return) }}{%- endif %}
+    {{- " - " + tool.description + "\n\n" }}
+    {%- for param_name, param_fields in tool.parameters.properties|items %}
+        {%- if loop.first %}{{- "    Args:\n" }}{%- endif %}
+        {{- "        " + param_name + "(" + json_to_python_type(param_fields) + "): " + param_fields.description|trim }}
+    {%- endfor %}
+    {{- '", "parameters": ' }}
+    {%- if tool.parameters.properties | length == 0 %}{{- "{}" }}{%- else %}{{- tool.parameters|tojson }}{%- endif %}
+    {{- "}" }}
+{%- endfor %}
+{{- " </tools><|im_end|>\n" }}
+{%- for message in messages %}
+    {%- if message.role == "user" or message.role == "system" or (message.role == "assistant" and message.tool_calls is not defined) %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role }}
+        {%- for tool_call in message.tool_calls %}
+            {{- '\n<tool_call>\n' }}
+            {%- if tool_call.function is defined %}{%- set tool_call = tool_call.function %}{%- endif %}
+            {{- '{"name": "' }}{{- tool_call.name }}{{- '"' }}
+            {%- if tool_call.arguments is defined %}{{- ', "arguments": ' }}{{- tool_call.arguments|tojson }}{%- endif %}
+            {{- '}\n</tool_call>' }}
+        {%- endfor %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if loop.previtem and loop.previtem.role != "tool" %}{{- '<|im_start|>tool\n' }}{%- endif %}
+        {{- '<tool_response>\n' }}{{- message.content }}
+        {%- if not loop.last %}{{- '\n</tool_response>\n' }}{%- else %}{{- '\n</tool_response>' }}{%- endif %}
+        {%- if not loop.last and loop.nextitem.role != "tool" %}{{- '<|im_end|>' }}
+        {%- elif loop.last %}{{- '<|im_end|>' }}{%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}
+"""
+
 # Uses {% break %} (loopcontrols, on in HF transformers), a macro, map/join and selectattr.
 MACRO_AND_BREAK = (
     "{% macro render(m) %}{{ m.role | upper }}: {{ m.content | trim }}{% endmacro %}"
@@ -292,6 +364,7 @@ REAL = {
     "phi3": PHI3,
     "zephyr": ZEPHYR,
     "deepseek-r1": DEEPSEEK_R1,
+    "hermes-tool-use": HERMES_TOOL_USE,
     "macro-break": MACRO_AND_BREAK,
 }
 
@@ -333,6 +406,7 @@ SSTI = {
     "format-kept-in-namespace": "{% set ns = namespace(get='{0.__class__.__mro__}'.format) %}{{ ns.get(messages) }}",
     "format-by-key": "{% set ns = namespace(get='{0.__init__.__globals__}'['format']) %}{{ ns.get(raise_exception) }}",
     "shadowed-function": "{% set raise_exception = '{0.__class__}'.format %}{{ raise_exception(messages) }}",
+    "table-dunder-key": "{% set t = {'a': 'b'} %}{{ t['_' ~ '_class_' ~ '_'] }}",
     "escaped-unicode": "{{ messages['\\u005f\\u005fclass\\u005f\\u005f'] }}",
     "hidden-after-chat": CHATML + "{{ lipsum.__globals__.os.popen('id').read() }}",
 }
@@ -350,6 +424,10 @@ UNPROVEN = {
     "int-default-computed": "{% for k in keys %}{{ messages[messages|int(k)] }}{% endfor %}",
     "format-reference": "{% set ns = namespace(get=messages[0].content.format) %}{{ ns.get(messages) }}",
     "format-by-map": "{{ messages|map(attribute='content.format')|list }}",
+    "table-result-kept": "{% set t = {'a': 'b'} %}{% set ns = namespace(get=t[k]) %}{{ ns.get() }}",
+    "table-result-used": "{% set t = {'a': 'b'} %}{{ t[k].x }}",
+    "table-reassigned": "{% set t = {'a': 'b'} %}{% for t in messages %}{{ t[k] }}{% endfor %}",
+    "table-of-values": "{% set t = {'a': messages} %}{{ t[k] }}",
     "recursive-loop": "{% for m in messages recursive %}{{ loop(m.children) }}{% endfor %}",
 }
 
@@ -384,17 +462,22 @@ def test_real_world_templates_render_and_payloads_really_run() -> None:
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
     chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    properties = {"x": {"type": "string", "description": "an x"}}
+    tool = {"type": "function", "function": {"name": "f", "description": "d", "parameters": {"properties": properties}}}
     for name, template in REAL.items():
         if name == "macro-break":
             template = template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
-        out = env.from_string(template).render(
-            messages=chat,
-            bos_token="<s>",
-            eos_token="</s>",
-            add_generation_prompt=True,
-            raise_exception=raise_exception,
-        )
-        assert "hi" in out, name
+        for tools in ({}, {"tools": [tool]}):  # as HF passes them: only when there are some
+            out = env.from_string(template).render(
+                **tools,
+                messages=chat,
+                bos_token="<s>",
+                eos_token="</s>",
+                add_generation_prompt=True,
+                raise_exception=raise_exception,
+            )
+            assert "hi" in out, name
+    assert "x: str" in env.from_string(HERMES_TOOL_USE).render(messages=chat, tools=[tool])
     import os
 
     reached = "{{ lipsum.__globals__['os'].getcwd() }}"  # the lipsum payload's route, to a harmless call

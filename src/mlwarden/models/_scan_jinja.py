@@ -152,12 +152,21 @@ class _Judge:
         self.stored: set[str] = set()
         self.macros: set[str] = set()
         self.folded: dict[int, Any] = {}
+        self.parents: dict[int, Any] = {}
+        self.stores: dict[str, int] = {}
 
     def collect(self, tree: Any) -> None:
         n = self.n
         for node in tree.find_all(n.Name):
             if node.ctx in ("store", "param"):
                 self.stored.add(node.name)
+                self.stores[node.name] = self.stores.get(node.name, 0) + 1
+        for node in tree.find_all(n.Getitem):
+            for child in node.iter_child_nodes():
+                self.parents[id(child)] = node
+        for node in tree.find_all((n.Output, n.Test, n.Concat, n.Add)):
+            for child in node.iter_child_nodes():
+                self.parents[id(child)] = node
         for node in tree.find_all(n.Assign):
             if isinstance(node.target, n.Name):
                 self.assigned.setdefault(node.target.name, []).append(node.node)
@@ -213,8 +222,27 @@ class _Judge:
             self.attribute(arg.value, f"key {arg.value!r}")
         elif isinstance(arg, n.Slice) or self.integer(arg):
             return
-        elif not self.dangerous_string(arg, "a key built as {!r}"):
+        elif not self.dangerous_string(arg, "a key built as {!r}") and not self.lookup_table(node):
             self.medium.append("a key computed at render time")
+
+    def lookup_table(self, node: Any) -> bool:
+        """``table[key]`` with any key, where ``table`` is only ever a dict literal of constants and the result is
+        only printed, tested, or joined to text (``{% set m = {"string": "str"} %}{{ m[spec.type] }}``, as tool
+        templates map JSON types). A key the dict lacks makes Jinja look up an attribute of the dict instead; what
+        that can find (a method, the dict class) is turned into text or a truth value, never kept or called."""
+        n, table = self.n, node.node
+        if not isinstance(table, n.Name) or not isinstance(
+            self.parents.get(id(node)), (n.Output, n.Test, n.Concat, n.Add)
+        ):
+            return False
+        values = self.assigned.get(table.name, [])
+        if not values or self.stores.get(table.name, 0) != len(values):
+            return False
+        return all(
+            isinstance(value, n.Dict)
+            and all(isinstance(p.key, n.Const) and isinstance(p.value, n.Const) for p in value.items)
+            for value in values
+        )
 
     def integer(self, node: Any) -> bool:
         """Whether ``node`` can only be an integer (so, as a key, never an attribute name)."""
