@@ -9,7 +9,8 @@ comparisons, boolean and arithmetic operators, ``~`` and ``a if b else c``, plus
   constant that is not ``_``-prefixed and not an introspection attribute (``gi_frame``, ``f_globals``, ``mro``...):
   Jinja's lookups fall back from item to attribute and back, so a key is an attribute name too. A subscript may
   also be an integer expression over ``loop.index0``-style counters (``messages[loop.index0 - 1]``), which can
-  never name an attribute;
+  never name an attribute; and any key into a lookup table (a name only ever set to a dict literal of constants)
+  whose result is only printed, tested or joined to text, as tool templates map JSON types to Python ones;
 - filters on :data:`_FILTERS` (pure functions of their input) and tests on :data:`_TESTS`; the filters that take
   an attribute path or another filter's or test's name (``map``, ``selectattr``, ``join(attribute=...)``...) only
   with constant, checked arguments;
