@@ -210,7 +210,7 @@ def _check(frame: pd.DataFrame, target: str) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise BadInput("the data to audit must be a table (a pandas DataFrame)")
     if target not in frame.columns:
-        raise BadInput(f"no target column {target!r} in the data; pick one of its {frame.shape[1]} columns")
+        raise BadInput(f"no column {target!r} in the dataset; pick one of its {frame.shape[1]} columns as --target")
     labels = frame[target]
     if labels.isna().all():
         raise BadInput(f"target column {target!r} holds no values (all missing)")
