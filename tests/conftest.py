@@ -121,7 +121,7 @@ class PostgresServer:
 
 settings.register_profile(
     "ci",
-    max_examples=100,
+    max_examples=50,
     deadline=None,
     print_blob=True,
     database=None,
