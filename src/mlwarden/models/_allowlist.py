@@ -9,7 +9,7 @@ only build values. A listed module never allows its other names.
 Everything else is a finding: ``CRITICAL`` when it has a dangerous *capability*, ``HIGH`` otherwise,
 except pandas' and pyarrow's own reconstructors (the generated ``pandas_reconstructors.txt``), which are
 ``MEDIUM``: known to build only frames and arrays, but from block placements and buffers they never check,
-so a tampered frame pickle crashes the loader (:func:`memory_unsafe`).
+so a tampered frame pickle crashes the loader.
 Capabilities are groups of modules (with their submodules) and precise names, decided by what calling
 the name can do, not by what the name looks like (:func:`capability`, :data:`CAPABILITIES`):
 
@@ -50,7 +50,6 @@ __all__ = [
     "capability",
     "classify_import",
     "is_allowed",
-    "memory_unsafe",
     "resolve_import",
 ]
 
@@ -446,6 +445,11 @@ def _allowed() -> frozenset[str]:
 
 @functools.cache
 def _memory_unsafe() -> frozenset[str]:
+    """pandas' and pyarrow's reconstructors (``pandas_reconstructors.txt``): not allowed, since a frame
+    pickled by pandas rebuilds its blocks at the placements the pickle says and pyarrow its arrays from
+    raw buffers, neither checked against the data, so a tampered pickle loads and then writes or reads
+    out of bounds (SIGSEGV). Rated ``MEDIUM`` rather than ``HIGH``: what they do is known, and it is not
+    running code."""
     return _names_file("pandas_reconstructors.txt")
 
 
@@ -453,17 +457,6 @@ MEMORY_UNSAFE_REASON = (
     "a memory-unsafe reconstructor: it only builds pandas or Arrow objects, but from parts it does not"
     " validate (a tampered block placement or offsets buffer crashes the loader); load data from Parquet"
 )
-
-
-def memory_unsafe(module: str, name: str) -> bool:
-    """Whether ``module.name`` is one of pandas' and pyarrow's reconstructors (``pandas_reconstructors.txt``).
-
-    They are not allowed: a frame pickled by pandas rebuilds its blocks at the placements the pickle
-    says and pyarrow its arrays from raw buffers, neither checked against the data, so a tampered
-    pickle loads and then writes or reads out of bounds (SIGSEGV). They are rated ``MEDIUM`` rather than
-    ``HIGH``: what they do is known, and it is not running code."""
-    module, name = resolve_import(module, name)
-    return f"{module}.{name}" in _memory_unsafe()
 
 
 def capability(module: str, name: str) -> str | None:
@@ -501,7 +494,7 @@ def is_allowed(module: str, name: str) -> bool:
 def classify_import(module: str, name: str) -> tuple[Severity | None, str]:
     """``(None, full name)`` when allowed; else ``(CRITICAL, HIGH or MEDIUM, full name)``.
 
-    MEDIUM is for pandas' and pyarrow's reconstructors (:func:`memory_unsafe`).
+    MEDIUM is for pandas' and pyarrow's reconstructors (``pandas_reconstructors.txt``).
 
     The full name is the resolved one, with the original after it when Python 2 mapping changed it
     (``builtins.eval (from __builtin__.eval)``).

@@ -314,12 +314,13 @@ def _external_array(scope: Scope, wrapper: str, fields: dict[str, Any], pos: int
     )
 
 
-_PURE_CALLS: dict[str, tuple[type, ...]] = {
-    "builtins.tuple": (tuple, list),
-    "builtins.list": (tuple, list),
-    "builtins.int": (int, bool),
-    "builtins.bool": (int, bool),
-    "builtins.str": (str,),
+# A pure builtin a wrapper field may be built with: the argument types it is evaluated on, and what it makes.
+_PURE_CALLS: dict[str, tuple[tuple[type, ...], type]] = {
+    "builtins.tuple": ((tuple, list), tuple),
+    "builtins.list": ((tuple, list), list),
+    "builtins.int": ((int, bool), int),
+    "builtins.bool": ((int, bool), bool),
+    "builtins.str": ((str,), str),
 }
 
 
@@ -331,18 +332,16 @@ def _pure(value: Any) -> Any:
     args = value.args
     if not isinstance(args, tuple) or len(args) != 1:
         return value
+    accepted, make = _PURE_CALLS[value.callee]
     arg = _pure(args[0])
-    if type(arg) not in _PURE_CALLS[value.callee]:
+    if type(arg) not in accepted:
         return value
     if isinstance(arg, (tuple, list)):
         items = [_pure(item) for item in arg]
         if not all(_literal(item) for item in items):
             return value
         arg = items
-    kind = {"builtins.tuple": tuple, "builtins.list": list, "builtins.int": int, "builtins.bool": bool}.get(
-        value.callee, str
-    )
-    return kind(arg)
+    return make(arg)
 
 
 def _joblib_array(state: Any, pos: int) -> tuple[bool, int, bool]:
