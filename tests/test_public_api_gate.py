@@ -21,6 +21,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from mlwarden import Workspace
+from mlwarden.errors import BadInput
 from mlwarden._services import FileService, KeyService, LogService, UserService
 from mlwarden.access import Authenticator, PrincipalStore
 from mlwarden.auditlog import AuditLog
@@ -42,6 +43,7 @@ SERVICES: dict[str, Callable[[Workspace], object]] = {
     "FileService": lambda ws: ws.files,
     "Datasets": lambda ws: ws.datasets,
     "ModelRegistry": lambda ws: ws.models,
+    "DataAuditService": lambda ws: ws.data_audits,
     "Authenticator": lambda ws: ws.authenticator,
 }
 """Where each service is reached from a workspace (the walk covers each class's public methods)."""
@@ -51,6 +53,7 @@ UNAUDITED = {
     "Workspace.close": "releases database connections",
     "Workspace.datasets": "the service itself",
     "Workspace.models": "the service itself",
+    "Workspace.data_audits": "the service itself",
     "KeyService.master_kind": "what unlocks the workspace (passphrase or env)",
     "KeyService.primary": "the primary key version number",
     "KeyService.data_key_count": "a count for a progress bar (key.read checked, a denial recorded)",
@@ -174,6 +177,13 @@ CALLS: dict[str, Callable[[World], Any]] = {
     "Datasets.check": lambda w: w.ws.datasets.check(),
     "Datasets.shred": lambda w: w.ws.datasets.shred("scratch", 1),
     "Datasets.collect_garbage": lambda w: w.ws.datasets.collect_garbage(),
+    "Datasets.derive_without": lambda w: w.ws.datasets.derive_without("credit", 1, [0, 5]),
+    "DataAuditService.run": lambda w: w.ws.data_audits.run("credit", "risk", version=1),
+    "DataAuditService.find": lambda w: w.ws.data_audits.find("credit", "risk", version=1),
+    "DataAuditService.report": lambda w: w.ws.data_audits.report(w.ws.data_audits.run("credit", "risk", version=1)),
+    "DataAuditService.derive": lambda w: w.ws.data_audits.derive(w.ws.data_audits.run("credit", "risk", version=1)),
+    "DataAuditService.accept": lambda w: _accept_refused(w),
+    "DataAuditService.before_training": lambda w: w.ws.data_audits.before_training("credit", 1, "risk"),
     "ModelRegistry.train": lambda w: w.ws.models.train("risk", "credit", "risk", dataset_version=1),
     "ModelRegistry.register": lambda w: w.ws.models.register("copied", (w.tmp / "export" / "risk.skops").read_bytes()),
     "ModelRegistry.promote": lambda w: w.ws.models.promote("risk", 1, "production"),
@@ -195,6 +205,12 @@ CALLS: dict[str, Callable[[World], Any]] = {
     ),
 }
 """A real call of each audited method, on one workspace (``w.setup``: what :data:`SETUP` made for it)."""
+
+
+def _accept_refused(w: World) -> None:
+    """The clean audit has nothing to accept: refused, and the refusal is an entry all the same."""
+    with pytest.raises(BadInput, match="no findings"):
+        w.ws.data_audits.accept(w.ws.data_audits.run("credit", "risk", version=1), reason="reviewed")
 
 
 def _retired_key(w: World) -> str:

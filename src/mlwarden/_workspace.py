@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from mlwarden._clock import Clock, timestamp, utc_now
 from mlwarden._fsio import atomic_create, atomic_write, file_lock, private_dir
 from mlwarden._services import (
+    DataAuditService,
     FileService,
     KeyService,
     KeyVersionInfo,
@@ -141,6 +142,7 @@ class Workspace:
         self._datasets: Datasets | None = None
         self._catalog: Catalog | None = None
         self._models: ModelRegistry | None = None
+        self._data_audits: DataAuditService | None = None
 
     def _login(self, token: str | None, request_id: str) -> Gate:
         """The gate of ``token``, ``MLWARDEN_TOKEN`` or the saved admin token; refused ones are logged."""
@@ -218,8 +220,27 @@ class Workspace:
                 gate=self._gate,
                 clock=self._clock,
                 datasets=lambda: self.datasets,
+                before_training=self.data_audits.before_training,
             )
         return self._models
+
+    @property
+    def data_audits(self) -> DataAuditService:
+        """Audits of training data, stored encrypted, and the gate before training (see
+        :class:`mlwarden._services.DataAuditService`)."""
+        if self._data_audits is None:
+            from mlwarden.store import LocalBackend
+
+            reports = LocalBackend(self.home / "reports")
+            self._data_audits = DataAuditService(
+                gate=self._gate,
+                audits=lambda: self._open_catalog().audits,
+                datasets=lambda: self.datasets,
+                backend=lambda: reports,
+                data_keys=self._data_keys,
+                clock=self._clock,
+            )
+        return self._data_audits
 
     def close(self) -> None:
         """Release the catalog's and the access database's connections (also done when the process ends)."""
@@ -228,6 +249,7 @@ class Workspace:
             self._catalog = None
             self._datasets = None
             self._models = None
+            self._data_audits = None
         self._audit.close()
         self._principals.close()
 

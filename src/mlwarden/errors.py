@@ -10,6 +10,7 @@ Every error mlwarden raises on purpose derives from :class:`MlwardenError`::
      │    ├── SignatureError  a model's signature is missing, invalid, or by an unknown or revoked key (exit 3)
      │    └── UnsafeModel     a model file holds code or types that are not allowed, so it was not loaded (exit 3)
      ├── AccessDenied        the caller may not do this, or the key does not unlock it (exit 3)
+     ├── DataFindings        a training run refused: the data's audit has findings no one accepted (exit 1)
      ├── Shredded            the object's data key was destroyed on purpose (exit 2)
      └── Unavailable         a store or catalog cannot be used right now: locked, unreachable (exit 3)
           └── AuditUnavailable  the audit log could not record an action, so it was refused (exit 3)
@@ -28,6 +29,7 @@ __all__ = [
     "AlreadyExists",
     "AuditUnavailable",
     "BadInput",
+    "DataFindings",
     "IntegrityError",
     "MlwardenError",
     "NotFound",
@@ -78,6 +80,14 @@ class AccessDenied(MlwardenError):
     """The caller may not do this, or the key or passphrase given does not unlock it. Exit code 3."""
 
     exit_code = 3
+
+
+class DataFindings(MlwardenError):
+    """A training run was refused because the audit of its data found suspicious rows (poisoning,
+    label errors) and no one accepted them. Nothing was trained. Exit code 1 (findings); proceed by
+    excluding the flagged rows or by having a steward accept the findings with a reason."""
+
+    exit_code = 1
 
 
 class Shredded(MlwardenError):

@@ -767,6 +767,7 @@ def test_a_version_1_catalog_gains_the_model_table(fresh: Workspace, fresh_setti
     db = settings.home / "catalog.db"
     with contextlib.closing(sqlite3.connect(db)) as conn:
         conn.execute("DROP TABLE model_versions")
+        conn.execute("DROP TABLE data_audits")
         conn.execute("UPDATE mlwarden_meta SET value = '1' WHERE key = 'catalog_version'")
         conn.commit()
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -776,11 +777,30 @@ def test_a_version_1_catalog_gains_the_model_table(fresh: Workspace, fresh_setti
         assert ws.models.list() == []
         assert ws.models.register("m", tiny_model()).version == 1
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("3",)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "model_versions" in tables
-    with Workspace.open(settings=settings) as ws:  # and opens again as version 2
+    assert {"model_versions", "data_audits"} <= tables
+    with Workspace.open(settings=settings) as ws:  # and opens again as version 3
         assert [v.ref for v in ws.models.list()] == ["m@1"]
+
+
+def test_a_version_2_catalog_gains_the_audit_table(fresh: Workspace, fresh_settings: Settings) -> None:
+    settings = fresh_settings
+    fresh.datasets.put(HR, name="hr-salaries")
+    fresh.models.register("m", tiny_model())
+    fresh.close()
+    db = settings.home / "catalog.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("DROP TABLE data_audits")
+        conn.execute("UPDATE mlwarden_meta SET value = '2' WHERE key = 'catalog_version'")
+        conn.commit()
+    with Workspace.open(settings=settings) as ws:
+        assert ws.datasets.read_bytes("hr-salaries") == HR
+        assert [v.ref for v in ws.models.list()] == ["m@1"]
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("3",)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "data_audits" in tables
 
 
 def test_an_unknown_catalog_version_is_refused(fresh: Workspace, fresh_settings: Settings) -> None:

@@ -7,6 +7,7 @@
 ``ws.files``   :class:`FileService`   envelope files and bytes, workspace objects
 ``ws.datasets``  :class:`mlwarden.store.Datasets`         encrypted, versioned datasets
 ``ws.models``  :class:`mlwarden.models.ModelRegistry`     encrypted, signed models
+``ws.data_audits``  :class:`DataAuditService`     training-data audits and the gate before training
 =============  =====================  ==================================================
 
 Each takes only the pieces it needs (the gate, stores, key lookups), never the workspace, and
@@ -14,6 +15,7 @@ every public method either writes an audit entry or is one of the few reads list
 ``docs/access.md`` (``tests/test_public_api_gate.py`` walks them all).
 """
 
+from mlwarden._services._data_audits import FINDINGS_POLICIES, DataAudit, DataAuditService, TrainingData
 from mlwarden._services._files import FileService
 from mlwarden._services._keys import (
     KeyService,
@@ -27,13 +29,17 @@ from mlwarden._services._log import LogService
 from mlwarden._services._users import SERVER_PRINCIPAL, UserService
 
 __all__ = [
+    "FINDINGS_POLICIES",
     "SERVER_PRINCIPAL",
+    "DataAudit",
+    "DataAuditService",
     "FileService",
     "KeyService",
     "KeyVersionInfo",
     "LogService",
     "PassphrasePrompt",
     "Rotation",
+    "TrainingData",
     "UserService",
     "key_change_lock",
     "master_key_provider",

@@ -28,6 +28,9 @@ PERMISSIONS: dict[str, str] = {
     "dataset.read": "read a dataset version's content and schema",
     "dataset.write": "add dataset versions (put, import-fernet)",
     "dataset.shred": "crypto-shred a dataset version",
+    "dataset.audit": "audit a dataset version for poisoning and label errors, and read its stored audits",
+    "dataset.derive": "add a version made of an audited version less its flagged rows (no new data)",
+    "dataset.accept-findings": "accept an audit's findings, with a reason, so the version may be trained on as it is",
     "store.maintain": "check every stored object and collect garbage",
     "key.read": "list key versions",
     "key.rotate": "rotate the key-encryption keys",
@@ -58,6 +61,9 @@ ROLES: dict[str, frozenset[str]] = {
             "dataset.read",
             "dataset.write",
             "dataset.shred",
+            "dataset.audit",
+            "dataset.derive",
+            "dataset.accept-findings",
             "store.maintain",
             "key.read",
             "key.rotate",
@@ -69,7 +75,9 @@ ROLES: dict[str, frozenset[str]] = {
             "log.read",
         }
     ),
-    "scientist": frozenset({"dataset.list", "dataset.read", "model.read", "model.register"}),
+    "scientist": frozenset(
+        {"dataset.list", "dataset.read", "dataset.audit", "dataset.derive", "model.read", "model.register"}
+    ),
     "deployer": frozenset({"model.read", "model.promote", "model.serve"}),
     "auditor": frozenset({"log.read", "log.checkpoint", "report.read", "user.read", "dataset.list", "key.read"}),
     "client": frozenset({"predict"}),

@@ -14,18 +14,22 @@ Rows are frozen records; the store (:mod:`mlwarden.store`) turns them into the p
 :class:`~mlwarden.store.DatasetVersion`.
 """
 
+from mlwarden.catalog._audits import AuditKey, AuditRow, NewAudit
 from mlwarden.catalog._catalog import Catalog, DatasetRow, NewVersion, VersionRow
 from mlwarden.catalog._tables import CATALOG_VERSION
 from mlwarden.catalog._trust import CatalogCounts, CatalogMark, CatalogWitness, Evidence, evidence_of
 
 __all__ = [
     "CATALOG_VERSION",
+    "AuditKey",
+    "AuditRow",
     "Catalog",
     "CatalogCounts",
     "CatalogMark",
     "CatalogWitness",
     "DatasetRow",
     "Evidence",
+    "NewAudit",
     "NewVersion",
     "VersionRow",
     "evidence_of",

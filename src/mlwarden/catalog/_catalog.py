@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from mlwarden.catalog._tables import (
     CATALOG_VERSION,
+    data_audits,
     dataset_versions,
     datasets,
     meta,
@@ -40,6 +41,7 @@ from mlwarden.catalog._trust import CatalogCounts, CatalogMark, CatalogWitness
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Unavailable
 
 if TYPE_CHECKING:
+    from mlwarden.catalog._audits import AuditCatalog
     from mlwarden.catalog._models import ModelCatalog
 
 __all__ = ["Catalog", "DatasetRow", "NewVersion", "VersionRow"]
@@ -235,6 +237,13 @@ class Catalog:
         return ModelCatalog(self._transaction)
 
     @property
+    def audits(self) -> AuditCatalog:
+        """The training-data audits' rows (same database)."""
+        from mlwarden.catalog._audits import AuditCatalog
+
+        return AuditCatalog(self._transaction)
+
+    @property
     def dialect(self) -> str:
         return self._engine.dialect.name
 
@@ -294,9 +303,9 @@ class Catalog:
             raise self._refuse("holds no catalog (it was emptied or recreated)")
         if values.get("catalog_id") != mark.catalog_id:
             raise self._refuse(f"is not the catalog this workspace recorded ({mark.catalog_id}): it was replaced")
-        # A version 1 catalog (before the model registry) never had model_versions: _setup adds it.
-        v1 = values.get("catalog_version") == "1"
-        required = [t for t in metadata.sorted_tables if not (v1 and t is model_versions)]
+        # An older catalog never had the tables added since (model_versions in 2, data_audits in 3): _setup adds them.
+        added = {"1": (model_versions, data_audits), "2": (data_audits,)}.get(values.get("catalog_version", ""), ())
+        required = [t for t in metadata.sorted_tables if t not in added]
         lost = sorted(t.name for t in required if t.name not in tables)
         if lost:
             raise self._refuse(f"has lost its table {lost[0]}")
@@ -377,7 +386,7 @@ class Catalog:
                 if attempt == _RETRIES - 1:
                     raise
                 continue
-            if found == "1":  # version 1 lacked the model registry, which create_all just added
+            if found in ("1", "2"):  # 1 lacked the model registry, 2 the data audits: create_all just added them
                 with self._transaction(write=True) as conn:
                     conn.execute(update(meta).where(meta.c.key == "catalog_version").values(value=str(CATALOG_VERSION)))
                 return

@@ -24,14 +24,25 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["CATALOG_VERSION", "dataset_versions", "datasets", "meta", "metadata", "model_versions", "version_tags"]
+__all__ = [
+    "CATALOG_VERSION",
+    "data_audits",
+    "dataset_versions",
+    "datasets",
+    "meta",
+    "metadata",
+    "model_versions",
+    "version_tags",
+]
 
-CATALOG_VERSION = 2
-"""2 added ``model_versions`` (the model registry); a version 1 catalog gains the table on open."""
+CATALOG_VERSION = 3
+"""2 added ``model_versions`` (the model registry), 3 ``data_audits`` (the training-data audits); an older
+catalog gains the tables it lacks on open."""
 NAME_LENGTH = 128
 TAG_KEY_LENGTH = 128
 TAG_VALUE_LENGTH = 1024
 PRINCIPAL_LENGTH = 256
+COLUMN_LENGTH = 256
 TIME_LENGTH = 32
 
 metadata = MetaData()
@@ -109,3 +120,29 @@ model_versions = Table(
     UniqueConstraint("name", "version", name="uq_model_version"),
 )
 Index("ix_model_versions_sha256", model_versions.c.sha256)
+
+data_audits = Table(
+    "data_audits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The audited version, by name and number, and the SHA-256 of its content when audited.
+    Column("dataset", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("dataset_sha256", String(64), nullable=False),
+    Column("target", String(COLUMN_LENGTH), nullable=False),
+    # DataAuditSettings.to_json() as canonical JSON, and its SHA-256 (part of the key).
+    Column("settings_json", Text, nullable=False),
+    Column("settings_sha256", String(64), nullable=False),
+    # The report (rows, reasons, patterns): encrypted in the reports store under this object id.
+    Column("object_id", String(32), nullable=False, unique=True),
+    Column("report_sha256", String(64), nullable=False),
+    # Counts only (flagged rows, patterns, duplicates, estimated label-error share): no data values.
+    Column("summary_json", Text, nullable=False),
+    Column("findings", Integer, nullable=False),
+    Column("created_at", String(TIME_LENGTH), nullable=False),
+    Column("created_by", String(PRINCIPAL_LENGTH), nullable=False),
+    Column("accepted_at", String(TIME_LENGTH), nullable=True),
+    Column("accepted_by", String(PRINCIPAL_LENGTH), nullable=True),
+    Column("accepted_reason", String(TAG_VALUE_LENGTH), nullable=True),
+    UniqueConstraint("dataset", "version", "target", "settings_sha256", name="uq_data_audit"),
+)

@@ -291,6 +291,21 @@ def _show_version(info: ModelVersion) -> None:
     data = info.provenance.get("dataset") if isinstance(info.provenance, dict) else None
     if isinstance(data, dict):
         click.echo(f"  dataset {data.get('name')}@{data.get('version')} sha256 {data.get('sha256')}")
+    audited = info.provenance.get("data_audit") if isinstance(info.provenance, dict) else None
+    if isinstance(audited, dict):
+        summary = audited.get("summary") or {}
+        line = (
+            f"  data audit {audited.get('decision')}: {summary.get('flagged_rows')} of {summary.get('rows')} rows "
+            f"flagged, {summary.get('patterns')} pattern(s); report sha256 {audited.get('report_sha256')}"
+        )
+        click.echo(line)
+        if audited.get("decision") == "excluded-flagged":
+            click.echo(f"    trained on {audited.get('trained_on')} ({audited.get('excluded_rows')} rows excluded)")
+        if audited.get("decision") == "findings-accepted":
+            click.echo(
+                f"    accepted by {audited.get('accepted_by')} at {audited.get('accepted_at')}: "
+                f"{audited.get('accepted_reason')}"
+            )
     params = info.provenance.get("parameters", {}) if isinstance(info.provenance, dict) else {}
     if params:
         click.echo(f"  estimator {params.get('estimator')} target {params.get('target')}")
@@ -406,11 +421,33 @@ def model_export(ctx: Context, ref: str, folder: Path, as_json: bool) -> None:
 @click.option("--estimator", type=click.Choice(ESTIMATOR_NAMES), default="logistic", show_default=True)
 @click.option("--test-size", type=float, default=0.25, show_default=True, help="Held-out share for the metrics.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and the estimator.")
+@click.option(
+    "--exclude-flagged",
+    is_flag=True,
+    help="If the data's audit has findings, train on a new version without the flagged rows (recorded).",
+)
+@click.option(
+    "--accept-findings",
+    is_flag=True,
+    help="If the data's audit has findings, train on it as it is: accepted already, or now with --reason "
+    "(stewards and admins).",
+)
+@click.option("--reason", metavar="TEXT", default=None, help="Why the findings are accepted (with --accept-findings).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 @home_option
 @click.pass_obj
 def train(
-    ctx: Context, data: str, target: str, name: str, estimator: str, test_size: float, seed: int, as_json: bool
+    ctx: Context,
+    data: str,
+    target: str,
+    name: str,
+    estimator: str,
+    test_size: float,
+    seed: int,
+    exclude_flagged: bool,
+    accept_findings: bool,
+    reason: str | None,
+    as_json: bool,
 ) -> None:
     """Train a scikit-learn pipeline on an encrypted dataset (in memory only); sign and register it.
 
@@ -418,14 +455,40 @@ def train(
     The target names classes (text, or at most 20 distinct numbers); rows with an empty target
     are left out and counted (metric unlabelled_rows_dropped). Features are numbers, text or
     booleans: date columns are refused (derive numbers from them).
+
+    \b
+    The data is audited first (`mlwarden audit data`; a stored audit is reused). With findings
+    the run is refused (exit 1) unless --exclude-flagged or --accept-findings; the audit's
+    digest and the decision are signed into the model's provenance.
     """
+    from mlwarden.errors import BadInput
     from mlwarden.store import parse_ref
 
+    if exclude_flagged and accept_findings:
+        raise BadInput("give --exclude-flagged or --accept-findings, not both")
+    if reason is not None and not accept_findings:
+        raise BadInput("--reason goes with --accept-findings")
+    policy = "exclude" if exclude_flagged else "accept" if accept_findings else "refuse"
     dataset, version = parse_ref(data)
     ws = open_workspace(ctx)
     info = ws.models.train(
-        name, dataset, target, dataset_version=version, estimator=estimator, test_size=test_size, seed=seed
+        name,
+        dataset,
+        target,
+        dataset_version=version,
+        estimator=estimator,
+        test_size=test_size,
+        seed=seed,
+        on_findings=policy,
+        reason=reason,
     )
+    audited = info.provenance.get("data_audit") if isinstance(info.provenance, dict) else None
+    if isinstance(audited, dict) and audited.get("decision") == "excluded-flagged":
+        click.echo(
+            f"trained on {audited.get('trained_on')}: {audited.get('dataset')} less "
+            f"{audited.get('excluded_rows')} flagged row(s)",
+            err=True,
+        )
     dropped = info.metrics.get("unlabelled_rows_dropped")
     if dropped:
         click.echo(f"left out {dropped} row(s) whose {target!r} is empty (unlabelled)", err=True)

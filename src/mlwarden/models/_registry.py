@@ -22,7 +22,7 @@ import io
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -53,9 +53,28 @@ if TYPE_CHECKING:
     from mlwarden.crypto._signing_keys import SigningKeyInfo
     from mlwarden.store import Datasets, ObjectBackend
 
-__all__ = ["ModelRegistry", "ModelVersion"]
+__all__ = ["ModelRegistry", "ModelVersion", "TrainingGate"]
 
 T = TypeVar("T")
+
+
+class TrainingAllowed(Protocol):
+    """What the gate before training lets a run use: the version to read, and the audit's record."""
+
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def provenance(self) -> dict[str, Any]: ...
+
+
+class TrainingGate(Protocol):
+    """The check every training run passes first (``ws.data_audits.before_training``)."""
+
+    def __call__(
+        self, dataset: str, version: int | None, target: str, *, on_findings: str, reason: str | None
+    ) -> TrainingAllowed: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +124,9 @@ class ModelRegistry:
         gate: Gate,
         clock: Clock,
         datasets: Callable[[], Datasets],
+        before_training: TrainingGate | None = None,
     ) -> None:
+        self._before_training = before_training
         self._rows = catalog.models
         self._backend = backend
         self._data_keys = data_keys
@@ -199,8 +220,16 @@ class ModelRegistry:
         estimator: str = "logistic",
         test_size: float = 0.25,
         seed: int = 0,
+        on_findings: str = "refuse",
+        reason: str | None = None,
     ) -> ModelVersion:
-        """Fit a pipeline on a dataset (decrypted in memory only) and register it with its provenance."""
+        """Fit a pipeline on a dataset (decrypted in memory only) and register it with its provenance.
+
+        The data's audit runs first (or is read back; ``ws.data_audits``): with findings the run is
+        refused (:class:`~mlwarden.errors.DataFindings`) unless ``on_findings`` is ``"exclude"``
+        (train on a derived version without the flagged rows) or ``"accept"`` (findings accepted,
+        now with ``reason`` if the caller may accept). The audit's digest and decision are signed
+        into the provenance (``data_audit``)."""
         from mlwarden._version import __version__
         from mlwarden.models._serialize import dumps
         from mlwarden.models._training import ESTIMATORS, fit_classifier, library_versions
@@ -210,6 +239,12 @@ class ModelRegistry:
             raise BadInput(f"unknown estimator {estimator!r}: use one of {', '.join(ESTIMATORS)}")
         resource = f"model:{name}"
         with self._gate.act("model.register", resource, dataset=dataset, estimator=estimator) as act:
+            audited: dict[str, Any] | None = None
+            if self._before_training is not None:
+                allowed = self._before_training(
+                    dataset, dataset_version, target, on_findings=on_findings, reason=reason
+                )
+                dataset, dataset_version, audited = allowed.dataset, allowed.version, allowed.provenance
             frame, source = self._datasets().read_frame_versioned(dataset, dataset_version)
             fitted = fit_classifier(frame, target, estimator=estimator, test_size=test_size, seed=seed)
             del frame
@@ -228,6 +263,8 @@ class ModelRegistry:
                 "trained_by": self._gate.principal.name,
                 "trained_at": timestamp(self._clock()),
             }
+            if audited is not None:
+                provenance["data_audit"] = audited
             version = self._register(name, dumps(fitted.pipeline), provenance, fitted.input_schema, fitted.metrics)
             act.record(
                 version=version.version,

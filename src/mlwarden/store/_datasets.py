@@ -31,13 +31,13 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from mlwarden._clock import Clock, timestamp
 from mlwarden._fsio import file_lock
-from mlwarden.catalog import Catalog, DatasetRow, NewVersion, VersionRow
+from mlwarden.catalog import AuditRow, Catalog, DatasetRow, NewVersion, VersionRow
 from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import object_reader, open_object, seal_object
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Shredded
@@ -342,6 +342,32 @@ class Datasets:
             act.record(**_digests(result))
             return result
 
+    def derive_without(
+        self, name: str, version: int, rows: Sequence[int], *, tags: Mapping[str, str] | None = None
+    ) -> PutResult:
+        """Add a version of ``name`` holding version ``version`` less the rows at ``rows`` (0-based
+        positions in its own order), as Parquet, tagged ``derived_from`` (permission ``dataset.derive``).
+
+        Nothing but the source's own rows goes in, so reading the source (``dataset.read``) and this
+        permission are enough; ``dataset.write`` is not needed. Equal content makes no new version.
+        """
+        check_name(name)
+        with self._gate.act("dataset.derive", f"dataset:{name}", source_version=version) as act:
+            frame, source = self.read_frame_versioned(name, version)
+            drop = sorted({int(r) for r in rows})
+            if drop and (drop[0] < 0 or drop[-1] >= len(frame)):
+                raise BadInput(f"{source.ref} has {len(frame)} rows; row {drop[-1]} is not one of them")
+            kept = frame.drop(index=frame.index[drop]).reset_index(drop=True)
+            del frame
+            derived_tags = check_tags(
+                {**(dict(tags) if tags else {}), "derived_from": source.ref, "excluded_rows": str(len(drop))}
+            )
+            stream = io.BytesIO(_frame_to_parquet(kept))
+            del kept
+            result = self._put_stream(stream, name, derived_tags, False, "parquet", None, None)
+            act.record(**_digests(result), source_sha256=source.sha256, excluded_rows=len(drop))
+            return result
+
     def import_fernet(
         self,
         token: IO[bytes],
@@ -499,13 +525,17 @@ class Datasets:
         row = self._catalog.version(name, version)
         if row.shredded_at is not None:
             raise Shredded(f"{row.name}@{row.version} was already shredded at {row.shredded_at} by {row.shredded_by}")
-        object_id = bytes.fromhex(row.object_id)
-        with contextlib.suppress(NotFound):
-            if self._data_keys.record(object_id).shredded is None:
-                self._shred_key(object_id, self._principal)
+        # The version's audit reports name its rows and values: their keys go with it.
+        for object_id in [bytes.fromhex(row.object_id), *(bytes.fromhex(a.object_id) for a in self._audits_of(row))]:
+            with contextlib.suppress(NotFound):
+                if self._data_keys.record(object_id).shredded is None:
+                    self._shred_key(object_id, self._principal)
         done = self._catalog.mark_shredded(name, version, by=self._principal, at=timestamp(self._clock()))
         self._backend.delete(row.object_id)
         return DatasetVersion.from_row(done)
+
+    def _audits_of(self, row: VersionRow) -> list[AuditRow]:
+        return self._catalog.audits.of_version(row.name, row.version)
 
     def collect_garbage(self, *, dry_run: bool = False) -> list[str]:
         """Remove objects no version refers to (left by interrupted puts); returns their ids.
@@ -637,9 +667,7 @@ class Datasets:
         """A tabular version (CSV, Parquet, JSON Lines) as a pandas DataFrame, decrypted in memory only."""
         return self.read_frame_versioned(name, version)[0]
 
-    def read_frame_versioned(
-        self, name: str, version: int | None = None
-    ) -> tuple[pandas.DataFrame, DatasetVersion]:
+    def read_frame_versioned(self, name: str, version: int | None = None) -> tuple[pandas.DataFrame, DatasetVersion]:
         """:meth:`read_frame` and the version it read (one gated read: for lineage)."""
         out = io.BytesIO()
         info = self.get(name, version, out)
