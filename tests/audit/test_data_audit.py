@@ -135,10 +135,9 @@ def test_settings_digest_is_stable() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda f: f.drop(columns=["creditability"]), "no target column"),
+        (lambda f: f.drop(columns=["creditability"]), "no column 'creditability'"),
         (lambda f: f.assign(creditability=np.nan), "no values"),
         (lambda f: f.assign(creditability="good"), "single class"),
-        (lambda f: f.assign(creditability=f["creditability"].where(f.index > 3)), "missing labels"),
         (lambda f: f[["creditability"]], "no feature columns"),
     ],
 )
@@ -161,3 +160,22 @@ def test_detector_conventions(synthetic: pd.DataFrame, detector) -> None:  # typ
     second = clone(detector).fit(X, y).scores_
     np.testing.assert_array_equal(first, second)
     assert first.shape == (800,)
+
+
+def test_unlabelled_rows_are_left_out_and_positions_kept(german: tuple[pd.DataFrame, str]) -> None:
+    """Rows without a label (null or blank, as training drops them) score 0; every other row keeps its position."""
+    frame, target = german
+    poisoned = inject_backdoor(frame, target, 0.03, seed=1, family="categorical")
+    data = poisoned.frame.copy()
+    data[target] = data[target].astype(object)
+    gaps = np.array([0, 5, 17, 400, 999])
+    data.iloc[gaps[:3], data.columns.get_loc(target)] = None
+    data.iloc[gaps[3:], data.columns.get_loc(target)] = "  "
+    report = audit_frame(data, target)
+    assert report.n_rows == 1000 and len(report.scores) == 1000 and report.unlabelled == 5
+    assert all(report.scores[g] == 0.0 for g in gaps)
+    assert not set(gaps) & set(report.flagged)
+    assert report.patterns
+    carried = set(report.patterns[0].rows)
+    assert carried <= set(poisoned.rows.tolist()) - set(gaps.tolist())
+    assert DataAuditReport.from_json(json.loads(json.dumps(report.to_json()))) == report

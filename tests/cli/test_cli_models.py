@@ -369,7 +369,9 @@ def test_train_inspect_export_and_tamper(workspace: Any, tmp_path: Path, check_e
         e for e in log if e.principal == "alice" and e.action == "model.register" and e.outcome == "succeeded"
     )
     assert succeeded.details["dataset_sha256"] == GERMAN_CREDIT_SHA256
-    assert outcomes("alice", "dataset.read", "dataset:credit-german") == ["allowed", "succeeded"]
+    # read once by the audit before training, once by the fit
+    assert outcomes("alice", "dataset.read", "dataset:credit-german") == ["allowed", "succeeded"] * 2
+    assert outcomes("alice", "dataset.audit", "dataset:credit-german") == ["allowed", "succeeded"]
     assert outcomes("alice", "model.register", "model:hr-x") == ["denied"]
     assert outcomes("alice", "model.promote", "model:credit-x") == ["denied"]
     assert outcomes("dan", "model.promote", "model:credit-x") == ["allowed", "succeeded"]

@@ -209,12 +209,19 @@ def test_train_is_audited_with_the_dataset_digest(ws: Workspace) -> None:
     assert succeeded.details["dataset_version"] == 1
     assert succeeded.details["sha256"] == ws.models.info("credit-x").sha256
     reads = [e for e in matching(ws, action="dataset.read") if e.request_id == allowed.request_id]
+    # the audit before training reads the data once, the fit once more
     assert [(e.resource, e.outcome) for e in reads] == [
         ("dataset:credit-german", "allowed"),
         ("dataset:credit-german", "succeeded"),
+    ] * 2
+    assert all(r.details["sha256"] == GERMAN_CREDIT_SHA256 for r in reads[1::2])
+    audits = [e for e in matching(ws, action="dataset.audit") if e.request_id == allowed.request_id]
+    assert [(e.resource, e.outcome) for e in audits] == [
+        ("dataset:credit-german", "allowed"),
+        ("dataset:credit-german", "succeeded"),
     ]
-    assert reads[1].details["sha256"] == GERMAN_CREDIT_SHA256
-    assert allowed.seq < reads[0].seq < reads[1].seq < succeeded.seq
+    assert allowed.seq < audits[0].seq < reads[0].seq < reads[1].seq < audits[1].seq < reads[3].seq < succeeded.seq
+    assert succeeded.seq > max(e.seq for e in reads + audits)
 
 
 def test_reads_are_audited(ws: Workspace) -> None:
@@ -655,7 +662,7 @@ def test_access_by_role_and_scope(copy: Settings) -> None:
         assert mine.provenance["trained_by"] == "alice"
         with pytest.raises(AccessDenied, match=r"model\.register"):
             alice.models.train("hr-x", "credit-german", "creditability")
-        with pytest.raises(AccessDenied, match=r"dataset\.read"):  # a model in scope, data out of scope
+        with pytest.raises(AccessDenied, match=r"dataset\.(audit|read)"):  # a model in scope, data out of scope
             alice.models.train("credit-z", "hr-salaries", "left")
         with pytest.raises(AccessDenied, match=r"model\.promote"):
             alice.models.promote("credit-y", 1, "production")
@@ -697,7 +704,7 @@ def test_access_by_role_and_scope(copy: Settings) -> None:
         log = entries(admin)
         denied = {(e.principal, e.action, e.resource) for e in log if e.outcome == "denied"}
         assert ("alice", "model.register", "model:hr-x") in denied
-        assert ("alice", "dataset.read", "dataset:hr-salaries") in denied
+        assert ("alice", "dataset.audit", "dataset:hr-salaries") in denied  # the audit before training reads first
         assert ("alice", "model.promote", "model:credit-y") in denied
         assert ("dan", "model.register", "model:credit-d") in denied
         assert ("carol", "model.read", "model:credit-x") in denied

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlwarden._clock import Clock, timestamp
 from mlwarden.access import Gate
-from mlwarden.catalog import AuditKey, AuditRow, NewAudit
 from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import open_object, seal_object
 from mlwarden.errors import AccessDenied, BadInput, DataFindings, IntegrityError, NotFound, Shredded
 
 if TYPE_CHECKING:
     from mlwarden.audit import DataAuditReport, DataAuditSettings
+    from mlwarden.catalog import AuditKey, AuditRow
     from mlwarden.catalog._audits import AuditCatalog
     from mlwarden.store import Datasets, DatasetVersion, ObjectBackend
 
@@ -158,6 +158,7 @@ class DataAuditService:
         stored audit of that version, target and settings: the audit is seeded and deterministic, so
         the stored one is what running it again would give, and it stays the record (``reused``)."""
         from mlwarden.audit import DataAuditSettings
+        from mlwarden.catalog import AuditKey  # the catalog (SQLAlchemy) only when an audit is asked for
 
         settings = settings or DataAuditSettings()
         settings_json = settings.to_json()
@@ -190,10 +191,13 @@ class DataAuditService:
         progress: Callable[[str, float], None] | None,
     ) -> DataAudit:
         from mlwarden.audit import audit_frame
+        from mlwarden.catalog import NewAudit
+        from mlwarden.models._training_data import prepare
 
         frame, source = self._datasets().read_frame_versioned(info.name, info.version)
         if source.sha256 != info.sha256:  # pragma: no cover - a version's content never changes
             raise IntegrityError(f"{source.ref} changed while it was audited")
+        prepare(frame, key.target)  # the table training accepts, refused with training's one-line reasons
         report = audit_frame(frame, key.target, settings, progress=progress)
         del frame
         payload = _canonical(report.to_json())
@@ -235,6 +239,7 @@ class DataAuditService:
     ) -> DataAudit | None:
         """The stored audit of that version, target and settings, or ``None`` (nothing is run)."""
         from mlwarden.audit import DataAuditSettings
+        from mlwarden.catalog import AuditKey
 
         settings_sha = hashlib.sha256(_canonical((settings or DataAuditSettings()).to_json())).hexdigest()
         with self._gate.act("dataset.audit", f"dataset:{dataset}", target=target[:200], read=True) as act:
@@ -246,6 +251,7 @@ class DataAuditService:
     def report(self, audit: DataAudit) -> DataAuditReport:
         """The full report of a stored audit (decrypted in memory only; its SHA-256 is checked)."""
         from mlwarden.audit import DataAuditReport
+        from mlwarden.catalog import AuditKey
 
         with self._gate.act("dataset.audit", f"dataset:{audit.dataset}", report=audit.report_sha256[:16]) as act:
             row = self._audits().find(AuditKey(audit.dataset, audit.version, audit.target, audit.settings_sha256))
@@ -269,6 +275,8 @@ class DataAuditService:
     def accept(self, audit: DataAudit, *, reason: str) -> DataAudit:
         """Accept an audit's findings (``dataset.accept-findings``): training on the version as it is
         is then allowed, and the run's provenance names who accepted, when and why."""
+        from mlwarden.catalog import AuditKey
+
         reason = _check_reason(reason)
         with self._gate.act("dataset.accept-findings", f"dataset:{audit.dataset}", version=audit.version) as act:
             if not audit.findings:

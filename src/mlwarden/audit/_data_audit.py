@@ -15,6 +15,7 @@ duplicate conflicts, and rows whose own label has a combined probability of at m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -155,6 +156,7 @@ class DataAuditReport:
     label_error_share: float
     ran: tuple[dict[str, Any], ...]
     settings: DataAuditSettings = field(default_factory=DataAuditSettings)
+    unlabelled: int = 0  # rows without a label: not audited, scored 0 (training drops them too)
 
     @property
     def findings(self) -> bool:
@@ -183,6 +185,7 @@ class DataAuditReport:
             "label_error_share": self.label_error_share,
             "ran": [dict(r) for r in self.ran],
             "settings": self.settings.to_json(),
+            "unlabelled": self.unlabelled,
             "summary": self.summary(),
         }
 
@@ -201,6 +204,7 @@ class DataAuditReport:
             label_error_share=float(data["label_error_share"]),
             ran=tuple(dict(r) for r in data["ran"]),
             settings=DataAuditSettings.from_json(data["settings"]),
+            unlabelled=int(data.get("unlabelled", 0)),
         )
 
 
@@ -211,11 +215,9 @@ def _check(frame: pd.DataFrame, target: str) -> None:
         raise BadInput("the data to audit must be a table (a pandas DataFrame)")
     if target not in frame.columns:
         raise BadInput(f"no column {target!r} in the dataset; pick one of its {frame.shape[1]} columns as --target")
-    labels = frame[target]
-    if labels.isna().all():
+    labels = frame[target][~_unlabelled(frame[target])]
+    if labels.empty:
         raise BadInput(f"target column {target!r} holds no values (all missing)")
-    if labels.isna().any():
-        raise BadInput(f"target column {target!r} has {int(labels.isna().sum())} missing labels; fill or drop them")
     counts = labels.astype(str).value_counts()
     if len(counts) < 2:
         raise BadInput(f"target column {target!r} has a single class: nothing to audit")
@@ -223,6 +225,31 @@ def _check(frame: pd.DataFrame, target: str) -> None:
         raise BadInput(f"target column {target!r} has a class with one row ({counts.index[-1]!r}); merge or drop it")
     if frame.shape[1] < 2:
         raise BadInput("the data has no feature columns besides the target: nothing to audit")
+
+
+def _unlabelled(labels: pd.Series) -> np.ndarray:
+    """Rows without a label, as training counts them: null, or a string of nothing but blanks."""
+    blank = labels.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+    return np.asarray(labels.isna() | blank, dtype=bool)
+
+
+def _remap(report: DataAuditReport, positions: np.ndarray, n_rows: int) -> DataAuditReport:
+    """A report on the labelled rows only, put back in the positions of the whole frame (unlabelled rows
+    score 0 and are never flagged: training drops them)."""
+    scores = np.zeros(n_rows)
+    scores[positions] = report.scores
+    at = positions.tolist()
+    patterns = tuple(dataclasses.replace(p, rows=tuple(at[r] for r in p.rows)) for p in report.patterns)
+    return dataclasses.replace(
+        report,
+        n_rows=n_rows,
+        scores=tuple(float(v) for v in scores),
+        flagged=tuple(at[r] for r in report.flagged),
+        reasons={at[r]: v for r, v in report.reasons.items()},
+        patterns=patterns,
+        duplicate_conflicts=tuple(tuple(at[r] for r in g) for g in report.duplicate_conflicts),
+        unlabelled=n_rows - len(positions),
+    )
 
 
 def audit_frame(
@@ -242,6 +269,11 @@ def audit_frame(
 
     settings = settings or DataAuditSettings()
     _check(frame, target)
+    unlabelled = _unlabelled(frame[target])
+    if unlabelled.any():
+        positions = np.flatnonzero(~unlabelled)
+        labelled = frame.iloc[positions].reset_index(drop=True)
+        return _remap(audit_frame(labelled, target, settings, progress), positions, len(frame))
     report = progress or (lambda _step, _done: None)
     features = frame.drop(columns=[target])
     y = frame[target].to_numpy()

@@ -237,6 +237,8 @@ class ModelRegistry:
         check_name(name, "model")
         if estimator not in ESTIMATORS:
             raise BadInput(f"unknown estimator {estimator!r}: use one of {', '.join(ESTIMATORS)}")
+        if not 0.05 <= test_size <= 0.5:
+            raise BadInput("the held-out share must be between 0.05 and 0.5")
         resource = f"model:{name}"
         with self._gate.act("model.register", resource, dataset=dataset, estimator=estimator) as act:
             audited: dict[str, Any] | None = None
