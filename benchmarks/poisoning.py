@@ -110,6 +110,7 @@ def _scenarios(frame: pd.DataFrame, target: str, seed: int) -> list[tuple[str, P
         ("backdoor cat 3%", inject_backdoor(frame, target, 0.03, seed, "categorical")),
         ("backdoor mixed 1%", inject_backdoor(frame, target, 0.01, seed, "mixed")),
         ("backdoor mixed 3%", inject_backdoor(frame, target, 0.03, seed, "mixed")),
+        ("backdoor numeric 1%", inject_backdoor(frame, target, 0.01, seed, "numeric")),
         ("backdoor numeric 3%", inject_backdoor(frame, target, 0.03, seed, "numeric")),
     ]
 
@@ -158,6 +159,27 @@ def main() -> None:
                 print(_line(row), flush=True)
     print()
     _table(rows)
+    print()
+    _memory(n_synth)
+
+
+def _memory(n_rows: int) -> None:
+    """Peak resident memory of one audit of the synthetic table, in a fresh process (interpreter and libraries
+    included), and its seconds there."""
+    import resource
+    import subprocess
+    import sys
+
+    code = (
+        "import time; from mlwarden.audit import audit_frame; "
+        "from mlwarden.audit._poison_generators import synthetic_table; "
+        f"f = synthetic_table({n_rows}, 0); t = time.perf_counter(); audit_frame(f, 'label'); "
+        "print(f'{time.perf_counter() - t:.1f}')"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"one audit of {n_rows} x 20 in a fresh process: {out} s, peak RSS {max(peak, before) / 1024:.0f} MiB")
 
 
 def _cell(value: Any) -> str:

@@ -103,6 +103,12 @@ def _poisson_z(observed: float, expected: float) -> float:
     return float(np.sqrt(2.0 * (observed * np.log(observed / expected) - observed + expected)))
 
 
+def _place_column(proba: np.ndarray, classes_seen: np.ndarray, label: int) -> np.ndarray:
+    """The column of ``label`` in ``proba`` (zeros when the model never saw it)."""
+    where = np.flatnonzero(classes_seen == label)
+    return proba[:, int(where[0])] if where.size else np.zeros(proba.shape[0])
+
+
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -132,9 +138,10 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         min_support: int = 6,
         max_support_share: float = 0.1,
         min_confidence: float = 0.9,
-        max_blind_proba: float = 0.7,
-        min_surprise: float = 2.5,
-        min_evidence: float = 7.0,
+        max_blind_proba: float = 0.85,
+        min_surprise: float = 2.0,
+        min_flexible_surprise: float = 2.75,
+        min_evidence: float = 8.0,
         min_lift: float = 1.2,
         min_cooccurrence: float = 3.0,
         max_columns: int = 4,
@@ -142,7 +149,8 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         work_budget: int = 3_000_000,
         resolutions: tuple[int, ...] = (4, 16, 64),
         min_refits: int = 8,
-        refit_rows: int = 30_000,
+        refit_rows: int = 5_000,
+        refit_work: int = 30_000,
         seed: int = 0,
     ) -> None:
         self.min_support = min_support
@@ -150,6 +158,7 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         self.min_confidence = min_confidence
         self.max_blind_proba = max_blind_proba
         self.min_surprise = min_surprise
+        self.min_flexible_surprise = min_flexible_surprise
         self.min_evidence = min_evidence
         self.min_lift = min_lift
         self.min_cooccurrence = min_cooccurrence
@@ -159,6 +168,7 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         self.resolutions = resolutions
         self.min_refits = min_refits
         self.refit_rows = refit_rows
+        self.refit_work = refit_work
         self.seed = seed
 
     # -- the pattern-blind model ------------------------------------------------------------------------------
@@ -167,7 +177,7 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         model = LogisticRegression(C=0.5, max_iter=300)
         model.fit(enc.dense, codes)
         self._coef, self._intercept = model.coef_.copy(), model.intercept_.copy()
-        self._refits: dict[Any, np.ndarray] = {}
+        self._refits: dict[Any, tuple[np.ndarray, ...]] = {}
         coef = model.coef_ if n_classes > 2 else np.vstack([np.zeros_like(model.coef_), model.coef_])
         intercept = model.intercept_ if n_classes > 2 else np.array([0.0, model.intercept_[0]])
         n_cols = len(enc.columns)
@@ -300,11 +310,13 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         prior = float(np.mean(codes == label))
         key = (conditions, label)
         if key not in self._refits:
-            self._refits[key] = self._refit_proba(enc, codes, mask, label)
-        proba = self._refits[key]
-        excess = rows.size - proba.sum()
-        surprise = float(excess / np.sqrt((proba * (1 - proba)).sum() + 1.0))
-        blind = float(proba[codes[mask] == label].mean())
+            columns = {enc.columns.index(column) for column, _, _ in conditions}
+            self._refits[key] = self._refit_proba(enc, codes, mask, label, columns)
+        surprise, blind = np.inf, 0.0
+        for proba in self._refits[key]:  # judged by both blind models: the pattern must surprise each
+            excess = rows.size - proba.sum()
+            surprise = min(surprise, float(excess / np.sqrt((proba * (1 - proba)).sum() + 1.0)))
+            blind = max(blind, float(proba[codes[mask] == label].mean()))
         cooc = self._cooccurrence(enc, conditions, carriers)
         return MinedPattern(conditions, label, rows, carriers, confidence, confidence / prior, blind, surprise, cooc)
 
@@ -324,15 +336,30 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             best = min(best, _poisson_z(float(carriers), float(expected)))
         return float(best)
 
-    def _refit_proba(self, enc: FrameEncoding, codes: np.ndarray, mask: np.ndarray, label: int) -> np.ndarray:
-        train = ~mask
+    def _refit_proba(
+        self, enc: FrameEncoding, codes: np.ndarray, mask: np.ndarray, label: int, columns: set[int]
+    ) -> tuple[np.ndarray, ...]:
+        """The label's probability on the rows carrying a pattern under two linear models that never saw those
+        rows (each fitted on at most ``refit_rows`` other rows): one on every column (a level only the carriers
+        have gets no weight there), one without the pattern's columns (what the rest of a row says of its
+        label: rows stamped with a trigger come from the other classes, so the rest of them disagrees)."""
+        carriers = np.flatnonzero(mask)
+        train = np.flatnonzero(~mask)
         if len(np.unique(codes[train])) < len(self.classes_):
-            return np.full(int(mask.sum()), 1.0)  # the pattern holds a whole class: nothing to compare with
-        model = LogisticRegression(C=0.5, max_iter=200, warm_start=True)
-        model.coef_ = self._coef.copy()
-        model.intercept_ = self._intercept.copy()
-        model.fit(enc.dense[train], codes[train])
-        return np.asarray(model.predict_proba(enc.dense[mask])[:, label])
+            return (np.full(carriers.size, 1.0),)  # the pattern holds a whole class: nothing to compare with
+        if train.size > self.refit_rows:
+            train = np.sort(np.random.default_rng(self.seed).choice(train, self.refit_rows, replace=False))
+        every = LogisticRegression(C=0.5, max_iter=200, warm_start=True)
+        every.coef_ = self._coef.copy()
+        every.intercept_ = self._intercept.copy()
+        every.fit(enc.dense[train], codes[train])
+        out = [_place_column(every.predict_proba(enc.dense[carriers]), every.classes_, label)]
+        keep = np.flatnonzero(~np.isin(enc.dense_owner, sorted(columns)))
+        if keep.size:
+            rest = LogisticRegression(C=0.5, max_iter=200)
+            rest.fit(enc.dense[np.ix_(train, keep)], codes[train])
+            out.append(_place_column(rest.predict_proba(enc.dense[np.ix_(carriers, keep)]), rest.classes_, label))
+        return tuple(np.asarray(p) for p in out)
 
     def _passes(self, p: MinedPattern, n: int) -> bool:
         return (
@@ -361,7 +388,7 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
                 item_counts[(name, "in", (_plain(level),))] = int(count)
         evaluated: list[MinedPattern] = []
         # strongest first by support; evaluate a bounded number
-        budget = max(self.min_refits, self.refit_rows // max(n, 1))
+        budget = max(self.min_refits, self.refit_work // max(n, 1))
         ordered = sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
         for (label, key), _ in ordered:
             conditions = tuple(items[i].condition for i in key)
@@ -377,9 +404,36 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             refined = self._refine(enc, codes, p, item_counts)
             if refined is None or covered[refined.rows].mean() > 0.5:
                 continue
+            if self._flexible_surprise(enc, codes, refined) < self.min_flexible_surprise:
+                continue  # natural structure a flexible model learns from the other rows (a curve, an interaction)
             chosen.append(refined)
             covered[refined.rows] = True
         return chosen
+
+    def _flexible_surprise(self, enc: FrameEncoding, codes: np.ndarray, p: MinedPattern) -> float:
+        """The pattern's surprise under gradient-boosted trees fitted on the rows not carrying it (at most
+        ``refit_rows``), every column in: they learn curves and interactions the linear blind models cannot, so a
+        natural pure region is expected from its neighbours, while a stamped trigger, a box whose label its
+        surroundings do not share, stays surprising."""
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        from mlwarden.audit._encoding import hgb_matrix
+
+        mask = _mask(enc, p.conditions)
+        train = np.flatnonzero(~mask)
+        if len(np.unique(codes[train])) < len(self.classes_):
+            return float("inf")
+        if train.size > self.refit_rows:
+            train = np.sort(np.random.default_rng(self.seed).choice(train, self.refit_rows, replace=False))
+        X, categorical = hgb_matrix(enc)
+        model = HistGradientBoostingClassifier(
+            max_iter=100, max_leaf_nodes=15, early_stopping=False, random_state=self.seed,
+            categorical_features=categorical,
+        )
+        model.fit(X[train], codes[train])
+        proba = _place_column(model.predict_proba(X[mask]), model.classes_, p.label)
+        excess = float((codes[mask] == p.label).sum() - proba.sum())
+        return excess / float(np.sqrt((proba * (1 - proba)).sum() + 1.0))
 
     def _refine(
         self, enc: FrameEncoding, codes: np.ndarray, p: MinedPattern, item_counts: dict[Condition, int]

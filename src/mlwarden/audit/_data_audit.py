@@ -7,7 +7,9 @@ It runs, on the feature columns (every column but the target) and the target:
 3. :class:`SpectralOutlierDetector`: per-class spectral signatures (a small share of the score, if weighted);
 4. :class:`DuplicateConflictDetector`: duplicates with conflicting labels.
 
-A row's score (0 to 1, higher is more suspicious) is 0.9 times its label-quality score, raised to at least
+A row's label-quality score is the mean of two ranks (0 to 1): of one minus the combined probability of its label,
+and of how far that probability falls below its class's mean. Its score (0 to 1, higher is more suspicious) is
+0.9 times that, raised to at least
 0.9 + 0.1 x confidence when it carries a trigger pattern and to 0.95 when it is the odd label out among its
 duplicates; so pattern rows rank above every row suspected of a flip alone. Flagged rows: pattern rows,
 duplicate conflicts, and rows whose own label has a combined probability of at most ``label_flag_threshold``.
@@ -42,20 +44,24 @@ class DataAuditSettings:
     seed: int = 0
     # label quality
     n_folds: int = 5
-    n_neighbors: int = 15
-    max_iter: int = 100
+    n_repeats: int = 3
+    n_neighbors: int = 30
+    forest_max_rows: int = 5000
+    hgb_folds: int = 3
+    max_iter: int = 300
+    max_leaf_nodes: int = 15
     linear_max_rows: int = 20000
     knn_max_rows: int = 20000
-    class_adjust: float = 0.5  # share of the class's mean self-confidence taken off its rows' scores
     label_flag_threshold: float = 0.003
     # trigger patterns
     min_support: int = 6
     max_support_share: float = 0.1
     min_confidence: float = 0.9
-    max_blind_proba: float = 0.7
-    min_surprise: float = 2.5
+    max_blind_proba: float = 0.85
+    min_surprise: float = 2.0
+    min_flexible_surprise: float = 2.75
     min_cooccurrence: float = 3.0
-    min_evidence: float = 7.0
+    min_evidence: float = 8.0
     min_lift: float = 1.2
     max_columns: int = 4
     beam_width: int = 300
@@ -297,8 +303,12 @@ def audit_frame(
         0.05,
         LabelQualityDetector(
             n_folds=s.n_folds,
+            n_repeats=s.n_repeats,
             n_neighbors=s.n_neighbors,
+            forest_max_rows=s.forest_max_rows,
+            hgb_folds=s.hgb_folds,
             max_iter=s.max_iter,
+            max_leaf_nodes=s.max_leaf_nodes,
             linear_max_rows=s.linear_max_rows,
             knn_max_rows=s.knn_max_rows,
             seed=s.seed,
@@ -314,6 +324,7 @@ def audit_frame(
             min_confidence=s.min_confidence,
             max_blind_proba=s.max_blind_proba,
             min_surprise=s.min_surprise,
+            min_flexible_surprise=s.min_flexible_surprise,
             min_cooccurrence=s.min_cooccurrence,
             min_evidence=s.min_evidence,
             min_lift=s.min_lift,
@@ -328,7 +339,9 @@ def audit_frame(
 
     own = lq.proba_[np.arange(n), codes]
     self_conf = np.array([own[codes == c].mean() for c in range(len(classes))])
-    label_score = np.clip(1.0 - own + s.class_adjust * (self_conf[codes] - 1.0), 0.0, 1.0)
+    # Two rankings, averaged: how unlikely the label is (random flips land mostly in the class they are rarest
+    # in), and how far below its class's typical confidence it is (flips into one class, e.g. targeted).
+    label_score = (_ranks(1.0 - own) + _ranks(self_conf[codes] - own)) / 2.0
     scores = 0.9 * label_score
     if spectral is not None:
         ranks = np.argsort(np.argsort(spectral.scores_)) / max(n - 1, 1)
@@ -375,6 +388,13 @@ def audit_frame(
         ran=tuple(ran),
         settings=settings,
     )
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks scaled to [0, 1] (ties share a rank)."""
+    from scipy.stats import rankdata
+
+    return np.asarray((rankdata(values) - 1.0) / max(len(values) - 1, 1))
 
 
 def _params(detector: Any) -> dict[str, Any]:
