@@ -347,9 +347,7 @@ def cost(credit: Credit, options: dict[str, Any]) -> list[tuple[str, float]]:
     out = []
     default_history = int(options.get("max_history", ExtractionMonitor().max_history))
     for size in sorted({100, 1000, default_history}):
-        monitor = ExtractionMonitor(
-            **{**options, "max_history": size, "delta": 1e-9, "min_coverage": 0}
-        )
+        monitor = ExtractionMonitor(**{**options, "max_history": size, "delta": 1e-9, "min_coverage": 0})
         # ever farther apart, so that every point joins the history
         warm = rng.normal(0.0, 1.0, (size, d)) * (10.0 + np.arange(size))[:, None]
         monitor.observe("t", warm, ["c"] * size)
@@ -392,8 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     defaults = ExtractionMonitor(**options)
     print("monitor: " + ", ".join(f"{k}={getattr(defaults, k)}" for k in (*names, "min_coverage")))
     credit = build_credit()
-    print(f"credit model: {credit.features.shape[1]} features ({len(credit.numeric)} numeric), classes "
-          f"{list(credit.model.classes_)}, {len(credit.rows)} real rows")
+    print(
+        f"credit model: {credit.features.shape[1]} features ({len(credit.numeric)} numeric), classes "
+        f"{list(credit.model.classes_)}, {len(credit.rows)} real rows"
+    )
 
     print("\nBenign streams (an alert is a false positive)")
     print(f"{'kind':<22}{'queries':>8}{'streams':>9}{'tested':>8}{'alerts':>8}  tests fired      lowest W")

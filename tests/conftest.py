@@ -25,11 +25,6 @@ path can never silently go untested.
 from __future__ import annotations
 
 import os
-
-# One OpenMP/BLAS thread per test process: pytest-xdist runs two workers on two cores, and scikit-learn's
-# gradient boosting with two OpenMP threads in each (busy-waiting for each other) ran the audit tests 100x slower.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
 import pwd
 import shutil
 import subprocess
@@ -40,6 +35,12 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Before any test imports scikit-learn (which loads OpenMP), one OpenMP/BLAS thread per test process:
+# pytest-xdist runs two workers on two cores, and scikit-learn's gradient boosting with two OpenMP
+# threads in each (busy-waiting for each other) ran the audit tests 100x slower.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 PORT = 54329
 _TOOLS = ("initdb", "pg_ctl")

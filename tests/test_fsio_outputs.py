@@ -41,6 +41,7 @@ def test_an_existing_file_needs_force_and_is_then_replaced(tmp_path: Path) -> No
 def test_a_failed_write_leaves_the_old_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.write_bytes(b"old")
+
     def fail_midway() -> None:
         with open_output(out, force=True) as handle:
             handle.write(b"partial")

@@ -21,7 +21,6 @@ import pytest
 from cryptography.fernet import Fernet
 
 from mlwarden import Workspace
-from mlwarden.errors import BadInput
 from mlwarden._services import FileService, KeyService, LogService, UserService
 from mlwarden.access import Authenticator, PrincipalStore
 from mlwarden.auditlog import AuditLog
@@ -29,6 +28,7 @@ from mlwarden.config import Settings
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._keyring import Keyring
 from mlwarden.crypto._signing_keys import ModelSigningKeys
+from mlwarden.errors import BadInput
 from mlwarden.models import ModelRegistry
 from mlwarden.store import Datasets
 

@@ -172,7 +172,9 @@ def test_unlabelled_rows_are_left_out_and_positions_kept(german: tuple[pd.DataFr
     data.iloc[gaps[:3], data.columns.get_loc(target)] = None
     data.iloc[gaps[3:], data.columns.get_loc(target)] = "  "
     report = audit_frame(data, target)
-    assert report.n_rows == 1000 and len(report.scores) == 1000 and report.unlabelled == 5
+    assert report.n_rows == 1000
+    assert len(report.scores) == 1000
+    assert report.unlabelled == 5
     assert all(report.scores[g] == 0.0 for g in gaps)
     assert not set(gaps) & set(report.flagged)
     assert report.patterns

@@ -49,6 +49,7 @@ def test_ctrl_c_during_a_put_says_interrupted_and_exits_130(workspace, tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
     def unblock() -> None:
         # A put that dies or stalls before reading would leave open() or write() blocked for ever:
         # kill it and open the FIFO's read end, so the test fails instead of hanging.

@@ -45,9 +45,7 @@ class Authenticator:
         self._log = log
         self._clock = clock
 
-    def authenticate(
-        self, token: str, *, request_id: str | None = None, clock: Clock | None = None
-    ) -> Gate:
+    def authenticate(self, token: str, *, request_id: str | None = None, clock: Clock | None = None) -> Gate:
         """The gate of ``token``'s principal. Records nothing: a refusal raises :class:`TokenRefused`
         (or :class:`IntegrityError` for a record changed outside mlwarden), and the caller records
         it with :meth:`record_refused` or :meth:`record_refused_async`. ``clock`` times the gate's

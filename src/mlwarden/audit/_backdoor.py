@@ -427,7 +427,10 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             train = np.sort(np.random.default_rng(self.seed).choice(train, self.refit_rows, replace=False))
         X, categorical = hgb_matrix(enc)
         model = HistGradientBoostingClassifier(
-            max_iter=100, max_leaf_nodes=15, early_stopping=False, random_state=self.seed,
+            max_iter=100,
+            max_leaf_nodes=15,
+            early_stopping=False,
+            random_state=self.seed,
             categorical_features=categorical,
         )
         model.fit(X[train], codes[train])

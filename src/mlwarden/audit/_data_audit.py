@@ -391,10 +391,16 @@ def audit_frame(
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks scaled to [0, 1] (ties share a rank)."""
-    from scipy.stats import rankdata
-
-    return np.asarray((rankdata(values) - 1.0) / max(len(values) - 1, 1))
+    """Average ranks scaled to [0, 1] (ties share their mean rank)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(values)]
+    mean_rank = (starts + ends - 1) / 2.0
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return np.asarray(ranks / max(len(values) - 1, 1))
 
 
 def _params(detector: Any) -> dict[str, Any]:

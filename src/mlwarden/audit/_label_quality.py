@@ -165,9 +165,7 @@ class LabelQualityDetector(BaseEstimator):  # type: ignore[misc]
         if n <= self.forest_max_rows:
             parts.append(("forest", oof_forest(enc, codes, self.n_folds, self.seed)))
         else:
-            parts.append(
-                ("hgb", oof_hgb(enc, codes, self.hgb_folds, self.max_iter, self.seed, self.max_leaf_nodes))
-            )
+            parts.append(("hgb", oof_hgb(enc, codes, self.hgb_folds, self.max_iter, self.seed, self.max_leaf_nodes)))
         if n <= self.linear_max_rows:
             folds = 2 * self.n_folds if n <= self.forest_max_rows else self.n_folds
             repeats = self.n_repeats if n <= self.forest_max_rows else 1

@@ -55,6 +55,7 @@ WRAPPED_KEY_SIZE = 12 + 32 + 16
 _KEK_AAD = b"mlwarden/kek/v1"
 _DEK_AAD = b"mlwarden/dek/v1"
 
+
 @dataclass(frozen=True)
 class KeyVersion:
     """Public facts about one key-encryption key version."""

@@ -205,9 +205,7 @@ def load_scanned(data: bytes, name: str) -> Any:
     return model
 
 
-def check_signature(
-    digest: str, name: str, bundle: bytes, public_key: ec.EllipticCurvePublicKey
-) -> VerifiedModel:
+def check_signature(digest: str, name: str, bundle: bytes, public_key: ec.EllipticCurvePublicKey) -> VerifiedModel:
     """Verify ``bundle`` with ``public_key`` and that it signs exactly one file (a single-file model, whose
     one resource model-signing names ``"."``) whose SHA-256 is ``digest``."""
     verified = verify_bundle(bundle, public_key)

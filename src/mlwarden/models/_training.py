@@ -114,9 +114,7 @@ def fit_classifier(
     )
     model = _estimator(estimator, seed)
     pipeline = Pipeline([("preprocess", pre), ("model", model)])
-    x_train, x_test, y_train, y_test = train_test_split(
-        features, y, test_size=test_size, random_state=seed, stratify=y
-    )
+    x_train, x_test, y_train, y_test = train_test_split(features, y, test_size=test_size, random_state=seed, stratify=y)
     pipeline.fit(x_train, y_train)
     with warnings.catch_warnings():
         # Rare classes may miss the held-out rows: scikit-learn warns, and a metric it cannot define

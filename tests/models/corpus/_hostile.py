@@ -548,14 +548,10 @@ HOSTILE: tuple[Entry, ...] = (
     Entry("p4_eval_framed.pkl", "pickle protocol 4 (framed)", _p4_eval_framed, _P),
     Entry("p5_nested.pkl", "pickle protocol 5 (nested)", _p5_nested, _P),
     Entry("int_base0.pkl", "CPython parsing: INT/LONG base 0", _int_base0, _P),
-    Entry(
-        "escaped_names.pkl", "CPython parsing: escaped STRING names", _escaped_names, _P
-    ),
+    Entry("escaped_names.pkl", "CPython parsing: escaped STRING names", _escaped_names, _P),
     Entry("copyreg_ext1.pkl", "severity: copyreg.add_extension + EXT1", _ext1, _P),
     Entry("copyreg_ext4.pkl", "severity: copyreg.add_extension + EXT4", _ext4, _P),
-    Entry(
-        "operator_attrgetter.pkl", "severity: _operator.attrgetter to os", _attrgetter, _P
-    ),
+    Entry("operator_attrgetter.pkl", "severity: _operator.attrgetter to os", _attrgetter, _P),
     Entry("operator_methodcaller.pkl", "severity: operator.methodcaller on os", _methodcaller, _P),
     Entry("uvicorn_importer.pkl", "severity: uvicorn import_from_string", _uvicorn, _P),
     Entry(
