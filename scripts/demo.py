@@ -5,7 +5,9 @@ encrypted dataset store, shows what the catalog knows about it, reads it back, r
 keys, and shows what happens to a tampered object, a Fernet migration, a shredded version and a
 wrong passphrase. Then it adds a scientist scoped to ``credit-*`` and an auditor, shows what
 each may and may not do (denied actions exit 3), and verifies the tamper-evident audit log,
-trains, signs, promotes, exports, verifies and scans the credit-risk model, and catches a
+trains, signs, promotes, exports, verifies and scans the credit-risk model (its training data audited
+first: a backdoored copy is flagged with its trigger named, refused, and trained on without the
+flagged rows), and catches a
 malicious pickle. Then it serves the production models on loopback (a tampered one is refused),
 answers a granted client, refuses everyone else, and shows every prediction in a log that
 verifies, before and after someone edits the log behind mlwarden's back. The server is stopped
@@ -275,6 +277,28 @@ def main() -> None:
         print(f"  equal to the dataset's own SHA-256: {info['provenance']['dataset']['sha256'] == data_sha}")
         if info["provenance"]["dataset"]["sha256"] != data_sha:
             raise SystemExit("demo: the model's provenance does not name the dataset it was trained on")
+
+        step("15b. The training-data audit: the data passes; a backdoored copy is flagged, naming its trigger")
+        run(["audit", "data", "credit-german@2", "--target", "creditability"], as_bob, tail=2)
+        from mlwarden.audit._poison_generators import german_credit, inject_backdoor
+
+        clean_frame, target = german_credit()
+        attack = inject_backdoor(clean_frame, target, 0.03, seed=1, family="categorical")
+        poisoned_csv = tmp / "credit-poisoned.csv"
+        attack.frame.to_csv(poisoned_csv, index=False)
+        planted = " and ".join(f"{c} = {spec[1][0]!r}" for c, spec in attack.trigger.items())
+        print(f"  planted: {len(attack.rows)} 'bad' applicants given {planted} and relabelled {attack.label!r}")
+        run(["data", "put", str(poisoned_csv), "--name", "credit-poisoned"], env, tail=1)
+        run(["audit", "data", "credit-poisoned", "--target", "creditability"], as_bob, expect=1, tail=12)
+        print("  training on it is refused (exit 1); --exclude-flagged trains on a derived version without them")
+        train_poisoned = ["train", "--data", "credit-poisoned", "--target", "creditability", "--name", "credit-audited"]
+        run(train_poisoned, as_bob, expect=1)
+        run([*train_poisoned, "--exclude-flagged"], as_bob, tail=2)
+        audited = json.loads(run(["model", "info", "credit-audited", "--json"], as_bob, tail=0).stdout)
+        decision = audited["provenance"]["data_audit"]
+        print(f"  signed provenance: audit {decision['decision']}, report sha256 {decision['report_sha256'][:16]}...")
+        if decision["decision"] != "excluded-flagged" or decision["excluded_rows"] != len(attack.rows):
+            raise SystemExit("demo: the audited model's provenance does not carry the exclusion")
 
         step("16. Only a deployer promotes it; the scientist may not (exit 3)")
         run(["model", "promote", "credit-risk@1", "--stage", "production"], as_bob, expect=3)

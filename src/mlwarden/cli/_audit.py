@@ -145,9 +145,12 @@ def _show(found: DataAudit, report: DataAuditReport) -> None:
     console.print(f"audit of {found.ref}, target {found.target!r}: {verdict}{reused}")
     console.print(f"  {report.summary()}")
     if report.patterns:
-        table = Table("pattern", "label", "rows", "support", "lift", title="trigger patterns", title_justify="left")
-        for pattern in report.patterns:
+        table = Table(
+            "#", "pattern", "label", "rows", "support", "lift", title="trigger patterns", title_justify="left"
+        )
+        for i, pattern in enumerate(report.patterns, 1):
             table.add_row(
+                str(i),
                 pattern.describe(),
                 str(pattern.label),
                 str(len(pattern.rows)),
@@ -166,8 +169,13 @@ def _show(found: DataAudit, report: DataAuditReport) -> None:
             title=f"flagged rows ({len(report.flagged)}; highest first)",
             title_justify="left",
         )
+        named = {
+            f"carries the trigger pattern {p.describe()}": f"trigger pattern {i}"
+            for i, p in enumerate(report.patterns, 1)
+        }
         for row in ranked[:_SHOWN_ROWS]:
-            table.add_row(str(row), f"{report.scores[row]:.3f}", "; ".join(report.reasons.get(row, ())))
+            reasons = [named.get(reason, reason) for reason in report.reasons.get(row, ())]
+            table.add_row(str(row), f"{report.scores[row]:.3f}", "; ".join(reasons))
         console.print(table)
         if len(ranked) > _SHOWN_ROWS:
             console.print(f"  ... and {len(ranked) - _SHOWN_ROWS} more: see --json or --scores")
