@@ -109,6 +109,52 @@ def _place_column(proba: np.ndarray, classes_seen: np.ndarray, label: int) -> np
     return proba[:, int(where[0])] if where.size else np.zeros(proba.shape[0])
 
 
+_PURITY_SLACK = 0.02
+_GROW_LOOKAHEAD = 8
+
+
+def _grow(lab: np.ndarray, lo: int, hi: int, floor: float) -> tuple[int, int]:
+    """Widen the sorted positions [lo, hi] over neighbouring rows carrying the label: a step may pass a few rows
+    without it (jitter lands stamped rows among natural ones) when at least three in four rows of the step carry
+    it, it ends on one that does, and the label's share over the whole range stays at least ``floor``."""
+    n = len(lab)
+    while True:
+        moved = False
+        for direction in (-1, 1):
+            edge = lo if direction < 0 else hi
+            inside = int(lab[lo : hi + 1].sum())
+            size = hi - lo + 1
+            best, good, bad = None, 0, 0
+            for j in range(1, _GROW_LOOKAHEAD + 1):
+                k = edge + direction * j
+                if k < 0 or k >= n:
+                    break
+                good, bad = good + int(lab[k]), bad + int(not lab[k])
+                if lab[k] and good >= 3 * bad and (inside + good) / (size + j) >= floor:
+                    best = k
+            if best is not None:
+                lo, hi = (best, hi) if direction < 0 else (lo, best)
+                moved = True
+        if not moved:
+            return lo, hi
+
+
+def _purer_core(p: MinedPattern, evaluated: list[MinedPattern]) -> MinedPattern:
+    """The strongest pattern inside ``p`` (its rows nearly all among p's, at least 40% as many) that is purer by
+    more than the slack: a trigger stamped on a natural rare level is the level *and* the trigger's other
+    conditions; the level alone adds its natural rows and dilutes the label."""
+    inside = set(p.rows.tolist())
+    best = p
+    for q in evaluated:
+        if q is p or q.label != p.label or q.confidence < p.confidence + _PURITY_SLACK:
+            continue
+        if q.rows.size < 0.4 * p.rows.size or len(inside.intersection(q.rows.tolist())) < 0.95 * q.rows.size:
+            continue
+        if best is p or q.surprise + min(q.cooccurrence, 10.0) > best.surprise + min(best.cooccurrence, 10.0):
+            best = q
+    return best
+
+
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -401,6 +447,7 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         for p in evaluated:
             if covered[p.rows].mean() > 0.5:
                 continue
+            p = _purer_core(p, evaluated)
             refined = self._refine(enc, codes, p, item_counts)
             if refined is None or covered[refined.rows].mean() > 0.5:
                 continue
@@ -409,6 +456,33 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             chosen.append(refined)
             covered[refined.rows] = True
         return chosen
+
+    def _edge_surprise(self, enc: FrameEncoding, codes: np.ndarray, p: MinedPattern) -> float:
+        """How much purer the pattern's rows are than the rows just outside it (a Poisson-binomial z): those
+        meeting every condition but one, with a numeric range widened on each side by as many rows as it holds.
+        A stamped trigger is a box with a sharp edge (outside it the label has its natural mix); natural structure
+        (a corner of an interaction, a tail) fades out, so its neighbours share its label."""
+        n = enc.n_rows
+        box = _mask(enc, p.conditions)
+        shell = np.zeros(n, dtype=bool)
+        for k, (column, op, spec) in enumerate(p.conditions):
+            others = p.conditions[:k] + p.conditions[k + 1 :]
+            near = _mask(enc, others) if others else np.ones(n, dtype=bool)
+            if op == "range":
+                values = enc.values[:, enc.numeric.index(column)]
+                ordered = np.sort(values)
+                lo_rank = int(np.searchsorted(ordered, spec[0], side="left"))
+                hi_rank = int(np.searchsorted(ordered, spec[1], side="right"))
+                width = max(hi_rank - lo_rank, self.min_support)
+                lo, hi = ordered[max(lo_rank - width, 0)], ordered[min(hi_rank + width, n) - 1]
+                near &= (values >= lo) & (values <= hi)
+            shell |= near
+        shell &= ~box
+        prior = float(np.mean(codes == p.label))
+        rate = (float(np.sum(codes[shell] == p.label)) + 2.0 * prior) / (float(shell.sum()) + 2.0)
+        carriers = float(box.sum())
+        excess = float(np.sum(codes[box] == p.label)) - carriers * rate
+        return excess / float(np.sqrt(carriers * rate * (1.0 - rate) + 1.0))
 
     def _flexible_surprise(self, enc: FrameEncoding, codes: np.ndarray, p: MinedPattern) -> float:
         """The pattern's surprise under gradient-boosted trees fitted on the rows not carrying it (at most
@@ -457,10 +531,8 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             if inside.size == 0:
                 continue
             lo_i, hi_i = int(inside[0]), int(inside[-1])
-            while lo_i > 0 and lab[lo_i - 1]:
-                lo_i -= 1
-            while hi_i < len(v) - 1 and lab[hi_i + 1]:
-                hi_i += 1
+            floor = max(self.min_confidence, p.confidence - 0.05)
+            lo_i, hi_i = _grow(lab, lo_i, hi_i, floor)
             conditions[idx] = (column, "range", (float(v[lo_i]), float(v[hi_i])))
         best = self._evaluate(enc, codes, tuple(conditions), p.label, item_counts)
         if best is None or not self._passes(best, n):
@@ -475,6 +547,7 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
                 if (
                     q is not None
                     and self._passes(q, n)
+                    and q.confidence >= best.confidence - _PURITY_SLACK  # a trigger is pure: never dilute it
                     and q.surprise + min(q.cooccurrence, 10.0) >= best.surprise + min(best.cooccurrence, 10.0)
                 ):
                     best, improved = q, True
