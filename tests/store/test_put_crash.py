@@ -52,9 +52,9 @@ from mlwarden.crypto._envelope import seal_object
 pytestmark = pytest.mark.slow
 
 NAME = "crashy"
-# Runs that must really die of SIGKILL. The suite takes 30 (most of them timed into the put itself, so each
+# Runs that must really die of SIGKILL. The suite takes 20 (most of them timed into the put itself, so each
 # phase is still reached; the tally is printed); `make bench` takes 200 (MLWARDEN_TEST_KILLS).
-KILLS = int(os.environ.get("MLWARDEN_TEST_KILLS", "30"))
+KILLS = int(os.environ.get("MLWARDEN_TEST_KILLS", "20"))
 MAX_RUNS = 800
 BUDGET_S = 170.0  # stop starting new runs after this long (the test then fails if KILLS was not reached)
 TARGETED = 0.8  # share of runs whose kill is timed from the moment the put opened its input

@@ -457,33 +457,6 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             covered[refined.rows] = True
         return chosen
 
-    def _edge_surprise(self, enc: FrameEncoding, codes: np.ndarray, p: MinedPattern) -> float:
-        """How much purer the pattern's rows are than the rows just outside it (a Poisson-binomial z): those
-        meeting every condition but one, with a numeric range widened on each side by as many rows as it holds.
-        A stamped trigger is a box with a sharp edge (outside it the label has its natural mix); natural structure
-        (a corner of an interaction, a tail) fades out, so its neighbours share its label."""
-        n = enc.n_rows
-        box = _mask(enc, p.conditions)
-        shell = np.zeros(n, dtype=bool)
-        for k, (column, op, spec) in enumerate(p.conditions):
-            others = p.conditions[:k] + p.conditions[k + 1 :]
-            near = _mask(enc, others) if others else np.ones(n, dtype=bool)
-            if op == "range":
-                values = enc.values[:, enc.numeric.index(column)]
-                ordered = np.sort(values)
-                lo_rank = int(np.searchsorted(ordered, spec[0], side="left"))
-                hi_rank = int(np.searchsorted(ordered, spec[1], side="right"))
-                width = max(hi_rank - lo_rank, self.min_support)
-                lo, hi = ordered[max(lo_rank - width, 0)], ordered[min(hi_rank + width, n) - 1]
-                near &= (values >= lo) & (values <= hi)
-            shell |= near
-        shell &= ~box
-        prior = float(np.mean(codes == p.label))
-        rate = (float(np.sum(codes[shell] == p.label)) + 2.0 * prior) / (float(shell.sum()) + 2.0)
-        carriers = float(box.sum())
-        excess = float(np.sum(codes[box] == p.label)) - carriers * rate
-        return excess / float(np.sqrt(carriers * rate * (1.0 - rate) + 1.0))
-
     def _flexible_surprise(self, enc: FrameEncoding, codes: np.ndarray, p: MinedPattern) -> float:
         """The pattern's surprise under gradient-boosted trees fitted on the rows not carrying it (at most
         ``refit_rows``), every column in: they learn curves and interactions the linear blind models cannot, so a
