@@ -181,3 +181,15 @@ def test_unlabelled_rows_are_left_out_and_positions_kept(german: tuple[pd.DataFr
     carried = set(report.patterns[0].rows)
     assert carried <= set(poisoned.rows.tolist()) - set(gaps.tolist())
     assert DataAuditReport.from_json(json.loads(json.dumps(report.to_json()))) == report
+
+
+def test_every_setting_reaches_a_detector() -> None:
+    """Each audit setting is a parameter of the detector it configures (by name), or one audit_frame reads itself:
+    a setting added to DataAuditSettings but not to its detector would otherwise be silently ignored."""
+    used_by_audit = {"label_flag_threshold", "spectral_weight", "duplicate_decimals"}
+    params = set(LabelQualityDetector().get_params()) | set(TriggerPatternDetector().get_params())
+    assert set(DataAuditSettings().to_json()) - used_by_audit <= params
+    report = audit_frame(synthetic_table(300, seed=5), "label", DataAuditSettings(min_support=9, n_neighbors=7))
+    ran = {r["name"]: r["params"] for r in report.ran}
+    assert ran["trigger_patterns"]["min_support"] == 9
+    assert ran["label_quality"]["n_neighbors"] == 7

@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
 from mlwarden.audit._encoding import FrameEncoding, encode_frame
-from mlwarden.audit._label_quality import encode_labels
+from mlwarden.audit._label_quality import encode_labels, place_proba
 
 # One condition of a pattern: (column, "in", (level, ...)) or (column, "range", (lo, hi)).
 Condition = tuple[str, str, Any]
@@ -101,12 +101,6 @@ def _poisson_z(observed: float, expected: float) -> float:
         return 0.0
     expected = max(expected, 1e-9)
     return float(np.sqrt(2.0 * (observed * np.log(observed / expected) - observed + expected)))
-
-
-def _place_column(proba: np.ndarray, classes_seen: np.ndarray, label: int) -> np.ndarray:
-    """The column of ``label`` in ``proba`` (zeros when the model never saw it)."""
-    where = np.flatnonzero(classes_seen == label)
-    return proba[:, int(where[0])] if where.size else np.zeros(proba.shape[0])
 
 
 _PURITY_SLACK = 0.02
@@ -342,11 +336,9 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         codes: np.ndarray,
         conditions: tuple[Condition, ...],
         label: int,
-        item_counts: dict[Condition, int],
     ) -> MinedPattern | None:
         """The pattern's statistics, its surprise judged by a linear model refitted without the rows carrying it
         (a level only those rows have gets no weight there: the model has never seen it)."""
-        del item_counts
         mask = _mask(enc, conditions)
         carriers = int(mask.sum())
         rows = np.flatnonzero(mask & (codes == label))
@@ -391,7 +383,8 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         label: rows stamped with a trigger come from the other classes, so the rest of them disagrees)."""
         carriers = np.flatnonzero(mask)
         train = np.flatnonzero(~mask)
-        if len(np.unique(codes[train])) < len(self.classes_):
+        n_classes = len(self.classes_)
+        if len(np.unique(codes[train])) < n_classes:
             return (np.full(carriers.size, 1.0),)  # the pattern holds a whole class: nothing to compare with
         if train.size > self.refit_rows:
             train = np.sort(np.random.default_rng(self.seed).choice(train, self.refit_rows, replace=False))
@@ -399,12 +392,14 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         every.coef_ = self._coef.copy()
         every.intercept_ = self._intercept.copy()
         every.fit(enc.dense[train], codes[train])
-        out = [_place_column(every.predict_proba(enc.dense[carriers]), every.classes_, label)]
+        out = [place_proba(every.predict_proba(enc.dense[carriers]), every.classes_, n_classes)[:, label]]
         keep = np.flatnonzero(~np.isin(enc.dense_owner, sorted(columns)))
         if keep.size:
             rest = LogisticRegression(C=0.5, max_iter=200)
             rest.fit(enc.dense[np.ix_(train, keep)], codes[train])
-            out.append(_place_column(rest.predict_proba(enc.dense[np.ix_(carriers, keep)]), rest.classes_, label))
+            out.append(
+                place_proba(rest.predict_proba(enc.dense[np.ix_(carriers, keep)]), rest.classes_, n_classes)[:, label]
+            )
         return tuple(np.asarray(p) for p in out)
 
     def _passes(self, p: MinedPattern, n: int) -> bool:
@@ -427,18 +422,13 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
         candidates: dict[tuple[int, tuple[int, ...]], float],
     ) -> list[MinedPattern]:
         n = len(codes)
-        item_counts: dict[Condition, int] = {}
-        for j, name in enumerate(enc.categorical):
-            counts = np.bincount(enc.codes[:, j], minlength=len(enc.levels[j]))
-            for level, count in zip(enc.levels[j], counts, strict=True):
-                item_counts[(name, "in", (_plain(level),))] = int(count)
         evaluated: list[MinedPattern] = []
         # strongest first by support; evaluate a bounded number
         budget = max(self.min_refits, self.refit_work // max(n, 1))
         ordered = sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
         for (label, key), _ in ordered:
             conditions = tuple(items[i].condition for i in key)
-            p = self._evaluate(enc, codes, conditions, label, item_counts)
+            p = self._evaluate(enc, codes, conditions, label)
             if p is not None and self._passes(p, n):
                 evaluated.append(p)
         evaluated.sort(key=lambda p: (-(p.surprise + min(p.cooccurrence, 10.0)), -p.rows.size))
@@ -448,7 +438,7 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             if covered[p.rows].mean() > 0.5:
                 continue
             p = _purer_core(p, evaluated)
-            refined = self._refine(enc, codes, p, item_counts)
+            refined = self._refine(enc, codes, p)
             if refined is None or covered[refined.rows].mean() > 0.5:
                 continue
             if self._flexible_surprise(enc, codes, refined) < self.min_flexible_surprise:
@@ -481,13 +471,11 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             categorical_features=categorical,
         )
         model.fit(X[train], codes[train])
-        proba = _place_column(model.predict_proba(X[mask]), model.classes_, p.label)
+        proba = place_proba(model.predict_proba(X[mask]), model.classes_, len(self.classes_))[:, p.label]
         excess = float((codes[mask] == p.label).sum() - proba.sum())
         return excess / float(np.sqrt((proba * (1 - proba)).sum() + 1.0))
 
-    def _refine(
-        self, enc: FrameEncoding, codes: np.ndarray, p: MinedPattern, item_counts: dict[Condition, int]
-    ) -> MinedPattern | None:
+    def _refine(self, enc: FrameEncoding, codes: np.ndarray, p: MinedPattern) -> MinedPattern | None:
         n = len(codes)
         conditions = list(p.conditions)
         # grow each numeric range over neighbouring values that carry the label (absorbs jitter), then tighten it
@@ -507,7 +495,7 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             floor = max(self.min_confidence, p.confidence - 0.05)
             lo_i, hi_i = _grow(lab, lo_i, hi_i, floor)
             conditions[idx] = (column, "range", (float(v[lo_i]), float(v[hi_i])))
-        best = self._evaluate(enc, codes, tuple(conditions), p.label, item_counts)
+        best = self._evaluate(enc, codes, tuple(conditions), p.label)
         if best is None or not self._passes(best, n):
             best = p
         # drop conditions that add nothing
@@ -516,7 +504,7 @@ class TriggerPatternDetector(BaseEstimator):  # type: ignore[misc]
             improved = False
             for k in range(len(best.conditions)):
                 fewer = best.conditions[:k] + best.conditions[k + 1 :]
-                q = self._evaluate(enc, codes, fewer, best.label, item_counts)
+                q = self._evaluate(enc, codes, fewer, best.label)
                 if (
                     q is not None
                     and self._passes(q, n)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import math
 import time
@@ -234,9 +235,10 @@ def _check(frame: pd.DataFrame, target: str) -> None:
 
 
 def _unlabelled(labels: pd.Series) -> np.ndarray:
-    """Rows without a label, as training counts them: null, or a string of nothing but blanks."""
-    blank = labels.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
-    return np.asarray(labels.isna() | blank, dtype=bool)
+    """Rows without a label, as training counts them (and drops them)."""
+    from mlwarden.models._training_data import unlabelled_rows
+
+    return np.asarray(unlabelled_rows(labels), dtype=bool)
 
 
 def _remap(report: DataAuditReport, positions: np.ndarray, n_rows: int) -> DataAuditReport:
@@ -298,42 +300,8 @@ def audit_frame(
     report("encode", 0.0)
     enc = encode_frame(features)
     s = settings
-    lq = run(
-        "label_quality",
-        0.05,
-        LabelQualityDetector(
-            n_folds=s.n_folds,
-            n_repeats=s.n_repeats,
-            n_neighbors=s.n_neighbors,
-            forest_max_rows=s.forest_max_rows,
-            hgb_folds=s.hgb_folds,
-            max_iter=s.max_iter,
-            max_leaf_nodes=s.max_leaf_nodes,
-            linear_max_rows=s.linear_max_rows,
-            knn_max_rows=s.knn_max_rows,
-            seed=s.seed,
-        ),
-        enc,
-    )
-    tp = run(
-        "trigger_patterns",
-        0.55,
-        TriggerPatternDetector(
-            min_support=s.min_support,
-            max_support_share=s.max_support_share,
-            min_confidence=s.min_confidence,
-            max_blind_proba=s.max_blind_proba,
-            min_surprise=s.min_surprise,
-            min_flexible_surprise=s.min_flexible_surprise,
-            min_cooccurrence=s.min_cooccurrence,
-            min_evidence=s.min_evidence,
-            min_lift=s.min_lift,
-            max_columns=s.max_columns,
-            beam_width=s.beam_width,
-            seed=s.seed,
-        ),
-        enc,
-    )
+    lq = run("label_quality", 0.05, _configured(LabelQualityDetector, s), enc)
+    tp = run("trigger_patterns", 0.55, _configured(TriggerPatternDetector, s), enc)
     spectral = run("spectral_signature", 0.85, SpectralOutlierDetector(seed=s.seed), enc) if s.spectral_weight else None
     dup = run("duplicate_conflicts", 0.9, DuplicateConflictDetector(decimals=s.duplicate_decimals), enc)
 
@@ -391,16 +359,15 @@ def audit_frame(
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks scaled to [0, 1] (ties share their mean rank)."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    first = np.r_[True, ordered[1:] != ordered[:-1]]
-    starts = np.flatnonzero(first)
-    ends = np.r_[starts[1:], len(values)]
-    mean_rank = (starts + ends - 1) / 2.0
-    ranks = np.empty(len(values))
-    ranks[order] = np.repeat(mean_rank, ends - starts)
-    return np.asarray(ranks / max(len(values) - 1, 1))
+    """Average ranks (``scipy.stats.rankdata``, imported by name: scipy ships no type stubs) scaled to [0, 1]."""
+    ranks = importlib.import_module("scipy.stats").rankdata(values)
+    return np.asarray((ranks - 1.0) / max(len(values) - 1, 1))
+
+
+def _configured(cls: Any, settings: DataAuditSettings) -> Any:
+    """``cls`` with every parameter the settings name the same way (the rest keep the detector's defaults)."""
+    names = set(cls().get_params())
+    return cls(**{k: v for k, v in asdict(settings).items() if k in names})
 
 
 def _params(detector: Any) -> dict[str, Any]:

@@ -44,7 +44,8 @@ def _folds(n: int, codes: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n), codes))
 
 
-def _place(proba: np.ndarray, classes_seen: np.ndarray, n_classes: int) -> np.ndarray:
+def place_proba(proba: np.ndarray, classes_seen: np.ndarray, n_classes: int) -> np.ndarray:
+    """``predict_proba``'s columns put at the class indices the model saw, zeros for the classes it did not."""
     full = np.zeros((proba.shape[0], n_classes))
     full[:, classes_seen] = proba
     return full
@@ -66,7 +67,7 @@ def oof_hgb(
             categorical_features=mask,
         )
         model.fit(X[train], codes[train])
-        out[test] = _place(model.predict_proba(X[test]), model.classes_, n_classes)
+        out[test] = place_proba(model.predict_proba(X[test]), model.classes_, n_classes)
     return out
 
 
@@ -79,7 +80,7 @@ def oof_forest(enc: FrameEncoding, codes: np.ndarray, n_folds: int, seed: int, n
             n_estimators=n_trees, min_samples_leaf=3, max_features=0.3, random_state=seed, n_jobs=1
         )
         model.fit(enc.dense[train], codes[train])
-        out[test] = _place(model.predict_proba(enc.dense[test]), model.classes_, n_classes)
+        out[test] = place_proba(model.predict_proba(enc.dense[test]), model.classes_, n_classes)
     return out
 
 
@@ -92,7 +93,7 @@ def oof_linear(enc: FrameEncoding, codes: np.ndarray, n_folds: int, seed: int, n
         for train, test in _folds(len(codes), codes, n_folds, seed + repeat):
             model = LogisticRegression(C=0.1, max_iter=300)
             model.fit(enc.dense[train], codes[train])
-            out[test] += _place(model.predict_proba(enc.dense[test]), model.classes_, n_classes)
+            out[test] += place_proba(model.predict_proba(enc.dense[test]), model.classes_, n_classes)
     return out / n_repeats
 
 

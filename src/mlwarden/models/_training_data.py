@@ -30,7 +30,7 @@ from mlwarden.errors import BadInput
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["MAX_CLASSES", "MAX_NUMERIC_CLASSES", "Prepared", "plain", "prepare", "split_sizes"]
+__all__ = ["MAX_CLASSES", "MAX_NUMERIC_CLASSES", "Prepared", "plain", "prepare", "split_sizes", "unlabelled_rows"]
 
 MAX_CLASSES = 100
 """The most classes a target may have (a text target with more is refused with this cap)."""
@@ -64,7 +64,7 @@ def prepare(frame: pandas.DataFrame, target: str) -> Prepared:
         raise BadInput(f"no column {target!r} in the dataset; its columns are {shown}")
     column = frame[target]
     _check_values(column, f"target {target!r}", target=True)
-    empty = _empty(column)
+    empty = unlabelled_rows(column)
     unlabelled = int(empty.sum())
     labelled = frame[~empty]
     if labelled.shape[0] == 0:
@@ -103,7 +103,7 @@ def _check_names(frame: pandas.DataFrame) -> None:
         seen.add(name)
 
 
-def _empty(column: pandas.Series) -> pandas.Series:
+def unlabelled_rows(column: pandas.Series) -> pandas.Series:
     """Where a target is unlabelled: null, or a string of nothing but blanks."""
     empty = column.isna()
     blank = column.map(lambda v: isinstance(v, str) and not v.strip())
