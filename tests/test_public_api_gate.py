@@ -44,6 +44,7 @@ SERVICES: dict[str, Callable[[Workspace], object]] = {
     "Datasets": lambda ws: ws.datasets,
     "ModelRegistry": lambda ws: ws.models,
     "DataAuditService": lambda ws: ws.data_audits,
+    "ExplanationService": lambda ws: ws.explanations,
     "Authenticator": lambda ws: ws.authenticator,
 }
 """Where each service is reached from a workspace (the walk covers each class's public methods)."""
@@ -54,6 +55,7 @@ UNAUDITED = {
     "Workspace.datasets": "the service itself",
     "Workspace.models": "the service itself",
     "Workspace.data_audits": "the service itself",
+    "Workspace.explanations": "the service itself",
     "KeyService.master_kind": "what unlocks the workspace (passphrase or env)",
     "KeyService.primary": "the primary key version number",
     "KeyService.data_key_count": "a count for a progress bar (key.read checked, a denial recorded)",
@@ -178,6 +180,10 @@ CALLS: dict[str, Callable[[World], Any]] = {
     "Datasets.shred": lambda w: w.ws.datasets.shred("scratch", 1),
     "Datasets.collect_garbage": lambda w: w.ws.datasets.collect_garbage(),
     "Datasets.derive_without": lambda w: w.ws.datasets.derive_without("credit", 1, [0, 5]),
+    "ModelRegistry.background": lambda w: w.ws.models.background(w.ws.models.info("risk", 1)),
+    "ExplanationService.explain": lambda w: w.ws.explanations.explain("risk", 1, data=("credit", 1), rows=[0, 1]),
+    "ExplanationService.card": lambda w: w.ws.explanations.card("risk", 1),
+    "ExplanationService.verify_card": lambda w: w.ws.explanations.verify_card(w.ws.explanations.card("risk", 1)[1]),
     "DataAuditService.run": lambda w: w.ws.data_audits.run("credit", "risk", version=1),
     "DataAuditService.find": lambda w: w.ws.data_audits.find("credit", "risk", version=1),
     "DataAuditService.report": lambda w: w.ws.data_audits.report(w.ws.data_audits.run("credit", "risk", version=1)),

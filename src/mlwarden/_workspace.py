@@ -69,6 +69,7 @@ from mlwarden.crypto._signing_keys import ModelSigningKeys
 from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityError, NotFound, Shredded
 
 if TYPE_CHECKING:
+    from mlwarden._services._explanations import ExplanationService
     from mlwarden.catalog import Catalog
     from mlwarden.models._registry import ModelRegistry
     from mlwarden.store import Datasets
@@ -143,6 +144,7 @@ class Workspace:
         self._catalog: Catalog | None = None
         self._models: ModelRegistry | None = None
         self._data_audits: DataAuditService | None = None
+        self._explanations: ExplanationService | None = None
 
     def _login(self, token: str | None, request_id: str) -> Gate:
         """The gate of ``token``, ``MLWARDEN_TOKEN`` or the saved admin token; refused ones are logged."""
@@ -242,6 +244,22 @@ class Workspace:
             )
         return self._data_audits
 
+    @property
+    def explanations(self) -> ExplanationService:
+        """Explanations of registered models' decisions and their signed model cards (see
+        :class:`mlwarden._services.ExplanationService`)."""
+        if self._explanations is None:
+            from mlwarden._services._explanations import ExplanationService
+
+            self._explanations = ExplanationService(
+                gate=self._gate,
+                models=lambda: self.models,
+                datasets=lambda: self.datasets,
+                signing_keys=self._signing_keys,
+                clock=self._clock,
+            )
+        return self._explanations
+
     def close(self) -> None:
         """Release the catalog's and the access database's connections (also done when the process ends)."""
         if self._catalog is not None:
@@ -250,6 +268,7 @@ class Workspace:
             self._datasets = None
             self._models = None
             self._data_audits = None
+            self._explanations = None
         self._audit.close()
         self._principals.close()
 

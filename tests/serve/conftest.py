@@ -27,7 +27,7 @@ from mlwarden.config import Settings
 from mlwarden.usecases import german_credit_csv
 
 Workspace = mlwarden.Workspace
-ROLES = ("admin", "steward", "scientist", "deployer", "auditor", "client")
+ROLES = ("admin", "steward", "scientist", "deployer", "auditor", "client", "explained-client")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +79,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
         _, tokens["client-credit"] = ws.users.add("c-credit", "client", scopes=("credit-*",))
         _, tokens["client-fraud"] = ws.users.add("c-fraud", "client", scopes=("fraud-*",))
         _, tokens["client-all"] = ws.users.add("c-all", "client", scopes=("*",))
+        _, tokens["explained-credit"] = ws.users.add("e-credit", "explained-client", scopes=("credit-*",))
         _, tokens["operator"] = ws.users.add("op", "deployer")
     return Served(settings, tokens, credit_rows(200))
 

@@ -46,7 +46,9 @@ PERMISSIONS: dict[str, str] = {
     "model.register": "register trained models",
     "model.promote": "promote a model version to a stage",
     "model.serve": "serve a model for inference",
+    "model.explain": "explain a model's decisions on dataset rows (exact contributions, reason codes)",
     "predict": "call predict on a served model",
+    "predict.explain": "receive explanations (contributions and reason codes) with predictions from a served model",
     "report.read": "read audit reports",
 }
 
@@ -76,11 +78,21 @@ ROLES: dict[str, frozenset[str]] = {
         }
     ),
     "scientist": frozenset(
-        {"dataset.list", "dataset.read", "dataset.audit", "dataset.derive", "model.read", "model.register"}
+        {
+            "dataset.list",
+            "dataset.read",
+            "dataset.audit",
+            "dataset.derive",
+            "model.read",
+            "model.register",
+            "model.explain",
+        }
     ),
     "deployer": frozenset({"model.read", "model.promote", "model.serve"}),
     "auditor": frozenset({"log.read", "log.checkpoint", "report.read", "user.read", "dataset.list", "key.read"}),
     "client": frozenset({"predict"}),
+    # Explanations reveal more of a model than labels do: a token gets them only with this role.
+    "explained-client": frozenset({"predict", "predict.explain"}),
 }
 
 GRANTABLE: dict[str, frozenset[str]] = {

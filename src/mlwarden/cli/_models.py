@@ -283,6 +283,35 @@ def model_revoke_key(ctx: Context, key_id: str) -> None:
 # -- registry ------------------------------------------------------------------------------------
 
 
+def _reason_map_settings(path: Path | None, not_reasons: tuple[str, ...]) -> dict[str, Any]:
+    """The reason map a training run signs: the file's texts (checked again against the model's
+    columns once it is trained) and the columns never given as reasons."""
+    import hashlib
+
+    from mlwarden.errors import BadInput
+
+    texts: dict[str, str] = {}
+    if path is not None:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise BadInput(f"--reason-map {path}: cannot read it ({exc.strerror})") from None
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise BadInput(f'--reason-map {path} is not JSON in UTF-8: write {{"column": "reason text"}}') from None
+        if isinstance(doc, dict) and isinstance(doc.get("reasons"), dict):
+            doc = doc["reasons"]
+        if not isinstance(doc, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in doc.items()
+        ):
+            raise BadInput(f'--reason-map {path} must be a JSON object {{"column": "reason text", ...}}')
+        texts = {k: v.strip()[:300] for k, v in doc.items()}
+    signed = {"version": 1, "reasons": dict(sorted(texts.items())), "not_reasons": sorted(set(not_reasons))}
+    canonical = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return {"reason_map": signed, "reason_map_sha256": hashlib.sha256(canonical).hexdigest()}
+
+
 def _show_version(info: ModelVersion) -> None:
     click.echo(f"{info.ref}  stage {info.stage}  {human_size(info.size)}  sha256 {info.sha256}")
     click.echo(f"  created {info.created_at} by {info.created_by}; signed by key {info.signing_key[:12]}")
@@ -433,6 +462,28 @@ def model_export(ctx: Context, ref: str, folder: Path, as_json: bool) -> None:
     "(stewards and admins).",
 )
 @click.option("--reason", metavar="TEXT", default=None, help="Why the findings are accepted (with --accept-findings).")
+@click.option(
+    "--adverse-class", metavar="CLASS", default=None, help="The class reason codes explain (e.g. bad: a refusal)."
+)
+@click.option(
+    "--reason-map",
+    "reason_map",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='JSON {"column": "reason text"}: the texts of reason codes (default: from the column names).',
+)
+@click.option(
+    "--not-reason", "not_reasons", multiple=True, metavar="COL", help="A column never given as a reason (e.g. age)."
+)
+@click.option("--protected", multiple=True, metavar="COL", help="A column the model card reports fairness figures for.")
+@click.option(
+    "--background",
+    type=click.Choice(["training", "near-cutoff"]),
+    default="training",
+    show_default=True,
+    help="What explanations are relative to: training rows, or those nearest the 0.5 cutoff.",
+)
+@click.option("--background-rows", type=int, default=100, show_default=True, help="Rows of the explanation background.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 @home_option
 @click.pass_obj
@@ -447,6 +498,12 @@ def train(
     exclude_flagged: bool,
     accept_findings: bool,
     reason: str | None,
+    adverse_class: str | None,
+    reason_map: Path | None,
+    not_reasons: tuple[str, ...],
+    protected: tuple[str, ...],
+    background: str,
+    background_rows: int,
     as_json: bool,
 ) -> None:
     """Train a scikit-learn pipeline on an encrypted dataset (in memory only); sign and register it.
@@ -460,6 +517,11 @@ def train(
     The data is audited first (`mlwarden audit data`; a stored audit is reused). With findings
     the run is refused (exit 1) unless --exclude-flagged or --accept-findings; the audit's
     digest and the decision are signed into the model's provenance.
+
+    \b
+    Explanations (`mlwarden explain`, the server's "explain": true) are relative to a background
+    of training rows kept encrypted with the model; --adverse-class, --reason-map, --not-reason
+    and --protected are signed into its provenance.
     """
     from mlwarden.errors import BadInput
     from mlwarden.store import parse_ref
@@ -470,6 +532,13 @@ def train(
         raise BadInput("--reason goes with --accept-findings")
     policy = "exclude" if exclude_flagged else "accept" if accept_findings else "refuse"
     dataset, version = parse_ref(data)
+    explanation: dict[str, Any] = {"background": background, "background_rows": background_rows}
+    if adverse_class is not None:
+        explanation["adverse_class"] = adverse_class
+    if protected:
+        explanation["protected"] = list(protected)
+    if reason_map is not None or not_reasons:
+        explanation.update(_reason_map_settings(reason_map, not_reasons))
     ws = open_workspace(ctx)
     info = ws.models.train(
         name,
@@ -481,6 +550,7 @@ def train(
         seed=seed,
         on_findings=policy,
         reason=reason,
+        explanation=explanation,
     )
     audited = info.provenance.get("data_audit") if isinstance(info.provenance, dict) else None
     if isinstance(audited, dict) and audited.get("decision") == "excluded-flagged":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, examples, home_option
+from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, examples, fail, home_option
 
 
 @cli.command(
@@ -35,6 +35,13 @@ from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, examples, 
     metavar="POLICY",
     help="What answers reveal: labels, round:N (probabilities to N decimals; default round:6), "
     "or MODEL=labels / MODEL=round:N for one model (repeatable).",
+)
+@click.option(
+    "--reason-map",
+    "reason_maps",
+    multiple=True,
+    metavar="MODEL=FILE",
+    help="A deployer's reason texts for MODEL's reason codes (JSON {column: text}); its digest is logged.",
 )
 @click.option("--max-body", type=int, default=1_048_576, show_default=True, help="Largest request body, bytes.")
 @click.option("--max-instances", type=int, default=256, show_default=True, help="Most rows in one request.")
@@ -88,6 +95,7 @@ def serve(
     tls_cert: str | None,
     tls_key: str | None,
     outputs: tuple[str, ...],
+    reason_maps: tuple[str, ...],
     max_body: int,
     max_instances: int,
     range_margin: float,
@@ -123,6 +131,12 @@ def serve(
             default = policy
         else:
             per_model.append((name, policy))
+    maps: list[tuple[str, str]] = []
+    for entry in reason_maps:
+        model_name, sep, path = entry.partition("=")
+        if not sep or not model_name or not path:
+            fail(f"--reason-map {entry!r}: write MODEL=FILE")
+        maps.append((model_name, path))
     config = ServeConfig(
         host=host,
         port=port,
@@ -136,6 +150,7 @@ def serve(
         range_margin=range_margin,
         default_output=default,
         outputs=tuple(per_model),
+        reason_maps=tuple(maps),
         extraction_monitor=not no_extraction_monitor,
         suspend_on_extraction=suspend_on_extraction,
         body_timeout=body_timeout,

@@ -222,6 +222,7 @@ class ModelRegistry:
         seed: int = 0,
         on_findings: str = "refuse",
         reason: str | None = None,
+        explanation: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Fit a pipeline on a dataset (decrypted in memory only) and register it with its provenance.
 
@@ -229,7 +230,14 @@ class ModelRegistry:
         refused (:class:`~mlwarden.errors.DataFindings`) unless ``on_findings`` is ``"exclude"``
         (train on a derived version without the flagged rows) or ``"accept"`` (findings accepted,
         now with ``reason`` if the caller may accept). The audit's digest and decision are signed
-        into the provenance (``data_audit``)."""
+        into the provenance (``data_audit``).
+
+        ``explanation`` sets how decisions are explained (all optional): ``background``
+        (``training`` or ``near-cutoff``), ``background_rows``, ``adverse_class`` (a class of the
+        target), ``reason_map`` (``{"version": 1, "reasons": {...}, "not_reasons": [...]}``, with its
+        ``reason_map_sha256``), ``protected`` (columns the card reports fairness for). The
+        background rows are encrypted beside the model; their SHA-256 and these settings are signed
+        into the provenance (``explanations``)."""
         from mlwarden._version import __version__
         from mlwarden.models._serialize import dumps
         from mlwarden.models._training import ESTIMATORS, fit_classifier, library_versions
@@ -248,8 +256,18 @@ class ModelRegistry:
                 )
                 dataset, dataset_version, audited = allowed.dataset, allowed.version, allowed.provenance
             frame, source = self._datasets().read_frame_versioned(dataset, dataset_version)
-            fitted = fit_classifier(frame, target, estimator=estimator, test_size=test_size, seed=seed)
+            settings = dict(explanation or {})
+            fitted = fit_classifier(
+                frame,
+                target,
+                estimator=estimator,
+                test_size=test_size,
+                seed=seed,
+                background=str(settings.get("background", "training")),
+                background_rows=int(settings.get("background_rows", 100)),
+            )
             del frame
+            explained = _explanation_settings(settings, fitted.metrics, fitted.input_schema)
             provenance = {
                 "dataset": {
                     "name": source.name,
@@ -267,7 +285,14 @@ class ModelRegistry:
             }
             if audited is not None:
                 provenance["data_audit"] = audited
-            version = self._register(name, dumps(fitted.pipeline), provenance, fitted.input_schema, fitted.metrics)
+            stored = self._store_background(fitted.background)
+            explained["background"] = {**fitted.background_info, **stored}
+            provenance["explanations"] = explained
+            try:
+                version = self._register(name, dumps(fitted.pipeline), provenance, fitted.input_schema, fitted.metrics)
+            except BaseException:
+                self._discard(bytes.fromhex(stored["object"]))
+                raise
             act.record(
                 version=version.version,
                 sha256=version.sha256,
@@ -444,6 +469,76 @@ class ModelRegistry:
         except SignatureError as exc:
             raise SignatureError(f"{row.name}@{row.version}: {exc}") from None
 
+    def _store_background(self, matrix: Any) -> dict[str, Any]:
+        """Encrypt the explanation background (float64, little-endian, row-major) under a fresh data key."""
+        import numpy as np
+
+        data = np.ascontiguousarray(matrix, dtype="<f8").tobytes()
+        object_id = os.urandom(OBJECT_ID_SIZE)
+        data_key = os.urandom(32)
+        with self._backend.create(object_id.hex()) as out:
+            seal_object(data_key, object_id, io.BytesIO(data), out)
+        try:
+            self._data_keys.create_wrapped(object_id, data_key)
+        except BaseException:
+            self._backend.delete(object_id.hex())
+            raise
+        return {
+            "object": object_id.hex(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "features": int(matrix.shape[1]),
+            "encoding": "float64-le",
+        }
+
+    def _discard(self, object_id: bytes) -> None:
+        with contextlib.suppress(NotFound, Shredded):
+            self._data_keys.shred(object_id, by="mlwarden (uncommitted model)")
+        self._backend.delete(object_id.hex())
+
+    def background(self, info: ModelVersion, *, permission: str = "model.read") -> Any:
+        """The explanation background of a version whose provenance was verified (a load, ``info``
+        from :meth:`load_version` or :meth:`info`): decrypted in memory, checked against the signed
+        SHA-256; one ``permission`` decision (``model.serve`` for the server), ``what=background``.
+        ``None`` for a model registered without one (``model register``)."""
+        if permission not in ("model.read", "model.serve"):
+            raise BadInput(f"a background is read under model.read or model.serve, not {permission}")
+        with self._gate.act(permission, f"model:{info.name}", version=info.version, what="background") as act:
+            found = self._background(info)
+            act.record(rows=0 if found is None else int(found.shape[0]))
+        return found
+
+    def _background(self, info: ModelVersion) -> Any:
+        import numpy as np
+
+        described = (info.provenance.get("explanations") or {}).get("background")
+        if not isinstance(described, dict) or "object" not in described:
+            return None
+        try:
+            object_id = bytes.fromhex(str(described["object"]))
+            rows, features, expected = int(described["rows"]), int(described["features"]), str(described["sha256"])
+        except (KeyError, TypeError, ValueError):
+            raise IntegrityError(
+                f"{info.ref}: the signed description of its explanation background is damaged"
+            ) from None
+        try:
+            data_key = self._data_keys.data_key(object_id)
+        except (NotFound, Shredded):
+            raise IntegrityError(f"{info.ref}: its explanation background has lost its data key") from None
+        out = io.BytesIO()
+        try:
+            src = self._backend.open(object_id.hex())
+        except NotFound:
+            raise IntegrityError(f"{info.ref}: its explanation background is missing from the store") from None
+        with src:
+            try:
+                open_object(data_key, object_id, src, out)
+            except IntegrityError:
+                raise IntegrityError(f"{info.ref}: its explanation background failed authentication") from None
+        data = out.getvalue()
+        if len(data) != rows * features * 8 or not hmac.compare_digest(hashlib.sha256(data).hexdigest(), expected):
+            raise IntegrityError(f"{info.ref}: its explanation background does not match its signed SHA-256")
+        return np.frombuffer(data, dtype="<f8").reshape(rows, features).astype(np.float64)
+
     def _decrypt(self, row: ModelRow) -> bytes:
         object_id = bytes.fromhex(row.object_id)
         try:
@@ -471,6 +566,37 @@ class ModelRegistry:
         _check_binding(row, verified)
         refuse_unsafe(scan_bytes(data, f"{row.name}.{row.format}"))
         return verified
+
+
+def _explanation_settings(
+    settings: Mapping[str, Any], metrics: Mapping[str, Any], schema: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The signed ``explanations`` settings, checked against what was trained."""
+    classes = [str(c) for c in metrics.get("classes", [])]
+    adverse = settings.get("adverse_class")
+    if adverse is not None and str(adverse) not in classes:
+        raise BadInput(
+            f"--adverse-class {adverse!r} is not a class of the target; its classes are {', '.join(classes)}"
+        )
+    columns = {str(c["name"]) for c in schema.get("columns", [])}
+    for key in ("protected",):
+        for column in settings.get(key) or ():
+            if column not in columns:
+                raise BadInput(f"--protected {column!r} is not a feature column of the model")
+    reason_map = settings.get("reason_map")
+    if isinstance(reason_map, dict):
+        named = set(reason_map.get("reasons", {})) | set(reason_map.get("not_reasons", []))
+        if not named <= columns:
+            raise BadInput(f"the reason map names column {sorted(named - columns)[0]!r}, which the model does not use")
+    found: dict[str, Any] = {"method": "interventional-shap", "explained_class": classes[-1] if classes else None}
+    if adverse is not None:
+        found["adverse_class"] = str(adverse)
+    if reason_map is not None:
+        found["reason_map"] = reason_map
+        found["reason_map_sha256"] = settings.get("reason_map_sha256")
+    if settings.get("protected"):
+        found["protected"] = list(settings["protected"])
+    return found
 
 
 def _check_binding(row: ModelRow, verified: VerifiedModel) -> None:

@@ -25,9 +25,20 @@ from mlwarden.models._training_data import plain, prepare, split_sizes
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["ESTIMATORS", "MAX_CATEGORIES", "TrainResult", "fit_classifier", "library_versions"]
+__all__ = [
+    "BACKGROUNDS",
+    "ESTIMATORS",
+    "MAX_CATEGORIES",
+    "TrainResult",
+    "fit_classifier",
+    "held_out",
+    "library_versions",
+]
 
 ESTIMATORS = ("logistic", "random-forest", "gradient-boosting")
+BACKGROUNDS = ("training", "near-cutoff")
+"""What explanations are relative to: a seeded sample of the training rows, or the training rows whose
+predicted probability of the positive class is nearest the 0.5 cutoff (Regulation B comment 9(b)(2)-5)."""
 MAX_CATEGORIES = 200
 """The most categories the input schema lists for a column; a column with more is listed cut short."""
 
@@ -38,6 +49,9 @@ class TrainResult:
     metrics: dict[str, Any]
     input_schema: dict[str, Any]
     parameters: dict[str, Any]
+    background: Any = None
+    """The explanation background: preprocessed training rows (float64, rows x features), or ``None``."""
+    background_info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _estimator(kind: str, seed: int) -> Any:
@@ -77,8 +91,13 @@ def fit_classifier(
     estimator: str = "logistic",
     test_size: float = 0.25,
     seed: int = 0,
+    background: str = "training",
+    background_rows: int = 100,
 ) -> TrainResult:
-    """Fit a preprocessing + classifier pipeline on ``frame`` to predict ``target``."""
+    """Fit a preprocessing + classifier pipeline on ``frame`` to predict ``target``.
+
+    ``background`` and ``background_rows`` choose the explanation background (:data:`BACKGROUNDS`):
+    at most that many training rows, preprocessed, kept with the model."""
     from sklearn import exceptions as skm_exceptions
     from sklearn import metrics as skm
     from sklearn.compose import ColumnTransformer
@@ -89,6 +108,10 @@ def fit_classifier(
 
     if not 0.05 <= test_size <= 0.5:
         raise BadInput("the held-out share must be between 0.05 and 0.5")
+    if background not in BACKGROUNDS:
+        raise BadInput(f"unknown background {background!r}: use one of {', '.join(BACKGROUNDS)}")
+    if not 1 <= background_rows <= 5000:
+        raise BadInput("the explanation background must have 1 to 5000 rows")
     prepared = prepare(frame, target)
     features, y = prepared.features, prepared.target
     numeric, categorical = prepared.numeric, prepared.categorical
@@ -116,6 +139,7 @@ def fit_classifier(
     pipeline = Pipeline([("preprocess", pre), ("model", model)])
     x_train, x_test, y_train, y_test = train_test_split(features, y, test_size=test_size, random_state=seed, stratify=y)
     pipeline.fit(x_train, y_train)
+    chosen, info = _background(pipeline, x_train, background, background_rows, seed)
     with warnings.catch_warnings():
         # Rare classes may miss the held-out rows: scikit-learn warns, and a metric it cannot define
         # (a one-vs-rest AUC) is recorded as null. Its warnings would reach the user's terminal raw.
@@ -132,7 +156,41 @@ def fit_classifier(
         "categorical_features": [str(c) for c in categorical],
         "model_params": {k: plain(v) for k, v in sorted(model.get_params().items())},
     }
-    return TrainResult(pipeline, result, _input_schema(features, categorical), parameters)
+    return TrainResult(pipeline, result, _input_schema(features, categorical), parameters, chosen, info)
+
+
+def held_out(frame: pandas.DataFrame, target: str, *, test_size: float, seed: int) -> tuple[Any, Any]:
+    """The held-out rows (features, target) of a training run: the split :func:`fit_classifier` made."""
+    from sklearn.model_selection import train_test_split
+
+    prepared = prepare(frame, target)
+    features = prepared.features.astype({c: "object" for c in prepared.categorical})
+    split_sizes(len(prepared.target), prepared.classes, test_size)
+    _, x_test, _, y_test = train_test_split(
+        features, prepared.target, test_size=test_size, random_state=seed, stratify=prepared.target
+    )
+    return x_test, y_test
+
+
+def _background(pipeline: Any, x_train: Any, rule: str, rows: int, seed: int) -> tuple[Any, dict[str, Any]]:
+    """The preprocessed background rows and their description (rule, rows, seed)."""
+    import numpy as np
+
+    pre = pipeline.steps[0][1]
+    n = len(x_train)
+    if rule == "near-cutoff":
+        proba = pipeline.predict_proba(x_train)
+        # Distance to the cutoff of the class predicted: |p - 1/2| for two classes, the margin otherwise.
+        top = np.sort(proba, axis=1)
+        margin = top[:, -1] - top[:, -2]
+        picked = np.sort(np.argsort(margin, kind="stable")[: min(rows, n)])
+    elif n <= rows:
+        picked = np.arange(n)
+    else:
+        picked = np.sort(np.random.default_rng(seed).choice(n, size=rows, replace=False))
+    matrix = pre.transform(x_train.iloc[picked])
+    matrix = np.ascontiguousarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float64)
+    return matrix, {"rule": rule, "rows": int(matrix.shape[0]), "of": n, "seed": seed}
 
 
 def _metrics(skm: Any, pipeline: Any, x_test: Any, y_test: Any) -> dict[str, Any]:

@@ -316,6 +316,21 @@ def openapi_document(service: Service, names: tuple[str, ...] | None = None) -> 
                     "required": ["name", "version", "digest"],
                 },
                 "request_id": {"type": "string"},
+                "explanations": {
+                    "type": "array",
+                    "description": 'With "explain": true: per instance the base value, output, contributions per '
+                    "column and at most four reasons.",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "base": {"type": "number"},
+                            "output": {"type": "number"},
+                            "contributions": {"type": "object", "additionalProperties": {"type": "number"}},
+                            "reasons": {"type": "array", "items": {"type": "object"}, "maxItems": 4},
+                        },
+                        "required": ["base", "output", "contributions", "reasons"],
+                    },
+                },
             },
             "required": ["predictions", "probabilities", "model", "request_id"],
         }
@@ -338,6 +353,7 @@ def openapi_document(service: Service, names: tuple[str, ...] | None = None) -> 
                         _ERROR,
                     ),
                     "413": _response(f"The body is over {service.config.max_body_bytes} bytes.", _ERROR),
+                    "500": _response("An explanation failed its additivity check and was withheld.", _ERROR),
                     "422": _response("The body is not JSON, or a row does not fit the model's schema.", _ERROR),
                     "429": {
                         **_response(

@@ -82,8 +82,14 @@ class ServeConfig:
     """Predict requests from one client address whose bodies are being read at once; more get 429."""
     max_in_flight_per_token: int = 0
     """Predict requests of one token answered at once; 0: a fair share, max(8, max_in_flight / active tokens)."""
+    reason_maps: tuple[tuple[str, str], ...] = ()
+    """``(model, path of a reason map file)``: the deployer's reason texts in front of the model's own."""
     forwarded_allow_ips: tuple[str, ...] = ()
     """Proxy addresses (or CIDR networks) whose ``X-Forwarded-For`` is believed; empty: none, the TCP peer."""
+
+    def reason_map_for(self, model: str) -> str | None:
+        """The path of the deployer's reason map file for ``model``, or ``None``."""
+        return next((path for name, path in self.reason_maps if name == model), None)
 
     def output_for(self, model: str) -> OutputPolicy:
         for name, policy in self.outputs:
@@ -134,6 +140,7 @@ class ServeConfig:
         doc["default_output"] = OutputPolicy(**doc.get("default_output", {}))
         doc["outputs"] = tuple((str(n), OutputPolicy(**p)) for n, p in doc.get("outputs", ()))
         doc["forwarded_allow_ips"] = tuple(doc.get("forwarded_allow_ips", ()))
+        doc["reason_maps"] = tuple((str(n), str(p)) for n, p in doc.get("reason_maps", ()))
         return cls(**doc).check()
 
 

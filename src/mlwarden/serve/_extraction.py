@@ -211,6 +211,7 @@ class _Token:
     window: int
     queries: int = 0
     repeats: int = 0
+    explained: int = 0
     alerted: bool = False
     classes: dict[Hashable, _History] = field(default_factory=dict)
     far: _Scale = field(init=False)
@@ -269,6 +270,7 @@ class ExtractionMonitor:
         near_radius: float = 1.0,
         spread_limit: float = 0.45,
         min_coverage: int = 100,
+        explanation_budget: int = 1000,
     ) -> None:
         if not 0.0 < delta < 1.0:
             raise BadInput("delta must be between 0 and 1 (a Shapiro-Wilk W)")
@@ -287,6 +289,9 @@ class ExtractionMonitor:
         self.near_radius = near_radius
         self.spread_limit = spread_limit
         self.min_coverage = min_coverage
+        if explanation_budget < 1:
+            raise BadInput("explanation_budget must be at least 1")
+        self.explanation_budget = explanation_budget
         self._tokens: OrderedDict[str, _Token] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -320,6 +325,32 @@ class ExtractionMonitor:
                 token.release()
             return alert
 
+    def observe_explanations(self, token_id: str, count: int) -> ExtractionAlert | None:
+        """Count ``count`` explained rows of a token (after :meth:`observe` took the same rows).
+
+        An explanation gives one number per column, not one label: a linear model is recovered from
+        about as many explanations as it has features (Milli et al., "Model reconstruction from model
+        explanations", FAT* 2019), so a token is alerted (test ``explanations``, statistic
+        ``budget / explained``, threshold 1) once it has had more than ``explanation_budget``.
+        """
+        with self._lock:
+            token = self._tokens.get(token_id)
+            if token is None or count <= 0:
+                return None
+            token.explained += count
+            if token.alerted or token.explained <= self.explanation_budget:
+                return None
+            token.alerted = True
+            token.release()
+            return ExtractionAlert(
+                token_id,
+                "explanations",
+                self.explanation_budget / token.explained,
+                1.0,
+                token.queries,
+                f"{token.explained} rows explained, more than the budget of {self.explanation_budget}",
+            )
+
     def stats(self, token_id: str) -> dict[str, float | int]:
         """What the monitor holds for a token (zeros and NaN for one it does not hold).
 
@@ -336,6 +367,7 @@ class ExtractionMonitor:
             categories = int(token.binary.sum())
             return {
                 "queries": token.queries,
+                "explained": token.explained,
                 "repeats": token.repeats,
                 "distances": token.far.ring.count,
                 "near_distances": token.near.ring.count,

@@ -18,6 +18,7 @@ from mlwarden.serve._validate import RowValidator
 if TYPE_CHECKING:
     from mlwarden._workspace import Workspace
     from mlwarden.auditlog._records import Detail
+    from mlwarden.explain import DecisionExplainer
     from mlwarden.models import LoadedModel, ModelVersion
     from mlwarden.serve._predictor import Predictor
 
@@ -48,6 +49,8 @@ class ServedModel:
     predictor: Predictor
     batcher: MicroBatcher
     output: OutputPolicy
+    explainer: DecisionExplainer | None = None
+    """What explains its answers (``None``: the model has no explanation background)."""
     model_json: dict[str, Any] = field(init=False)
     """What each answer says of the model (built once: it is on every response)."""
 
@@ -66,11 +69,13 @@ class ServedModel:
             "compiled": self.predictor.compiled,
             "max_instances": self.validator.max_instances,
             "input_schema": self.validator.json_schema()["properties"]["instances"]["items"],
+            "explanations": None if self.explainer is None else self.explainer.describe(),
         }
 
 
 def load_models(ws: Workspace, config: ServeConfig) -> tuple[dict[str, ServedModel], list[LoadFailure]]:
     """Load and verify every model to serve through the one gate; failures are collected, not raised."""
+    from mlwarden.explain import decision_explainer, read_reason_map
     from mlwarden.serve._compiled import build_predictor
     from mlwarden.store._names import parse_ref
 
@@ -89,19 +94,27 @@ def load_models(ws: Workspace, config: ServeConfig) -> tuple[dict[str, ServedMod
             raise BadInput(f"model {name} is named twice; serve one version per model")
 
         def prepare(
-            info: ModelVersion, loaded: LoadedModel
-        ) -> tuple[tuple[RowValidator, Predictor], dict[str, Detail]]:
+            info: ModelVersion, loaded: LoadedModel, name: str = name
+        ) -> tuple[tuple[RowValidator, Predictor, DecisionExplainer | None], dict[str, Detail]]:
             validator = RowValidator(
                 info.input_schema, max_instances=config.max_instances, range_margin=config.range_margin
             )
             predictor = build_predictor(loaded.model, info.input_schema)
-            return (validator, predictor), {"compiled": predictor.compiled}
+            deployer_map = read_reason_map(config.reason_map_for(name))
+            explainer = decision_explainer(
+                loaded.model, info.provenance, ws.models.background(info, permission="model.serve"), deployer_map
+            )
+            details: dict[str, Detail] = {"compiled": predictor.compiled, "explanations": explainer is not None}
+            if explainer is not None:
+                details["reason_map_sha256"] = explainer.reasons.sha256
+                details["reason_map"] = explainer.reason_map_source
+            return (validator, predictor, explainer), details
 
         try:
             # One read: the model and the catalog row it came from, checked against each other
             # (model.serve); a model that loaded but cannot be served (no usable input schema) is
             # recorded as failed, through the same gate.
-            info, (validator, predictor) = ws.models.prepare(name, version, prepare)
+            info, (validator, predictor, explainer) = ws.models.prepare(name, version, prepare)
         except MlwardenError as exc:
             failures.append(LoadFailure(ref, type(exc).__name__, str(exc)))
             continue
@@ -118,5 +131,6 @@ def load_models(ws: Workspace, config: ServeConfig) -> tuple[dict[str, ServedMod
             predictor=predictor,
             batcher=MicroBatcher(predictor, max_rows=config.max_batch_rows),
             output=config.output_for(name),
+            explainer=explainer,
         )
     return served, failures

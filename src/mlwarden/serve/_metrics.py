@@ -39,6 +39,18 @@ class ServerMetrics:
         self.alerts = Counter(
             "mlwarden_extraction_alerts", "Extraction alerts raised, by model.", ["model"], registry=self.registry
         )
+        self.explanations = Counter(
+            "mlwarden_explanations",
+            "Rows explained (exact, additivity checked), by model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.explanation_failures = Counter(
+            "mlwarden_explanation_failures",
+            "Explanations withheld because they failed the additivity check, by model.",
+            ["model"],
+            registry=self.registry,
+        )
         self.models = Gauge("mlwarden_models_served", "Model versions this process serves.", registry=self.registry)
         self.refused = Counter(
             "mlwarden_refused", "Requests refused before prediction, by reason.", ["reason"], registry=self.registry

@@ -46,6 +46,7 @@ from mlwarden.access import Gate, Principal, TokenRefused, hash_token, new_reque
 from mlwarden.auditlog import AuditUnavailable
 from mlwarden.auditlog._records import Detail
 from mlwarden.errors import AccessDenied, BadInput, IntegrityError, MlwardenError
+from mlwarden.explain import ExplanationFailed
 from mlwarden.serve._admission import Admission, BodyTooSlow
 from mlwarden.serve._config import OutputPolicy, ServeConfig
 from mlwarden.serve._loading import LoadFailure, ServedModel, load_models
@@ -373,19 +374,57 @@ class Service:
         try:
             if not isinstance(doc, dict) or "instances" not in doc:
                 raise InvalidRows('the body must be a JSON object with "instances": a list of row objects')
-            if len(doc) != 1:
-                other = next(k for k in doc if k != "instances")
-                raise InvalidRows(f'unknown field {other[:40]!r} in the body: send only "instances"')
+            other = next((k for k in doc if k not in ("instances", "explain")), None)
+            if other is not None:
+                raise InvalidRows(f'unknown field {other[:40]!r} in the body: send "instances" (and "explain")')
+            explain = doc.get("explain", False)
+            if not isinstance(explain, bool):
+                raise InvalidRows('"explain" must be true or false')
             rows = doc["instances"]
             batch = served.validator.validate(rows)
         except InvalidRows as exc:
             return await self._fail(gate, name, request_id, 422, str(exc), "invalid-rows")
         count = len(rows)
+        if explain:
+            # Explanations reveal more of a model than its labels: their own grant, off for plain clients.
+            if not who.allows("predict.explain", f"model:{name}"):
+                self.metrics.refused.labels("explain-not-granted").inc()
+                message = "this token may not receive explanations of this model (it needs predict.explain)"
+                return await self._deny(gate, name, request_id, 403, message, "explain-not-granted")
+            if served.explainer is None:
+                message = "this model has no explanation background (train it with mlwarden train to explain it)"
+                return await self._fail(gate, name, request_id, 422, message, "not-explainable")
         t_valid = time.perf_counter()
         stage["validate"].observe(t_valid - t_body)
 
         prediction = await served.batcher.predict(batch, count)
         answer = _answer(prediction, served.output)
+        explained: dict[str, Detail] = {}
+        if explain and served.explainer is not None:
+            try:
+                if prediction.features is None:
+                    raise ExplanationFailed("the predictor gave no preprocessed rows to explain")
+                explanations = await asyncio.to_thread(
+                    served.explainer.explain, prediction.features, rows, prediction.labels
+                )
+            except ExplanationFailed as exc:
+                self.metrics.explanation_failures.labels(name).inc()
+                log.error("explanation of %s failed its check: %s", name, exc)
+                return await self._fail(
+                    gate,
+                    name,
+                    request_id,
+                    500,
+                    "the explanation failed its additivity check and was withheld",
+                    "explanation-check",
+                )
+            answer["explanations"] = explanations
+            self.metrics.explanations.labels(name).inc(count)
+            explained = {
+                "reasons": json.dumps([e["reasons"] for e in explanations], separators=(",", ":")),
+                "reason_map_sha256": served.explainer.reasons.sha256,
+                "background_sha256": served.explainer.background_sha256,
+            }
         t_pred = time.perf_counter()
         stage["predict"].observe(t_pred - t_valid)
 
@@ -404,6 +443,7 @@ class Service:
                 "input": hashlib.sha256(body).hexdigest(),
                 "instances": count,
                 "output": output,
+                **explained,
             },
         ):
             self.metrics.requests.labels(name, "503").inc()
@@ -414,6 +454,8 @@ class Service:
         monitor = self.monitors.get(name)
         if monitor is not None and prediction.features is not None:
             alert = monitor.observe(who.token_id, prediction.features, prediction.labels)
+            if explain:
+                alert = monitor.observe_explanations(who.token_id, count) or alert
             if alert is not None:
                 self._spawn(self._alert(who, served, alert, request_id))
         finished = time.perf_counter()
@@ -422,6 +464,8 @@ class Service:
         self.metrics.requests.labels(name, "200").inc()
         self.metrics.instances.labels(name).inc(count)
         reply = {"predictions": answer["predictions"], "probabilities": answer.get("probabilities")}
+        if "explanations" in answer:
+            reply["explanations"] = answer["explanations"]
         reply["model"] = served.model_json
         reply["request_id"] = request_id
         return Reply(200, json.dumps(reply, separators=(",", ":")).encode())

@@ -178,7 +178,10 @@ class RowValidator:
         }
         return {
             "type": "object",
-            "properties": {"instances": {"type": "array", "items": row, "minItems": 1, "maxItems": self.max_instances}},
+            "properties": {
+                "instances": {"type": "array", "items": row, "minItems": 1, "maxItems": self.max_instances},
+                "explain": {"type": "boolean"},
+            },
             "required": ["instances"],
             "additionalProperties": False,
         }
