@@ -9,9 +9,11 @@ trains, signs, promotes, exports, verifies and scans the credit-risk model (its 
 first: a backdoored copy is flagged with its trigger named, refused, and trained on without the
 flagged rows), and catches a
 malicious pickle. Then it serves the production models on loopback (a tampered one is refused),
-answers a granted client, refuses everyone else, and shows every prediction in a log that
-verifies, before and after someone edits the log behind mlwarden's back. The server is stopped
-before the demo ends, whatever happens.
+answers a granted client, gives a refused applicant their reasons (exact per-column
+contributions, at most four) while a plain client is refused explanations, writes the model's
+signed card (fairness per group, metrics with intervals) and catches one changed byte of it, and
+shows every prediction in a log that verifies, before and after someone edits the log behind
+mlwarden's back. The server is stopped before the demo ends, whatever happens.
 Every step runs the real `mlwarden` command, printed before its output, so you can copy it.
 Nothing is left behind: the temporary folder is removed at the end.
 """
@@ -270,7 +272,27 @@ def main() -> None:
         dana = run(["user", "add", "dana", "--role", "deployer", "--scope", "credit-*"], env)
         as_bob = {**env, "MLWARDEN_TOKEN": bob.stdout.strip()}
         as_dana = {**env, "MLWARDEN_TOKEN": dana.stdout.strip()}
-        run(["train", "--data", "credit-german@2", "--target", "creditability", "--name", "credit-risk"], as_bob)
+        reasons_map = tmp / "reasons.json"
+        reasons_map.write_text(
+            json.dumps(
+                {
+                    "status_of_existing_checking_account": "Status or balance of your checking account",
+                    "duration_in_month": "Length of the loan term requested",
+                    "credit_history": "Your credit history",
+                    "savings_account_and_bonds": "Insufficient savings",
+                    "credit_amount": "Amount of credit requested",
+                }
+            )
+        )
+        run(
+            [
+                "train", "--data", "credit-german@2", "--target", "creditability", "--name", "credit-risk",
+                "--adverse-class", "bad", "--reason-map", str(reasons_map),
+                "--not-reason", "age_in_years", "--not-reason", "personal_status_and_sex",
+                "--protected", "age_in_years", "--protected", "personal_status_and_sex",
+            ],
+            as_bob,
+        )  # fmt: skip
         info = json.loads(run(["model", "info", "credit-risk@1", "--json"], as_bob, tail=0).stdout)
         data_sha = json.loads(run(["data", "info", "credit-german@2", "--json"], env, tail=0).stdout)["sha256"]
         print(f"  the model's provenance names credit-german@2 with SHA-256 {info['provenance']['dataset']['sha256']}")
@@ -340,7 +362,12 @@ def main() -> None:
         before = set((home / "models").rglob("*"))
         run(["train", "--data", "credit-german@2", "--target", "creditability", "--name", "credit-shadow"], as_bob)
         run(["model", "promote", "credit-shadow@1", "--stage", "production"], as_dana)
-        (shadow,) = [p for p in set((home / "models").rglob("*")) - before if p.is_file()]
+        shadow_info = json.loads(run(["model", "info", "credit-shadow@1", "--json"], as_bob, tail=0).stdout)
+        background_object = shadow_info["provenance"]["explanations"]["background"]["object"]
+        # The new objects: the model and its explanation background (encrypted beside it).
+        (shadow,) = [
+            p for p in set((home / "models").rglob("*")) - before if p.is_file() and background_object not in p.name
+        ]
         blob = bytearray(shadow.read_bytes())
         blob[len(blob) // 2] ^= 0x01
         shadow.write_bytes(bytes(blob))
@@ -365,6 +392,38 @@ def main() -> None:
             if status != 200 or answer["model"]["digest"] != info["sha256"]:
                 raise SystemExit("demo: the granted client was not answered by the registered model")
 
+            step("21b. A refused applicant's reasons: exact per-column contributions, at most four, from the server")
+            explained = run(
+                ["user", "add", "loan-officer", "--role", "explained-client", "--scope", "credit-risk"], env
+            ).stdout.strip()
+            candidates = credit_rows(credit, 40)
+            status, scored = post(f"{base}/v1/models/credit-risk/predict", {"instances": candidates}, explained)
+            refused_at = scored["predictions"].index("bad")
+            applicant = candidates[refused_at]
+            status, answer = post(
+                f"{base}/v1/models/credit-risk/predict", {"instances": [applicant], "explain": True}, explained
+            )
+            e = answer["explanations"][0]
+            total = e["base"] + sum(e["contributions"].values())
+            print(
+                f"  applicant (row {refused_at}) -> {status}: {answer['predictions'][0]!r}, "
+                f"log-odds of good {e['output']:.4f}"
+            )
+            print(
+                f"  base {e['base']:.4f} + {len(e['contributions'])} column contributions = {total:.4f} "
+                "(checked to 1e-6)"
+            )
+            for r in e["reasons"]:
+                print(f"    {r['contribution']:+.3f}  {r['text']} ({r['column']} = {r['value']!r})")
+            if status != 200 or not e["reasons"] or len(e["reasons"]) > 4 or abs(total - e["output"]) > 1e-6:
+                raise SystemExit("demo: the refused applicant did not get exact reasons")
+            status, denied = post(
+                f"{base}/v1/models/credit-risk/predict", {"instances": [applicant], "explain": True}, app_token
+            )
+            print(f"  loan-app (a plain client) asking for explanations: {status} {denied}")
+            if status != 403:
+                raise SystemExit("demo: a plain client got explanations")
+
             step("22. Everyone else is refused: no token, a scientist, a model not granted, a burst over the limit")
             for who, url, token in (
                 ("no token", f"{base}/v1/models/credit-risk/predict", None),
@@ -386,6 +445,35 @@ def main() -> None:
 
         step("23. Every prediction is on the record, with model digest, dataset version and input digest")
         run(["log", "show", "--action", "predict", "--outcome", "succeeded"], as_carol, tail=3)
+        shown_log = run(["log", "show", "--action", "predict", "--json"], as_carol, tail=0).stdout
+        logged = [json.loads(line) for line in shown_log.splitlines() if line.strip()]
+        with_reasons = [entry for entry in logged if "reasons" in entry.get("details", {})]
+        print(
+            f"  the refused applicant's reasons, from the log: {json.loads(with_reasons[-1]['details']['reasons'])[0]}"
+        )
+        if json.loads(with_reasons[-1]["details"]["reasons"])[0] != e["reasons"]:
+            raise SystemExit("demo: the log does not hold the reasons the applicant was given")
+
+        step("23b. The model card: provenance, metrics with intervals, importance, fairness; signed and verified")
+        card = tmp / "credit-risk-card.json"
+        run(["model", "card", "credit-risk@1", "-o", str(card), "--purpose", "Consumer credit pre-screening"], as_bob)
+        run(["model", "card", "credit-risk@1", "-o", str(tmp / "credit-risk-card.html")], as_bob)
+        signed = json.loads(card.read_bytes())
+        import base64
+
+        content = json.loads(base64.b64decode(signed["payload"]))["predicate"]
+        for column in content["fairness"]["columns"]:
+            print(
+                f"  fairness {column['column']}: selection-rate difference "
+                f"{column['demographic_parity_difference']:.3f}, "
+                f"ratio {column['demographic_parity_ratio']:.3f}, four-fifths flag {column['four_fifths_flag']}"
+            )
+        run(["model", "verify-card", str(card)], as_bob)
+        changed = bytearray(card.read_bytes())
+        changed[changed.index(b'"payload"') + 80] ^= 0x01
+        (tmp / "changed-card.json").write_bytes(bytes(changed))
+        print("  one byte of the card changed:")
+        run(["model", "verify-card", str(tmp / "changed-card.json")], as_bob, expect=3)
         run(["log", "show", "--action", "model.serve", "--outcome", "failed"], as_carol)
         run(["log", "verify"], as_carol)
 
@@ -413,8 +501,11 @@ def main() -> None:
         print("by the scanner without running. The server verified every production model, refused the one")
         print("with a flipped bit, answered a granted client (naming the model's SHA-256), refused a missing")
         print("token, a scientist, an ungranted model (answered like a missing one) and a burst over the rate")
-        print("limit, and recorded every prediction in a log that verified. An entry edited in the log's")
-        print("storage was then caught and named.")
+        print("limit, and recorded every prediction in a log that verified. A refused applicant got at most")
+        print("four exact per-column reasons from the server, recorded in the log (a plain client was refused")
+        print("explanations); the model's signed card (metrics with intervals, importance, fairness per group)")
+        print("verified and failed after one changed byte. An entry edited in the log's storage was then")
+        print("caught and named.")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

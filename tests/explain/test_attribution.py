@@ -11,7 +11,6 @@ not exact on the deep trees ``mlwarden train`` makes (measured here and in
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 
 from mlwarden.errors import BadInput
 from mlwarden.explain import ADDITIVITY_TOLERANCE, Explainer, ExplanationFailed
+from mlwarden.explain._shapley_oracle import brute_force_shapley
 from mlwarden.models._training import fit_classifier
 from mlwarden.usecases import german_credit_csv
 
@@ -56,20 +56,7 @@ def _column_sums(explainer: Explainer, per_feature: np.ndarray) -> np.ndarray:
 
 def _brute_force(explainer: Explainer, x: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Interventional Shapley values per feature for one row ``x`` and one background row ``b``."""
-    players = np.flatnonzero(x != b)
-    d = len(players)
-    masks = np.arange(1 << d)
-    bits = (masks[:, None] >> np.arange(d)) & 1
-    hybrid = np.repeat(b[None, :], len(masks), axis=0)
-    hybrid[:, players] = np.where(bits == 1, x[players], b[players])
-    value = explainer.output(hybrid)
-    size = bits.sum(axis=1)
-    phi = np.zeros(len(x))
-    for t, feature in enumerate(players):
-        without = masks[bits[:, t] == 0]
-        weights = np.array([math.factorial(s) * math.factorial(d - s - 1) / math.factorial(d) for s in size[without]])
-        phi[feature] = float(np.sum(weights * (value[without | (1 << t)] - value[without])))
-    return phi
+    return brute_force_shapley(explainer.output, x, b)
 
 
 def _small_games(features: np.ndarray, count: int, most: int = 13) -> list[tuple[int, int]]:

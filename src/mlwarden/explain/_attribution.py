@@ -35,7 +35,9 @@ once; a row then costs two sparse products over those patterns, for any number o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import importlib
 import math
 from typing import Any
@@ -136,6 +138,7 @@ class Explainer:
         self.background_rows = background.shape[0]
         self._model = model
         self.kind, self.units = _kind(model)
+        self._threads = _one_thread_below
         self._width = width
         if self.kind == "logistic":
             row = 0 if k == 2 else output_class
@@ -154,7 +157,10 @@ class Explainer:
             scores = np.asarray(model.decision_function(features), dtype=np.float64)
             return scores if scores.ndim == 1 else scores[:, self.output_class]
         if self.kind == "boosting":
-            raw = np.asarray(model.decision_function(features), dtype=np.float64)
+            # One OpenMP thread for small batches: a parallel region per tree costs more than it saves on a
+            # few rows, and on a busy machine (a server) every barrier waits for a descheduled thread.
+            with self._threads(features.shape[0]):
+                raw = np.asarray(model.decision_function(features), dtype=np.float64)
             return raw if raw.ndim == 1 else raw[:, self.output_class]
         x32 = features.astype(np.float32)
         total = np.zeros(features.shape[0])
@@ -185,6 +191,20 @@ class Explainer:
                 "it was not returned"
             )
         return Attribution(self.columns, self.base, contributions, output, gap)
+
+
+@functools.cache
+def _openmp() -> Any:
+    try:  # threadpoolctl comes with scikit-learn; imported by name because it ships no type stubs
+        return importlib.import_module("threadpoolctl").ThreadpoolController().select(user_api="openmp")
+    except (ImportError, AttributeError):
+        return None
+
+
+def _one_thread_below(rows: int) -> Any:
+    """A context running the calling thread's OpenMP code on one thread when ``rows`` is small."""
+    controller = _openmp() if rows < 2048 else None
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="openmp")
 
 
 def _kind(model: Any) -> tuple[str, str]:
