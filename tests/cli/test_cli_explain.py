@@ -2,7 +2,7 @@
 
 One scenario on one workspace: train with an adverse class, a reason map, a column never given as a
 reason and protected columns; explain rows and an instance file (reasons, additivity, importance);
-write the signed card and its renderings; the card verifies, fails after one changed byte (exit 3),
+write the signed card; it verifies, fails after one changed byte (exit 3),
 fails for a card of another model under the same name (exit 3), and verifies with the public key
 alone; the fairness figures are fairlearn's; bad input is a one-line exit 2.
 """
