@@ -340,6 +340,8 @@ def _prepare_rows(
     if missing:
         raise BadInput(f"the rows have no column {missing[0]!r}, which the model uses")
     frame = frame[names].copy()
+    # The values reasons show are the rows' own (an integer stays an integer), before the casts below.
+    values = [{k: (None if _is_null(v) else _plain(v)) for k, v in row.items()} for row in frame.to_dict("records")]
     for column in schema:
         name = str(column["name"])
         if column.get("type") == "categorical":
@@ -353,7 +355,6 @@ def _prepare_rows(
     matrix = pre.transform(frame)
     features = np.ascontiguousarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float64)
     labels = [_plain(v) for v in pipeline.steps[1][1].predict(features)]
-    values = [{k: (None if _is_null(v) else _plain(v)) for k, v in row.items()} for row in frame.to_dict("records")]
     return features, values, labels
 
 
