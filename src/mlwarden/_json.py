@@ -18,6 +18,9 @@ unreadable file::
     except JsonRefused as exc:
         raise BadInput(str(exc)) from None   # "the body is not valid JSON (Expecting value: ...)"
 
+:func:`canonical` is the one way mlwarden writes JSON it hashes (audit settings and reports, reason
+maps): keys sorted, no spaces, ASCII, no NaN, so the same value always gives the same digest.
+
 A caller that must see repeated names instead of refusing them (the safetensors scanner reports them as
 findings, and keeps the last value as the reference library does) passes ``on_repeat``.
 """
@@ -28,9 +31,14 @@ import json
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-__all__ = ["JsonRefused", "RepeatedName", "loads_strict"]
+__all__ = ["JsonRefused", "RepeatedName", "canonical", "loads_strict"]
 
 _REASON_LIMIT = 200
+
+
+def canonical(value: Any) -> bytes:
+    """``value`` as canonical JSON bytes: keys sorted, no spaces, ASCII only, NaN refused."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 class JsonRefused(ValueError):

@@ -67,8 +67,9 @@ def test_an_explained_client_gets_exact_per_column_reasons(explained: tuple[Serv
         assert [r["contribution"] for r in reasons] == sorted(r["contribution"] for r in reasons)
         for r in reasons:
             assert r["contribution"] == contributions[r["column"]]
-            if r["column"] == "duration_in_month":
-                assert r["text"] == "Term of the loan is too long"
+    texts = {r["column"]: r["text"] for e in doc["explanations"] for r in e["reasons"]}
+    assert texts["duration_in_month"] == "Term of the loan is too long"  # the map's text (row 1: a 48-month loan)
+    assert texts["credit_history"] == "Credit history"  # not in the map: from the column name
     refused = next(e for e, p in zip(doc["explanations"], doc["predictions"], strict=True) if p == "bad")
     assert refused["reasons"], "a refused applicant gets reasons"
 
@@ -81,8 +82,11 @@ def test_the_log_holds_the_reasons_of_the_answer(explained: tuple[Served, Any, A
     entry = next(e for e in service.ws._audit.entries(start) if e.action == "predict")
     details = entry.details
     assert json.loads(details["reasons"]) == [e["reasons"] for e in reply.json()["explanations"]]
-    assert len(details["reason_map_sha256"]) == 64
-    assert len(details["background_sha256"]) == 64
+    with where.open() as ws:
+        signed = ws.models.info("credit-explained").provenance["explanations"]
+    # The digests the entry names are the ones signed with the model.
+    assert details["reason_map_sha256"] == signed["reason_map_sha256"]
+    assert details["background_sha256"] == signed["background"]["sha256"]
     assert json.loads(details["output"])["explanations"] == reply.json()["explanations"]
 
 
@@ -146,3 +150,23 @@ def test_the_monitor_alerts_past_the_explanation_budget() -> None:
     assert alert.test == "explanations"
     assert alert.statistic < alert.threshold
     assert monitor.observe_explanations("t", 6) is None  # alerted once
+
+
+def test_a_changed_background_is_refused_and_the_model_not_served(
+    explained: tuple[Served, Any, Any], service_factory: Any
+) -> None:
+    from mlwarden.errors import IntegrityError
+
+    where, _, _ = explained
+    with where.open() as ws:
+        info = ws.models.info("credit-explained")
+        object_id = info.provenance["explanations"]["background"]["object"]
+        (path,) = [p for p in (where.settings.home / "models").rglob("*") if p.name == object_id]
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+        with pytest.raises(IntegrityError, match="explanation background failed authentication"):
+            ws.models.background(info)
+    service = service_factory(where, models=("credit-explained", "credit-risk"))
+    assert "credit-explained" not in service.models
+    assert any(f.ref == "credit-explained" and "background" in f.message for f in service.failures)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlwarden._clock import Clock, timestamp
+from mlwarden._json import canonical
 from mlwarden.access import Gate
 from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import open_object, seal_object
@@ -104,10 +105,6 @@ class TrainingData:
     provenance: dict[str, Any]
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-
-
 def _summary(report: DataAuditReport) -> dict[str, Any]:
     """Counts only: the catalog row and the provenance hold no row numbers and no data values."""
     return {
@@ -162,7 +159,7 @@ class DataAuditService:
 
         settings = settings or DataAuditSettings()
         settings_json = settings.to_json()
-        settings_sha = hashlib.sha256(_canonical(settings_json)).hexdigest()
+        settings_sha = hashlib.sha256(canonical(settings_json)).hexdigest()
         with self._gate.act("dataset.audit", f"dataset:{dataset}", target=target[:200]) as act:
             info = self._datasets().info(dataset, version)
             key = AuditKey(info.name, info.version, target, settings_sha)
@@ -200,7 +197,7 @@ class DataAuditService:
         prepare(frame, key.target)  # the table training accepts, refused with training's one-line reasons
         report = audit_frame(frame, key.target, settings, progress=progress)
         del frame
-        payload = _canonical(report.to_json())
+        payload = canonical(report.to_json())
         report_sha = hashlib.sha256(payload).hexdigest()
         object_id = os.urandom(OBJECT_ID_SIZE)
         data_key = os.urandom(32)
@@ -241,7 +238,7 @@ class DataAuditService:
         from mlwarden.audit import DataAuditSettings
         from mlwarden.catalog import AuditKey
 
-        settings_sha = hashlib.sha256(_canonical((settings or DataAuditSettings()).to_json())).hexdigest()
+        settings_sha = hashlib.sha256(canonical((settings or DataAuditSettings()).to_json())).hexdigest()
         with self._gate.act("dataset.audit", f"dataset:{dataset}", target=target[:200], read=True) as act:
             info = self._datasets().info(dataset, version)
             row = self._audits().find(AuditKey(info.name, info.version, target, settings_sha))

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-import importlib
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlwarden._clock import Clock, timestamp
 from mlwarden.errors import BadInput, IntegrityError, SignatureError
+from mlwarden.models._training_data import plain
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,15 +31,15 @@ if TYPE_CHECKING:
 
     from mlwarden.access import Gate
     from mlwarden.crypto._signing_keys import ModelSigningKeys
-    from mlwarden.explain import SignedCard
+    from mlwarden.explain import DecisionExplainer, SignedCard
     from mlwarden.models import ModelRegistry, ModelVersion
+    from mlwarden.models._serialize import LoadedModel
     from mlwarden.store import Datasets
 
-__all__ = ["Explained", "ExplanationService", "bootstrap_metrics"]
+__all__ = ["Explained", "ExplanationService"]
 
 _INTENDED_USE = ("purpose", "users", "out_of_scope", "limitations")
 _CARD_IMPORTANCE_ROWS = 200
-_BOOTSTRAP_ROUNDS = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +106,8 @@ class ExplanationService:
         if (data is None) == (instances is None):
             raise BadInput("explain either dataset rows (--data) or instances (--instance), one of the two")
         with self._gate.act("model.explain", f"model:{model}", version=version) as act:
-            info, pipeline, served = self._load(model, version)
+            info, loaded, served = self._load(model, version)
+            pipeline = loaded.model
             if data is not None:
                 frame, source = self._datasets().read_frame_versioned(*data)
                 picked = _pick(len(frame), rows)
@@ -141,7 +141,7 @@ class ExplanationService:
             reason_map_sha256=served.reasons.sha256,
         )
 
-    def _load(self, model: str, version: int | None) -> tuple[ModelVersion, Any, Any]:
+    def _load(self, model: str, version: int | None) -> tuple[ModelVersion, LoadedModel, DecisionExplainer]:
         from mlwarden.explain import decision_explainer
 
         registry = self._models()
@@ -149,7 +149,7 @@ class ExplanationService:
         served = decision_explainer(loaded.model, info.provenance, registry.background(info), None)
         if served is None:
             raise BadInput(f"{info.ref} has no explanation background: only models made by mlwarden train explain")
-        return info, loaded.model, served
+        return info, loaded, served
 
     # -- model cards ----------------------------------------------------------------------------
 
@@ -164,6 +164,7 @@ class ExplanationService:
     ) -> tuple[dict[str, Any], bytes]:
         """The card of a model version (a dict, schema ``mlwarden.model-card/v1``) and its signed envelope."""
         from mlwarden.explain import CARD_SCHEMA, fairness_report, sign_card
+        from mlwarden.explain._performance import held_out_performance
         from mlwarden.models._training import held_out
 
         use = dict(intended_use or {})
@@ -171,8 +172,9 @@ class ExplanationService:
         if unknown:
             raise BadInput(f"unknown intended-use field {unknown[0]!r}: use {', '.join(_INTENDED_USE)}")
         with self._gate.act("model.explain", f"model:{model}", version=version, what="card") as act:
-            info, pipeline, served = self._load(model, version)
-            _, verified = self._models().verify(model, info.version)
+            # The one load verified the signature and scanned the bytes: its evidence is the card's.
+            info, loaded, served = self._load(model, version)
+            pipeline = loaded.model
             provenance = info.provenance
             params = provenance.get("parameters") or {}
             source = provenance.get("dataset") or {}
@@ -190,7 +192,7 @@ class ExplanationService:
             for column in columns:
                 if column not in schema_columns:
                     raise BadInput(f"--protected {column!r} is not a feature column of {info.ref}")
-            performance, y_pred = _performance(pipeline, x_test, y_test)
+            performance, y_pred = held_out_performance(pipeline, x_test, y_test)
             sample = x_test.iloc[: min(len(x_test), _CARD_IMPORTANCE_ROWS)]
             features, values, labels = _prepare_rows(pipeline, info, sample)
             found = served.explain(features, values, labels)
@@ -204,11 +206,11 @@ class ExplanationService:
                     {c: _column_values(x_test[c]) for c in columns},
                     _plain_array(y_test),
                     _plain_array(y_pred),
-                    favourable=_plain(favourable),
+                    favourable=plain(favourable),
                     edges=bins,
                 )
                 fairness = {
-                    "favourable": _plain(favourable),
+                    "favourable": plain(favourable),
                     "rows": len(x_test),
                     "columns": [r.to_json() for r in reports],
                 }
@@ -252,7 +254,7 @@ class ExplanationService:
                 "explanations": {
                     "method": "interventional SHAP, exact, per original column (dummies summed)",
                     "units": served.explainer.units,
-                    "explained_class": _plain(served.explainer.classes[served.explainer.output_class]),
+                    "explained_class": plain(served.explainer.classes[served.explainer.output_class]),
                     "adverse_class": adverse,
                     "base": served.explainer.base,
                     "background": signed.get("background"),
@@ -264,8 +266,12 @@ class ExplanationService:
                 "fairness": fairness,
                 "data_audit": provenance.get("data_audit"),
                 "evidence": {
-                    "scan": {"format": info.format, "clean": True, "findings": 0},
-                    "signature": {"key_id": verified.key_id, "verified": True, "model_sha256": info.sha256},
+                    "scan": {
+                        "format": loaded.scan.format,
+                        "clean": loaded.scan.clean,
+                        "findings": len(loaded.scan.findings),
+                    },
+                    "signature": {"key_id": loaded.signature.key_id, "verified": True, "model_sha256": loaded.sha256},
                 },
                 "sections": {},
                 "generated_at": timestamp(self._clock()),
@@ -304,15 +310,10 @@ def _pick(n: int, rows: Sequence[int] | None) -> tuple[int, ...]:
     return tuple(rows)
 
 
-def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)
-    return item() if callable(item) and not isinstance(value, (str, bytes)) else value
-
-
 def _plain_array(values: Any) -> np.ndarray:
     import numpy as np
 
-    return np.array([_plain(v) for v in list(values)], dtype=object)
+    return np.array([plain(v) for v in list(values)], dtype=object)
 
 
 def _column_values(column: pandas.Series) -> np.ndarray:
@@ -325,7 +326,10 @@ def _column_values(column: pandas.Series) -> np.ndarray:
 
 
 def _is_null(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value) in ("<NA>", "nan", "NaT")
+    """A missing value as pandas holds it (None, NaN, pd.NA); a text such as "nan" is a value."""
+    import pandas
+
+    return value is None or (not isinstance(value, str) and bool(pandas.isna(value)))
 
 
 def _prepare_rows(
@@ -341,7 +345,7 @@ def _prepare_rows(
         raise BadInput(f"the rows have no column {missing[0]!r}, which the model uses")
     frame = frame[names].copy()
     # The values reasons show are the rows' own (an integer stays an integer), before the casts below.
-    values = [{k: (None if _is_null(v) else _plain(v)) for k, v in row.items()} for row in frame.to_dict("records")]
+    values = [{k: (None if _is_null(v) else plain(v)) for k, v in row.items()} for row in frame.to_dict("records")]
     for column in schema:
         name = str(column["name"])
         if column.get("type") == "categorical":
@@ -354,7 +358,7 @@ def _prepare_rows(
     pre = pipeline.steps[0][1]
     matrix = pre.transform(frame)
     features = np.ascontiguousarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float64)
-    labels = [_plain(v) for v in pipeline.steps[1][1].predict(features)]
+    labels = [plain(v) for v in pipeline.steps[1][1].predict(features)]
     return features, values, labels
 
 
@@ -363,97 +367,3 @@ def _importance(columns: Sequence[str], contributions: Sequence[Mapping[str, flo
     n = max(1, len(contributions))
     totals = {c: sum(abs(row[c]) for row in contributions) / n for c in columns}
     return tuple(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def _performance(pipeline: Any, x_test: Any, y_test: Any) -> tuple[dict[str, Any], Any]:
-    """Held-out metrics with percentile-bootstrap 95 % intervals, and calibration (two classes)."""
-    import numpy as np
-    from sklearn import metrics as skm
-
-    predicted = pipeline.predict(x_test)
-    proba = pipeline.predict_proba(x_test)
-    classes = list(pipeline.classes_)
-    y = np.asarray(y_test)
-    n = len(y)
-    result: dict[str, Any] = {"classes": [_plain(c) for c in classes]}
-    values: dict[str, float] = {
-        "accuracy": float(skm.accuracy_score(y, predicted)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y, predicted)),
-    }
-    if len(classes) == 2:
-        positive = classes[1]
-        values["roc_auc"] = float(skm.roc_auc_score(y == positive, proba[:, 1]))
-        values["brier"] = float(skm.brier_score_loss(y == positive, proba[:, 1]))
-        values["f1"] = float(skm.f1_score(y, predicted, pos_label=positive))
-        result["positive_class"] = _plain(positive)
-    draws = np.random.default_rng(0).integers(0, n, (_BOOTSTRAP_ROUNDS, n))
-    samples = bootstrap_metrics(y, np.asarray(predicted), proba, classes, draws)
-    found: dict[str, dict[str, float | None]] = {}
-    for name, value in values.items():
-        kept = samples[name][np.isfinite(samples[name])]
-        low, high = np.percentile(kept, [2.5, 97.5]).tolist() if kept.size else (None, None)
-        found[name] = {"value": value, "low": low, "high": high}
-    result["metrics"] = found
-    result["interval"] = {"method": "percentile bootstrap", "rounds": _BOOTSTRAP_ROUNDS, "level": 0.95, "seed": 0}
-    if len(classes) == 2:
-        scores = proba[:, 1]
-        outcome = (y == classes[1]).astype(float)
-        edges = np.linspace(0, 1, 11)
-        which = np.clip(np.digitize(scores, edges[1:-1]), 0, 9)
-        bins = []
-        ece = 0.0
-        for b in range(10):
-            inside = which == b
-            count = int(inside.sum())
-            mean_p = float(scores[inside].mean()) if count else None
-            observed = float(outcome[inside].mean()) if count else None
-            if count:
-                ece += count / n * abs(mean_p - observed)  # type: ignore[operator]
-            bins.append(
-                {
-                    "low": float(edges[b]),
-                    "high": float(edges[b + 1]),
-                    "count": count,
-                    "mean_predicted": mean_p,
-                    "observed": observed,
-                }
-            )
-        result["calibration"] = {
-            "bins": bins,
-            "expected_calibration_error": ece,
-            "brier": float(skm.brier_score_loss(outcome, scores)),
-        }
-    return result, predicted
-
-
-def bootstrap_metrics(y: Any, predicted: Any, proba: Any, classes: Sequence[Any], draws: Any) -> dict[str, Any]:
-    """The held-out metrics on each resample (rows ``draws``: rounds x n), as scikit-learn computes them
-    (NaN where a resample lacks a class the metric needs); vectorised over the resamples."""
-    import numpy as np
-
-    rankdata = importlib.import_module("scipy.stats").rankdata  # by name: scipy ships no type stubs
-    yt, yp = y[draws], predicted[draws]
-    out: dict[str, Any] = {"accuracy": (yt == yp).mean(axis=1)}
-    recalls = []
-    for c in classes:
-        actual = yt == c
-        with np.errstate(invalid="ignore", divide="ignore"):
-            recalls.append(np.where(actual.any(axis=1), (actual & (yp == c)).sum(axis=1) / actual.sum(axis=1), np.nan))
-    # balanced_accuracy_score averages the recall of the classes present in the resample.
-    out["balanced_accuracy"] = np.nanmean(np.array(recalls), axis=0)
-    if len(classes) == 2:
-        outcome = (yt == classes[1]).astype(float)
-        scores = proba[:, 1][draws]
-        out["brier"] = ((outcome - scores) ** 2).mean(axis=1)
-        tp = ((yp == classes[1]) & (outcome == 1)).sum(axis=1)
-        fp = ((yp == classes[1]) & (outcome == 0)).sum(axis=1)
-        fn = ((yp != classes[1]) & (outcome == 1)).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["f1"] = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-        ranks = rankdata(scores, axis=1)  # average ranks of ties: the Mann-Whitney form of the ROC AUC
-        n1 = outcome.sum(axis=1)
-        n0 = outcome.shape[1] - n1
-        with np.errstate(invalid="ignore", divide="ignore"):
-            auc = ((ranks * outcome).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
-        out["roc_auc"] = np.where((n1 > 0) & (n0 > 0), auc, np.nan)
-    return out

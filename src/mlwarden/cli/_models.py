@@ -284,32 +284,16 @@ def model_revoke_key(ctx: Context, key_id: str) -> None:
 
 
 def _reason_map_settings(path: Path | None, not_reasons: tuple[str, ...]) -> dict[str, Any]:
-    """The reason map a training run signs: the file's texts (checked again against the model's
-    columns once it is trained) and the columns never given as reasons."""
-    import hashlib
-
+    """The reason map a training run signs: the file's texts and the columns never given as reasons
+    (their columns are checked against the model once it is trained)."""
     from mlwarden.errors import BadInput
+    from mlwarden.explain import ReasonMap, read_reason_map
 
-    texts: dict[str, str] = {}
-    if path is not None:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise BadInput(f"--reason-map {path}: cannot read it ({exc.strerror})") from None
-        try:
-            doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise BadInput(f'--reason-map {path} is not JSON in UTF-8: write {{"column": "reason text"}}') from None
-        if isinstance(doc, dict) and isinstance(doc.get("reasons"), dict):
-            doc = doc["reasons"]
-        if not isinstance(doc, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in doc.items()
-        ):
-            raise BadInput(f'--reason-map {path} must be a JSON object {{"column": "reason text", ...}}')
-        texts = {k: v.strip()[:300] for k, v in doc.items()}
-    signed = {"version": 1, "reasons": dict(sorted(texts.items())), "not_reasons": sorted(set(not_reasons))}
-    canonical = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return {"reason_map": signed, "reason_map_sha256": hashlib.sha256(canonical).hexdigest()}
+    try:
+        data = read_reason_map(None if path is None else str(path)) or b"{}"
+        return {"reason_map": ReasonMap.parse(data, columns=None, not_reasons=not_reasons).to_json()}
+    except BadInput as exc:
+        raise BadInput(f"--reason-map: {exc}") from None
 
 
 def _show_version(info: ModelVersion) -> None:

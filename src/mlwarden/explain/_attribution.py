@@ -122,6 +122,8 @@ class Explainer:
 
     def __init__(self, pipeline: Any, background: FloatArray, *, output_class: int = 1) -> None:
         self.columns, self._owner = feature_columns(pipeline)
+        self._grouping = np.zeros((len(self._owner), len(self.columns)))
+        self._grouping[np.arange(len(self._owner)), self._owner] = 1.0
         model = pipeline.steps[1][1]
         background = np.asarray(background, dtype=np.float64)
         width = len(self._owner)
@@ -180,8 +182,7 @@ class Explainer:
         if not np.isfinite(x).all():
             raise BadInput("a row to explain holds a missing or infinite value; preprocess it first")
         per_feature = (x - self._mean) * self._coef if self.kind == "logistic" else self._trees.shap(x)
-        contributions = np.zeros((x.shape[0], len(self.columns)))
-        np.add.at(contributions.T, self._owner, per_feature.T)
+        contributions = per_feature @ self._grouping  # each column's dummies summed
         output = self.output(x)
         gap = np.abs(self.base + contributions.sum(axis=1) - output)
         if check and not bool(np.all(gap <= ADDITIVITY_TOLERANCE)):  # NaN fails too

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from mlwarden._json import canonical
 from mlwarden.errors import BadInput
 
 __all__ = ["MAX_REASONS", "Reason", "ReasonMap", "default_text", "read_reason_map", "select_reasons"]
@@ -80,8 +81,9 @@ class ReasonMap:
     """The texts the map itself gave (what its digest covers, with ``not_reasons``)."""
 
     @classmethod
-    def parse(cls, data: bytes, *, columns: Sequence[str], not_reasons: Sequence[str] = ()) -> ReasonMap:
-        """Read a reason map file's bytes; every column it names must be one of ``columns``."""
+    def parse(cls, data: bytes, *, columns: Sequence[str] | None, not_reasons: Sequence[str] = ()) -> ReasonMap:
+        """Read a reason map file's bytes; every column it names must be one of ``columns`` (``None``:
+        not known yet, before training; the registry checks them against the trained model's)."""
         try:
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -92,15 +94,15 @@ class ReasonMap:
             doc = doc["reasons"]
         if not isinstance(doc, dict):
             raise BadInput('the reason map must be a JSON object: {"column": "reason text", ...}')
-        known = set(columns)
         texts: dict[str, str] = {}
         for column, text in doc.items():
-            if column not in known:
+            if columns is not None and column not in columns:
                 raise BadInput(f"the reason map names column {column[:60]!r}, which the model does not use")
             if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TEXT:
                 raise BadInput(f"the reason for {column!r} must be a text of 1 to {_MAX_TEXT} characters")
             texts[column] = text.strip()
-        return cls.build(texts, columns=columns, not_reasons=not_reasons)
+        named = list(dict.fromkeys([*texts, *not_reasons])) if columns is None else columns
+        return cls.build(texts, columns=named, not_reasons=not_reasons)
 
     @classmethod
     def build(
@@ -120,8 +122,7 @@ class ReasonMap:
 
     @property
     def sha256(self) -> str:
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hashlib.sha256(canonical(self.to_json())).hexdigest()
 
 
 def select_reasons(

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlwarden._clock import Clock, timestamp
 from mlwarden._fsio import atomic_create
+from mlwarden._json import canonical
 from mlwarden.catalog._models import STAGES, ModelRow, NewModel
 from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import open_object, seal_object
@@ -172,12 +173,8 @@ class ModelRegistry:
         load_scanned(data, f"{name}.skops")
         digest = hashlib.sha256(data).hexdigest()
         key, private = self._signing_keys.active(by=self._gate.principal.name)
-        object_id = os.urandom(OBJECT_ID_SIZE)
-        data_key = os.urandom(32)
-        with self._backend.create(object_id.hex()) as out:
-            seal_object(data_key, object_id, io.BytesIO(data), out)
+        object_id = self._seal(data)
         try:
-            self._data_keys.create_wrapped(object_id, data_key)
             for _ in range(16):
                 # The name and number are signed with the provenance, so a catalog row pointed at another
                 # model's (or version's) object and signature is refused on load.
@@ -205,9 +202,7 @@ class ModelRegistry:
                     return ModelVersion.from_row(row)
             raise Unavailable(f"the registry is too busy: could not number a new version of {name}")
         except BaseException:
-            with contextlib.suppress(NotFound, Shredded):
-                self._data_keys.shred(object_id, by="mlwarden (uncommitted model)")
-            self._backend.delete(object_id.hex())
+            self._discard(object_id)
             raise
 
     def train(
@@ -234,8 +229,8 @@ class ModelRegistry:
 
         ``explanation`` sets how decisions are explained (all optional): ``background``
         (``training`` or ``near-cutoff``), ``background_rows``, ``adverse_class`` (a class of the
-        target), ``reason_map`` (``{"version": 1, "reasons": {...}, "not_reasons": [...]}``, with its
-        ``reason_map_sha256``), ``protected`` (columns the card reports fairness for). The
+        target), ``reason_map`` (``{"version": 1, "reasons": {...}, "not_reasons": [...]}``; its
+        ``reason_map_sha256`` is computed here), ``protected`` (columns the card reports fairness for). The
         background rows are encrypted beside the model; their SHA-256 and these settings are signed
         into the provenance (``explanations``)."""
         from mlwarden._version import __version__
@@ -470,10 +465,20 @@ class ModelRegistry:
             raise SignatureError(f"{row.name}@{row.version}: {exc}") from None
 
     def _store_background(self, matrix: Any) -> dict[str, Any]:
-        """Encrypt the explanation background (float64, little-endian, row-major) under a fresh data key."""
+        """Encrypt the explanation background (float64, little-endian, row-major) as an object of its own."""
         import numpy as np
 
         data = np.ascontiguousarray(matrix, dtype="<f8").tobytes()
+        object_id = self._seal(data)
+        return {
+            "object": object_id.hex(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "features": int(matrix.shape[1]),
+            "encoding": "float64-le",
+        }
+
+    def _seal(self, data: bytes) -> bytes:
+        """Store ``data`` encrypted under a fresh data key; its object id (remove with :meth:`_discard`)."""
         object_id = os.urandom(OBJECT_ID_SIZE)
         data_key = os.urandom(32)
         with self._backend.create(object_id.hex()) as out:
@@ -483,12 +488,7 @@ class ModelRegistry:
         except BaseException:
             self._backend.delete(object_id.hex())
             raise
-        return {
-            "object": object_id.hex(),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "features": int(matrix.shape[1]),
-            "encoding": "float64-le",
-        }
+        return object_id
 
     def _discard(self, object_id: bytes) -> None:
         with contextlib.suppress(NotFound, Shredded):
@@ -520,42 +520,31 @@ class ModelRegistry:
             raise IntegrityError(
                 f"{info.ref}: the signed description of its explanation background is damaged"
             ) from None
-        try:
-            data_key = self._data_keys.data_key(object_id)
-        except (NotFound, Shredded):
-            raise IntegrityError(f"{info.ref}: its explanation background has lost its data key") from None
-        out = io.BytesIO()
-        try:
-            src = self._backend.open(object_id.hex())
-        except NotFound:
-            raise IntegrityError(f"{info.ref}: its explanation background is missing from the store") from None
-        with src:
-            try:
-                open_object(data_key, object_id, src, out)
-            except IntegrityError:
-                raise IntegrityError(f"{info.ref}: its explanation background failed authentication") from None
-        data = out.getvalue()
+        data = self._open(object_id, f"{info.ref}: its explanation background")
         if len(data) != rows * features * 8 or not hmac.compare_digest(hashlib.sha256(data).hexdigest(), expected):
             raise IntegrityError(f"{info.ref}: its explanation background does not match its signed SHA-256")
         return np.frombuffer(data, dtype="<f8").reshape(rows, features).astype(np.float64)
 
-    def _decrypt(self, row: ModelRow) -> bytes:
-        object_id = bytes.fromhex(row.object_id)
+    def _open(self, object_id: bytes, what: str) -> bytes:
+        """Decrypt one of the registry's objects; ``what`` names it in errors (exit 3)."""
         try:
             data_key = self._data_keys.data_key(object_id)
         except (NotFound, Shredded):
-            raise IntegrityError(f"{row.name}@{row.version} has lost its data key; it cannot be read") from None
+            raise IntegrityError(f"{what} has lost its data key; it cannot be read") from None
         out = io.BytesIO()
         try:
-            src = self._backend.open(row.object_id)
+            src = self._backend.open(object_id.hex())
         except NotFound:
-            raise IntegrityError(f"{row.name}@{row.version} is missing from the store") from None
+            raise IntegrityError(f"{what} is missing from the store") from None
         with src:
             try:
                 open_object(data_key, object_id, src, out)
             except IntegrityError as exc:
-                raise IntegrityError(f"{row.name}@{row.version} failed authentication: {exc}") from None
-        data = out.getvalue()
+                raise IntegrityError(f"{what} failed authentication: {exc}") from None
+        return out.getvalue()
+
+    def _decrypt(self, row: ModelRow) -> bytes:
+        data = self._open(bytes.fromhex(row.object_id), f"{row.name}@{row.version}")
         if len(data) != row.size or not hmac.compare_digest(hashlib.sha256(data).hexdigest(), row.sha256):
             raise IntegrityError(f"{row.name}@{row.version} does not match its catalog entry (SHA-256)")
         return data
@@ -579,10 +568,9 @@ def _explanation_settings(
             f"--adverse-class {adverse!r} is not a class of the target; its classes are {', '.join(classes)}"
         )
     columns = {str(c["name"]) for c in schema.get("columns", [])}
-    for key in ("protected",):
-        for column in settings.get(key) or ():
-            if column not in columns:
-                raise BadInput(f"--protected {column!r} is not a feature column of the model")
+    for column in settings.get("protected") or ():
+        if column not in columns:
+            raise BadInput(f"--protected {column!r} is not a feature column of the model")
     reason_map = settings.get("reason_map")
     if isinstance(reason_map, dict):
         named = set(reason_map.get("reasons", {})) | set(reason_map.get("not_reasons", []))
@@ -593,7 +581,8 @@ def _explanation_settings(
         found["adverse_class"] = str(adverse)
     if reason_map is not None:
         found["reason_map"] = reason_map
-        found["reason_map_sha256"] = settings.get("reason_map_sha256")
+        # The digest the server logs with each reason (ReasonMap.sha256): over exactly what is signed.
+        found["reason_map_sha256"] = hashlib.sha256(canonical(reason_map)).hexdigest()
     if settings.get("protected"):
         found["protected"] = list(settings["protected"])
     return found
