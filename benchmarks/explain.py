@@ -562,10 +562,14 @@ def server_section(args: argparse.Namespace) -> dict[str, Any]:
         say(f"workspace: {settings.home} (env master key; data put, 3 x train with explanations, promote, users)")
         with mlwarden.Workspace.init(settings=settings, key_source="env") as ws:
             ws.datasets.put(german_credit_csv(), name=DATASET)
+            _, reviewer_token = ws.users.add("bench-reviewer", "reviewer")
             for name, estimator in SERVED:
                 version = ws.models.train(
                     name, DATASET, TARGET, estimator=estimator, explanation={"adverse_class": "bad"}
                 )
+                # Four eyes: a reviewer other than the admin who trained it approves it first.
+                with mlwarden.Workspace.open(settings=settings, token=reviewer_token) as reviewer:
+                    reviewer.models.approve(name, version.version)
                 ws.models.promote(name, version.version, "production")
             limits = {"rate_limit": 1_000_000_000, "daily_quota": 1_000_000_000}
             _, explained_token = ws.users.add("bench-explained", "explained-client", **limits)

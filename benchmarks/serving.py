@@ -65,6 +65,19 @@ The slow-body flood (``--flood N``, or ``--only flood`` for it alone; needs no w
     fails (exit 1) when any victim request was not 200, or its p99 during the held flood is
     100 ms or more (the issue's target).
 
+Live profiles (``--only drift``; also part of the default run)
+    What counting the traffic into the model's drift reference profile costs per served row, two
+    ways. In process: the server's own code (``mlwarden.serve._profiles``: the request's hand-over
+    on the event loop, then the binning in batches on the profiles' thread) on ``--profile-rows``
+    (20,000) validated rows of the CSV and their predictions, sent as requests of 1, 16 and 256
+    rows; the best of 3 runs, in us per row, against the issue's target (20 us). Then, with wrk,
+    ``mlwarden serve`` twice under the same one-row load, ``--drift-window 300`` (on) and
+    ``--drift-window 0`` (off), alternated ``--profile-rounds`` (2) times: the difference of the
+    server process's CPU time per request (``/proc``: the event loop and the profiles' thread
+    together) is the cost of a served row end to end, and that of 1/throughput (the server is
+    saturated) what it costs in capacity; medians of the rounds (other work on the machine moves
+    throughput by several percent, CPU time much less).
+
 Where the files go
     A fresh folder in ``--dir`` (default: the system temporary folder), removed at the end, also
     on errors and Ctrl-C. The audit log is durable (an fsync per commit), so that folder should be
@@ -81,6 +94,7 @@ How to run (from the repository root)::
     .venv/bin/python benchmarks/serving.py --duration 5     # a shorter run
     .venv/bin/python benchmarks/serving.py --only plain     # the baseline alone
     .venv/bin/python benchmarks/serving.py --only flood --flood 1100   # victim p99, slow-body flood off and on
+    .venv/bin/python benchmarks/serving.py --only drift     # live profiles: us per served row, on against off
 """
 
 from __future__ import annotations
@@ -126,6 +140,8 @@ TARGET_P99 = 0.2
 MAX_ERROR_SHARE = 0.01
 TOLERANCE = 1e-6
 FLOOD_TARGET_P99 = 0.100  # seconds: the victim's p99 during a slow-body flood (the issue's target)
+PROFILE_TARGET_US = 20.0  # us per served row: the cost of live profiles (issue 17's target)
+PROFILE_REQUEST_ROWS = (1, 16, 256)
 
 
 class BenchError(RuntimeError):
@@ -247,10 +263,13 @@ def make_workspace(tmp: Path, env: dict[str, str], n_rows: int) -> Setup:
     home = tmp / "workspace"
     csv = german_credit_csv()
     t0 = time.monotonic()
-    say(f"workspace: {home} (init, data put, train, promote, export, user add)")
+    say(f"workspace: {home} (init, data put, train, approve, promote, export, user add)")
     mlwarden_cli(["init"], env, home)
     mlwarden_cli(["data", "put", str(csv), "--name", DATASET], env, home)
     mlwarden_cli(["train", "--data", DATASET, "--target", TARGET, "--name", MODEL], env, home)
+    # Four eyes: a reviewer other than the admin who trained it approves it before it may go to production.
+    reviewer = mlwarden_cli(["user", "add", "bench-reviewer", "--role", "reviewer"], env, home).strip().splitlines()[-1]
+    mlwarden_cli(["model", "approve", f"{MODEL}@1"], {**env, "MLWARDEN_TOKEN": reviewer.strip()}, home)
     mlwarden_cli(["model", "promote", f"{MODEL}@1", "--stage", "production"], env, home)
     export = tmp / "export"
     mlwarden_cli(["model", "export", f"{MODEL}@1", "-o", str(export)], env, home)
@@ -677,6 +696,143 @@ def flood_comparison(port: int, setup: Setup, connections: int, seconds: float) 
     return failures
 
 
+# --- live profiles ---------------------------------------------------------------------------
+
+
+def profile_cost_in_process(setup: Setup, passphrase: str, total_rows: int) -> list[tuple[int, float, float]]:
+    """(rows per request, us per row on the event loop, us per row in all) of the server's live-profile
+    counting: its own code, the model and its reference profile loaded through the server's gate."""
+    import pandas as pd
+
+    from mlwarden import Workspace
+    from mlwarden.monitor._profile import FOLD_ROWS
+    from mlwarden.serve import ServeConfig
+    from mlwarden.serve._loading import load_model
+    from mlwarden.serve._profiles import LiveWindow, _count
+    from mlwarden.usecases import german_credit_csv
+
+    with Workspace.open(setup.home, passphrase=passphrase) as ws:
+        served = load_model(ws, ServeConfig(models=(f"{MODEL}@1",)), MODEL, 1, by_stage=False)
+    if served.profile is None:
+        raise BenchError(f"{MODEL}@1 has no drift reference profile: nothing to count")
+    records: list[dict[str, Any]] = json.loads(
+        pd.read_csv(german_credit_csv()).drop(columns=[TARGET]).to_json(orient="records")
+    )
+    found = []
+    for size in PROFILE_REQUEST_ROWS:
+        requests = []
+        for i in range(total_rows // size):
+            rows = [records[(i * size + j) % len(records)] for j in range(size)]
+            batch = served.validator.validate(rows)
+            requests.append((batch, served.predictor.predict(batch)))
+        rows_counted = len(requests) * size
+        best_loop = best_all = math.inf
+        for _ in range(3):
+            window = LiveWindow(served.profile, "-")
+            loop = binning = 0.0
+            for batch, prediction in requests:
+                t0 = time.perf_counter()
+                parts = window.add(batch, prediction, size, FOLD_ROWS)
+                t1 = time.perf_counter()
+                if parts:
+                    _count(window.counts, parts)
+                loop += t1 - t0
+                binning += time.perf_counter() - t1
+            t2 = time.perf_counter()
+            _count(window.counts, window.take())
+            binning += time.perf_counter() - t2
+            if window.counts.rows != rows_counted:
+                raise BenchError(f"the window counted {window.counts.rows} rows of {rows_counted}")
+            best_loop = min(best_loop, loop)
+            best_all = min(best_all, loop + binning)
+        found.append((size, best_loop / rows_counted * 1e6, best_all / rows_counted * 1e6))
+    return found
+
+
+def profile_comparison(
+    setup: Setup, env: dict[str, str], tmp: Path, args: argparse.Namespace
+) -> tuple[list[str], list[str]]:
+    """Live profiles in process, then end to end (on against off, if wrk is there); (lines, failures)."""
+    lines: list[str] = []
+    failures: list[str] = []
+    say(f"\n== live profiles: the cost of counting each served row (in process, {args.profile_rows:,} rows)")
+    costs = profile_cost_in_process(setup, env["MLWARDEN_PASSPHRASE"], args.profile_rows)
+    headers = ["rows per request", "event loop us/row", "in all us/row", f"target <= {PROFILE_TARGET_US:g}"]
+    table = [
+        [str(size), f"{loop:.2f}", f"{total:.2f}", "met" if total <= PROFILE_TARGET_US else "MISSED"]
+        for size, loop, total in costs
+    ]
+    lines.append("live profiles, in process (the server's counting code; best of 3):")
+    lines.append(text_table(headers, table, right=[True, True, True, False]))
+    if shutil.which("wrk") is None:
+        lines.append("live profiles end to end: skipped (wrk is not installed)")
+        return lines, failures
+    path = f"/v1/models/{MODEL}/predict"
+    shape: tuple[float, int, int] = (args.duration, args.connections, args.threads)
+    results: dict[str, list[tuple[LoadResult, float]]] = {"on": [], "off": []}
+    # Alternated, so that a change in the machine's other load falls on both alike.
+    for label, window in [("on", "300"), ("off", "0")] * args.profile_rounds:
+        say(f"\n== mlwarden serve, one worker, live profiles {label} (--drift-window {window})")
+        port = free_port()
+        argv = [
+            PYTHON, "-m", "mlwarden", "serve", "--home", str(setup.home), "--drift-window", window,
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ]  # fmt: skip
+        with running(f"mlwarden (profiles {label})", argv, env, tmp / f"profiles-{label}.log", port) as server:
+            warm_up(server, path, setup, setup.client_token, args)
+            cpu = process_cpu_seconds(server.proc.pid)
+            result = measure(server, path, setup, setup.client_token, *shape)
+            used = process_cpu_seconds(server.proc.pid) - cpu
+            cpu_us = used / result.requests * 1e6 if result.requests else math.nan
+            say(f"    server CPU {cpu_us:.1f} us per request")
+            results[label].append((result, cpu_us))
+    for label, runs in results.items():
+        for result, _ in runs:
+            if result.error_share > MAX_ERROR_SHARE:
+                failures.append(f"live profiles {label}: {result.errors:,} of {result.requests:,} requests were errors")
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+    summary = {
+        label: (
+            median([r.rps for r, _ in runs]),
+            median([r.p99_ms for r, _ in runs]),
+            median([1e6 / r.rps for r, _ in runs if r.rps]),
+            median([c for _, c in runs]),
+        )
+        for label, runs in results.items()
+    }
+    lines.append(
+        f"live profiles end to end (one-row requests, saturated server, wrk; medians of {args.profile_rounds} "
+        "alternated runs each):"
+    )
+    lines.append(
+        text_table(
+            ["live profiles", "requests/s", "p99 ms", "us per request (1/throughput)", "server CPU us per request"],
+            [[name, f"{v[0]:,.1f}", f"{v[1]:.2f}", f"{v[2]:.1f}", f"{v[3]:.1f}"] for name, v in summary.items()],
+            right=[False, True, True, True, True],
+        )
+    )
+    on, off = summary["on"], summary["off"]
+    lines.append(
+        f"  cost per served row, end to end: {on[3] - off[3]:.1f} us of server CPU, {on[2] - off[2]:.1f} us of "
+        f"1/throughput (target <= {PROFILE_TARGET_US:g} us)"
+    )
+    return lines, failures
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its threads so far (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="mlwarden serve against a plain FastAPI endpoint on the credit-risk pipeline (wrk load)."
@@ -691,7 +847,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dir", default=None, help="folder for the throw-away workspace (default: system temp)")
     parser.add_argument("--rows", type=int, default=16, help="distinct CSV rows the requests rotate through")
     parser.add_argument(
-        "--only", choices=("both", "plain", "mlwarden", "flood"), default="both", help="measure one part only"
+        "--only",
+        choices=("both", "plain", "mlwarden", "flood", "drift"),
+        default="both",
+        help="measure one part only (both: plain, mlwarden and drift)",
+    )
+    parser.add_argument(
+        "--profile-rows", type=int, default=20_000, help="rows counted per request size in process (default 20000)"
+    )
+    parser.add_argument(
+        "--profile-rounds", type=int, default=2, help="alternated on/off server runs for live profiles (default 2)"
     )
     parser.add_argument(
         "--flood", type=int, default=0, help="slow-body connections of the flood run (0: no flood run; default 0)"
@@ -700,6 +865,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.only == "flood" and args.flood == 0:
         args.flood = 1100
+    if args.profile_rows < max(PROFILE_REQUEST_ROWS) or args.profile_rounds < 1:
+        parser.error(f"--profile-rows must be at least {max(PROFILE_REQUEST_ROWS)}, --profile-rounds at least 1")
     if args.duration <= 0 or args.warmup < 0 or args.solo < 0 or args.rows < 1:
         parser.error("--duration must be positive, --warmup and --solo not negative, --rows at least 1")
     if args.connections < args.threads or args.threads < 1:
@@ -709,7 +876,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None and args.only != "flood":
+    if shutil.which("wrk") is None and args.only not in ("flood", "drift"):
         say("serving: wrk is not installed (Debian/Ubuntu: apt-get install wrk)")
         return 2
 
@@ -737,6 +904,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     want_ours = args.only in ("both", "mlwarden")
     flood_failures: list[str] = []
     want_plain = args.only in ("both", "plain")
+    want_drift = args.only in ("both", "drift")
+    drift_lines: list[str] = []
 
     shape: tuple[float, int, int] = (args.duration, args.connections, args.threads)
     if args.dir is not None:
@@ -804,6 +973,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
             with running("mlwarden (flood)", argv_flood, env, tmp / "flood.log", port):
                 flood_failures = flood_comparison(port, setup, args.flood, args.flood_seconds)
+        if want_drift:
+            drift_lines, drift_failures = profile_comparison(setup, env, tmp, args)
+            flood_failures += drift_failures
     except BenchError as exc:
         say(f"\nserving: FAILED: {exc}")
         return 1
@@ -814,6 +986,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures += flood_failures
     if want_ours:
         print_stage_costs(loaded_costs, solo_costs, args)
+    if drift_lines:
+        say("")
+        for line in drift_lines:
+            say(line)
     if "plain" in probabilities and "mlwarden" in probabilities:
         say("")
         say("same answers: mlwarden's probabilities against the plain endpoint's, row by row")

@@ -7,7 +7,7 @@ wrong passphrase. Then it adds a scientist scoped to ``credit-*`` and an auditor
 each may and may not do (denied actions exit 3), and verifies the tamper-evident audit log,
 trains, signs, promotes, exports, verifies and scans the credit-risk model (its training data audited
 first: a backdoored copy is flagged with its trigger named, refused, and trained on without the
-flagged rows), and catches a
+flagged rows; production only once a reviewer other than its trainer approved it), and catches a
 malicious pickle. Then it serves the production models on loopback (a tampered one is refused),
 answers a granted client, gives a refused applicant their reasons (exact per-column
 contributions, at most four) while a plain client is refused explanations, writes the model's
@@ -132,6 +132,99 @@ def credit_rows(path: Path, count: int) -> list[dict[str, Any]]:
             if len(rows) == count:
                 break
     return rows
+
+
+def shifted_applicants(path: Path, count: int) -> list[dict[str, Any]]:
+    """The ``count`` applicants asking for the largest loans: the traffic after a campaign for big
+    loans (every value inside the training range, so the server accepts each row)."""
+    rows = credit_rows(path, 10_000)
+    rows.sort(key=lambda r: -int(r["credit_amount"]))
+    return rows[:count]
+
+
+class Hammer:
+    """Clients sending predictions without pause in a thread, noting each answer's status and version."""
+
+    def __init__(self, url: str, token: str, rows: list[dict[str, Any]]) -> None:
+        import threading
+
+        self.url, self.token, self.rows = url, token, rows
+        self.answers: list[tuple[int, int | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        k = 0
+        while not self._stop.is_set():
+            status, answer = post(self.url, {"instances": [self.rows[k % len(self.rows)]]}, self.token)
+            self.answers.append((status, answer.get("model", {}).get("version") if status == 200 else None))
+            k += 1
+
+    def __enter__(self) -> Hammer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def drift_retrain_and_switch(base: str, credit: Path, env: dict[str, str], who: dict[str, dict[str, str]]) -> None:
+    """Steps 22b-22d: shifted live traffic raises a drift alert; a retrain makes a signed candidate;
+    it reaches production only after another principal approves; the server switches under load."""
+    import time
+
+    as_bob, as_rita, as_dana = who["bob"], who["rita"], who["dana"]
+    step("22b. The traffic shifts (a campaign for large loans): the server's drift windows raise an alert")
+    feed = run(
+        ["user", "add", "loan-feed", "--role", "client", "--scope", "credit-risk", "--rate-limit", "60000"], env
+    ).stdout.strip()
+    shifted = shifted_applicants(credit, 300)
+    for start in range(0, len(shifted), 50):
+        status, _ = post(f"{base}/v1/models/credit-risk/predict", {"instances": shifted[start : start + 50]}, feed)
+        if status != 200:
+            raise SystemExit(f"demo: the shifted traffic was refused ({status})")
+    print(f"  sent {len(shifted)} applicants (the largest loans) as loan-feed; waiting for the window to close")
+    time.sleep(3)
+    post(f"{base}/v1/models/credit-risk/predict", {"instances": shifted[:1]}, feed)
+    time.sleep(1)
+    run(["monitor", "drift", "credit-risk", "--live", "--show", "6"], as_bob, expect=1)
+
+    step("22c. A retrain, started by the alert: an audited, signed candidate compared with the champion")
+    run(
+        ["monitor", "drift", "credit-risk", "--live", "--retrain", "--retrain-data", "credit-german@2", "--show", "0"],
+        as_bob,
+        expect=1,
+        tail=14,
+    )
+    candidate = json.loads(run(["model", "info", "credit-risk@2", "--json"], as_bob, tail=0).stdout)
+    trigger = candidate["provenance"]["retrain"]["trigger"]
+    print(f"  credit-risk@2 stage {candidate['stage']}; signed trigger: {trigger}")
+    if candidate["stage"] != "candidate":
+        raise SystemExit("demo: the retrained model is not a candidate")
+
+    step("22d. Four eyes, then a switch under load: no failed request, no answer from a mixed version")
+    with Hammer(f"{base}/v1/models/credit-risk/predict", feed, shifted) as hammer:
+        run(["model", "approve", "credit-risk@2"], as_bob, expect=3)  # its trainer
+        run(["model", "promote", "credit-risk@2", "--stage", "production"], as_dana, expect=3)  # not approved
+        run(["model", "approve", "credit-risk@2", "--note", "retrained after drift report"], as_rita)
+        run(["model", "promote", "credit-risk@2", "--stage", "production"], as_dana)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(v == 2 for _, v in hammer.answers[-5:]):
+            time.sleep(0.2)
+        time.sleep(0.5)
+    statuses = [s for s, _ in hammer.answers]
+    versions = [v for _, v in hammer.answers]
+    switched = versions.index(2) if 2 in versions else None
+    print(
+        f"  {len(statuses)} requests during the approval and the switch: {statuses.count(200)} answered 200, "
+        f"{len(statuses) - statuses.count(200)} failed"
+    )
+    if switched is not None:
+        print(f"  answers 1..{switched} from credit-risk@1, then from credit-risk@2 ({versions.count(2)} of them)")
+    if set(statuses) != {200} or switched is None or any(v != 2 for v in versions[switched:]):
+        seen = {code: statuses.count(code) for code in sorted(set(statuses))}
+        raise SystemExit(f"demo: the server did not switch to the approved version without a failed request {seen}")
 
 
 def sha256(path: Path) -> str:
@@ -270,8 +363,10 @@ def main() -> None:
         step("15. A scientist trains the credit-risk model: data decrypted in memory only, model signed")
         bob = run(["user", "add", "bob", "--role", "scientist", "--scope", "credit-*"], env)
         dana = run(["user", "add", "dana", "--role", "deployer", "--scope", "credit-*"], env)
+        rita = run(["user", "add", "rita", "--role", "reviewer", "--scope", "credit-*"], env)
         as_bob = {**env, "MLWARDEN_TOKEN": bob.stdout.strip()}
         as_dana = {**env, "MLWARDEN_TOKEN": dana.stdout.strip()}
+        as_rita = {**env, "MLWARDEN_TOKEN": rita.stdout.strip()}
         reasons_map = tmp / "reasons.json"
         reasons_map.write_text(
             json.dumps(
@@ -322,8 +417,11 @@ def main() -> None:
         if decision["decision"] != "excluded-flagged" or decision["excluded_rows"] != len(attack.rows):
             raise SystemExit("demo: the audited model's provenance does not carry the exclusion")
 
-        step("16. Only a deployer promotes it; the scientist may not (exit 3)")
+        step("16. Four eyes: a reviewer (not its trainer) approves it, then only a deployer promotes it")
         run(["model", "promote", "credit-risk@1", "--stage", "production"], as_bob, expect=3)
+        print("  the deployer may promote, but not before someone other than its trainer approved it:")
+        run(["model", "promote", "credit-risk@1", "--stage", "production"], as_dana, expect=3)
+        run(["model", "approve", "credit-risk@1", "--note", "validation report VR-1"], as_rita)
         run(["model", "promote", "credit-risk@1", "--stage", "production"], as_dana)
         run(["model", "ls"], as_dana)
 
@@ -361,20 +459,21 @@ def main() -> None:
         step("20. Serve on loopback: every production model is verified first; a tampered one is refused")
         before = set((home / "models").rglob("*"))
         run(["train", "--data", "credit-german@2", "--target", "creditability", "--name", "credit-shadow"], as_bob)
+        run(["model", "approve", "credit-shadow@1"], as_rita)
         run(["model", "promote", "credit-shadow@1", "--stage", "production"], as_dana)
         shadow_info = json.loads(run(["model", "info", "credit-shadow@1", "--json"], as_bob, tail=0).stdout)
-        background_object = shadow_info["provenance"]["explanations"]["background"]["object"]
-        # The new objects: the model and its explanation background (encrypted beside it).
-        (shadow,) = [
-            p for p in set((home / "models").rglob("*")) - before if p.is_file() and background_object not in p.name
-        ]
+        provenance = shadow_info["provenance"]
+        # The new objects: the model, and beside it (encrypted too) its explanation background and drift profile.
+        beside = {provenance["explanations"]["background"]["object"]}
+        beside |= {provenance["drift_profile"]["object"]} if "drift_profile" in provenance else set()
+        (shadow,) = [p for p in set((home / "models").rglob("*")) - before if p.is_file() and p.name not in beside]
         blob = bytearray(shadow.read_bytes())
         blob[len(blob) // 2] ^= 0x01
         shadow.write_bytes(bytes(blob))
         print(f"  flipped one bit of credit-shadow's encrypted object {shadow.relative_to(home)}")
         run(["serve", "--check"], as_dana, expect=1)
         port = free_port()
-        server = start_server(["serve", "--port", str(port)], as_dana)
+        server = start_server(["serve", "--port", str(port), "--drift-window", "2", "--reload-interval", "1"], as_dana)
         try:
             base = f"http://127.0.0.1:{port}"
 
@@ -439,6 +538,7 @@ def main() -> None:
             print(f"  loan-app (limit 5 per minute) sends 6 more: {statuses}")
             if statuses[-1] != 429:
                 raise SystemExit("demo: the rate limit did not hold")
+            drift_retrain_and_switch(base, credit, env, {"bob": as_bob, "rita": as_rita, "dana": as_dana})
         finally:
             stop_server(server)
         print("  server stopped")
@@ -496,7 +596,8 @@ def main() -> None:
         print("A scientist scoped to credit-* read credit-german but was refused a write and hr-salaries;")
         print("an auditor read and verified the signed audit log but no data; a revoked token was refused.")
         print("A scientist trained the credit-risk model on the encrypted data (in memory only); it was")
-        print("signed with its provenance (the dataset's SHA-256), promoted by a deployer only, verified")
+        print("signed with its provenance (the dataset's SHA-256), approved by a reviewer other than its")
+        print("trainer and only then promoted by a deployer, verified")
         print("with the public key alone, refused after one changed byte; a malicious pickle was caught")
         print("by the scanner without running. The server verified every production model, refused the one")
         print("with a flipped bit, answered a granted client (naming the model's SHA-256), refused a missing")

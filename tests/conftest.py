@@ -24,6 +24,7 @@ path can never silently go untested.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import shutil
@@ -32,6 +33,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -193,3 +195,72 @@ def postgres() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- four eyes and retraining ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Governed:
+    """A workspace with a champion in production, for the four-eyes and retraining tests (see ``governed``)."""
+
+    settings: Any  # mlwarden.config.Settings
+    tokens: dict[str, str]  # principal name -> token
+
+    def open(self, who: str | None = None) -> Any:
+        """The workspace as ``who`` (a principal's name; ``None``: the first admin)."""
+        import mlwarden
+
+        return mlwarden.Workspace.open(settings=self.settings, token=None if who is None else self.tokens[who])
+
+    def copy(self, to: Path) -> Governed:
+        shutil.copytree(self.settings.home, to)
+        return dataclasses.replace(self, settings=dataclasses.replace(self.settings, home=to))
+
+
+GOVERNED_EXPLANATION = {
+    "background": "near-cutoff",
+    "background_rows": 40,
+    "adverse_class": "bad",
+    "reason_map": {
+        "version": 1,
+        "reasons": {"duration_in_month": "Length of the loan"},
+        "not_reasons": ["age_in_years"],
+    },
+    "protected": ["personal_status_and_sex"],
+}
+"""The explanation settings the champion was trained with (a retrain must carry them over)."""
+
+
+@pytest.fixture(scope="session")
+def governed(tmp_path_factory: pytest.TempPathFactory) -> Governed:
+    """``credit@1`` (the German credit data) and ``credit@2`` (the same rows in reverse order: another
+    version, whose audit passes too), both audited; ``credit-risk@1`` trained on ``credit@1`` by the
+    scientist ``sci`` (with :data:`GOVERNED_EXPLANATION`), approved by the reviewer ``rev`` and
+    promoted by the deployer ``dep``. Tests copy it (each audit of the data costs seconds)."""
+    import base64
+
+    import pandas as pd
+
+    import mlwarden
+    from mlwarden.config import Settings
+    from mlwarden.usecases import german_credit_csv
+
+    home = tmp_path_factory.mktemp("governed") / "ws"
+    settings = Settings(home=home, master_key=base64.b64encode(os.urandom(32)).decode())
+    tokens: dict[str, str] = {}
+    reversed_rows = pd.read_csv(german_credit_csv()).iloc[::-1].to_csv(index=False).encode()
+    with mlwarden.Workspace.init(settings=settings, key_source="env") as ws:
+        ws.datasets.put(german_credit_csv(), name="credit")
+        ws.datasets.put(reversed_rows, name="credit", format="csv")
+        for name, role in (("sci", "scientist"), ("rev", "reviewer"), ("dep", "deployer")):
+            _, tokens[name] = ws.users.add(name, role)
+    governed = Governed(settings, tokens)
+    with governed.open("sci") as sci:
+        sci.data_audits.run("credit", "creditability", version=2)
+        sci.models.train("credit-risk", "credit", "creditability", dataset_version=1, explanation=GOVERNED_EXPLANATION)
+    with governed.open("rev") as rev:
+        rev.models.approve("credit-risk", 1, note="validation report VR-1")
+    with governed.open("dep") as dep:
+        dep.models.promote("credit-risk", 1, "production")
+    return governed

@@ -45,6 +45,7 @@ SERVICES: dict[str, Callable[[Workspace], object]] = {
     "ModelRegistry": lambda ws: ws.models,
     "DataAuditService": lambda ws: ws.data_audits,
     "ExplanationService": lambda ws: ws.explanations,
+    "MonitoringService": lambda ws: ws.monitoring,
     "Authenticator": lambda ws: ws.authenticator,
 }
 """Where each service is reached from a workspace (the walk covers each class's public methods)."""
@@ -56,6 +57,7 @@ UNAUDITED = {
     "Workspace.models": "the service itself",
     "Workspace.data_audits": "the service itself",
     "Workspace.explanations": "the service itself",
+    "Workspace.monitoring": "the service itself",
     "KeyService.master_kind": "what unlocks the workspace (passphrase or env)",
     "KeyService.primary": "the primary key version number",
     "KeyService.data_key_count": "a count for a progress bar (key.read checked, a denial recorded)",
@@ -98,6 +100,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     ws.datasets.put(b"to shred", name="scratch", format="binary")
     ws.models.train("risk", "credit", "risk")
     ws.models.export("risk", 1, tmp / "export")
+    _, reviewer = ws.users.add("rev", "reviewer")
+    with Workspace.open(home, settings=Settings(home=home, master_key=KEY), token=reviewer) as other:
+        other.models.approve("risk", 1)  # four eyes: promote (to production) needs it
     ws.users.add("sci", "scientist")
     ws.users.add("gone", "client")
     ws.users.add("paused", "client")
@@ -115,6 +120,22 @@ def _fernet(world: World) -> None:
     key = Fernet.generate_key()
     token = Fernet(key).encrypt(_rows())
     world.ws.datasets.import_fernet(io.BytesIO(token), base64.urlsafe_b64decode(key), name="imported", origin="legacy")
+
+
+def _window(world: World) -> None:
+    from mlwarden.monitor import ProfileCounts
+
+    info = world.ws.models.info("risk", 1)
+    profile = world.ws.models.profile(info)
+    counts = ProfileCounts(profile)
+    counts.add_frame(world.ws.datasets.read_frame("credit", 1))
+    world.ws.monitoring.record_window(
+        info,
+        profile_sha256=profile.sha256,
+        started_at="2026-12-07T00:00:00Z",
+        ended_at="2026-12-07T00:05:00Z",
+        counts=counts,
+    )
 
 
 def _seal(world: World, n: int) -> bytes:
@@ -181,6 +202,17 @@ CALLS: dict[str, Callable[[World], Any]] = {
     "Datasets.collect_garbage": lambda w: w.ws.datasets.collect_garbage(),
     "Datasets.derive_without": lambda w: w.ws.datasets.derive_without("credit", 1, [0, 5]),
     "ModelRegistry.background": lambda w: w.ws.models.background(w.ws.models.info("risk", 1)),
+    "ModelRegistry.profile": lambda w: w.ws.models.profile(w.ws.models.info("risk", 1)),
+    "Datasets.read_frames": lambda w: list(w.ws.datasets.read_frames("credit", 1, rows=25)[1]),
+    "MonitoringService.drift": lambda w: w.ws.monitoring.drift("risk", 1, data=("credit", 2)),
+    "MonitoringService.drift_between": lambda w: w.ws.monitoring.drift_between(("credit", 1), ("credit", 2)),
+    "MonitoringService.performance": lambda w: w.ws.monitoring.performance("risk", 1, data=("credit", 2), rounds=100),
+    "MonitoringService.record_window": _window,
+    "MonitoringService.windows": lambda w: w.ws.monitoring.windows("risk", 1),
+    "MonitoringService.reports": lambda w: w.ws.monitoring.reports(),
+    "MonitoringService.read_report": lambda w: w.ws.monitoring.read_report(
+        w.ws.monitoring.drift_between(("credit", 1), ("credit", 2)).stored.id
+    ),
     "ExplanationService.explain": lambda w: w.ws.explanations.explain("risk", 1, data=("credit", 1), rows=[0, 1]),
     "ExplanationService.card": lambda w: w.ws.explanations.card("risk", 1),
     "ExplanationService.verify_card": lambda w: w.ws.explanations.verify_card(w.ws.explanations.card("risk", 1)[1]),
@@ -193,6 +225,10 @@ CALLS: dict[str, Callable[[World], Any]] = {
     "ModelRegistry.train": lambda w: w.ws.models.train("risk", "credit", "risk", dataset_version=1),
     "ModelRegistry.register": lambda w: w.ws.models.register("copied", (w.tmp / "export" / "risk.skops").read_bytes()),
     "ModelRegistry.promote": lambda w: w.ws.models.promote("risk", 1, "production"),
+    "ModelRegistry.approve": lambda w: _approve_refused(w),
+    "ModelRegistry.approvals": lambda w: w.ws.models.approvals("risk", 1),
+    "ModelRegistry.approval_of": lambda w: w.ws.models.approval_of(w.ws.models.info("risk", 1)),
+    "ModelRegistry.retrain": lambda w: w.ws.models.retrain("risk", "credit", dataset_version=1, champion_version=1),
     "ModelRegistry.info": lambda w: w.ws.models.info("risk"),
     "ModelRegistry.versions": lambda w: w.ws.models.versions("risk"),
     "ModelRegistry.list": lambda w: w.ws.models.list(),
@@ -211,6 +247,14 @@ CALLS: dict[str, Callable[[World], Any]] = {
     ),
 }
 """A real call of each audited method, on one workspace (``w.setup``: what :data:`SETUP` made for it)."""
+
+
+def _approve_refused(w: World) -> None:
+    """The admin trained risk@1: its own approval is refused (four eyes), and the refusal is an entry."""
+    from mlwarden.errors import AccessDenied
+
+    with pytest.raises(AccessDenied, match="four eyes"):
+        w.ws.models.approve("risk", 1)
 
 
 def _accept_refused(w: World) -> None:

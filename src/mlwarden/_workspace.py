@@ -70,6 +70,7 @@ from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityErro
 
 if TYPE_CHECKING:
     from mlwarden._services._explanations import ExplanationService
+    from mlwarden._services._monitoring import MonitoringService
     from mlwarden.catalog import Catalog
     from mlwarden.models._registry import ModelRegistry
     from mlwarden.store import Datasets
@@ -145,6 +146,7 @@ class Workspace:
         self._models: ModelRegistry | None = None
         self._data_audits: DataAuditService | None = None
         self._explanations: ExplanationService | None = None
+        self._monitoring: MonitoringService | None = None
 
     def _login(self, token: str | None, request_id: str) -> Gate:
         """The gate of ``token``, ``MLWARDEN_TOKEN`` or the saved admin token; refused ones are logged."""
@@ -223,8 +225,19 @@ class Workspace:
                 clock=self._clock,
                 datasets=lambda: self.datasets,
                 before_training=self.data_audits.before_training,
+                entitled=self._entitled,
             )
         return self._models
+
+    def _entitled(self, name: str, permission: str, resource: str) -> bool:
+        """Whether principal ``name`` is active now (its record intact, not revoked, expired or
+        suspended) and holds ``permission`` on ``resource``: one row of the access database, read
+        each time (how the registry judges that an approval still counts)."""
+        try:
+            principal = self._principals.get(name)
+        except NotFound:
+            return False
+        return principal.state(self._principals.now()) == "active" and principal.allows(permission, resource)
 
     @property
     def data_audits(self) -> DataAuditService:
@@ -243,6 +256,28 @@ class Workspace:
                 clock=self._clock,
             )
         return self._data_audits
+
+    @property
+    def monitoring(self) -> MonitoringService:
+        """Drift of data and live traffic against a model's reference, and performance over time
+        (see :class:`mlwarden._services.MonitoringService`)."""
+        if self._monitoring is None:
+            from mlwarden._services._monitoring import MonitoringService
+            from mlwarden.store import LocalBackend
+
+            reports = LocalBackend(self.home / "reports")
+            windows = LocalBackend(self.home / "models")
+            self._monitoring = MonitoringService(
+                gate=self._gate,
+                models=lambda: self.models,
+                datasets=lambda: self.datasets,
+                rows=lambda: self._open_catalog().monitoring,
+                reports=lambda: reports,
+                windows=lambda: windows,
+                data_keys=self._data_keys,
+                clock=self._clock,
+            )
+        return self._monitoring
 
     @property
     def explanations(self) -> ExplanationService:
@@ -269,6 +304,7 @@ class Workspace:
             self._models = None
             self._data_audits = None
             self._explanations = None
+            self._monitoring = None
         self._audit.close()
         self._principals.close()
 

@@ -32,7 +32,7 @@ from mlwarden.access._tokens import tokens_equal
 from mlwarden.errors import BadInput
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "access.md"
-DOC_HEADER = "| permission | admin | steward | scientist | deployer | auditor | client | explained-client |"
+DOC_HEADER = "| permission | admin | steward | scientist | deployer | reviewer | auditor | client | explained-client |"
 TOKEN = re.compile(r"mlw_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 CHECK = "\u2713"
 
@@ -58,7 +58,16 @@ def principal(role: str, *scopes: str, name: str = "p") -> Principal:
 
 
 def test_roles_use_only_known_permissions() -> None:
-    assert set(ROLES) == {"admin", "steward", "scientist", "deployer", "auditor", "client", "explained-client"}
+    assert set(ROLES) == {
+        "admin",
+        "steward",
+        "scientist",
+        "deployer",
+        "reviewer",
+        "auditor",
+        "client",
+        "explained-client",
+    }
     for role, permissions in ROLES.items():
         assert permissions <= set(PERMISSIONS), (role, sorted(permissions - set(PERMISSIONS)))
     for permission in PERMISSIONS:

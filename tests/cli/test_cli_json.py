@@ -21,8 +21,9 @@ def as_json(proc: Proc) -> Any:
 
 
 @contextlib.contextmanager
-def opened(ws: Any) -> Iterator[mlwarden.Workspace]:
-    with mlwarden.Workspace.open(settings=Settings(home=ws.home, master_key=ws.master_key)) as workspace:
+def opened(ws: Any, token: str | None = None) -> Iterator[mlwarden.Workspace]:
+    settings = Settings(home=ws.home, master_key=ws.master_key)
+    with mlwarden.Workspace.open(settings=settings, token=token) as workspace:
         yield workspace
 
 
@@ -83,11 +84,14 @@ def test_model_promote_export_sign_verify_json_and_ls_header(workspace: Any, tmp
     ws = workspace
     with opened(ws) as admin:
         admin.models.register("m", tiny_model())
+        _, reviewer = admin.users.add("rita", "reviewer")
+    with opened(ws, reviewer) as rita:
+        rita.models.approve("m", 1)
 
     header, *rows = ws.ok("model", "ls").stdout.decode().splitlines()
-    assert header.split() == ["MODEL", "STAGE", "SIZE", "SHA256", "CREATED", "AUC"]
+    assert header.split() == ["MODEL", "STAGE", "APPROVED", "SIZE", "SHA256", "CREATED", "AUC"]
     assert len(rows) == 1
-    assert rows[0].startswith("m@1 ")
+    assert rows[0].split()[:3] == ["m@1", "none", "rita"]
 
     promoted = as_json(ws.ok("model", "promote", "m@1", "--stage", "production", "--json"))
     assert (promoted["name"], promoted["version"], promoted["stage"]) == ("m", 1, "production")

@@ -252,6 +252,7 @@ def test_train_inspect_export_and_tamper(workspace: Any, tmp_path: Path, check_e
         _, dan_token = admin.users.add("dan", "deployer")
         _, carol_token = admin.users.add("carol", "auditor")
         _, cleo_token = admin.users.add("cleo", "client")
+        _, rita_token = admin.users.add("rita", "reviewer")
         admin.models.register("hr-model", tiny_model())
     alice = ws.cli.with_env(MLWARDEN_TOKEN=alice_token)
     dan = ws.cli.with_env(MLWARDEN_TOKEN=dan_token)
@@ -285,10 +286,12 @@ def test_train_inspect_export_and_tamper(workspace: Any, tmp_path: Path, check_e
     assert f"dataset credit-german@1 sha256 {GERMAN_CREDIT_SHA256}" in info_text
     assert "roc_auc" in info_text
     assert version["sha256"] in info_text
-    assert as_json(ws.ok("model", "info", "credit-x@1", "--json")) == version
+    assert as_json(ws.ok("model", "info", "credit-x@1", "--json")) == {**version, "approvals": []}
     assert sorted(v["name"] for v in as_json(ws.ok("model", "ls", "--json"))) == ["credit-x", "hr-model"]
 
-    # the deployer promotes and reads but does not train; auditor and client read nothing
+    # the deployer promotes (once a reviewer approved) and reads but does not train; auditor and client read nothing
+    with opened(ws, rita_token) as rita:
+        rita.models.approve("credit-x", 1)
     assert b"production" in dan.ok("model", "promote", "credit-x@1", "--stage", "production").stdout
     assert as_json(dan.ok("model", "info", "credit-x", "--json"))["stage"] == "production"
     check_error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from mlwarden.explain._performance import bootstrap_metrics
+from mlwarden.models._evaluation import bootstrap_metrics
 
 
 def test_vectorised_resample_metrics_equal_scikit_learns() -> None:

@@ -96,6 +96,14 @@ def matching(ws: Workspace, **fields: object) -> list[AuditEntry]:
     return [e for e in entries(ws) if all(getattr(e, k) == v for k, v in fields.items())]
 
 
+def approve(ws: Workspace, name: str, *versions: int) -> None:
+    """Approve versions of ``name`` for production as a new reviewer (four eyes: not their maker)."""
+    _, token = ws.users.add(f"rev-{os.urandom(4).hex()}", "reviewer")
+    with Workspace.open(ws.home, settings=ws._settings, token=token) as reviewer:
+        for version in versions:
+            reviewer.models.approve(name, version)
+
+
 @dataclasses.dataclass(frozen=True)
 class Trained:
     settings: Settings
@@ -373,6 +381,8 @@ def test_export_is_accepted_by_model_signing_and_loads_the_same(ws: Workspace, t
 def test_a_changed_byte_of_the_encrypted_object_is_refused(copy: Settings, tmp_path: Path) -> None:
     (object_id,) = sql(copy.home, "SELECT object_id FROM model_versions WHERE name = 'credit-x'")[0]
     path = object_path(copy.home, object_id)
+    with Workspace.open(settings=copy) as ws:
+        approve(ws, "credit-x", 1)  # before the change: promotion is then refused for the change alone
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
@@ -524,6 +534,7 @@ def test_revoked_keys_models_are_refused_and_retired_keys_models_load(copy: Sett
         assert second.signing_key == new.key_id
         for version in (1, 2):  # retired and active
             assert ws.models.load("credit-x", version).sha256 == ws.models.info("credit-x", version).sha256
+        approve(ws, "credit-x", 1, 2)
         ws.models.promote("credit-x", 1, "production")
 
         ws._signing_keys.revoke(first.signing_key[:10], by="root")
@@ -624,6 +635,7 @@ def test_register_refuses_pickles_and_other_formats(fresh: Workspace, tmp_path: 
 def test_promote_moves_stages_and_archives_the_previous_production(fresh: Workspace) -> None:
     for c in (1.0, 0.5, 0.25):
         fresh.models.register("m", tiny_model(c))
+    approve(fresh, "m", 1, 2, 3)
     assert fresh.models.promote("m", 1, "production").stage == "production"
     assert fresh.models.promote("m", 2, "staging").stage == "staging"
     promoted = fresh.models.promote("m", 2, "production")
@@ -637,6 +649,8 @@ def test_promote_moves_stages_and_archives_the_previous_production(fresh: Worksp
     for stage in ("none", "retired", ""):
         with pytest.raises(BadInput, match="unknown stage"):
             fresh.models.promote("m", 1, stage)
+    with pytest.raises(BadInput, match="only `mlwarden retrain` makes candidates"):
+        fresh.models.promote("m", 1, "candidate")
     with pytest.raises(NotFound):
         fresh.models.promote("m", 9, "staging")
     assert [v.stage for v in fresh.models.versions("m")] == ["archived", "archived", "production"]
@@ -673,6 +687,8 @@ def test_access_by_role_and_scope(copy: Settings) -> None:
         assert alice.models.info("credit-x").version == 1
         assert sorted(v.ref for v in alice.models.list()) == ["credit-x@1", "credit-y@1"]
 
+    with Workspace.open(settings=copy) as admin:
+        approve(admin, "credit-y", 1)
     with as_(dan_token) as dan:
         assert dan.models.promote("credit-y", 1, "production").stage == "production"
         assert dan.models.info("hr-model").version == 1
@@ -784,7 +800,7 @@ def test_a_version_1_catalog_gains_the_model_table(fresh: Workspace, fresh_setti
         assert ws.models.list() == []
         assert ws.models.register("m", tiny_model()).version == 1
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("4",)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"model_versions", "data_audits"} <= tables
     with Workspace.open(settings=settings) as ws:  # and opens again as version 3
@@ -805,7 +821,7 @@ def test_a_version_2_catalog_gains_the_audit_table(fresh: Workspace, fresh_setti
         assert ws.datasets.read_bytes("hr-salaries") == HR
         assert [v.ref for v in ws.models.list()] == ["m@1"]
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("4",)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "data_audits" in tables
 

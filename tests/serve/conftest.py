@@ -1,9 +1,10 @@
 """Fixtures for the server's tests: one trained workspace per test process, and in-process clients.
 
 ``served`` is a workspace (env master key) holding the German credit data and two models trained
-on it, both promoted to production: ``credit-risk`` (logistic) and ``fraud-risk`` (logistic, another
-seed). Its principals cover the grant matrix: clients scoped to ``credit-*``, ``fraud-*`` and ``*``,
-and one of every other role. Tests that change principals (revoke, suspend) add their own.
+on it (by the admin), approved by a reviewer (four eyes) and promoted to production:
+``credit-risk`` (logistic) and ``fraud-risk`` (logistic, another seed). Its principals cover the
+grant matrix: clients scoped to ``credit-*``, ``fraud-*`` and ``*``, and one of every other role.
+Tests that change principals (revoke, suspend) add their own.
 
 ``app_client(service)`` drives the FastAPI app in-process through httpx's ASGI transport, so no
 port is opened; the TLS and multi-process tests start a real ``mlwarden serve``.
@@ -27,7 +28,7 @@ from mlwarden.config import Settings
 from mlwarden.usecases import german_credit_csv
 
 Workspace = mlwarden.Workspace
-ROLES = ("admin", "steward", "scientist", "deployer", "auditor", "client", "explained-client")
+ROLES = ("admin", "steward", "scientist", "deployer", "reviewer", "auditor", "client", "explained-client")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +72,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     tokens: dict[str, str] = {}
     with Workspace.init(settings=settings, key_source="env") as ws:
         ws.datasets.put(german_credit_csv(), name="credit-german")
-        for name, seed in (("credit-risk", 0), ("fraud-risk", 1)):
-            version = ws.models.train(name, "credit-german", "creditability", estimator="logistic", seed=seed)
-            ws.models.promote(name, version.version, "production")
+        trained = [
+            ws.models.train(name, "credit-german", "creditability", estimator="logistic", seed=seed)
+            for name, seed in (("credit-risk", 0), ("fraud-risk", 1))
+        ]
         for role in ROLES:
             _, tokens[role] = ws.users.add(f"a-{role}", role)
         _, tokens["client-credit"] = ws.users.add("c-credit", "client", scopes=("credit-*",))
@@ -81,6 +83,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
         _, tokens["client-all"] = ws.users.add("c-all", "client", scopes=("*",))
         _, tokens["explained-credit"] = ws.users.add("e-credit", "explained-client", scopes=("credit-*",))
         _, tokens["operator"] = ws.users.add("op", "deployer")
+        # Four eyes: the admin trained them, a reviewer approves, then they may go to production.
+        with Workspace.open(settings=settings, token=tokens["reviewer"]) as reviewer:
+            for version in trained:
+                reviewer.models.approve(version.name, version.version)
+        for version in trained:
+            ws.models.promote(version.name, version.version, "production")
     return Served(settings, tokens, credit_rows(200))
 
 
@@ -102,6 +110,8 @@ def service_factory() -> Iterator[Any]:
         opened.append(ws)
         # Tests count audit entries: every refusal is recorded unless a test sets a budget itself.
         options.setdefault("refusals_per_minute", 10_000_000)
+        # Nor do they want a catalog check (one model.read entry) every 10 s; tests/serve/test_switch.py checks.
+        options.setdefault("reload_interval", 0)
         return Service.start(ServeConfig(**options), ws)
 
     yield make

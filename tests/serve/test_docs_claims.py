@@ -276,6 +276,8 @@ def test_check_exits_2_only_in_the_cases_serving_md_lists(
                     {"max_in_flight_per_token": -1},
                     {"forwarded_allow_ips": ("*",)},
                     {"range_margin": -1.0},
+                    {"reload_interval": 0.01},
+                    {"drift_window": 0.5},
                 )
             ),
         ],
@@ -330,7 +332,10 @@ def test_the_checks_run_in_the_order_serving_md_gives() -> None:
         "monitor": "monitor.observe(",
     }
     assert order == list(marks)
-    source = inspect.getsource(Service.predict) + inspect.getsource(Service._answer)  # _answer: once the body is in
+    # _granted: once the model is granted; _answer: once the body is in.
+    source = (
+        inspect.getsource(Service.predict) + inspect.getsource(Service._granted) + inspect.getsource(Service._answer)
+    )
     positions = [source.index(marks[step]) for step in order]
     assert positions == sorted(positions), dict(zip(order, positions, strict=True))
 
@@ -811,6 +816,12 @@ def test_the_prediction_entry_has_the_documented_fields(client_and_service: tupl
 
 _MAYBE_UNSAMPLED = (
     "mlwarden_extraction_alerts_total",
+    "mlwarden_model_reloads_total",
+    "mlwarden_drift_psi",
+    "mlwarden_drift_p_value",
+    "mlwarden_drift_detected",
+    "mlwarden_drift_rows",
+    "mlwarden_drift_window_failures_total",
     "mlwarden_explanations_total",
     "mlwarden_explanation_failures_total",
 )

@@ -164,7 +164,7 @@ class ExplanationService:
     ) -> tuple[dict[str, Any], bytes]:
         """The card of a model version (a dict, schema ``mlwarden.model-card/v1``) and its signed envelope."""
         from mlwarden.explain import CARD_SCHEMA, fairness_report, sign_card
-        from mlwarden.explain._performance import held_out_performance
+        from mlwarden.models._evaluation import held_out_performance
         from mlwarden.models._training import held_out
 
         use = dict(intended_use or {})

@@ -44,7 +44,9 @@ PERMISSIONS: dict[str, str] = {
     "log.checkpoint": "export a signed checkpoint of the audit log",
     "model.read": "read registered models and their provenance",
     "model.register": "register trained models",
-    "model.promote": "promote a model version to a stage",
+    "model.promote": "promote a model version to a stage (production only once another principal approved it)",
+    "model.approve": "approve a model version for production (four eyes: never a version one trained or registered)",
+    "model.monitor": "monitor a model's drift and performance (reference profile, live windows, stored reports)",
     "model.serve": "serve a model for inference",
     "model.explain": "explain a model's decisions on dataset rows (exact contributions, reason codes)",
     "predict": "call predict on a served model",
@@ -86,9 +88,12 @@ ROLES: dict[str, frozenset[str]] = {
             "model.read",
             "model.register",
             "model.explain",
+            "model.monitor",
         }
     ),
-    "deployer": frozenset({"model.read", "model.promote", "model.serve"}),
+    "deployer": frozenset({"model.read", "model.promote", "model.serve", "model.monitor"}),
+    # Model validation (four eyes): approves what others trained; cannot train, promote or serve.
+    "reviewer": frozenset({"model.read", "model.approve", "model.monitor", "report.read", "log.read"}),
     "auditor": frozenset({"log.read", "log.checkpoint", "report.read", "user.read", "dataset.list", "key.read"}),
     "client": frozenset({"predict"}),
     # Explanations reveal more of a model than labels do: a token gets them only with this role.

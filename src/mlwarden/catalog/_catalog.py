@@ -32,17 +32,22 @@ from mlwarden.catalog._tables import (
     data_audits,
     dataset_versions,
     datasets,
+    drift_windows,
     meta,
     metadata,
+    model_approvals,
     model_versions,
+    monitor_reports,
     version_tags,
 )
 from mlwarden.catalog._trust import CatalogCounts, CatalogMark, CatalogWitness
 from mlwarden.errors import BadInput, IntegrityError, NotFound, Unavailable
 
 if TYPE_CHECKING:
+    from mlwarden.catalog._approvals import ApprovalCatalog
     from mlwarden.catalog._audits import AuditCatalog
     from mlwarden.catalog._models import ModelCatalog
+    from mlwarden.catalog._monitoring import MonitorCatalog
 
 __all__ = ["Catalog", "DatasetRow", "NewVersion", "VersionRow"]
 
@@ -237,6 +242,20 @@ class Catalog:
         return ModelCatalog(self._transaction)
 
     @property
+    def monitoring(self) -> MonitorCatalog:
+        """The server's drift windows and the stored monitoring reports' rows (same database)."""
+        from mlwarden.catalog._monitoring import MonitorCatalog
+
+        return MonitorCatalog(self._transaction)
+
+    @property
+    def approvals(self) -> ApprovalCatalog:
+        """The four-eyes approvals of model versions (same database)."""
+        from mlwarden.catalog._approvals import ApprovalCatalog
+
+        return ApprovalCatalog(self._transaction)
+
+    @property
     def audits(self) -> AuditCatalog:
         """The training-data audits' rows (same database)."""
         from mlwarden.catalog._audits import AuditCatalog
@@ -303,8 +322,14 @@ class Catalog:
             raise self._refuse("holds no catalog (it was emptied or recreated)")
         if values.get("catalog_id") != mark.catalog_id:
             raise self._refuse(f"is not the catalog this workspace recorded ({mark.catalog_id}): it was replaced")
-        # An older catalog never had the tables added since (model_versions in 2, data_audits in 3): _setup adds them.
-        added = {"1": (model_versions, data_audits), "2": (data_audits,)}.get(values.get("catalog_version", ""), ())
+        # An older catalog never had the tables added since (model_versions in 2, data_audits in 3, the
+        # approvals and monitoring tables in 4): _setup adds them.
+        four = (model_approvals, drift_windows, monitor_reports)
+        added = {
+            "1": (model_versions, data_audits, *four),
+            "2": (data_audits, *four),
+            "3": four,
+        }.get(values.get("catalog_version", ""), ())
         required = [t for t in metadata.sorted_tables if t not in added]
         lost = sorted(t.name for t in required if t.name not in tables)
         if lost:
@@ -386,7 +411,7 @@ class Catalog:
                 if attempt == _RETRIES - 1:
                     raise
                 continue
-            if found in ("1", "2"):  # 1 lacked the model registry, 2 the data audits: create_all just added them
+            if found in ("1", "2", "3"):  # each lacked tables (see CATALOG_VERSION): create_all just added them
                 with self._transaction(write=True) as conn:
                     conn.execute(update(meta).where(meta.c.key == "catalog_version").values(value=str(CATALOG_VERSION)))
                 return

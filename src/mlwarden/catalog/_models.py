@@ -6,6 +6,10 @@ transaction only confirms it: when another writer took it first (the number move
 signs again with the next number. Promoting a version to
 ``production`` archives the model's other production version in the same transaction, so a
 model has at most one production version at any time.
+
+Stages: ``none`` (registered), ``candidate`` (made by a retraining run, waiting for review: a
+version is recorded in it from the start, never moved into it), ``staging``, ``production`` and
+``archived``. Who may move a version where (four eyes before production) is the registry's rule.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from mlwarden.errors import BadInput, IntegrityError, NotFound
 
 __all__ = ["STAGES", "ModelCatalog", "ModelRow", "NewModel"]
 
-STAGES = ("none", "staging", "production", "archived")
+STAGES = ("none", "candidate", "staging", "production", "archived")
 _M = model_versions.c
 
 
@@ -65,15 +69,22 @@ class ModelCatalog:
         with self._transaction(write=False) as conn:
             return int(conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar() or 0) + 1
 
-    def add(self, name: str, new: NewModel, *, version: int) -> ModelRow | None:
-        """Record ``new`` as version ``version`` of ``name``; ``None`` when that number was taken meanwhile
-        (the caller signed the number into the provenance, so it signs again with the next one)."""
+    def add(self, name: str, new: NewModel, *, version: int, stage: str = "none") -> ModelRow | None:
+        """Record ``new`` as version ``version`` of ``name`` in ``stage`` (``none``, or ``candidate`` for
+        a retraining run's); ``None`` when that number was taken meanwhile (the caller signed the
+        number into the provenance, so it signs again with the next one)."""
+        if stage not in ("none", "candidate"):
+            raise BadInput(f"a new version starts in stage none or candidate, not {stage!r}")
+        # A candidate's stage was set when it was made, by whoever made it.
+        changed = {"stage_changed_at": new.created_at, "stage_changed_by": new.created_by} if stage != "none" else {}
         try:
             with self._transaction(write=True, grows=True) as conn:
                 number = (conn.execute(select(func.max(_M.version)).where(_M.name == name)).scalar() or 0) + 1
                 if number != version:
                     return None
-                conn.execute(insert(model_versions).values(name=name, version=number, stage="none", **_values(new)))
+                conn.execute(
+                    insert(model_versions).values(name=name, version=number, stage=stage, **changed, **_values(new))
+                )
                 return self._one(conn, name, number)
         except SqlIntegrityError:  # another writer took the number first (PostgreSQL's read committed)
             return None

@@ -29,15 +29,19 @@ __all__ = [
     "data_audits",
     "dataset_versions",
     "datasets",
+    "drift_windows",
     "meta",
     "metadata",
+    "model_approvals",
     "model_versions",
+    "monitor_reports",
     "version_tags",
 ]
 
-CATALOG_VERSION = 3
-"""2 added ``model_versions`` (the model registry), 3 ``data_audits`` (the training-data audits); an older
-catalog gains the tables it lacks on open."""
+CATALOG_VERSION = 4
+"""2 added ``model_versions`` (the model registry), 3 ``data_audits`` (the training-data audits), 4
+``model_approvals`` (four-eyes approvals), ``drift_windows`` (the server's live profiles) and
+``monitor_reports`` (stored drift and performance reports); an older catalog gains the tables it lacks on open."""
 NAME_LENGTH = 128
 TAG_KEY_LENGTH = 128
 TAG_VALUE_LENGTH = 1024
@@ -145,4 +149,58 @@ data_audits = Table(
     Column("accepted_by", String(PRINCIPAL_LENGTH), nullable=True),
     Column("accepted_reason", String(TAG_VALUE_LENGTH), nullable=True),
     UniqueConstraint("dataset", "version", "target", "settings_sha256", name="uq_data_audit"),
+)
+
+model_approvals = Table(
+    "model_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The approved version, by name and number, and the SHA-256 of the model file approved.
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("approved_by", String(PRINCIPAL_LENGTH), nullable=False),
+    Column("approved_at", String(TIME_LENGTH), nullable=False),
+    Column("note", String(TAG_VALUE_LENGTH), nullable=True),
+    UniqueConstraint("name", "version", "approved_by", name="uq_model_approval"),
+)
+
+drift_windows = Table(
+    "drift_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The served model version whose inputs and outputs the window summarises.
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    # The reference profile's SHA-256 (from the signed provenance) the counts are binned against.
+    Column("profile_sha256", String(64), nullable=False),
+    Column("started_at", String(TIME_LENGTH), nullable=False),
+    Column("ended_at", String(TIME_LENGTH), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    # The window's counts (no rows): encrypted in the store under this object id.
+    Column("object_id", String(32), nullable=False, unique=True),
+    Column("sha256", String(64), nullable=False),
+    Column("created_by", String(PRINCIPAL_LENGTH), nullable=False),
+)
+Index("ix_drift_windows_model", drift_windows.c.model, drift_windows.c.version, drift_windows.c.ended_at)
+
+monitor_reports = Table(
+    "monitor_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # "drift" or "performance"; the model version (empty for a dataset-to-dataset comparison).
+    Column("kind", String(16), nullable=False),
+    Column("model", String(NAME_LENGTH), nullable=True),
+    Column("version", Integer, nullable=True),
+    # What was compared: e.g. "model:credit@3" or "dataset:loans@1", and "dataset:loans@2" or "live:<since>".
+    Column("reference", String(TAG_VALUE_LENGTH), nullable=False),
+    Column("current", String(TAG_VALUE_LENGTH), nullable=False),
+    # The report (per-column tests and effects): encrypted in the store under this object id.
+    Column("object_id", String(32), nullable=False, unique=True),
+    Column("report_sha256", String(64), nullable=False),
+    # Counts only (columns tested, drifted, worst severity): no data values.
+    Column("summary_json", Text, nullable=False),
+    Column("findings", Integer, nullable=False),
+    Column("created_at", String(TIME_LENGTH), nullable=False),
+    Column("created_by", String(PRINCIPAL_LENGTH), nullable=False),
 )

@@ -179,7 +179,19 @@ def _exit_code(exc: BaseException) -> tuple[int, str]:
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the ``mlwarden`` console script."""
     # Importing the commands registers them on the group.
-    from mlwarden.cli import _audit, _data, _explain, _files, _keys, _log, _models, _serve, _users  # noqa: F401
+    from mlwarden.cli import (  # noqa: F401
+        _audit,
+        _data,
+        _explain,
+        _files,
+        _keys,
+        _log,
+        _models,
+        _monitor,
+        _retrain,
+        _serve,
+        _users,
+    )
     from mlwarden.config import debug_from_env
 
     # Only MLWARDEN_DEBUG here: the other settings (secret files among them) are read by the

@@ -1,4 +1,5 @@
-"""``mlwarden model`` and ``mlwarden train``: scan, sign, verify, and the encrypted model registry."""
+"""``mlwarden model`` and ``mlwarden train``: scan, sign, verify, and the encrypted model registry
+(``model approve`` and ``retrain`` are in :mod:`mlwarden.cli._retrain`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from mlwarden.cli._app import (
 from mlwarden.cli._common import human_size, late_progress_bar, open_output, open_workspace
 
 if TYPE_CHECKING:
-    from mlwarden.models import ScanReport, VerifiedModel
+    from mlwarden.models import Approval, ScanReport, VerifiedModel
     from mlwarden.models._registry import ModelVersion
 
 STAGE_NAMES = ["staging", "production", "archived"]
@@ -36,7 +37,7 @@ ESTIMATOR_NAMES = ["logistic", "random-forest", "gradient-boosting"]
 @home_option
 @click.pass_context
 def model(ctx: click.Context) -> None:
-    """Model security: scan, sign, verify; the registry: ls, info, promote, export; signing keys."""
+    """Model security: scan, sign, verify; the registry: ls, info, approve, promote, export; signing keys."""
     show_help_if_bare(ctx)
 
 
@@ -296,7 +297,8 @@ def _reason_map_settings(path: Path | None, not_reasons: tuple[str, ...]) -> dic
         raise BadInput(f"--reason-map: {exc}") from None
 
 
-def _show_version(info: ModelVersion) -> None:
+def show_version(info: ModelVersion) -> None:
+    """A version in a few lines (``train``, ``retrain``, ``model info``)."""
     click.echo(f"{info.ref}  stage {info.stage}  {human_size(info.size)}  sha256 {info.sha256}")
     click.echo(f"  created {info.created_at} by {info.created_by}; signed by key {info.signing_key[:12]}")
     if info.stage_changed_at:
@@ -322,6 +324,21 @@ def _show_version(info: ModelVersion) -> None:
     params = info.provenance.get("parameters", {}) if isinstance(info.provenance, dict) else {}
     if params:
         click.echo(f"  estimator {params.get('estimator')} target {params.get('target')}")
+    retrained = info.provenance.get("retrain") if isinstance(info.provenance, dict) else None
+    if isinstance(retrained, dict):
+        champion = retrained.get("champion") or {}
+        compared = (retrained.get("comparison") or {}).get("metrics") or {}
+        headline = compared.get("roc_auc") or compared.get("accuracy") or {}
+        difference = headline.get("difference") or {}
+        metric = "roc_auc" if "roc_auc" in compared else "accuracy"
+        shown = (
+            f"; {metric} {difference['value']:+.4f} vs champion ({headline.get('finding')})"
+            if isinstance(difference.get("value"), float)
+            else ""
+        )
+        click.echo(f"  retrained from {champion.get('ref')} sha256 {champion.get('sha256')}{shown}")
+        if retrained.get("trigger") is not None:
+            click.echo(f"    trigger {json.dumps(retrained['trigger'], sort_keys=True)}")
     if info.metrics:
         shown = ", ".join(
             f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
@@ -339,17 +356,32 @@ def model_ls(ctx: Context, as_json: bool) -> None:
     """List registered models you may read: versions, stages, digests."""
     ws = open_workspace(ctx)
     versions = ws.models.list()
+    approvals: dict[tuple[str, int], list[Approval]] = {}
+    for model_name in sorted({v.name for v in versions}):
+        for approval in ws.models.approvals(model_name):
+            approvals.setdefault((approval.name, approval.version), []).append(approval)
     if as_json:
-        emit_json([v.to_json() for v in versions])
+        emit_json(
+            [
+                {**v.to_json(), "approvals": [a.to_json() for a in approvals.get((v.name, v.version), [])]}
+                for v in versions
+            ]
+        )
         return
     if not versions:
         click.echo("no models yet: train one with `mlwarden train`", err=True)
         return
-    click.echo(f"{'MODEL':<28} {'STAGE':<10} {'SIZE':>9}  {'SHA256':<16}  {'CREATED':<20}  AUC".rstrip())
+    header = f"{'MODEL':<28} {'STAGE':<10} {'APPROVED':<16} {'SIZE':>9}  {'SHA256':<16}  {'CREATED':<20}  AUC"
+    click.echo(header.rstrip())
     for v in versions:
         auc = v.metrics.get("roc_auc")
         metric = f"  {auc:.3f}" if isinstance(auc, float) else ""
-        line = f"{v.ref:<28} {v.stage:<10} {human_size(v.size):>9}  {v.sha256[:16]}  {v.created_at:<20}{metric}"
+        # Who approved these bytes (whether the approval still counts: `mlwarden model info`).
+        approvers = ",".join(a.approved_by for a in approvals.get((v.name, v.version), []) if a.sha256 == v.sha256)
+        line = (
+            f"{v.ref:<28} {v.stage:<10} {approvers or '-':<16} {human_size(v.size):>9}  {v.sha256[:16]}  "
+            f"{v.created_at:<20}{metric}"
+        )
         click.echo(line.rstrip())
 
 
@@ -359,26 +391,49 @@ def model_ls(ctx: Context, as_json: bool) -> None:
 @home_option
 @click.pass_obj
 def model_info(ctx: Context, ref: str, as_json: bool) -> None:
-    """Show a model version: digest, stage, signer, provenance (dataset and its SHA-256), metrics."""
+    """Show a model version: digest, stage, signer, provenance (dataset and its SHA-256), metrics, approvals.
+
+    \b
+    --json adds approvals (each with valid: whether it lets the version go to production now).
+    """
     from mlwarden.store import parse_ref
 
     name, version = parse_ref(ref, "model")
     ws = open_workspace(ctx)
     info = ws.models.info(name, version)
+    approvals = ws.models.approvals(info.name, info.version)
+    valid = ws.models.approval_of(info) if approvals else None
     if as_json:
-        emit_json(info.to_json())
-    else:
-        _show_version(info)
+        emit_json({**info.to_json(), "approvals": [{**a.to_json(), "valid": a == valid} for a in approvals]})
+        return
+    show_version(info)
+    for approval in approvals:
+        state = "valid" if approval == valid else "not valid (approver no longer entitled, or other bytes)"
+        note = f": {approval.note}" if approval.note else ""
+        click.echo(f"  approved {approval.approved_at} by {approval.approved_by}, {state}{note}")
+    if not approvals and info.stage in ("none", "candidate", "staging"):
+        click.echo(f"  not approved: production needs `mlwarden model approve {info.ref}` by another principal")
 
 
-@model.command("promote", epilog=examples("mlwarden model promote credit-risk@3 --stage production"))
+@model.command(
+    "promote",
+    epilog=examples(
+        "mlwarden model promote credit-risk@3 --stage production", "mlwarden model promote m@2 --stage staging"
+    ),
+)
 @click.argument("ref", metavar="NAME@V")
 @click.option("--stage", type=click.Choice(STAGE_NAMES), required=True, help="The new stage.")
 @click.option("--json", "as_json", is_flag=True, help="Print the version's record as JSON.")
 @home_option
 @click.pass_obj
 def model_promote(ctx: Context, ref: str, stage: str, as_json: bool) -> None:
-    """Move a model version to a stage (production archives the previous production version)."""
+    """Move a model version to a stage (production archives the previous production version).
+
+    \b
+    Production needs a valid approval (`mlwarden model approve`) by a principal other than
+    the one who trained or registered the version: without one the promotion is refused
+    (exit 3) and the refusal recorded. Stage candidate is made only by `mlwarden retrain`.
+    """
     from mlwarden.store import parse_ref
 
     name, version = parse_ref(ref, "model")
@@ -549,4 +604,4 @@ def train(
     if as_json:
         emit_json(info.to_json())
     else:
-        _show_version(info)
+        show_version(info)

@@ -14,6 +14,7 @@ from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, examples, 
         "mlwarden serve --model credit-risk@3 --output credit-risk=labels --tls-cert cert.pem --tls-key key.pem",
         "mlwarden serve --host 0.0.0.0 --forwarded-allow-ips 172.17.0.1,10.0.0.0/8",
         "mlwarden serve --body-timeout 30 --body-min-rate 1024 --max-in-flight-per-token 64",
+        "mlwarden serve --reload-interval 30 --drift-window 60",
     ),
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
@@ -80,6 +81,24 @@ from mlwarden.cli._app import EXIT_FINDINGS, Context, cli, emit_json, examples, 
     show_default=True,
     help="Predictions of one token answered at once (0: a fair share, max(8, 1024 / tokens active)).",
 )
+@click.option(
+    "--reload-interval",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="Serving by stage (no --model): check for newly promoted production versions every S seconds and "
+    "switch to those that pass every check, with no request dropped (0: only on SIGHUP).",
+)
+@click.option(
+    "--drift-window",
+    type=float,
+    default=300.0,
+    show_default=True,
+    metavar="S",
+    help="Count what each model is asked into its reference profile's bins (no rows kept); every S seconds, "
+    "and at shutdown, store the window encrypted and set the drift gauges of /metrics (0: off).",
+)
 @click.option("--no-extraction-monitor", is_flag=True, help="Do not watch tokens for model-extraction patterns.")
 @click.option("--suspend-on-extraction", is_flag=True, help="Suspend a token when the extraction monitor alerts.")
 @click.option("--check", is_flag=True, help="Check the set-up (keys, models, TLS, port) and exit without serving.")
@@ -103,6 +122,8 @@ def serve(
     body_timeout: float,
     body_min_rate: int,
     max_in_flight_per_token: int,
+    reload_interval: float,
+    drift_window: float,
     no_extraction_monitor: bool,
     suspend_on_extraction: bool,
     check: bool,
@@ -156,6 +177,8 @@ def serve(
         body_timeout=body_timeout,
         body_min_rate=body_min_rate,
         max_in_flight_per_token=max_in_flight_per_token,
+        reload_interval=reload_interval,
+        drift_window=drift_window,
         forwarded_allow_ips=tuple(a.strip() for a in forwarded_allow_ips.split(",") if a.strip()),
     ).check()
     from mlwarden.serve import check_setup, preflight, run

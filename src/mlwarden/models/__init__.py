@@ -16,6 +16,11 @@ Nothing in this package unpickles. Registered models live in ``Workspace.models`
 verifies and loads model files on disk with the workspace's keys, through its gate
 (``ws.models.sign_file``, ``verify_file``, ``load_file``). Nothing here imports the workspace:
 the registry is handed its gate, stores and key lookups.
+
+Governed retraining and four eyes: ``ws.models.retrain`` trains a challenger with the champion's
+signed recipe and registers it in stage ``candidate`` with a comparison on the same held-out rows;
+``ws.models.approve`` records an :class:`Approval` by a principal other than the one who trained
+the version, and ``promote(..., "production")`` needs one (``ws.models.approval_of``).
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ from mlwarden.models._serialize import LoadedModel, dumps, load, load_public_key
 from mlwarden.models._signing import VerifiedModel, hash_model, sign_model, verify_model
 
 if TYPE_CHECKING:
+    from mlwarden.catalog._approvals import Approval
     from mlwarden.models._registry import ModelRegistry, ModelVersion
 
 __all__ = [
+    "Approval",
     "FileScan",
     "Finding",
     "LoadedModel",
@@ -62,4 +69,8 @@ def __getattr__(name: str) -> Any:
         from mlwarden.models import _registry
 
         return getattr(_registry, name)
+    if name == "Approval":
+        from mlwarden.catalog._approvals import Approval
+
+        return Approval
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

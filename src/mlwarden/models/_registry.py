@@ -8,8 +8,14 @@ records the version in the catalog (signature, provenance, input schema, metrics
 Reading one back goes through the one load: decrypt (AES-GCM authenticates every segment), check
 the bytes against the catalog's SHA-256 and the signature (by a workspace key that is not revoked),
 scan, and load with skops' trusted types only. Each call passes the access gate and is logged:
-``model.register`` (train, register), ``model.read`` (info, ls, verify, export, load),
-``model.promote`` (stage changes), scoped by model name.
+``model.register`` (train, retrain, register), ``model.read`` (info, ls, verify, export, load,
+approvals), ``model.approve`` (four-eyes approvals), ``model.promote`` (stage changes), scoped by
+model name.
+
+Four eyes: a version reaches ``production`` only with a valid approval (:meth:`ModelRegistry.approval_of`)
+by a principal other than the one who trained or registered it, bound to the SHA-256 it approved,
+and still entitled (active, holding ``model.approve`` on the model) when it counts. ``retrain``
+registers its challenger in stage ``candidate`` and never promotes.
 """
 
 from __future__ import annotations
@@ -29,11 +35,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mlwarden._clock import Clock, timestamp
 from mlwarden._fsio import atomic_create
 from mlwarden._json import canonical
+from mlwarden.catalog._approvals import Approval
 from mlwarden.catalog._models import STAGES, ModelRow, NewModel
 from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
 from mlwarden.crypto._envelope import open_object, seal_object
 from mlwarden.crypto._signing_keys import ModelSigningKeys
-from mlwarden.errors import AlreadyExists, BadInput, IntegrityError, NotFound, Shredded, SignatureError, Unavailable
+from mlwarden.errors import (
+    AccessDenied,
+    AlreadyExists,
+    BadInput,
+    IntegrityError,
+    NotFound,
+    Shredded,
+    SignatureError,
+    Unavailable,
+)
 from mlwarden.models._files import sign_path, verify_path
 from mlwarden.models._scanner import scan_bytes
 from mlwarden.models._serialize import (
@@ -52,11 +68,14 @@ if TYPE_CHECKING:
     from mlwarden.auditlog._records import Detail
     from mlwarden.catalog import Catalog
     from mlwarden.crypto._signing_keys import SigningKeyInfo
-    from mlwarden.store import Datasets, ObjectBackend
+    from mlwarden.models._retrain import Retraining
+    from mlwarden.store import Datasets, DatasetVersion, ObjectBackend
 
-__all__ = ["ModelRegistry", "ModelVersion", "TrainingGate"]
+__all__ = ["MAX_NOTE", "Entitled", "ModelRegistry", "ModelVersion", "TrainingGate"]
 
 T = TypeVar("T")
+MAX_NOTE = 1000
+"""The longest note an approval keeps (characters)."""
 
 
 class TrainingAllowed(Protocol):
@@ -68,6 +87,13 @@ class TrainingAllowed(Protocol):
     def version(self) -> int: ...
     @property
     def provenance(self) -> dict[str, Any]: ...
+
+
+class Entitled(Protocol):
+    """Whether a principal, by name, is active now and holds a permission on a resource (the
+    workspace asks its access database): how an approval is judged still valid."""
+
+    def __call__(self, name: str, permission: str, resource: str) -> bool: ...
 
 
 class TrainingGate(Protocol):
@@ -126,9 +152,13 @@ class ModelRegistry:
         clock: Clock,
         datasets: Callable[[], Datasets],
         before_training: TrainingGate | None = None,
+        entitled: Entitled | None = None,
     ) -> None:
         self._before_training = before_training
+        # Without a way to ask who is entitled, no approval counts: production stays closed.
+        self._entitled = entitled
         self._rows = catalog.models
+        self._approvals = catalog.approvals
         self._backend = backend
         self._data_keys = data_keys
         self._signing_keys = signing_keys
@@ -164,6 +194,8 @@ class ModelRegistry:
         provenance: dict[str, Any],
         input_schema: Mapping[str, Any],
         metrics: Mapping[str, Any],
+        *,
+        stage: str = "none",
     ) -> ModelVersion:
         result = scan_bytes(data, f"{name}.skops")
         refuse_unsafe(result)
@@ -197,6 +229,7 @@ class ModelRegistry:
                         created_by=self._gate.principal.name,
                     ),
                     version=number,
+                    stage=stage,
                 )
                 if row is not None:
                     return ModelVersion.from_row(row)
@@ -233,61 +266,21 @@ class ModelRegistry:
         ``reason_map_sha256`` is computed here), ``protected`` (columns the card reports fairness for). The
         background rows are encrypted beside the model; their SHA-256 and these settings are signed
         into the provenance (``explanations``)."""
-        from mlwarden._version import __version__
-        from mlwarden.models._serialize import dumps
-        from mlwarden.models._training import ESTIMATORS, fit_classifier, library_versions
-
         check_name(name, "model")
-        if estimator not in ESTIMATORS:
-            raise BadInput(f"unknown estimator {estimator!r}: use one of {', '.join(ESTIMATORS)}")
-        if not 0.05 <= test_size <= 0.5:
-            raise BadInput("the held-out share must be between 0.05 and 0.5")
-        resource = f"model:{name}"
-        with self._gate.act("model.register", resource, dataset=dataset, estimator=estimator) as act:
-            audited: dict[str, Any] | None = None
-            if self._before_training is not None:
-                allowed = self._before_training(
-                    dataset, dataset_version, target, on_findings=on_findings, reason=reason
-                )
-                dataset, dataset_version, audited = allowed.dataset, allowed.version, allowed.provenance
-            frame, source = self._datasets().read_frame_versioned(dataset, dataset_version)
-            settings = dict(explanation or {})
-            fitted = fit_classifier(
-                frame,
+        _check_recipe(estimator, test_size)
+        with self._gate.act("model.register", f"model:{name}", dataset=dataset, estimator=estimator) as act:
+            version, source = self._train(
+                name,
+                dataset,
+                dataset_version,
                 target,
                 estimator=estimator,
                 test_size=test_size,
                 seed=seed,
-                background=str(settings.get("background", "training")),
-                background_rows=int(settings.get("background_rows", 100)),
+                on_findings=on_findings,
+                reason=reason,
+                explanation=explanation,
             )
-            del frame
-            explained = _explanation_settings(settings, fitted.metrics, fitted.input_schema)
-            provenance = {
-                "dataset": {
-                    "name": source.name,
-                    "version": source.version,
-                    "sha256": source.sha256,
-                    "rows": source.rows,
-                    "format": source.format,
-                },
-                "code": {"mlwarden": __version__, "entry_point": "mlwarden train", "pipeline": "preprocess+classifier"},
-                "parameters": fitted.parameters,
-                "libraries": library_versions(),
-                "metrics": fitted.metrics,
-                "trained_by": self._gate.principal.name,
-                "trained_at": timestamp(self._clock()),
-            }
-            if audited is not None:
-                provenance["data_audit"] = audited
-            stored = self._store_background(fitted.background)
-            explained["background"] = {**fitted.background_info, **stored}
-            provenance["explanations"] = explained
-            try:
-                version = self._register(name, dumps(fitted.pipeline), provenance, fitted.input_schema, fitted.metrics)
-            except BaseException:
-                self._discard(bytes.fromhex(stored["object"]))
-                raise
             act.record(
                 version=version.version,
                 sha256=version.sha256,
@@ -296,20 +289,281 @@ class ModelRegistry:
             )
         return version
 
-    def promote(self, name: str, version: int, stage: str) -> ModelVersion:
-        """Move a version to ``staging``, ``production`` or ``archived`` (production archives the previous one)."""
+    def retrain(
+        self,
+        name: str,
+        dataset: str,
+        *,
+        dataset_version: int | None = None,
+        champion_version: int | None = None,
+        on_findings: str = "refuse",
+        reason: str | None = None,
+        trigger: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Train a challenger to ``name``'s champion on new data and register it in stage ``candidate``.
+
+        The champion is ``name``'s production version (or ``champion_version``), loaded through
+        the one load; its signed provenance gives the recipe (estimator, target, held-out share,
+        seed; the explanation settings: background rule and rows, adverse class, reason map and
+        not-reasons, protected columns), and the new data must have its columns. The challenger is
+        trained as :meth:`train` trains (the data-audit gate with ``on_findings`` and ``reason``,
+        the background, the drift profile, scan, signing: one code path), then both models are
+        scored on the challenger's held-out rows of the new data, with paired bootstrap intervals
+        of each metric's difference. If the new data repeats rows the champion was trained on,
+        the champion may have seen some of those rows, which flatters it
+        (``held_out.champion_may_have_seen`` says whether that can be ruled out).
+
+        The comparison, the champion (ref and SHA-256) and ``trigger`` (what started the run, a
+        free-form JSON mapping such as a drift report's id, or ``None``) are signed into the
+        candidate's provenance as ``retrain``. Gated and recorded as ``model.register``
+        (``what=retrain``); it never changes a stage: the production version stays as it was,
+        and the candidate reaches production only once another principal approved it
+        (:meth:`approve`, :meth:`promote`)."""
+        from mlwarden.models._retrain import Retraining, check_trigger, recipe_of
+
         check_name(name, "model")
+        signed_trigger = check_trigger(trigger)
+        with self._gate.act("model.register", f"model:{name}", dataset=dataset, what="retrain") as act:
+            if champion_version is None:
+                production = [r.version for r in self._rows.versions(name) if r.stage == "production"]
+                if not production:
+                    raise BadInput(f"{name} has no production version to retrain: name the champion (--champion N)")
+                champion_version = production[-1]
+            champion, loaded = self.load_version(name, champion_version)
+            recipe = recipe_of(champion)
+            _check_recipe(recipe.estimator, recipe.test_size)
+            version, source = self._train(
+                name,
+                dataset,
+                dataset_version,
+                recipe.target,
+                estimator=recipe.estimator,
+                test_size=recipe.test_size,
+                seed=recipe.seed,
+                on_findings=on_findings,
+                reason=reason,
+                explanation=recipe.explanation,
+                retraining=Retraining(champion, loaded.model, recipe, signed_trigger),
+            )
+            act.record(
+                version=version.version,
+                sha256=version.sha256,
+                stage=version.stage,
+                champion=champion.version,
+                champion_sha256=champion.sha256,
+                dataset_sha256=source.sha256,
+                dataset_version=source.version,
+            )
+        return version
+
+    def _train(
+        self,
+        name: str,
+        dataset: str,
+        dataset_version: int | None,
+        target: str,
+        *,
+        estimator: str,
+        test_size: float,
+        seed: int,
+        on_findings: str,
+        reason: str | None,
+        explanation: Mapping[str, Any] | None,
+        retraining: Retraining | None = None,
+    ) -> tuple[ModelVersion, DatasetVersion]:
+        """The one training path (``train`` and ``retrain``, inside their gate): the data-audit gate,
+        the fit, the background, the drift profile, scan, sign, register. Returns the version and
+        the dataset version it was trained on. A ``retraining`` run checks the new data's columns
+        first, signs the comparison with its champion in, and registers the version as a candidate."""
+        from mlwarden._version import __version__
+        from mlwarden.models._serialize import dumps
+        from mlwarden.models._training import fit_classifier, library_versions
+
+        if retraining is not None:
+            described = self._datasets().info(dataset, dataset_version).schema.columns
+            if described is not None:
+                retraining.check(c.name for c in described)
+        audited: dict[str, Any] | None = None
+        if self._before_training is not None:
+            allowed = self._before_training(dataset, dataset_version, target, on_findings=on_findings, reason=reason)
+            dataset, dataset_version, audited = allowed.dataset, allowed.version, allowed.provenance
+        frame, source = self._datasets().read_frame_versioned(dataset, dataset_version)
+        if retraining is not None:
+            retraining.check(frame.columns)
+        settings = dict(explanation or {})
+        fitted = fit_classifier(
+            frame,
+            target,
+            estimator=estimator,
+            test_size=test_size,
+            seed=seed,
+            background=str(settings.get("background", "training")),
+            background_rows=int(settings.get("background_rows", 100)),
+        )
+        compared = None if retraining is None else retraining.record(frame, fitted, source)
+        del frame
+        explained = _explanation_settings(settings, fitted.metrics, fitted.input_schema)
+        entry_point = "mlwarden train" if retraining is None else "mlwarden retrain"
+        provenance = {
+            "dataset": {
+                "name": source.name,
+                "version": source.version,
+                "sha256": source.sha256,
+                "rows": source.rows,
+                "format": source.format,
+            },
+            "code": {"mlwarden": __version__, "entry_point": entry_point, "pipeline": "preprocess+classifier"},
+            "parameters": fitted.parameters,
+            "libraries": library_versions(),
+            "metrics": fitted.metrics,
+            "trained_by": self._gate.principal.name,
+            "trained_at": timestamp(self._clock()),
+        }
+        if audited is not None:
+            provenance["data_audit"] = audited
+        if compared is not None:
+            provenance["retrain"] = compared
+        stored = self._store_background(fitted.background)
+        explained["background"] = {**fitted.background_info, **stored}
+        provenance["explanations"] = explained
+        profiled = self._store_profile(fitted.profile)
+        if profiled is not None:
+            provenance["drift_profile"] = profiled
+        stage = "none" if retraining is None else "candidate"
+        try:
+            version = self._register(
+                name, dumps(fitted.pipeline), provenance, fitted.input_schema, fitted.metrics, stage=stage
+            )
+        except BaseException:
+            self._discard(bytes.fromhex(stored["object"]))
+            if profiled is not None:
+                self._discard(bytes.fromhex(profiled["object"]))
+            raise
+        return version, source
+
+    def promote(self, name: str, version: int, stage: str) -> ModelVersion:
+        """Move a version to ``staging``, ``production`` or ``archived`` (production archives the previous one).
+
+        Production needs a valid four-eyes approval (:meth:`approval_of`): without one the
+        promotion is refused as a denial (:class:`~mlwarden.errors.AccessDenied`, recorded with
+        the rule that refused it). Stage ``candidate`` is entered only by :meth:`retrain`."""
+        check_name(name, "model")
+        if stage == "candidate":
+            raise BadInput("only `mlwarden retrain` makes candidates: promote to staging, production or archived")
         if stage not in STAGES or stage == "none":
             raise BadInput(f"unknown stage {stage!r}: use staging, production or archived")
-        with self._gate.act("model.promote", f"model:{name}", version=version, stage=stage) as act:
+        resource = f"model:{name}"
+        refusal = None
+        if stage == "production" and self._gate.allows("model.promote", resource):
+            # Decided before the gate's entry, so that a refusal is recorded as a denial with its rule;
+            # a version that does not exist fails inside the gate, as any other promotion does.
+            with contextlib.suppress(NotFound):
+                refusal = self._production_refusal(self._rows.get(name, version))
+        with self._gate.act("model.promote", resource, refusal=refusal, version=version, stage=stage) as act:
             before = self._rows.get(name, version)
+            approval: Approval | None = None
             if stage == "production":
                 self._verified(before)  # never promote what would not load
+                approval = self._valid_approval(before)
+                if approval is None:  # an approver revoked meanwhile
+                    raise AccessDenied(self._production_refusal(before) or f"{before.name}@{before.version}")
             row, archived = self._rows.set_stage(
                 name, version, stage, by=self._gate.principal.name, at=timestamp(self._clock())
             )
-            act.record(version=version, stage=stage, previous=before.stage, archived=",".join(map(str, archived)))
+            act.record(
+                version=version,
+                stage=stage,
+                previous=before.stage,
+                archived=",".join(map(str, archived)),
+                approved_by=None if approval is None else approval.approved_by,
+            )
         return ModelVersion.from_row(row)
+
+    # -- four eyes ----------------------------------------------------------------------------
+
+    def approve(self, name: str, version: int, *, note: str | None = None) -> Approval:
+        """Approve a version for production as the acting principal (``model.approve``).
+
+        The version is verified first (decrypt, signature, scan), and the approval is bound to its
+        SHA-256. Refused as a denial (:class:`~mlwarden.errors.AccessDenied`) when the acting
+        principal trained or registered the version (its ``created_by``, its provenance's
+        ``trained_by``), whatever its role; an archived version is not approved (``BadInput``), nor
+        one the principal approved already (``AlreadyExists``). ``note`` (at most
+        :data:`MAX_NOTE` characters) says what was reviewed."""
+        check_name(name, "model")
+        if note is not None and (
+            not isinstance(note, str) or not note.strip() or len(note) > MAX_NOTE or not note.isprintable()
+        ):
+            raise BadInput(f"an approval's note is one line of 1 to {MAX_NOTE} printable characters")
+        resource = f"model:{name}"
+        me = self._gate.principal.name
+        refusal = None
+        if self._gate.allows("model.approve", resource):
+            with contextlib.suppress(NotFound):
+                refusal = _own_version(self._rows.get(name, version), me)
+        with self._gate.act("model.approve", resource, refusal=refusal, version=version) as act:
+            row = self._rows.get(name, version)
+            if row.stage == "archived":
+                raise BadInput(f"{name}@{version} is archived: approve a version that may go to production")
+            self._verified(row)
+            approval = self._approvals.add(Approval(name, row.version, row.sha256, me, timestamp(self._clock()), note))
+            act.record(version=row.version, sha256=row.sha256, stage=row.stage)
+        return approval
+
+    def approvals(self, name: str, version: int | None = None) -> list[Approval]:
+        """The approvals recorded for a version of ``name`` (every version's when ``version`` is None),
+        oldest first, valid or not (``model.read``); :meth:`approval_of` says which one counts."""
+        check_name(name, "model")
+        with self._gate.act("model.read", f"model:{name}", version=version, what="approvals") as act:
+            numbers = [self._rows.get(name, version).version] if version is not None else None
+            if numbers is None:
+                numbers = [r.version for r in self._rows.versions(name)]
+            found = [a for n in numbers for a in self._approvals.of_version(name, n)]
+            act.record(approvals=len(found))
+        return found
+
+    def approval_of(self, info: ModelVersion) -> Approval | None:
+        """The approval that lets ``info`` be in production, or ``None`` (``model.read``, ``what=approval``).
+
+        Valid means: recorded for this version with the SHA-256 the catalog holds for it (and
+        ``info`` names), by a principal who neither trained nor registered it, and who is, now,
+        active (not revoked, expired or suspended) and holds ``model.approve`` on the model. The
+        oldest valid one is returned. The server asks before it serves a production version."""
+        check_name(info.name, "model")
+        with self._gate.act("model.read", f"model:{info.name}", version=info.version, what="approval") as act:
+            row = self._rows.get(info.name, info.version)
+            found = self._valid_approval(row) if hmac.compare_digest(row.sha256, info.sha256) else None
+            act.record(version=row.version, approved_by=None if found is None else found.approved_by)
+        return found
+
+    def _valid_approval(self, row: ModelRow) -> Approval | None:
+        makers = _makers(row)
+        for approval in self._approvals.of_version(row.name, row.version):
+            if (
+                hmac.compare_digest(approval.sha256, row.sha256)
+                and approval.approved_by not in makers
+                and self._entitled is not None
+                and self._entitled(approval.approved_by, "model.approve", f"model:{row.name}")
+            ):
+                return approval
+        return None
+
+    def _production_refusal(self, row: ModelRow) -> str | None:
+        """Why ``row`` may not go to production (no valid four-eyes approval), or ``None``."""
+        if self._valid_approval(row) is not None:
+            return None
+        ref = f"{row.name}@{row.version}"
+        recorded = self._approvals.of_version(row.name, row.version)
+        if not recorded:
+            return (
+                f"{ref} has no approval: a principal other than the one who trained it must approve it "
+                f"first (`mlwarden model approve {ref}`)"
+            )
+        who = ", ".join(sorted({a.approved_by for a in recorded}))
+        return (
+            f"{ref} has no valid approval (approved by {who}, who no longer may approve it, or for other bytes): "
+            f"an entitled principal other than the one who trained it must approve it (`mlwarden model approve {ref}`)"
+        )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -477,6 +731,49 @@ class ModelRegistry:
             "encoding": "float64-le",
         }
 
+    def _store_profile(self, profile: Any) -> dict[str, Any] | None:
+        """Encrypt the drift reference profile as an object of its own; what the provenance signs of it."""
+        if profile is None:
+            return None
+        data = profile.to_bytes()
+        object_id = self._seal(data)
+        return {
+            "object": object_id.hex(),
+            "sha256": profile.sha256,
+            "format": "mlwarden.drift-profile/v1",
+            "rows": profile.rows,
+            "columns": len(profile.columns),
+            "prediction": profile.score is not None,
+        }
+
+    def profile(self, info: ModelVersion, *, permission: str = "model.read") -> Any:
+        """The drift reference profile of a version whose provenance was verified (``info`` from
+        :meth:`load_version` or :meth:`info`): decrypted in memory, checked against the signed
+        SHA-256; one ``permission`` decision (``model.serve`` for the server, ``model.monitor``
+        for monitoring), ``what=profile``. ``None`` for a version registered without one."""
+        if permission not in ("model.read", "model.serve", "model.monitor"):
+            raise BadInput(f"a drift profile is read under model.read, model.serve or model.monitor, not {permission}")
+        with self._gate.act(permission, f"model:{info.name}", version=info.version, what="profile") as act:
+            found = self._profile(info)
+            act.record(rows=0 if found is None else found.rows)
+        return found
+
+    def _profile(self, info: ModelVersion) -> Any:
+        from mlwarden.monitor import ReferenceProfile
+
+        described = info.provenance.get("drift_profile")
+        if not isinstance(described, dict) or "object" not in described:
+            return None
+        try:
+            object_id = bytes.fromhex(str(described["object"]))
+            expected = str(described["sha256"])
+        except (KeyError, TypeError, ValueError):
+            raise IntegrityError(f"{info.ref}: the signed description of its drift profile is damaged") from None
+        data = self._open(object_id, f"{info.ref}: its drift profile")
+        if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), expected):
+            raise IntegrityError(f"{info.ref}: its drift profile does not match its signed SHA-256")
+        return ReferenceProfile.from_bytes(data)
+
     def _seal(self, data: bytes) -> bytes:
         """Store ``data`` encrypted under a fresh data key; its object id (remove with :meth:`_discard`)."""
         object_id = os.urandom(OBJECT_ID_SIZE)
@@ -555,6 +852,33 @@ class ModelRegistry:
         _check_binding(row, verified)
         refuse_unsafe(scan_bytes(data, f"{row.name}.{row.format}"))
         return verified
+
+
+def _check_recipe(estimator: str, test_size: float) -> None:
+    from mlwarden.models._training import ESTIMATORS
+
+    if estimator not in ESTIMATORS:
+        raise BadInput(f"unknown estimator {estimator!r}: use one of {', '.join(ESTIMATORS)}")
+    if not 0.05 <= test_size <= 0.5:
+        raise BadInput("the held-out share must be between 0.05 and 0.5")
+
+
+def _makers(row: ModelRow) -> set[str]:
+    """Who made a version: who registered it, and who trained it (its provenance's ``trained_by``)."""
+    makers = {row.created_by}
+    trained_by = row.provenance.get("trained_by") if isinstance(row.provenance, Mapping) else None
+    if isinstance(trained_by, str):
+        makers.add(trained_by)
+    return makers
+
+
+def _own_version(row: ModelRow, principal: str) -> str | None:
+    """The four-eyes rule: why ``principal`` may not approve ``row``, or ``None``."""
+    if principal in _makers(row):
+        return (
+            f"{principal} trained or registered {row.name}@{row.version}; another principal must approve it (four eyes)"
+        )
+    return None
 
 
 def _explanation_settings(

@@ -52,6 +52,9 @@ class TrainResult:
     background: Any = None
     """The explanation background: preprocessed training rows (float64, rows x features), or ``None``."""
     background_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    profile: Any = None
+    """The drift reference profile (:class:`mlwarden.monitor.ReferenceProfile`) of the training
+    data's features, and of the scores and labels predicted for the held-out rows; or ``None``."""
 
 
 def _estimator(kind: str, seed: int) -> Any:
@@ -156,7 +159,23 @@ def fit_classifier(
         "categorical_features": [str(c) for c in categorical],
         "model_params": {k: plain(v) for k, v in sorted(model.get_params().items())},
     }
-    return TrainResult(pipeline, result, _input_schema(features, categorical), parameters, chosen, info)
+    profile = _profile(pipeline, features, categorical, x_test)
+    return TrainResult(pipeline, result, _input_schema(features, categorical), parameters, chosen, info, profile)
+
+
+def _profile(pipeline: Any, features: Any, categorical: list[str], x_test: Any) -> Any:
+    """The drift reference: every labelled row's features; predictions on held-out rows only (a model
+    is more confident on the rows it was fitted on than it will be on new ones)."""
+    from mlwarden.monitor import ReferenceProfile
+
+    return ReferenceProfile.from_frame(
+        features,
+        categorical=[str(c) for c in categorical],
+        proba=pipeline.predict_proba(x_test),
+        labels=list(pipeline.predict(x_test)),
+        classes=list(pipeline.classes_),
+        source={"features": "training data (all labelled rows)", "prediction": "held-out rows"},
+    )
 
 
 def held_out(frame: pandas.DataFrame, target: str, *, test_size: float, seed: int) -> tuple[Any, Any]:

@@ -75,13 +75,20 @@ def _respond(reply: Reply) -> Response:
 def create_app(service: Service, *, close_on_shutdown: bool = True) -> FastPath:
     """The ASGI app serving ``service``: :class:`FastPath` in front of the FastAPI app (``.app``).
 
-    Its lifespan closes the workspace when the server stops (unless ``close_on_shutdown`` is false).
+    Its lifespan starts the service's reloader (new production versions, SIGHUP) and the rotation
+    of its live-profile windows and, when the server stops, ends both, stores the windows in
+    progress, waits for background work and closes the workspace (unless ``close_on_shutdown`` is
+    false).
     """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.reloader.start()  # SIGHUP, and the checks for new production versions
+        service.profiles.start()  # live-profile windows closed every drift_window seconds
         yield
-        await service.drain()
+        await service.reloader.stop()
+        await service.profiles.stop()
+        await service.drain()  # closes and stores the windows in progress
         if close_on_shutdown:
             service.ws.close()
 
@@ -119,12 +126,17 @@ def create_app(service: Service, *, close_on_shutdown: bool = True) -> FastPath:
         return _respond(await service.list_models(_authorization(request), client=_client(request)))
 
     documents: dict[tuple[str, ...], bytes] = {}
+    generation = service.generation
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> Response:
+        nonlocal generation
         who = await service.authenticate(_authorization(request), new_request_id(), client=_client(request))
         if isinstance(who, Reply):
             return _respond(who)
+        if generation != service.generation:  # a model was switched: its schema and version may differ
+            documents.clear()
+            generation = service.generation
         names = tuple(name for name in sorted(service.models) if service.may_use(who, name))
         if names not in documents:
             documents[names] = json.dumps(openapi_document(service, names)).encode()

@@ -86,6 +86,12 @@ class ServeConfig:
     """``(model, path of a reason map file)``: the deployer's reason texts in front of the model's own."""
     forwarded_allow_ips: tuple[str, ...] = ()
     """Proxy addresses (or CIDR networks) whose ``X-Forwarded-For`` is believed; empty: none, the TCP peer."""
+    reload_interval: float = 10.0
+    """Seconds between checks of the catalog for newly promoted production versions, when the server
+    serves by stage (no ``models`` named); 0: no polling (SIGHUP still checks at once)."""
+    drift_window: float = 300.0
+    """Seconds of traffic each live-profile window counts before it is persisted and compared with the
+    model's reference profile (counts only, never rows); 0: no live profiles."""
 
     def reason_map_for(self, model: str) -> str | None:
         """The path of the deployer's reason map file for ``model``, or ``None``."""
@@ -126,6 +132,10 @@ class ServeConfig:
             raise BadInput("--max-in-flight-per-token must be between 0 (a fair share) and the most in progress")
         for entry in self.forwarded_allow_ips:
             _check_proxy_address(entry)
+        if self.reload_interval != 0 and not 0.1 <= self.reload_interval <= 86_400:
+            raise BadInput("--reload-interval must be 0 (off) or between 0.1 and 86400 seconds")
+        if self.drift_window != 0 and not 1 <= self.drift_window <= 86_400:
+            raise BadInput("--drift-window must be 0 (off) or between 1 and 86400 seconds")
         if not 0 <= self.range_margin <= 10:
             raise BadInput("--range-margin must be between 0 and 10 (a fraction of each column's training range)")
         return self

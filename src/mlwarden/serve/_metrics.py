@@ -52,8 +52,50 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.models = Gauge("mlwarden_models_served", "Model versions this process serves.", registry=self.registry)
+        self.model_version = Gauge(
+            "mlwarden_model_version",
+            "The version of each model this process serves.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "mlwarden_model_reloads",
+            "Checks for new production versions, by model and outcome: switched, added, refused (failed its "
+            "checks, kept the old), unpromoted (no production version left, kept serving), error (the check failed).",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
         self.refused = Counter(
             "mlwarden_refused", "Requests refused before prediction, by reason.", ["reason"], registry=self.registry
+        )
+        # Live profiles: set when a model's window closes, from its comparison with the reference profile.
+        by_column = ["model", "column"]
+        self.drift_psi = Gauge(
+            "mlwarden_drift_psi",
+            "Population stability index of the last closed window against the reference, by model and column.",
+            by_column,
+            registry=self.registry,
+        )
+        self.drift_p_value = Gauge(
+            "mlwarden_drift_p_value",
+            "P-value of the last closed window's drift test, by model and column.",
+            by_column,
+            registry=self.registry,
+        )
+        self.drift_detected = Gauge(
+            "mlwarden_drift_detected",
+            "1 if the last closed window drifted from the reference (Benjamini-Hochberg), by model and column.",
+            by_column,
+            registry=self.registry,
+        )
+        self.drift_rows = Gauge(
+            "mlwarden_drift_rows", "Rows in the last closed window, by model.", ["model"], registry=self.registry
+        )
+        self.drift_window_failures = Counter(
+            "mlwarden_drift_window_failures",
+            "Windows of live profiles that could not be stored or compared, by model.",
+            ["model"],
+            registry=self.registry,
         )
 
     def batch_observer(self, model: str) -> Callable[[int, float], None]:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["SetupCheck", "app_from_env", "check_setup", "log_to_stderr", "preflight", "run", "uvicorn_options"]
 
 CONFIG_ENV = "MLWARDEN_SERVE_CONFIG"
+_WORKER_READY_S = 120
+"""Seconds a worker may take to start serving, or to answer the supervisor's health check."""
 
 
 def _open(config: ServeConfig) -> Workspace:
@@ -168,6 +170,10 @@ def uvicorn_options(config: ServeConfig) -> dict[str, Any]:
         # (proxy_headers on, FORWARDED_ALLOW_IPS or loopback trusted) would let any local process
         # claim any client address, and so spread its refusals over as many budgets.
         "proxy_headers": bool(config.forwarded_allow_ips),
+        # With --workers N, SIGHUP to the supervisor replaces the workers one by one, each only once its
+        # replacement is up; a replacement imports scikit-learn and loads every model first, far past
+        # uvicorn's default 5 s, after which it would give up and keep the old workers.
+        "timeout_worker_healthcheck": _WORKER_READY_S,
     }
     if config.forwarded_allow_ips:
         options["forwarded_allow_ips"] = list(config.forwarded_allow_ips)

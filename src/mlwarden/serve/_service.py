@@ -51,8 +51,10 @@ from mlwarden.serve._admission import Admission, BodyTooSlow
 from mlwarden.serve._config import OutputPolicy, ServeConfig
 from mlwarden.serve._loading import LoadFailure, ServedModel, load_models
 from mlwarden.serve._metrics import ServerMetrics
+from mlwarden.serve._profiles import LiveProfiles
 from mlwarden.serve._ratelimit import RateLimiter
 from mlwarden.serve._refusals import RefusalBudget
+from mlwarden.serve._reload import Reloader
 from mlwarden.serve._validate import InvalidRows
 
 if TYPE_CHECKING:
@@ -109,7 +111,11 @@ class Service:
         self.metrics.models.set(len(models))
         for name, served in models.items():
             served.batcher.observe = self.metrics.batch_observer(name)
+            self.metrics.model_version.labels(name).set(served.version)
+        self.generation = 0
+        """Moves on each model switch (what is cached per set of models, the OpenAPI document, is rebuilt)."""
         self._clock = clock
+        self.clock = clock
         # One authenticator and one kind of gate for the workspace and the server: logins go through
         # ws.authenticator, and every entry through a Gate's record_async (group-committed).
         self._auth = ws.authenticator
@@ -121,6 +127,12 @@ class Service:
         self.refusals = RefusalBudget(budget=config.refusals_per_minute)
         self.admission = Admission(config)
         self._background: set[asyncio.Task[None]] = set()
+        self.reloader = Reloader(self)
+        """Switches to newly promoted production versions while serving (:mod:`mlwarden.serve._reload`)."""
+        self.profiles = LiveProfiles(self)
+        """The live-profile windows of the models served (:mod:`mlwarden.serve._profiles`)."""
+        for served in models.values():
+            self.profiles.open(served)
 
     @classmethod
     def start(
@@ -297,12 +309,36 @@ class Service:
         if isinstance(gate, Reply):
             return gate
         who = gate.principal
+        # Read once: this request is answered wholly by this version, whatever is switched in meanwhile.
         served = self.models.get(name)
         if served is None or not who.allows("predict", f"model:{name}"):
             self.metrics.refused.labels("not-granted").inc()
             return await self._deny(gate, name, request_id, 403, _NOT_SERVED, "not-granted")
         t_auth = time.perf_counter()
         stage["auth"].observe(t_auth - started)
+        served.enter()
+        try:
+            return await self._granted(
+                gate, served, name, request_id, content_length, read_body, client, started, t_auth
+            )
+        finally:
+            served.leave()
+
+    async def _granted(
+        self,
+        gate: Gate,
+        served: ServedModel,
+        name: str,
+        request_id: str,
+        content_length: str | None,
+        read_body: Callable[[int], Awaitable[bytes | None]],
+        client: str | None,
+        started: float,
+        t_auth: float,
+    ) -> Reply:
+        """The rest of :meth:`predict` for a granted request: limits, body, slot, then :meth:`_answer`."""
+        stage = self.metrics.stage
+        who = gate.principal
 
         refusal = self.limiter.take(who.token_id, who.limits)
         if refusal is not None:
@@ -451,13 +487,15 @@ class Service:
         t_audit = time.perf_counter()
         stage["audit"].observe(t_audit - t_pred)
 
+        if served.window is not None:  # counts into the reference's bins; no row is kept
+            self.profiles.add(served, batch, prediction, count)
         monitor = self.monitors.get(name)
         if monitor is not None and prediction.features is not None:
             alert = monitor.observe(who.token_id, prediction.features, prediction.labels)
             if explain:
                 alert = monitor.observe_explanations(who.token_id, count) or alert
             if alert is not None:
-                self._spawn(self._alert(who, served, alert, request_id))
+                self.spawn(self._alert(who, served, alert, request_id))
         finished = time.perf_counter()
         stage["monitor"].observe(finished - t_audit)
         stage["total"].observe(finished - started)
@@ -545,12 +583,45 @@ class Service:
             return _unavailable()
         return _error(status, message)
 
+    # -- switching models --------------------------------------------------------------------
+
+    def install(self, new: ServedModel) -> ServedModel | None:
+        """Serve ``new`` from the next request on (on the event loop's thread); the version it replaces.
+
+        Requests that already hold the old version are answered by it; it retires once the last of
+        them is answered. What belongs to the model's name carries over: its extraction monitor
+        (the tokens' query histories) and its metrics.
+        """
+        name = new.name
+        new.batcher.observe = self.metrics.batch_observer(name)
+        if self.config.extraction_monitor and name not in self.monitors:
+            from mlwarden.serve._extraction import ExtractionMonitor
+
+            self.monitors[name] = ExtractionMonitor()
+        self.profiles.open(new)
+        old = self.models.get(name)
+        self.models[name] = new
+        self.generation += 1
+        self.metrics.models.set(len(self.models))
+        self.metrics.model_version.labels(name).set(new.version)
+        if old is not None:
+            self.spawn(self._retire(old))
+        return old
+
+    async def _retire(self, old: ServedModel) -> None:
+        """Once no request holds a switched-out version, let it go."""
+        await old.idle()
+        log.info("retired %s@%d (sha256 %s): its last request was answered", old.name, old.version, old.digest[:16])
+        self.profiles.close(old, reopen=False)  # its window holds its traffic only, to the end
+
     # -- extraction alerts -------------------------------------------------------------------
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
+        """Run ``work`` in the background (on the event loop); :meth:`drain` waits for it."""
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _alert(self, who: Principal, served: ServedModel, alert: ExtractionAlert, request_id: str) -> None:
         """Record an extraction alert under the id of the request that raised it; suspend the token if told to."""
@@ -586,7 +657,9 @@ class Service:
             self._principals.clear()
 
     async def drain(self) -> None:
-        """Wait for background work (alerts) to finish; record the refusals still uncounted."""
+        """Close the live-profile windows, wait for background work (alerts, windows being stored) to
+        finish; record the refusals still uncounted."""
+        self.profiles.flush()
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         outstanding = self.refusals.outstanding()

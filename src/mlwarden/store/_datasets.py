@@ -629,6 +629,28 @@ class Datasets:
         plain = object_reader(data_key, bytes.fromhex(row.object_id), ciphertext)
         return io.BufferedReader(_VerifyingReader(plain, ciphertext, row), buffer_size=1 << 20)
 
+    def read_frames(
+        self, name: str, version: int | None = None, *, rows: int = 65_536
+    ) -> tuple[DatasetVersion, Iterator[pandas.DataFrame]]:
+        """A tabular version as DataFrames of at most ``rows`` rows, decrypted as they are read (one
+        gated read). CSV streams: memory holds one block, whatever the size of the file. Parquet
+        needs its footer first, so its (compressed) bytes are held in memory and decoded one row
+        group batch at a time; JSON Lines is parsed whole, then handed out in slices. The read that
+        reaches the end raises :class:`~mlwarden.errors.IntegrityError` if the whole does not match
+        the catalog, so act on the chunks' results only once the iterator is exhausted."""
+        if not 1 <= rows <= 10_000_000:
+            raise BadInput("a chunk holds 1 to 10,000,000 rows")
+        with self._gate.act("dataset.read", f"dataset:{check_name(name)}", version=version) as act:
+            row, data_key = self._readable(name, version)
+            act.record(version=row.version, sha256=row.sha256, stream=True)
+        info = self._record(row)
+        if info.format == "binary":
+            raise BadInput(f"{info.ref} is not tabular (format binary); read it with open() or read_bytes()")
+        ciphertext = self._object(row)
+        plain = object_reader(data_key, bytes.fromhex(row.object_id), ciphertext)
+        stream = io.BufferedReader(_VerifyingReader(plain, ciphertext, row), buffer_size=1 << 20)
+        return info, _frames(stream, info, rows)
+
     def get(
         self,
         name: str,
@@ -784,6 +806,46 @@ def _parse_frame(data: bytes, fmt: str, schema: TabularSchema) -> pandas.DataFra
     else:
         raise BadInput(f"format {fmt} cannot be read as a table")
     return table.to_pandas()
+
+
+def _frames(stream: io.BufferedReader[Any], info: DatasetVersion, rows: int) -> Iterator[pandas.DataFrame]:
+    """The chunks of :meth:`Datasets.read_frames` (pyarrow's errors become one-line BadInput)."""
+    import pyarrow as pa
+
+    try:
+        with stream:
+            if info.format == "csv":
+                import pyarrow.csv as pc
+
+                types = {c.name: pa.type_for_alias(c.type) for c in info.schema.columns or () if _alias(c.type)}
+                reader = pc.open_csv(
+                    stream,
+                    read_options=pc.ReadOptions(block_size=1 << 22),
+                    convert_options=pc.ConvertOptions(column_types=types),
+                )
+                for batch in reader:
+                    for start in range(0, batch.num_rows, rows):
+                        yield batch.slice(start, rows).to_pandas()
+                stream.read()  # the verifying reader checks the whole at its end
+                return
+            data = stream.read()
+            if info.format == "parquet":
+                import pyarrow.parquet as pq
+
+                for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=rows):
+                    yield batch.to_pandas()
+            elif info.format == "jsonl":
+                import pyarrow.json as pj
+
+                for batch in pj.read_json(io.BytesIO(data)).to_batches(max_chunksize=rows):
+                    yield batch.to_pandas()
+            else:
+                raise BadInput(f"format {info.format} cannot be read as a table")
+    except (BadInput, IntegrityError):
+        raise
+    except Exception as exc:  # pyarrow's parse errors (ArrowInvalid and friends)
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise BadInput(f"{info.ref} cannot be read as {info.format}: {reason}") from None
 
 
 def _alias(type_name: str) -> bool:
