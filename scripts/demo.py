@@ -11,7 +11,11 @@ flagged rows; production only once a reviewer other than its trainer approved it
 malicious pickle. Then it serves the production models on loopback (a tampered one is refused),
 answers a granted client, gives a refused applicant their reasons (exact per-column
 contributions, at most four) while a plain client is refused explanations, writes the model's
-signed card (fairness per group, metrics with intervals) and catches one changed byte of it, and
+signed card (fairness per group, metrics with intervals) and catches one changed byte of it. Then
+the traffic shifts on purpose: the server's drift windows (counts, no rows) raise an alert, a
+retrain started by it makes an audited, signed candidate, its trainer may not approve it, a
+deployer may not promote it unapproved, and once a reviewer approves it the running server switches
+to it while a client keeps calling, with no failed request. Last, it
 shows every prediction in a log that verifies, before and after someone edits the log behind
 mlwarden's back. The server is stopped before the demo ends, whatever happens.
 Every step runs the real `mlwarden` command, printed before its output, so you can copy it.
@@ -605,8 +609,10 @@ def main() -> None:
         print("limit, and recorded every prediction in a log that verified. A refused applicant got at most")
         print("four exact per-column reasons from the server, recorded in the log (a plain client was refused")
         print("explanations); the model's signed card (metrics with intervals, importance, fairness per group)")
-        print("verified and failed after one changed byte. An entry edited in the log's storage was then")
-        print("caught and named.")
+        print("verified and failed after one changed byte. Shifted live traffic raised a drift alert from")
+        print("the server's windows; the retrain it started made a signed candidate that reached production")
+        print("only after a reviewer (not its trainer) approved it, and the running server switched to it")
+        print("with no failed request. An entry edited in the log's storage was then caught and named.")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

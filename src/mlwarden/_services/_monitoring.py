@@ -22,20 +22,16 @@ trace a retraining run (whose provenance names the report) back to the drift tha
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import hmac
-import io
-import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mlwarden._clock import Clock, timestamp
 from mlwarden._json import canonical
-from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
-from mlwarden.crypto._envelope import open_object, seal_object
-from mlwarden.errors import BadInput, IntegrityError, NotFound, Shredded
+from mlwarden.crypto._data_keys import DataKeyStore
+from mlwarden.errors import BadInput, IntegrityError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,6 +42,7 @@ if TYPE_CHECKING:
     from mlwarden.models import ModelRegistry, ModelVersion
     from mlwarden.monitor import DriftReport, ProfileCounts, ReferenceProfile
     from mlwarden.store import Datasets, ObjectBackend
+    from mlwarden.store._sealed import SealedObjects
 
 __all__ = ["DriftResult", "MonitoringService", "PerformanceResult", "StoredReport"]
 
@@ -139,6 +136,11 @@ class MonitoringService:
 
     def __repr__(self) -> str:
         return "<MonitoringService>"
+
+    def _sealed(self, backend: Callable[[], ObjectBackend]) -> SealedObjects:
+        from mlwarden.store._sealed import SealedObjects
+
+        return SealedObjects(backend(), self._data_keys, owner="monitoring object")
 
     # -- drift ----------------------------------------------------------------------------
 
@@ -314,7 +316,7 @@ class MonitoringService:
             raise BadInput("the window's counts were made against another reference profile")
         with self._gate.act("model.serve", f"model:{info.name}", version=info.version, what="drift-window") as act:
             payload = counts.to_bytes()
-            object_id = self._seal(self._windows(), payload)
+            object_id = self._sealed(self._windows).seal(payload)
             try:
                 row = self._rows().add_window(
                     NewWindow(
@@ -330,7 +332,7 @@ class MonitoringService:
                     )
                 )
             except BaseException:
-                self._discard(self._windows(), object_id)
+                self._sealed(self._windows).discard(object_id)
                 raise
             act.record(window=row.id, rows=row.rows, started_at=started_at, ended_at=ended_at)
         return row
@@ -341,7 +343,7 @@ class MonitoringService:
             return self._rows().windows(model, version, since=since)
 
     def _read_window(self, row: WindowRow) -> bytes:
-        data = self._open(self._windows(), bytes.fromhex(row.object_id), f"drift window {row.id} of {row.model}")
+        data = self._sealed(self._windows).open(bytes.fromhex(row.object_id), f"drift window {row.id} of {row.model}")
         if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), row.sha256):
             raise IntegrityError(f"drift window {row.id} of {row.model}@{row.version} does not match its SHA-256")
         return data
@@ -410,7 +412,7 @@ class MonitoringService:
 
         with self._gate.act("report.read", f"report:{report_id}", what="monitoring"):
             row = self._rows().report(report_id)
-            data = self._open(self._reports(), bytes.fromhex(row.object_id), f"monitoring report {report_id}")
+            data = self._sealed(self._reports).open(bytes.fromhex(row.object_id), f"monitoring report {report_id}")
             if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), row.report_sha256):
                 raise IntegrityError(f"monitoring report {report_id} does not match its SHA-256")
             return json.loads(data)  # type: ignore[no-any-return]
@@ -432,7 +434,7 @@ class MonitoringService:
         from mlwarden.catalog._monitoring import NewReport
 
         payload = canonical({"kind": kind, "reference": reference, "current": current, **document})
-        object_id = self._seal(self._reports(), payload)
+        object_id = self._sealed(self._reports).seal(payload)
         summary = dict(document.get("summary") or {})
         if kind == "performance":
             summary = {"degraded": list(document.get("degraded", []))}
@@ -454,45 +456,9 @@ class MonitoringService:
                 )
             )
         except BaseException:
-            self._discard(self._reports(), object_id)
+            self._sealed(self._reports).discard(object_id)
             raise
         return StoredReport.from_row(row)
-
-    # -- encrypted objects ----------------------------------------------------------------
-
-    def _seal(self, backend: ObjectBackend, data: bytes) -> bytes:
-        object_id = os.urandom(OBJECT_ID_SIZE)
-        data_key = os.urandom(32)
-        with backend.create(object_id.hex()) as out:
-            seal_object(data_key, object_id, io.BytesIO(data), out)
-        try:
-            self._data_keys.create_wrapped(object_id, data_key)
-        except BaseException:
-            backend.delete(object_id.hex())
-            raise
-        return object_id
-
-    def _discard(self, backend: ObjectBackend, object_id: bytes) -> None:
-        with contextlib.suppress(NotFound, Shredded):
-            self._data_keys.shred(object_id, by="mlwarden (uncommitted monitoring object)")
-        backend.delete(object_id.hex())
-
-    def _open(self, backend: ObjectBackend, object_id: bytes, what: str) -> bytes:
-        try:
-            data_key = self._data_keys.data_key(object_id)
-        except (NotFound, Shredded):
-            raise IntegrityError(f"{what} has lost its data key; it cannot be read") from None
-        try:
-            src = backend.open(object_id.hex())
-        except NotFound:
-            raise IntegrityError(f"{what} is missing from the store") from None
-        out = io.BytesIO()
-        with src:
-            try:
-                open_object(data_key, object_id, src, out)
-            except IntegrityError as exc:
-                raise IntegrityError(f"{what} failed authentication: {exc}") from None
-        return out.getvalue()
 
 
 # -- helpers ----------------------------------------------------------------------------------

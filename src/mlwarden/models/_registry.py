@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
-import io
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -37,8 +36,7 @@ from mlwarden._fsio import atomic_create
 from mlwarden._json import canonical
 from mlwarden.catalog._approvals import Approval
 from mlwarden.catalog._models import STAGES, ModelRow, NewModel
-from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
-from mlwarden.crypto._envelope import open_object, seal_object
+from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._signing_keys import ModelSigningKeys
 from mlwarden.errors import (
     AccessDenied,
@@ -46,7 +44,6 @@ from mlwarden.errors import (
     BadInput,
     IntegrityError,
     NotFound,
-    Shredded,
     SignatureError,
     Unavailable,
 )
@@ -62,6 +59,7 @@ from mlwarden.models._serialize import (
 )
 from mlwarden.models._signing import SINGLE_FILE, VerifiedModel, bundle_key_id, sign_digests, verify_bundle
 from mlwarden.store._names import check_name
+from mlwarden.store._sealed import SealedObjects
 
 if TYPE_CHECKING:
     from mlwarden.access import Gate
@@ -161,6 +159,7 @@ class ModelRegistry:
         self._approvals = catalog.approvals
         self._backend = backend
         self._data_keys = data_keys
+        self._objects = SealedObjects(backend, data_keys, owner="model")
         self._signing_keys = signing_keys
         self._gate = gate
         self._clock = clock
@@ -776,21 +775,10 @@ class ModelRegistry:
 
     def _seal(self, data: bytes) -> bytes:
         """Store ``data`` encrypted under a fresh data key; its object id (remove with :meth:`_discard`)."""
-        object_id = os.urandom(OBJECT_ID_SIZE)
-        data_key = os.urandom(32)
-        with self._backend.create(object_id.hex()) as out:
-            seal_object(data_key, object_id, io.BytesIO(data), out)
-        try:
-            self._data_keys.create_wrapped(object_id, data_key)
-        except BaseException:
-            self._backend.delete(object_id.hex())
-            raise
-        return object_id
+        return self._objects.seal(data)
 
     def _discard(self, object_id: bytes) -> None:
-        with contextlib.suppress(NotFound, Shredded):
-            self._data_keys.shred(object_id, by="mlwarden (uncommitted model)")
-        self._backend.delete(object_id.hex())
+        self._objects.discard(object_id)
 
     def background(self, info: ModelVersion, *, permission: str = "model.read") -> Any:
         """The explanation background of a version whose provenance was verified (a load, ``info``
@@ -824,21 +812,7 @@ class ModelRegistry:
 
     def _open(self, object_id: bytes, what: str) -> bytes:
         """Decrypt one of the registry's objects; ``what`` names it in errors (exit 3)."""
-        try:
-            data_key = self._data_keys.data_key(object_id)
-        except (NotFound, Shredded):
-            raise IntegrityError(f"{what} has lost its data key; it cannot be read") from None
-        out = io.BytesIO()
-        try:
-            src = self._backend.open(object_id.hex())
-        except NotFound:
-            raise IntegrityError(f"{what} is missing from the store") from None
-        with src:
-            try:
-                open_object(data_key, object_id, src, out)
-            except IntegrityError as exc:
-                raise IntegrityError(f"{what} failed authentication: {exc}") from None
-        return out.getvalue()
+        return self._objects.open(object_id, what)
 
     def _decrypt(self, row: ModelRow) -> bytes:
         data = self._open(bytes.fromhex(row.object_id), f"{row.name}@{row.version}")
