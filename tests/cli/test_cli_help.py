@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import pytest
 
-from mlwarden.cli import _app, _data, _files, _keys, _log, _models, _retrain, _serve, _users  # noqa: F401 (registers)
+from mlwarden.cli import _app, _data, _files, _keys, _log, _models, _monitor, _retrain, _serve, _users  # noqa: F401 (registers)
 from mlwarden.errors import MlwardenError
 
 SRC = Path(_app.__file__).resolve().parents[1]
