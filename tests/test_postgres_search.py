@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ _spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).
 assert _spec is not None
 assert _spec.loader is not None
 root_conftest = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = root_conftest  # its dataclasses look their module up while being made
 _spec.loader.exec_module(root_conftest)
 postgres_bin_dirs = root_conftest.postgres_bin_dirs
 postgres_binaries = root_conftest.postgres_binaries
