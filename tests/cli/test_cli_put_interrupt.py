@@ -37,6 +37,14 @@ def stored_files(home: Path) -> list[str]:
     )
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT delivered and handled by default, as in a terminal. A disposition
+    of SIG_IGN and a signal mask are inherited across exec, and an earlier test in the same pytest
+    worker (an event loop's signal handling, a server run in process) may have left either behind."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("fmt", ["binary", "csv", "jsonl"])
 def test_ctrl_c_during_a_put_says_interrupted_and_exits_130(workspace, tmp_path, show, fmt) -> None:  # type: ignore[no-untyped-def]
     fifo = tmp_path / "incoming"
@@ -48,6 +56,7 @@ def test_ctrl_c_during_a_put_says_interrupted_and_exits_130(workspace, tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,  # what the child inherits, whatever ran before in this worker
     )
 
     def unblock() -> None:
