@@ -15,21 +15,18 @@ Every call passes the gate: ``dataset.audit`` (run, find, report; running also r
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import io
 import json
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlwarden._clock import Clock, timestamp
 from mlwarden._json import canonical
 from mlwarden.access import Gate
-from mlwarden.crypto._data_keys import OBJECT_ID_SIZE, DataKeyStore
-from mlwarden.crypto._envelope import open_object, seal_object
-from mlwarden.errors import AccessDenied, BadInput, DataFindings, IntegrityError, NotFound, Shredded
+from mlwarden.crypto._data_keys import DataKeyStore
+from mlwarden.errors import AccessDenied, BadInput, DataFindings, IntegrityError, NotFound
+from mlwarden.store._sealed import SealedObjects
 
 if TYPE_CHECKING:
     from mlwarden.audit import DataAuditReport, DataAuditSettings
@@ -199,13 +196,8 @@ class DataAuditService:
         del frame
         payload = canonical(report.to_json())
         report_sha = hashlib.sha256(payload).hexdigest()
-        object_id = os.urandom(OBJECT_ID_SIZE)
-        data_key = os.urandom(32)
-        backend = self._backend()
-        with backend.create(object_id.hex()) as out:
-            seal_object(data_key, object_id, io.BytesIO(payload), out)
+        object_id = self._sealed().seal(payload)
         try:
-            self._data_keys.create_wrapped(object_id, data_key)
             row, created = self._audits().add(
                 NewAudit(
                     key=key,
@@ -226,10 +218,11 @@ class DataAuditService:
             self._discard(object_id)
         return DataAudit.from_row(row, reused=not created)
 
+    def _sealed(self) -> SealedObjects:
+        return SealedObjects(self._backend(), self._data_keys, owner="audit")
+
     def _discard(self, object_id: bytes) -> None:
-        with contextlib.suppress(NotFound, Shredded):
-            self._data_keys.shred(object_id, by="mlwarden (uncommitted audit)")
-        self._backend().delete(object_id.hex())
+        self._sealed().discard(object_id)
 
     def find(
         self, dataset: str, target: str, *, version: int | None = None, settings: DataAuditSettings | None = None
@@ -254,14 +247,7 @@ class DataAuditService:
             row = self._audits().find(AuditKey(audit.dataset, audit.version, audit.target, audit.settings_sha256))
             if row is None:
                 raise NotFound(f"no stored audit of {audit.ref} for target {audit.target!r}")
-            object_id = bytes.fromhex(row.object_id)
-            out = io.BytesIO()
-            try:
-                with self._backend().open(row.object_id) as src:
-                    open_object(self._data_keys.data_key(object_id), object_id, src, out)
-            except FileNotFoundError:
-                raise IntegrityError(f"the report of the audit of {audit.ref} is missing from the store") from None
-            payload = out.getvalue()
+            payload = self._sealed().open(bytes.fromhex(row.object_id), f"the report of the audit of {audit.ref}")
             if hashlib.sha256(payload).hexdigest() != row.report_sha256:
                 raise IntegrityError(f"the report of the audit of {audit.ref} does not match its catalog entry")
             act.record(version=audit.version, report_sha256=row.report_sha256)

@@ -164,10 +164,12 @@ class MonitoringService:
                 "compare the reference with a dataset (--data) or with live traffic (--live), one of the two"
             )
         with self._gate.act("model.monitor", f"model:{model}", version=version, live=live) as act:
-            info = self._models().info(model, version)
+            if data is not None:  # the one load verifies what info() would: one read of the model
+                info, loaded = self._models().load_version(model, version)
+            else:
+                info = self._models().info(model, version)
             profile = self._profile(info)
             if data is not None:
-                info, loaded = self._models().load_version(model, info.version)
                 counts = ProfileCounts(profile)
                 ref, frames = self._datasets().read_frames(*data, rows=chunk_rows)
                 for frame in frames:

@@ -39,6 +39,7 @@ trivial but real shift names it, and says it is small:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 from collections.abc import Sequence
@@ -538,22 +539,15 @@ def compare(
         )
         (columns if role == "feature" else prediction).append(found)
     offset = len(tested)
-    judged = []
-    for k, pair in enumerate(pairs):
-        drift = bool(reject[offset + k])
-        judged.append(
-            PairDrift(
-                pair.columns,
-                pair.test,
-                pair.statistic,
-                pair.p_value,
-                pair.effect,
-                drift,
-                _severity(pair.effect) if drift else "none",
-                pair.degrees_of_freedom,
-                float(q[offset + k]),
-            )
+    judged = [
+        dataclasses.replace(
+            pair,
+            drift=bool(reject[offset + k]),
+            severity=_severity(pair.effect) if reject[offset + k] else "none",
+            q_value=float(q[offset + k]),
         )
+        for k, pair in enumerate(pairs)
+    ]
     return DriftReport(
         columns=columns,
         joint=judged,
