@@ -26,13 +26,13 @@ from mlwarden._json import canonical
 from mlwarden.access import Gate
 from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.errors import AccessDenied, BadInput, DataFindings, IntegrityError, NotFound
-from mlwarden.store._sealed import SealedObjects
 
 if TYPE_CHECKING:
     from mlwarden.audit import DataAuditReport, DataAuditSettings
     from mlwarden.catalog import AuditKey, AuditRow
     from mlwarden.catalog._audits import AuditCatalog
     from mlwarden.store import Datasets, DatasetVersion, ObjectBackend
+    from mlwarden.store._sealed import SealedObjects
 
 __all__ = ["FINDINGS_POLICIES", "DataAudit", "DataAuditService", "TrainingData"]
 
@@ -219,6 +219,8 @@ class DataAuditService:
         return DataAudit.from_row(row, reused=not created)
 
     def _sealed(self) -> SealedObjects:
+        from mlwarden.store._sealed import SealedObjects  # the store loads the catalog: only when sealing
+
         return SealedObjects(self._backend(), self._data_keys, owner="audit")
 
     def _discard(self, object_id: bytes) -> None:
