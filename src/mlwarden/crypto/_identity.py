@@ -8,7 +8,9 @@ HKDF-SHA256 (RFC 5869) with a distinct ``info`` label:
 * ``mlwarden log signing key v1`` -> the Ed25519 seed that signs the log's tree heads;
 * ``mlwarden principal records v1`` -> the HMAC-SHA256 key over principal records;
 * ``mlwarden model signing keys v1`` -> the HMAC-SHA256 key over the index of model-signing keys;
-* ``mlwarden catalog mark v1`` -> the HMAC-SHA256 key over the catalog mark (what the catalog must hold).
+* ``mlwarden catalog mark v1`` -> the HMAC-SHA256 key over the catalog mark (what the catalog must hold);
+* ``mlwarden pseudonym keys v1`` -> the HMAC-SHA256 key over the index of pseudonymisation keys;
+* ``mlwarden erasure subjects v1`` -> the HMAC-SHA256 key over erasure subjects (who asked to be forgotten).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class WorkspaceIdentity:
         self.record_mac_key = _derive(secret, b"mlwarden principal records v1")
         self.signing_index_mac_key = _derive(secret, b"mlwarden model signing keys v1")
         self.catalog_mark_mac_key = _derive(secret, b"mlwarden catalog mark v1")
+        self.pseudonym_index_mac_key = _derive(secret, b"mlwarden pseudonym keys v1")
+        self.subject_mac_key = _derive(secret, b"mlwarden erasure subjects v1")
 
     def __repr__(self) -> str:
         return "<WorkspaceIdentity>"
