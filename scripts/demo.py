@@ -231,6 +231,46 @@ def drift_retrain_and_switch(base: str, credit: Path, env: dict[str, str], who: 
         raise SystemExit(f"demo: the server did not switch to the approved version without a failed request {seen}")
 
 
+def personal_data(tmp: Path, admin: dict[str, str], scientist: dict[str, str]) -> None:
+    """Personal data: found at put, refused as features, pseudonymised, one person erased everywhere."""
+    from mlwarden.usecases import customers
+
+    step("23c. Personal data: `data put` names the PII columns; `train` refuses a raw e-mail column")
+    first, second = tmp / "customers-1.csv", tmp / "customers-2.csv"
+    customers(300).to_csv(first, index=False)
+    customers(400).to_csv(second, index=False)  # the same 300 people and 100 more
+    run(["data", "put", str(first), "--name", "customers"], admin, tail=2)
+    run(["data", "pii", "customers"], admin, tail=12)
+    train = ["train", "--data", "customers", "--target", "default", "--name", "loan-risk"]
+    run(train, scientist, expect=1)
+
+    step("23d. Pseudonymisation: keyed tokens (joins still work), generalised quasi-identifiers, k-anonymity")
+    run(["data", "put", str(second), "--name", "customers"], admin, tail=1)
+    run(
+        [
+            "data", "pseudonymise", "customers@2", "--columns", "customer_id,name,email,phone,iban",
+            "--generalise", "age=10,postcode=2",
+        ],
+        admin,
+    )  # fmt: skip
+    run(["train", "--data", "customers@3", "--target", "default", "--name", "loan-risk"], scientist, tail=1)
+
+    step("23e. Erasure: one person leaves every version (in clear and as a token); the model is flagged")
+    subject = str(customers(300)["email"].iloc[42])
+    run(["data", "forget", "--subject", f"email={subject}", "--dry-run"], admin, tail=6)
+    done = run(["data", "forget", "--subject", f"email={subject}", "--json"], admin, tail=0)
+    outcome = json.loads(done.stdout)
+    for version in outcome["versions"]:
+        print(f"  {version['ref']}: {version['matched']} row(s) removed -> {version['successor']}; shredded")
+    run(["model", "ls"], scientist)
+    if len(outcome["versions"]) != 3 or outcome["models_to_retrain"] != ["loan-risk@1"]:
+        raise SystemExit("demo: the erasure did not reach the three versions and the model trained on them")
+    logged = run(["log", "show", "--action", "dataset.forget", "--json"], admin, tail=0).stdout
+    print(f"  the log holds the subject's keyed hash only: {subject not in logged}")
+    if subject in logged:
+        raise SystemExit("demo: the erased subject's value is in the log")
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -581,6 +621,8 @@ def main() -> None:
         run(["log", "show", "--action", "model.serve", "--outcome", "failed"], as_carol)
         run(["log", "verify"], as_carol)
 
+        personal_data(tmp, env, as_bob)
+
         step("24. Someone edits the log's storage behind mlwarden's back: verification names the entry")
         import sqlite3
 
@@ -612,7 +654,11 @@ def main() -> None:
         print("verified and failed after one changed byte. Shifted live traffic raised a drift alert from")
         print("the server's windows; the retrain it started made a signed candidate that reached production")
         print("only after a reviewer (not its trainer) approved it, and the running server switched to it")
-        print("with no failed request. An entry edited in the log's storage was then caught and named.")
+        print("with no failed request. A customer table's personal data was named at put; training on a")
+        print("raw e-mail column was refused; its pseudonymised version (keyed tokens, generalised age and")
+        print("postcode) was trained on; one person was erased from all three versions, in clear and as a")
+        print("token, and the model trained on them was flagged for retraining. An entry edited in the")
+        print("log's storage was then caught and named.")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

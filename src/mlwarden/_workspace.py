@@ -30,6 +30,7 @@ through the one gate as that principal::
     ws.files      envelope files and bytes, workspace objects
     ws.datasets   encrypted, versioned datasets (mlwarden.store)
     ws.models     encrypted, signed models (mlwarden.models)
+    ws.privacy    personal data: PII classes, pseudonymisation, erasure of a person (mlwarden._services)
 
 No attribute hands out a key store, the principal store or the log writer. A version 1
 workspace (made before principals existed) is upgraded on first open: its identity key, access
@@ -65,12 +66,14 @@ from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._identity import IDENTITY_OBJECT_ID, WorkspaceIdentity
 from mlwarden.crypto._kdf import KdfParams
 from mlwarden.crypto._keyring import Keyring, read_keyring_document
+from mlwarden.crypto._pseudonym_keys import PseudonymKeys
 from mlwarden.crypto._signing_keys import ModelSigningKeys
 from mlwarden.errors import AccessDenied, AlreadyExists, BadInput, IntegrityError, NotFound, Shredded
 
 if TYPE_CHECKING:
     from mlwarden._services._explanations import ExplanationService
     from mlwarden._services._monitoring import MonitoringService
+    from mlwarden._services._privacy import PrivacyService
     from mlwarden.catalog import Catalog
     from mlwarden.models._registry import ModelRegistry
     from mlwarden.store import Datasets
@@ -129,12 +132,15 @@ class Workspace:
             raise
         self.principal: Principal = self._gate.principal
         self._signing_keys = ModelSigningKeys(home, keyring, clock, identity.signing_index_mac_key)
+        self._pseudonym_keys = PseudonymKeys(home, keyring, clock, identity.pseudonym_index_mac_key)
+        self._subject_key = identity.subject_mac_key
         self.keys = KeyService(
             gate=self._gate,
             keyring=keyring,
             data_keys=self._data_keys,
             identity_keys=identity_keys,
             signing_keys=self._signing_keys,
+            pseudonym_keys=self._pseudonym_keys,
             lock=home / ".lock",
             home=home,
         )
@@ -147,6 +153,7 @@ class Workspace:
         self._data_audits: DataAuditService | None = None
         self._explanations: ExplanationService | None = None
         self._monitoring: MonitoringService | None = None
+        self._privacy: PrivacyService | None = None
 
     def _login(self, token: str | None, request_id: str) -> Gate:
         """The gate of ``token``, ``MLWARDEN_TOKEN`` or the saved admin token; refused ones are logged."""
@@ -206,6 +213,7 @@ class Workspace:
                 lock=self.home / ".store.lock",
                 gate=self._gate,
                 clock=self._clock,
+                after_put=lambda version, frames: self.privacy._after_put(version, frames),
             )
         return self._datasets
 
@@ -226,6 +234,7 @@ class Workspace:
                 datasets=lambda: self.datasets,
                 before_training=self.data_audits.before_training,
                 entitled=self._entitled,
+                check_features=lambda dataset, version, target: self.privacy.check_training(dataset, version, target),
             )
         return self._models
 
@@ -280,6 +289,24 @@ class Workspace:
         return self._monitoring
 
     @property
+    def privacy(self) -> PrivacyService:
+        """Personal data: the classes of columns, the guard before training, pseudonymisation,
+        re-identification and erasure of one person everywhere (see :class:`mlwarden._services.PrivacyService`)."""
+        if self._privacy is None:
+            from mlwarden._services._privacy import PrivacyService
+
+            self._privacy = PrivacyService(
+                gate=self._gate,
+                rows=lambda: self._open_catalog().privacy,
+                datasets=lambda: self.datasets,
+                models=lambda: self.models,
+                pseudonym_keys=self._pseudonym_keys,
+                subject_key=self._subject_key,
+                clock=self._clock,
+            )
+        return self._privacy
+
+    @property
     def explanations(self) -> ExplanationService:
         """Explanations of registered models' decisions and their signed model cards (see
         :class:`mlwarden._services.ExplanationService`)."""
@@ -305,6 +332,7 @@ class Workspace:
             self._data_audits = None
             self._explanations = None
             self._monitoring = None
+            self._privacy = None
         self._audit.close()
         self._principals.close()
 

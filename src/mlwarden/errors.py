@@ -11,6 +11,7 @@ Every error mlwarden raises on purpose derives from :class:`MlwardenError`::
      │    └── UnsafeModel     a model file holds code or types that are not allowed, so it was not loaded (exit 3)
      ├── AccessDenied        the caller may not do this, or the key does not unlock it (exit 3)
      ├── DataFindings        a training run refused: the data's audit has findings no one accepted (exit 1)
+     ├── PersonalDataFindings  a training run refused: direct identifiers among its features (exit 1)
      ├── Shredded            the object's data key was destroyed on purpose (exit 2)
      └── Unavailable         a store or catalog cannot be used right now: locked, unreachable (exit 3)
           └── AuditUnavailable  the audit log could not record an action, so it was refused (exit 3)
@@ -33,6 +34,7 @@ __all__ = [
     "IntegrityError",
     "MlwardenError",
     "NotFound",
+    "PersonalDataFindings",
     "Shredded",
     "SignatureError",
     "Unavailable",
@@ -86,6 +88,14 @@ class DataFindings(MlwardenError):
     """A training run was refused because the audit of its data found suspicious rows (poisoning,
     label errors) and no one accepted them. Nothing was trained. Exit code 1 (findings); proceed by
     excluding the flagged rows or by having a steward accept the findings with a reason."""
+
+    exit_code = 1
+
+
+class PersonalDataFindings(MlwardenError):
+    """A training run was refused because its features hold direct identifiers (e-mail addresses,
+    IBANs, national ids...) in clear that no steward allowed. Nothing was trained. Exit code 1
+    (findings); proceed by pseudonymising the columns or having a steward allow them."""
 
     exit_code = 1
 

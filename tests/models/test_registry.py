@@ -800,7 +800,7 @@ def test_a_version_1_catalog_gains_the_model_table(fresh: Workspace, fresh_setti
         assert ws.models.list() == []
         assert ws.models.register("m", tiny_model()).version == 1
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("5",)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"model_versions", "data_audits"} <= tables
     with Workspace.open(settings=settings) as ws:  # and opens again as version 3
@@ -821,7 +821,7 @@ def test_a_version_2_catalog_gains_the_audit_table(fresh: Workspace, fresh_setti
         assert ws.datasets.read_bytes("hr-salaries") == HR
         assert [v.ref for v in ws.models.list()] == ["m@1"]
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM mlwarden_meta WHERE key = 'catalog_version'").fetchone() == ("5",)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "data_audits" in tables
 

@@ -273,7 +273,7 @@ class ExplanationService:
                     },
                     "signature": {"key_id": loaded.signature.key_id, "verified": True, "model_sha256": loaded.sha256},
                 },
-                "sections": {},
+                "sections": _sections(provenance),
                 "generated_at": timestamp(self._clock()),
                 "generated_by": self._gate.principal.name,
             }
@@ -367,3 +367,25 @@ def _importance(columns: Sequence[str], contributions: Sequence[Mapping[str, flo
     n = max(1, len(contributions))
     totals = {c: sum(abs(row[c]) for row in contributions) / n for c in columns}
     return tuple(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _sections(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """The card's further audits from the signed provenance: the personal data the model was trained
+    on (quasi-identifiers among its features, direct identifiers a steward allowed, pseudonymised columns)."""
+    personal = provenance.get("personal_data")
+    if not isinstance(personal, Mapping):
+        return {}
+    quasi = [
+        f"{q.get('column')} ({q.get('kind')})"
+        for q in personal.get("quasi_identifiers") or ()
+        if isinstance(q, Mapping)
+    ]
+    return {
+        "personal_data": {
+            "dataset": personal.get("dataset"),
+            "quasi_identifiers": ", ".join(quasi) or "none",
+            "direct_identifiers_allowed": ", ".join(personal.get("direct_allowed") or ()) or "none",
+            "pseudonymised_columns": ", ".join(personal.get("pseudonymised") or ()) or "none",
+            "classified": personal.get("classified"),
+        }
+    }

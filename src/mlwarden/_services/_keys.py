@@ -19,6 +19,7 @@ from mlwarden.crypto._data_keys import DataKeyStore
 from mlwarden.crypto._kdf import KdfParams
 from mlwarden.crypto._keyring import Keyring
 from mlwarden.crypto._master_key import EnvMasterKeyProvider, MasterKeyProvider, PassphraseMasterKeyProvider
+from mlwarden.crypto._pseudonym_keys import PseudonymKeyInfo, PseudonymKeys
 from mlwarden.crypto._signing_keys import ModelSigningKeys, SigningKeyInfo
 from mlwarden.crypto._streaming_aead import Progress
 from mlwarden.errors import BadInput
@@ -28,6 +29,7 @@ __all__ = ["KeyService", "KeyVersionInfo", "PassphrasePrompt", "Rotation", "key_
 PassphrasePrompt = Callable[[bool], str]
 """Asks for a passphrase (``True``: a new one, to be confirmed)."""
 SIGNING_KEY = "model-signing-key"
+PSEUDONYM_KEY = "pseudonym-key"
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,9 @@ class KeyService:
         signing_keys: ModelSigningKeys,
         lock: Path,
         home: Path,
+        pseudonym_keys: PseudonymKeys | None = None,
     ) -> None:
+        self._pseudonym_keys = pseudonym_keys
         self._gate = gate
         self._keyring = keyring
         self._data_keys = data_keys
@@ -155,6 +159,8 @@ class KeyService:
             rewrapped = self._data_keys.rewrap_all(progress)
             self._identity_keys.rewrap_all()
             self._signing_keys.rewrap_all()
+            if self._pseudonym_keys is not None:
+                self._pseudonym_keys.rewrap_all()
             act.record(primary=version, rewrapped=rewrapped)
         return Rotation(version, rewrapped)
 
@@ -202,10 +208,11 @@ class KeyService:
             if version != self._keyring.primary and (
                 self._identity_keys.count_by_version().get(version)
                 or self._signing_keys.count_by_version().get(version)
+                or (self._pseudonym_keys is not None and self._pseudonym_keys.count_by_version().get(version))
             ):
                 raise BadInput(
-                    f"key version {version} still wraps the workspace identity or model-signing keys; "
-                    "run `mlwarden keys rotate`"
+                    f"key version {version} still wraps the workspace identity, model-signing or "
+                    "pseudonymisation keys; run `mlwarden keys rotate`"
                 )
             self._keyring.destroy_version(version)
 
@@ -228,6 +235,23 @@ class KeyService:
         with self._gate.act("key.rotate", SIGNING_KEY) as act:
             new, old = self._signing_keys.rotate(by=self._gate.principal.name)
             act.record(key_id=new.key_id[:16], retired=old.key_id[:16] if old else None)
+        return new, old
+
+    # -- pseudonymisation keys -----------------------------------------------------------------
+
+    def pseudonym_keys(self) -> list[PseudonymKeyInfo]:
+        """Every pseudonymisation key and its state: active (makes new tokens) or retired (``key.read``)."""
+        self._gate.check("key.read", PSEUDONYM_KEY)
+        return [] if self._pseudonym_keys is None else self._pseudonym_keys.keys()
+
+    def rotate_pseudonym_key(self) -> tuple[PseudonymKeyInfo, PseudonymKeyInfo | None]:
+        """A new active pseudonymisation key (``key.rotate``); the old one is retired: its tokens still
+        match (erasure) and reverse (re-identification), new versions get the new key's tokens."""
+        if self._pseudonym_keys is None:
+            raise BadInput("this workspace handle has no pseudonymisation keys")
+        with self._gate.act("key.rotate", PSEUDONYM_KEY) as act:
+            new, old = self._pseudonym_keys.rotate(by=self._gate.principal.name)
+            act.record(number=new.number, retired=old.number if old else None)
         return new, old
 
     def revoke_signing_key(self, key_id: str) -> SigningKeyInfo:

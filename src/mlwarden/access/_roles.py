@@ -31,6 +31,10 @@ PERMISSIONS: dict[str, str] = {
     "dataset.audit": "audit a dataset version for poisoning and label errors, and read its stored audits",
     "dataset.derive": "add a version made of an audited version less its flagged rows (no new data)",
     "dataset.accept-findings": "accept an audit's findings, with a reason, so the version may be trained on as it is",
+    "dataset.classify": "correct a column's personal-data class, allow a direct identifier as a training feature",
+    "dataset.pseudonymise": "add a pseudonymised version (keyed tokens, generalised quasi-identifiers)",
+    "dataset.reidentify": "turn reversible pseudonyms back into values (each one audited)",
+    "dataset.forget": "erase a person from every dataset version (successor versions, crypto-shredding)",
     "store.maintain": "check every stored object and collect garbage",
     "key.read": "list key versions",
     "key.rotate": "rotate the key-encryption keys",
@@ -68,6 +72,9 @@ ROLES: dict[str, frozenset[str]] = {
             "dataset.audit",
             "dataset.derive",
             "dataset.accept-findings",
+            "dataset.classify",
+            "dataset.pseudonymise",
+            "dataset.forget",
             "store.maintain",
             "key.read",
             "key.rotate",
@@ -94,6 +101,10 @@ ROLES: dict[str, frozenset[str]] = {
     "deployer": frozenset({"model.read", "model.promote", "model.serve", "model.monitor"}),
     # Model validation (four eyes): approves what others trained; cannot train, promote or serve.
     "reviewer": frozenset({"model.read", "model.approve", "model.monitor", "report.read", "log.read"}),
+    # Data protection: answers erasure requests and re-identifies pseudonyms where the law requires it.
+    "privacy-officer": frozenset(
+        {"dataset.list", "dataset.classify", "dataset.reidentify", "dataset.forget", "model.read", "log.read"}
+    ),
     "auditor": frozenset({"log.read", "log.checkpoint", "report.read", "user.read", "dataset.list", "key.read"}),
     "client": frozenset({"predict"}),
     # Explanations reveal more of a model than labels do: a token gets them only with this role.

@@ -33,11 +33,14 @@ from mlwarden.catalog._tables import (
     dataset_versions,
     datasets,
     drift_windows,
+    erasures,
     meta,
     metadata,
     model_approvals,
     model_versions,
     monitor_reports,
+    pii_columns,
+    pii_decisions,
     version_tags,
 )
 from mlwarden.catalog._trust import CatalogCounts, CatalogMark, CatalogWitness
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from mlwarden.catalog._audits import AuditCatalog
     from mlwarden.catalog._models import ModelCatalog
     from mlwarden.catalog._monitoring import MonitorCatalog
+    from mlwarden.catalog._privacy import PrivacyCatalog
 
 __all__ = ["Catalog", "DatasetRow", "NewVersion", "VersionRow"]
 
@@ -256,6 +260,13 @@ class Catalog:
         return ApprovalCatalog(self._transaction)
 
     @property
+    def privacy(self) -> PrivacyCatalog:
+        """The personal-data classes of columns, a steward's decisions and erasure requests (same database)."""
+        from mlwarden.catalog._privacy import PrivacyCatalog
+
+        return PrivacyCatalog(self._transaction)
+
+    @property
     def audits(self) -> AuditCatalog:
         """The training-data audits' rows (same database)."""
         from mlwarden.catalog._audits import AuditCatalog
@@ -323,12 +334,14 @@ class Catalog:
         if values.get("catalog_id") != mark.catalog_id:
             raise self._refuse(f"is not the catalog this workspace recorded ({mark.catalog_id}): it was replaced")
         # An older catalog never had the tables added since (model_versions in 2, data_audits in 3, the
-        # approvals and monitoring tables in 4): _setup adds them.
-        four = (model_approvals, drift_windows, monitor_reports)
+        # approvals and monitoring tables in 4, the personal-data tables in 5): _setup adds them.
+        five = (pii_columns, pii_decisions, erasures)
+        four = (model_approvals, drift_windows, monitor_reports, *five)
         added = {
             "1": (model_versions, data_audits, *four),
             "2": (data_audits, *four),
             "3": four,
+            "4": five,
         }.get(values.get("catalog_version", ""), ())
         required = [t for t in metadata.sorted_tables if t not in added]
         lost = sorted(t.name for t in required if t.name not in tables)
@@ -411,7 +424,7 @@ class Catalog:
                 if attempt == _RETRIES - 1:
                     raise
                 continue
-            if found in ("1", "2", "3"):  # each lacked tables (see CATALOG_VERSION): create_all just added them
+            if found in ("1", "2", "3", "4"):  # each lacked tables (see CATALOG_VERSION): create_all just added them
                 with self._transaction(write=True) as conn:
                     conn.execute(update(meta).where(meta.c.key == "catalog_version").values(value=str(CATALOG_VERSION)))
                 return

@@ -30,18 +30,23 @@ __all__ = [
     "dataset_versions",
     "datasets",
     "drift_windows",
+    "erasures",
     "meta",
     "metadata",
     "model_approvals",
     "model_versions",
     "monitor_reports",
+    "pii_columns",
+    "pii_decisions",
     "version_tags",
 ]
 
-CATALOG_VERSION = 4
+CATALOG_VERSION = 5
 """2 added ``model_versions`` (the model registry), 3 ``data_audits`` (the training-data audits), 4
 ``model_approvals`` (four-eyes approvals), ``drift_windows`` (the server's live profiles) and
-``monitor_reports`` (stored drift and performance reports); an older catalog gains the tables it lacks on open."""
+``monitor_reports`` (stored drift and performance reports), 5 ``pii_columns`` (the personal-data class
+of each column of each version), ``pii_decisions`` (a steward's corrections and allowances) and
+``erasures`` (requests to forget a person); an older catalog gains the tables it lacks on open."""
 NAME_LENGTH = 128
 TAG_KEY_LENGTH = 128
 TAG_VALUE_LENGTH = 1024
@@ -204,3 +209,57 @@ monitor_reports = Table(
     Column("created_at", String(TIME_LENGTH), nullable=False),
     Column("created_by", String(PRINCIPAL_LENGTH), nullable=False),
 )
+
+pii_columns = Table(
+    "pii_columns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # One column of one dataset version, by name and number.
+    Column("dataset", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("column_name", String(COLUMN_LENGTH), nullable=False),
+    # The personal-data kind found ("email", "age"...; null: none), "direct" or "quasi", and how sure (0-1000).
+    Column("kind", String(32), nullable=True),
+    Column("category", String(16), nullable=True),
+    Column("confidence_milli", Integer, nullable=False),
+    # "detected" (from the column's name and a sample of its values) or "pseudonymised" (tokens written
+    # by `data pseudonymise`, which hold no original value). The evidence is counts, never values.
+    Column("source", String(16), nullable=False),
+    Column("evidence", String(TAG_VALUE_LENGTH), nullable=False),
+    Column("embedded", String(TAG_VALUE_LENGTH), nullable=False),
+    Column("detected_at", String(TIME_LENGTH), nullable=False),
+    UniqueConstraint("dataset", "version", "column_name", name="uq_pii_column"),
+)
+
+pii_decisions = Table(
+    "pii_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # A steward's decision on one column of a dataset, for all its versions: "class" (the column's kind
+    # is ``kind``, null: not personal data) or "feature" (a direct identifier may be trained on).
+    Column("dataset", String(NAME_LENGTH), nullable=False),
+    Column("column_name", String(COLUMN_LENGTH), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("kind", String(32), nullable=True),
+    Column("reason", String(TAG_VALUE_LENGTH), nullable=False),
+    Column("decided_by", String(PRINCIPAL_LENGTH), nullable=False),
+    Column("decided_at", String(TIME_LENGTH), nullable=False),
+    UniqueConstraint("dataset", "column_name", "decision", name="uq_pii_decision"),
+)
+
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The keyed hash (HMAC-SHA256 under a workspace key) of the subject: never the value itself.
+    Column("subject", String(64), nullable=False),
+    # The columns the subject was named by (names only), and the dataset the request was limited to.
+    Column("columns", String(TAG_VALUE_LENGTH), nullable=False),
+    Column("dataset", String(NAME_LENGTH), nullable=True),
+    Column("started_at", String(TIME_LENGTH), nullable=False),
+    Column("started_by", String(PRINCIPAL_LENGTH), nullable=False),
+    # Null while the request runs (a re-run after a crash resumes it); counts only once done.
+    Column("finished_at", String(TIME_LENGTH), nullable=True),
+    Column("summary_json", Text, nullable=True),
+)
+Index("ix_erasures_subject", erasures.c.subject)

@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _log,
         _models,
         _monitor,
+        _personal_data,
         _retrain,
         _serve,
         _users,

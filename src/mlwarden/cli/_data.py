@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 @home_option
 @click.pass_context
 def data(ctx: click.Context) -> None:
-    """Encrypted, versioned datasets: put, get, ls, info, rm --shred, check, import-fernet."""
+    """Encrypted, versioned datasets: put, get, ls, info, rm --shred, check, import-fernet; personal data: pii,
+    pseudonymise, reidentify, forget, erasures."""
     show_help_if_bare(ctx)
 
 
@@ -121,6 +122,10 @@ def put(
             f"key version {v.key_version})",
             err=True,
         )
+        if v.schema.columns:
+            from mlwarden.cli._personal_data import describe_classes
+
+            click.echo(f"mlwarden: {v.ref}: {describe_classes(ws.privacy.columns(v.name, v.version))}", err=True)
     else:
         click.echo(
             f"mlwarden: unchanged: the content equals {v.ref}, so no new version was made (--force makes one)",
@@ -201,8 +206,9 @@ def info(ctx: Context, ref: str, as_json: bool) -> None:
     name, version = _ref(ref)
     ws = open_workspace(ctx)
     v = ws.datasets.info(name, version)
+    classes = ws.privacy.columns(v.name, v.version) if v.schema.columns else {}
     if as_json:
-        emit_json(v.to_json())
+        emit_json({**v.to_json(), "pii": {c: k.to_json() for c, k in classes.items()}})
         return
     lines = [
         ("dataset", v.ref),
@@ -226,8 +232,14 @@ def info(ctx: Context, ref: str, as_json: bool) -> None:
         return
     click.echo(f"schema ({len(v.schema.columns)} columns):")
     col_width = max((len(c.name) for c in v.schema.columns), default=0)
+    type_width = max((len(c.type) for c in v.schema.columns), default=0)
     for c in v.schema.columns:
-        click.echo(f"  {c.name.ljust(col_width)}  {c.type}")
+        found = classes.get(c.name)
+        pii = ""
+        if found is not None and found.kind is not None:
+            label = "pseudonymised " if found.source == "pseudonymised" else ""
+            pii = f"  {label}{found.kind} ({found.category}, {found.confidence:.2f})"
+        click.echo(f"  {c.name.ljust(col_width)}  {c.type.ljust(type_width)}{pii}".rstrip())
 
 
 @data.command(epilog=examples("mlwarden data rm credit-german@1 --shred"))

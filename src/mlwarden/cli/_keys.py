@@ -124,3 +124,35 @@ def keys_destroy(ctx: Context, version: int, yes: bool, as_json: bool) -> None:
 def keys_generate() -> None:
     """Print a new random master key for MLWARDEN_MASTER_KEY (base64 of 32 bytes)."""
     click.echo(base64.b64encode(os.urandom(32)).decode())
+
+
+@keys.command("pseudonym", epilog=examples("mlwarden keys pseudonym", "mlwarden keys pseudonym --json"))
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@home_option
+@click.pass_obj
+def keys_pseudonym(ctx: Context, as_json: bool) -> None:
+    """List the pseudonymisation keys: active (makes new tokens) and retired (still matches and reverses)."""
+    ws = open_workspace(ctx)
+    found = ws.keys.pseudonym_keys()
+    if as_json:
+        emit_json([vars(k) for k in found])
+        return
+    if not found:
+        click.echo("no pseudonymisation key yet: the first `mlwarden data pseudonymise` makes one", err=True)
+    for k in found:
+        changed = f" ({k.state} {k.changed_at} by {k.changed_by})" if k.changed_at else ""
+        click.echo(f"{k.number:>3}  {k.state:<8} created {k.created_at} by {k.created_by}{changed}")
+
+
+@keys.command("rotate-pseudonym", epilog=examples("mlwarden keys rotate-pseudonym"))
+@home_option
+@click.pass_obj
+def keys_rotate_pseudonym(ctx: Context) -> None:
+    """Make a new pseudonymisation key; the old one is retired (its tokens still match and reverse).
+
+    Versions pseudonymised after the rotation get new tokens: joins need both sides under one key.
+    """
+    ws = open_workspace(ctx)
+    new, old = ws.keys.rotate_pseudonym_key()
+    retired = f"; key {old.number} retired" if old else ""
+    click.echo(f"pseudonymisation key {new.number} is active{retired}")

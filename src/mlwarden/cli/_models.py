@@ -360,10 +360,15 @@ def model_ls(ctx: Context, as_json: bool) -> None:
     for model_name in sorted({v.name for v in versions}):
         for approval in ws.models.approvals(model_name):
             approvals.setdefault((approval.name, approval.version), []).append(approval)
+    retrain = {v.ref: ws.models.retraining_needed(v) for v in versions}
     if as_json:
         emit_json(
             [
-                {**v.to_json(), "approvals": [a.to_json() for a in approvals.get((v.name, v.version), [])]}
+                {
+                    **v.to_json(),
+                    "approvals": [a.to_json() for a in approvals.get((v.name, v.version), [])],
+                    "needs_retraining": retrain[v.ref],
+                }
                 for v in versions
             ]
         )
@@ -383,6 +388,8 @@ def model_ls(ctx: Context, as_json: bool) -> None:
             f"{v.created_at:<20}{metric}"
         )
         click.echo(line.rstrip())
+        if retrain[v.ref]:
+            click.echo(f"  ! needs retraining: {retrain[v.ref]}")
 
 
 @model.command("info", epilog=examples("mlwarden model info credit-risk@1", "mlwarden model info credit-risk --json"))
@@ -403,10 +410,19 @@ def model_info(ctx: Context, ref: str, as_json: bool) -> None:
     info = ws.models.info(name, version)
     approvals = ws.models.approvals(info.name, info.version)
     valid = ws.models.approval_of(info) if approvals else None
+    retrain = ws.models.retraining_needed(info)
     if as_json:
-        emit_json({**info.to_json(), "approvals": [{**a.to_json(), "valid": a == valid} for a in approvals]})
+        emit_json(
+            {
+                **info.to_json(),
+                "approvals": [{**a.to_json(), "valid": a == valid} for a in approvals],
+                "needs_retraining": retrain,
+            }
+        )
         return
     show_version(info)
+    if retrain:
+        click.echo(f"  needs retraining: {retrain}; run `mlwarden retrain {info.name}`")
     for approval in approvals:
         state = "valid" if approval == valid else "not valid (approver no longer entitled, or other bytes)"
         note = f": {approval.note}" if approval.note else ""

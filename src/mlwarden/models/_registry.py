@@ -20,6 +20,7 @@ registers its challenger in stage ``candidate`` and never promotes.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import hashlib
@@ -87,6 +88,13 @@ class TrainingAllowed(Protocol):
     def provenance(self) -> dict[str, Any]: ...
 
 
+class FeatureGate(Protocol):
+    """The check of a training run's features for personal data (``ws.privacy.check_training``):
+    raises to refuse, else returns what it checked, for the signed provenance."""
+
+    def __call__(self, dataset: str, version: int, target: str) -> dict[str, Any]: ...
+
+
 class Entitled(Protocol):
     """Whether a principal, by name, is active now and holds a permission on a resource (the
     workspace asks its access database): how an approval is judged still valid."""
@@ -151,8 +159,11 @@ class ModelRegistry:
         datasets: Callable[[], Datasets],
         before_training: TrainingGate | None = None,
         entitled: Entitled | None = None,
+        check_features: FeatureGate | None = None,
     ) -> None:
         self._before_training = before_training
+        self._check_features = check_features
+        self._catalog = catalog
         # Without a way to ask who is entitled, no approval counts: production stays closed.
         self._entitled = entitled
         self._rows = catalog.models
@@ -386,6 +397,11 @@ class ModelRegistry:
         if self._before_training is not None:
             allowed = self._before_training(dataset, dataset_version, target, on_findings=on_findings, reason=reason)
             dataset, dataset_version, audited = allowed.dataset, allowed.version, allowed.provenance
+        personal: dict[str, Any] | None = None
+        if self._check_features is not None:
+            checked = self._datasets().info(dataset, dataset_version)
+            personal = self._check_features(checked.name, checked.version, target)
+            dataset_version = checked.version
         frame, source = self._datasets().read_frame_versioned(dataset, dataset_version)
         if retraining is not None:
             retraining.check(frame.columns)
@@ -420,6 +436,8 @@ class ModelRegistry:
         }
         if audited is not None:
             provenance["data_audit"] = audited
+        if personal is not None:
+            provenance["personal_data"] = personal
         if compared is not None:
             provenance["retrain"] = compared
         stored = self._store_background(fitted.background)
@@ -584,6 +602,39 @@ class ModelRegistry:
         self._gate.check("model.read", "model", what="list")
         allowed = self._gate.allows
         return [ModelVersion.from_row(r) for r in self._rows.all() if allowed("model.read", f"model:{r.name}")]
+
+    @staticmethod
+    def training_refs(info: ModelVersion) -> builtins.list[str]:
+        """The dataset versions (``name@version``) a model version was trained and evaluated on, from
+        its signed provenance."""
+        refs = []
+        for place in (info.provenance.get("dataset"), (info.provenance.get("retrain") or {}).get("held_out")):
+            described = place.get("dataset", place) if isinstance(place, Mapping) else None
+            if isinstance(described, Mapping) and "name" in described and "version" in described:
+                refs.append(f"{described['name']}@{described['version']}")
+        return refs
+
+    def retraining_needed(self, info: ModelVersion) -> str | None:
+        """Why ``info`` needs retraining: a dataset version it was trained on has been erased (``data
+        forget``) or shredded since. ``None`` when every one is still live. Reads catalog rows only."""
+        for ref in self.training_refs(info):
+            name, _, number = ref.rpartition("@")
+            try:
+                row = self._catalog.version(name, int(number))
+            except (NotFound, ValueError):
+                continue
+            if row.shredded_at is None:
+                continue
+            erased = [
+                v
+                for v in self._catalog.versions(name)
+                if v.tags.get("erasure.replaces") == ref and v.shredded_at is None
+            ]
+            if erased:
+                successor = f"{name}@{erased[-1].version}"
+                return f"trained on {ref}, erased at {row.shredded_at} (data forget); its successor is {successor}"
+            return f"trained on {ref}, shredded at {row.shredded_at} by {row.shredded_by}"
+        return None
 
     def verify(self, name: str, version: int | None = None) -> tuple[ModelVersion, VerifiedModel]:
         """Decrypt and check a version (signature by a trusted key, digest, scan) without loading it."""

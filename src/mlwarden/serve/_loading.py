@@ -167,6 +167,11 @@ def load_model(ws: Workspace, config: ServeConfig, name: str, version: int | Non
             details["reason_map"] = explainer.reason_map_source
         profile = _live_profile(ws, config, info) if config.drift_window else None
         details["live_profile"] = profile is not None
+        retrain = ws.models.retraining_needed(info)
+        if retrain is not None:
+            # Served still (taking it down is the deployer's decision), but said at every start.
+            log.warning("%s needs retraining: %s; retrain it with `mlwarden retrain %s`", info.ref, retrain, name)
+            details["needs_retraining"] = True
         return (validator, predictor, explainer, profile), details
 
     # One read: the model and the catalog row it came from, checked against each other

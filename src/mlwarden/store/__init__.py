@@ -24,7 +24,14 @@ the audit log before it runs.
 from mlwarden.store._backend import LocalBackend, ObjectBackend
 from mlwarden.store._datasets import Datasets
 from mlwarden.store._names import check_name, parse_ref, parse_tag
-from mlwarden.store._records import CheckProblem, CheckReport, DatasetSummary, DatasetVersion, PutResult
+from mlwarden.store._records import (
+    CheckProblem,
+    CheckReport,
+    DatasetSummary,
+    DatasetVersion,
+    EraseResult,
+    PutResult,
+)
 from mlwarden.store._tabular import Column, TabularSchema
 
 __all__ = [
@@ -34,6 +41,7 @@ __all__ = [
     "DatasetSummary",
     "DatasetVersion",
     "Datasets",
+    "EraseResult",
     "LocalBackend",
     "ObjectBackend",
     "PutResult",

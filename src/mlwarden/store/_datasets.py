@@ -45,7 +45,14 @@ from mlwarden.store._backend import ObjectBackend
 from mlwarden.store._channel import join
 from mlwarden.store._formats import FORMATS, detect_format
 from mlwarden.store._names import check_name, check_tags
-from mlwarden.store._records import CheckProblem, CheckReport, DatasetSummary, DatasetVersion, PutResult
+from mlwarden.store._records import (
+    CheckProblem,
+    CheckReport,
+    DatasetSummary,
+    DatasetVersion,
+    EraseResult,
+    PutResult,
+)
 from mlwarden.store._sniffer import SchemaSniffer
 from mlwarden.store._tabular import TabularSchema
 
@@ -61,6 +68,12 @@ StartProgress = Callable[[int, str], Progress | None]
 """Called once the size of the work is known (and the work allowed): ``(total bytes, label)``
 -> a progress callback or ``None``; lets a caller size a progress bar without asking first."""
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Any
+Frames = Callable[[], Iterator["pandas.DataFrame"]]
+AfterPut = Callable[[DatasetVersion, Frames], Mapping[str, Any]]
+"""Called once a new tabular version is committed, inside the put's gated action, with the version
+and a way to stream its frames (no second gated read): the workspace classifies the columns' personal
+data there. It returns details for the put's audit entry (counts and kinds, no values); it must not
+raise for the data's sake, and what it raises anyway is recorded without failing the put."""
 _HEAD = 64 * 1024
 _ENCRYPTED_SUFFIXES = ("enc", "encrypted", "fernet", "token", "crypt")
 
@@ -300,8 +313,10 @@ class Datasets:
         lock: Path,
         gate: Gate,
         clock: Clock,
+        after_put: AfterPut | None = None,
     ) -> None:
         self._catalog = catalog
+        self._after_put = after_put
         self._backend = backend
         self._data_keys = data_keys
         self._shred_key = shred_key
@@ -339,7 +354,7 @@ class Datasets:
         with self._gate.act("dataset.write", f"dataset:{name}") as act, self._source(source, format) as opened:
             stream, filename, fmt = opened
             result = self._put_stream(stream, name, checked_tags, force, fmt, filename, progress)
-            act.record(**_digests(result))
+            act.record(**_digests(result), **self._discover(result))
             return result
 
     def derive_without(
@@ -365,7 +380,9 @@ class Datasets:
             stream = io.BytesIO(_frame_to_parquet(kept))
             del kept
             result = self._put_stream(stream, name, derived_tags, False, "parquet", None, None)
-            act.record(**_digests(result), source_sha256=source.sha256, excluded_rows=len(drop))
+            act.record(
+                **_digests(result), **self._discover(result), source_sha256=source.sha256, excluded_rows=len(drop)
+            )
             return result
 
     def import_fernet(
@@ -412,7 +429,7 @@ class Datasets:
 
         with self._gate.act("dataset.write", f"dataset:{name}", origin="fernet") as act, contextlib.closing(reader):
             result = self._put_stream(reader, name, {}, False, format, filename, progress, late_tags=origin_tags)
-            act.record(**_digests(result))
+            act.record(**_digests(result), **self._discover(result))
             return result
 
     @contextlib.contextmanager
@@ -503,6 +520,103 @@ class Datasets:
             if not created:  # a concurrent put stored the same content first
                 self._discard(object_id)
             return PutResult(self._record(row), created)
+
+    def _discover(self, result: PutResult) -> dict[str, Any]:
+        """Run the after-put hook on a new tabular version; its details for the put's audit entry."""
+        v = result.version
+        if self._after_put is None or not result.created or v.schema.columns is None:
+            return {}
+        row = self._catalog.version(v.name, v.version)
+        try:
+            return dict(self._after_put(v, lambda: self._frames_of(row)))
+        except Exception as exc:  # the version is committed: a failed classification must not undo the put
+            return {"pii": f"not classified ({type(exc).__name__})"}
+
+    def _frames_of(self, row: VersionRow, rows: int = 65_536) -> Iterator[pandas.DataFrame]:
+        """The frames of a live version, for work already inside a gated action."""
+        _, data_key = self._readable(row.name, row.version)
+        info = self._record(row)
+        ciphertext = self._object(row)
+        plain = object_reader(data_key, bytes.fromhex(row.object_id), ciphertext)
+        stream = io.BufferedReader(_VerifyingReader(plain, ciphertext, row), buffer_size=1 << 20)
+        return _frames(stream, info, rows)
+
+    def erase(
+        self,
+        name: str,
+        version: int,
+        match: Callable[[pandas.DataFrame], Any],
+        *,
+        request: str,
+        dry_run: bool = False,
+    ) -> EraseResult:
+        """Remove the rows ``match`` selects from version ``version`` of ``name``: a successor version
+        without them, then crypto-shred the version (permission ``dataset.forget``).
+
+        ``match(frame)`` returns a boolean mask of the rows to remove. The successor is tagged
+        ``erasure.replaces`` (this version) and ``erasure.request`` (``request``: the keyed hash of
+        the subject), which is what makes a re-run after a crash resume instead of repeating: a
+        live successor already made for this request is kept, and a version whose data key was
+        shredded but whose tombstone was not written is finished. ``dry_run`` only counts.
+        """
+        check_name(name)
+        ref = f"{name}@{version}"
+        with self._gate.act("dataset.forget", f"dataset:{name}", version=version, request=request[:32]) as act:
+            row = self._catalog.version(name, version)
+            successor = self._successor(name, ref, request)
+            if row.shredded_at is not None:
+                act.record(matched=0, shredded=False)
+                return EraseResult(DatasetVersion.from_row(row), 0, successor, False)
+            try:
+                frame = _concat(list(self._frames_of(row)))
+            except Shredded:
+                if successor is None:
+                    raise
+                # A run stopped inside shredding: its data key is gone, its tombstone not yet written.
+                done = self._finish_shred(row)
+                act.record(matched=-1, successor=successor.version, shredded=True)
+                return EraseResult(done, -1, successor, True)
+            mask = _mask(match(frame), len(frame))
+            matched = int(mask.sum())
+            if dry_run or (matched == 0 and successor is None):
+                act.record(matched=matched, dry_run=dry_run)
+                return EraseResult(self._record(row), matched, successor, False)
+            if successor is None:
+                kept = frame[~mask].reset_index(drop=True)
+                del frame
+                tags = check_tags(
+                    {
+                        **{k: v for k, v in row.tags.items() if not k.startswith("erasure.")},
+                        "derived_from": ref,
+                        "erasure.replaces": ref,
+                        "erasure.request": request[:64],
+                        "excluded_rows": str(matched),
+                    }
+                )
+                stream = io.BytesIO(_frame_to_parquet(kept))
+                del kept
+                made = self._put_stream(stream, name, tags, True, "parquet", None, None)
+                self._discover(made)
+                successor = made.version
+            done = self._shred(name, version)
+            act.record(matched=matched, successor=successor.version, shredded=True, sha256=row.sha256)
+            return EraseResult(done, matched, successor, True)
+
+    def _successor(self, name: str, ref: str, request: str) -> DatasetVersion | None:
+        for row in reversed(self._catalog.versions(name)):
+            if (
+                row.shredded_at is None
+                and row.tags.get("erasure.replaces") == ref
+                and row.tags.get("erasure.request") == request[:64]
+            ):
+                return self._record(row)
+        return None
+
+    def _finish_shred(self, row: VersionRow) -> DatasetVersion:
+        done = self._catalog.mark_shredded(row.name, row.version, by=self._principal, at=timestamp(self._clock()))
+        with contextlib.suppress(NotFound):
+            self._backend.delete(row.object_id)
+        return DatasetVersion.from_row(done)
 
     def _discard(self, object_id: bytes) -> None:
         """Remove an uncommitted object: its key first, so no readable copy outlives it."""
@@ -846,6 +960,23 @@ def _frames(stream: io.BufferedReader[Any], info: DatasetVersion, rows: int) -> 
     except Exception as exc:  # pyarrow's parse errors (ArrowInvalid and friends)
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise BadInput(f"{info.ref} cannot be read as {info.format}: {reason}") from None
+
+
+def _concat(frames: list[pandas.DataFrame]) -> pandas.DataFrame:
+    import pandas as pd
+
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _mask(selected: Any, rows: int) -> Any:
+    import numpy as np
+
+    mask = np.asarray(selected, dtype=bool)
+    if mask.shape != (rows,):
+        raise BadInput(f"a row selection must have one entry per row ({rows}), not shape {mask.shape}")
+    return mask
 
 
 def _alias(type_name: str) -> bool:

@@ -12,7 +12,7 @@ from mlwarden.store._tabular import TabularSchema
 if TYPE_CHECKING:
     from mlwarden.catalog import VersionRow
 
-__all__ = ["CheckProblem", "CheckReport", "DatasetSummary", "DatasetVersion", "PutResult"]
+__all__ = ["CheckProblem", "CheckReport", "DatasetSummary", "DatasetVersion", "EraseResult", "PutResult"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,17 @@ class PutResult:
 
     version: DatasetVersion
     created: bool
+
+
+@dataclass(frozen=True)
+class EraseResult:
+    """What :meth:`Datasets.erase` did to one version: ``matched`` rows found (-1: not known, the
+    version was already unreadable), the successor without them, and whether the version is shredded."""
+
+    version: DatasetVersion
+    matched: int
+    successor: DatasetVersion | None
+    shredded: bool
 
 
 @dataclass(frozen=True)
