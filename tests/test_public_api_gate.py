@@ -205,6 +205,9 @@ CALLS: dict[str, Callable[[World], Any]] = {
     "Datasets.shred": lambda w: w.ws.datasets.shred("scratch", 1),
     "Datasets.collect_garbage": lambda w: w.ws.datasets.collect_garbage(),
     "Datasets.derive_without": lambda w: w.ws.datasets.derive_without("credit", 1, [0, 5]),
+    "Datasets.erase": lambda w: w.ws.datasets.erase(
+        "credit", 1, lambda frame: frame["age"] == 20, request="0" * 64, dry_run=True
+    ),
     "ModelRegistry.background": lambda w: w.ws.models.background(w.ws.models.info("risk", 1)),
     "ModelRegistry.profile": lambda w: w.ws.models.profile(w.ws.models.info("risk", 1)),
     "Datasets.read_frames": lambda w: list(w.ws.datasets.read_frames("credit", 1, rows=25)[1]),

@@ -40,7 +40,11 @@ def test_retrain_approve_promote(governed: Any, cli: Any, tmp_path: Path, check_
     assert retrained["champion"]["ref"] == "credit-risk@1"
     assert retrained["held_out"]["champion_may_have_seen"] is True
     assert retrained["trigger"] is None
-    assert as_json(admin.ok("model", "info", "credit-risk@2", "--json")) == {**candidate, "approvals": []}
+    assert as_json(admin.ok("model", "info", "credit-risk@2", "--json")) == {
+        **candidate,
+        "approvals": [],
+        "needs_retraining": None,
+    }
 
     # four eyes: no promotion without another principal's approval; the trainer may not approve
     check_error(dep.run("model", "promote", "credit-risk@2", "--stage", "production"), 3, "no approval", "approve")

@@ -47,7 +47,10 @@ if TYPE_CHECKING:
 __all__ = ["ColumnClass", "Erasure", "PrivacyService", "Pseudonymisation"]
 
 SAMPLE_ROWS = 1000
-"""Rows sampled (reservoir, over the whole version) to classify its columns."""
+"""Rows sampled (a reservoir over the rows scanned) to classify a version's columns."""
+SCAN_ROWS = 100_000
+"""Rows scanned at most for that sample (the first ones, in chunks): a put of a large file must not
+cost a second full pass nor memory that grows with it."""
 _MAX_REASON = 1000
 _NOT_PERSONAL = "none"
 
@@ -199,7 +202,12 @@ class PrivacyService:
 
         sampler = ColumnSampler(SAMPLE_ROWS, random_state=_seed(version.sha256))
         for chunk in frames:
+            if sampler.rows_seen >= SCAN_ROWS:
+                break
             sampler.add(chunk)
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()  # the rest of the stream is not read
         findings = PiiDetector(sample_size=SAMPLE_ROWS).detect(sampler.frame())
         now = timestamp(self._clock())
         rows = [

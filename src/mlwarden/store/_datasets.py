@@ -528,9 +528,23 @@ class Datasets:
             return {}
         row = self._catalog.version(v.name, v.version)
         try:
-            return dict(self._after_put(v, lambda: self._frames_of(row)))
+            return dict(self._after_put(v, lambda: self._head_frames(row)))
         except Exception as exc:  # the version is committed: a failed classification must not undo the put
             return {"pii": f"not classified ({type(exc).__name__})"}
+
+    def _head_frames(self, row: VersionRow, max_bytes: int = 2 << 20) -> Iterator[pandas.DataFrame]:
+        """The first rows of a version just put, for classifying it: a CSV is read only as far as
+        ``max_bytes`` (cut at the last full line; each segment read is authenticated), so a put of
+        a large file costs no second full pass and no memory that grows with the file."""
+        if row.format != "csv":
+            return self._frames_of(row, rows=16_384)
+        _, data_key = self._readable(row.name, row.version)
+        plain = object_reader(data_key, bytes.fromhex(row.object_id), self._object(row))
+        with plain:
+            head = plain.read(max_bytes + 1)
+        if len(head) > max_bytes:
+            head = head[: head.rfind(b"\n", 0, max_bytes) + 1]
+        return _frames(io.BufferedReader(io.BytesIO(head)), self._record(row), 16_384)
 
     def _frames_of(self, row: VersionRow, rows: int = 65_536) -> Iterator[pandas.DataFrame]:
         """The frames of a live version, for work already inside a gated action."""
