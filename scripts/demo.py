@@ -239,21 +239,21 @@ def personal_data(tmp: Path, admin: dict[str, str], scientist: dict[str, str]) -
     first, second = tmp / "customers-1.csv", tmp / "customers-2.csv"
     customers(300).to_csv(first, index=False)
     customers(400).to_csv(second, index=False)  # the same 300 people and 100 more
-    run(["data", "put", str(first), "--name", "customers"], admin, tail=2)
-    run(["data", "pii", "customers"], admin, tail=12)
-    train = ["train", "--data", "customers", "--target", "default", "--name", "loan-risk"]
+    run(["data", "put", str(first), "--name", "credit-customers"], admin, tail=2)
+    run(["data", "pii", "credit-customers"], admin, tail=12)
+    train = ["train", "--data", "credit-customers", "--target", "default", "--name", "credit-pd-risk"]
     run(train, scientist, expect=1)
 
     step("23d. Pseudonymisation: keyed tokens (joins still work), generalised quasi-identifiers, k-anonymity")
-    run(["data", "put", str(second), "--name", "customers"], admin, tail=1)
+    run(["data", "put", str(second), "--name", "credit-customers"], admin, tail=1)
     run(
         [
-            "data", "pseudonymise", "customers@2", "--columns", "customer_id,name,email,phone,iban",
+            "data", "pseudonymise", "credit-customers@2", "--columns", "customer_id,name,email,phone,iban",
             "--generalise", "age=10,postcode=2",
         ],
         admin,
     )  # fmt: skip
-    run(["train", "--data", "customers@3", "--target", "default", "--name", "loan-risk"], scientist, tail=1)
+    run(["train", "--data", "credit-customers@3", "--target", "default", "--name", "credit-pd-risk"], scientist, tail=1)
 
     step("23e. Erasure: one person leaves every version (in clear and as a token); the model is flagged")
     subject = str(customers(300)["email"].iloc[42])
@@ -263,7 +263,7 @@ def personal_data(tmp: Path, admin: dict[str, str], scientist: dict[str, str]) -
     for version in outcome["versions"]:
         print(f"  {version['ref']}: {version['matched']} row(s) removed -> {version['successor']}; shredded")
     run(["model", "ls"], scientist)
-    if len(outcome["versions"]) != 3 or outcome["models_to_retrain"] != ["loan-risk@1"]:
+    if len(outcome["versions"]) != 3 or outcome["models_to_retrain"] != ["credit-pd-risk@1"]:
         raise SystemExit("demo: the erasure did not reach the three versions and the model trained on them")
     logged = run(["log", "show", "--action", "dataset.forget", "--json"], admin, tail=0).stdout
     print(f"  the log holds the subject's keyed hash only: {subject not in logged}")
