@@ -32,7 +32,10 @@ from mlwarden.access._tokens import tokens_equal
 from mlwarden.errors import BadInput
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "access.md"
-DOC_HEADER = "| permission | admin | steward | scientist | deployer | reviewer | auditor | client | explained-client |"
+DOC_HEADER = (
+    "| permission | admin | steward | scientist | deployer | reviewer | privacy-officer | auditor | client |"
+    " explained-client |"
+)
 TOKEN = re.compile(r"mlw_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 CHECK = "\u2713"
 
@@ -64,6 +67,7 @@ def test_roles_use_only_known_permissions() -> None:
         "scientist",
         "deployer",
         "reviewer",
+        "privacy-officer",
         "auditor",
         "client",
         "explained-client",

@@ -28,7 +28,17 @@ from mlwarden.config import Settings
 from mlwarden.usecases import german_credit_csv
 
 Workspace = mlwarden.Workspace
-ROLES = ("admin", "steward", "scientist", "deployer", "reviewer", "auditor", "client", "explained-client")
+ROLES = (
+    "admin",
+    "steward",
+    "scientist",
+    "deployer",
+    "reviewer",
+    "privacy-officer",
+    "auditor",
+    "client",
+    "explained-client",
+)
 
 
 @dataclasses.dataclass(frozen=True)

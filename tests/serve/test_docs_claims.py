@@ -544,7 +544,20 @@ def test_the_principals_and_resources_of_the_table_are_the_codes() -> None:
 
 def command_tree() -> dict[tuple[str, ...], set[str]]:
     """Every ``mlwarden`` command path -> the long option names it takes."""
-    from mlwarden.cli import _audit, _data, _explain, _files, _keys, _log, _models, _monitor, _retrain, _serve, _users  # noqa: F401
+    from mlwarden.cli import (  # noqa: F401
+        _audit,
+        _data,
+        _explain,
+        _files,
+        _keys,
+        _log,
+        _models,
+        _monitor,
+        _personal_data,
+        _retrain,
+        _serve,
+        _users,
+    )
     from mlwarden.cli._app import cli
 
     tree: dict[tuple[str, ...], set[str]] = {}

@@ -14,7 +14,17 @@ if TYPE_CHECKING:
 
 # mlwarden.access.ROLES, spelled out so that `mlwarden --help` need not import the access
 # package (and the crypto under it); a test keeps the two equal.
-ROLE_NAMES = ["admin", "steward", "scientist", "deployer", "reviewer", "auditor", "client", "explained-client"]
+ROLE_NAMES = [
+    "admin",
+    "steward",
+    "scientist",
+    "deployer",
+    "reviewer",
+    "privacy-officer",
+    "auditor",
+    "client",
+    "explained-client",
+]
 # mlwarden.access.DEFAULT_RATE_LIMIT and DEFAULT_DAILY_QUOTA, for the help text (a test keeps them equal).
 DEFAULT_RATE_LIMIT_TEXT = "600"
 DEFAULT_DAILY_QUOTA_TEXT = "50,000"
