@@ -286,7 +286,11 @@ def test_train_inspect_export_and_tamper(workspace: Any, tmp_path: Path, check_e
     assert f"dataset credit-german@1 sha256 {GERMAN_CREDIT_SHA256}" in info_text
     assert "roc_auc" in info_text
     assert version["sha256"] in info_text
-    assert as_json(ws.ok("model", "info", "credit-x@1", "--json")) == {**version, "approvals": []}
+    assert as_json(ws.ok("model", "info", "credit-x@1", "--json")) == {
+        **version,
+        "approvals": [],
+        "needs_retraining": None,
+    }
     assert sorted(v["name"] for v in as_json(ws.ok("model", "ls", "--json"))) == ["credit-x", "hr-model"]
 
     # the deployer promotes (once a reviewer approved) and reads but does not train; auditor and client read nothing
