@@ -526,6 +526,10 @@ class Datasets:
         v = result.version
         if self._after_put is None or not result.created or v.schema.columns is None:
             return {}
+        if v.size > _CLASSIFY_AT_PUT_MAX:
+            # Classifying loads pandas and the detector: a put of a very large file keeps its memory bound
+            # and leaves it to `data pii --scan` (or the guard before training, which classifies first).
+            return {"pii": "not classified at put (large version): run data pii --scan"}
         row = self._catalog.version(v.name, v.version)
         try:
             return dict(self._after_put(v, lambda: self._head_frames(row)))
@@ -934,6 +938,10 @@ def _parse_frame(data: bytes, fmt: str, schema: TabularSchema) -> pandas.DataFra
     else:
         raise BadInput(f"format {fmt} cannot be read as a table")
     return table.to_pandas()
+
+
+_CLASSIFY_AT_PUT_MAX = 256 << 20
+"""Versions larger than this (plaintext bytes) are not classified at put (see ``Datasets._discover``)."""
 
 
 def _frames(stream: io.BufferedReader[Any], info: DatasetVersion, rows: int) -> Iterator[pandas.DataFrame]:
